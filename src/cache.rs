@@ -1,0 +1,3 @@
+//! The shared page cache.
+pub struct PageCache;
+pub struct CachingStore;

@@ -1,0 +1,113 @@
+//! Domain errors of the core. No errno and no HTTP status here: each front end maps these with
+//! an exhaustive `match` in its own `error.rs` (FUSE → errno, gateway → S3 code + status).
+
+use std::fmt;
+
+/// Result alias used throughout the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which kind of resource a name belongs to (used in name-rule errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Volume,
+    Bucket,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameKind::Volume => "volume",
+            NameKind::Bucket => "bucket",
+        })
+    }
+}
+
+/// Everything that can go wrong in the core, as domain conditions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("volume {0} not found")]
+    NoSuchVolume(String),
+    #[error("bucket {0} not found")]
+    NoSuchBucket(String),
+    #[error("key {0} not found")]
+    NoSuchKey(String),
+    #[error("multipart upload {0} not found")]
+    NoSuchUpload(String),
+    #[error("volume {0} already exists")]
+    VolumeAlreadyExists(String),
+    /// `owner` is the owner of the existing bucket, so the S3 edge can tell
+    /// BucketAlreadyOwnedByYou from BucketAlreadyExists.
+    #[error("bucket {name} already exists")]
+    BucketAlreadyExists { name: String, owner: String },
+    #[error("volume {0} is not empty")]
+    VolumeNotEmpty(String),
+    #[error("bucket {0} is not empty")]
+    BucketNotEmpty(String),
+    #[error("invalid {kind} name {name:?}: {rule}")]
+    InvalidName {
+        kind: NameKind,
+        name: String,
+        rule: &'static str,
+    },
+    #[error("invalid key name {key:?}: {rule}")]
+    InvalidKey { key: String, rule: &'static str },
+    #[error("bucket link loop detected at {0}")]
+    LinkLoop(String),
+    #[error("operation not supported on bucket link {0}")]
+    NotSupportedOnLink(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("conflicting concurrent write to {0}")]
+    WriteConflict(String),
+    #[error("Content-MD5 does not match the body")]
+    BadDigest,
+    #[error("{algorithm} checksum does not match the body")]
+    ChecksumMismatch { algorithm: String },
+    #[error("body length {got} does not match expected length {expected}")]
+    IncompleteBody { expected: u64, got: u64 },
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("part numbers are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {part} is smaller than the minimum part size")]
+    EntityTooSmall { part: u32 },
+    #[error("requested range is not satisfiable")]
+    InvalidRange,
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("not supported: {0}")]
+    NotSupported(String),
+    #[error("no space left on device")]
+    NoSpace,
+    #[error("an S3 secret for {0} already exists")]
+    SecretAlreadyExists(String),
+    #[error("no S3 secret for {0}")]
+    SecretNotFound(String),
+    /// The object was replaced or deleted while a version-pinned read was in progress.
+    #[error("object {0} changed while it was being read")]
+    ObjectChanged(String),
+    /// The request body failed (client went away, a chunk signature or trailer was wrong, ...).
+    /// The front end that produced the body can downcast the source to its own error type.
+    #[error("request body: {0}")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A remote S3 backend answered with an error we do not map to a domain variant.
+    #[error("backend returned {status} {code}: {message}")]
+    Backend { status: u16, code: String, message: String },
+    /// The embedded metadata database failed.
+    #[error("metadata store: {0}")]
+    Storage(String),
+    #[error("I/O: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull {
+            Error::NoSpace
+        } else {
+            Error::Io(e)
+        }
+    }
+}

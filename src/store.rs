@@ -1,0 +1,429 @@
+//! The [`ObjectStore`] trait: the one seam both front ends use, and the value types that cross it.
+//!
+//! A store owns the Ozone namespace (volumes → buckets, bucket links) and the keys inside
+//! buckets. Key operations take a [`BucketPath`] as the caller named it; the store follows bucket
+//! links (chains included) before touching keys, so a link behaves as its source bucket, a
+//! dangling link gives [`Error::NoSuchBucket`] and a loop [`Error::LinkLoop`]. Bucket-level calls
+//! (`bucket_info`, `delete_bucket`, `list_buckets`) act on the link record itself.
+//!
+//! Bodies stream both ways as [`ByteStream`]s; no implementation holds a whole object in memory.
+//! Every write of a key gets a fresh [`ObjectInfo::version`], which the page cache uses as the
+//! key of its pages, so an overwrite can never be answered from stale pages.
+
+pub mod local;
+pub mod mem;
+pub mod remote;
+
+use crate::error::{Error, Result};
+use crate::namespace::BucketPath;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::{self, Stream, StreamExt};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+use tokio::sync::broadcast;
+
+/// A stream of body chunks. Errors end the stream.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// A body made of one buffer (tests, small control payloads).
+pub fn body_from_bytes(b: impl Into<Bytes>) -> ByteStream {
+    let b: Bytes = b.into();
+    Box::pin(stream::once(async move { Ok(b) }))
+}
+
+/// Collect a body into memory. Only for small bodies (XML requests, tests).
+pub async fn collect_body(mut body: ByteStream, limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if out.len() + chunk.len() > limit {
+            return Err(Error::InvalidArgument(format!("body larger than {limit} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Per-object attributes kept beside the bytes and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectAttrs {
+    /// `Content-Type` as sent by the writer.
+    pub content_type: Option<String>,
+    /// Other standard headers, lower-case name → value: `cache-control`, `content-encoding`,
+    /// `content-disposition`, `content-language`, `expires`.
+    pub headers: BTreeMap<String, String>,
+    /// User metadata (`x-amz-meta-<name>`), name lower-case without the prefix.
+    pub user: BTreeMap<String, String>,
+    /// Object tags.
+    pub tags: BTreeMap<String, String>,
+    /// `x-amz-storage-class` if one was given (STANDARD when absent).
+    pub storage_class: Option<String>,
+    /// Flexible checksums, algorithm (lower-case: `crc32`, `crc32c`, `crc64nvme`, `sha1`,
+    /// `sha256`) → base64 value as S3 returns it (`…-N` for a composite multipart checksum).
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// What a HEAD returns, and what a listing returns per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// Unquoted: lower-case hex MD5, or `hex-N` for a multipart object (AWS's rule: MD5 of the
+    /// concatenated binary part digests).
+    pub etag: String,
+    pub last_modified: SystemTime,
+    /// Unique per write of any key in this store (page-cache key; never reused).
+    pub version: u64,
+    /// Owner (user name) of the bucket the object was written in.
+    pub owner: String,
+    pub attrs: ObjectAttrs,
+    /// Sizes of the parts, in order, for an object made by multipart upload (empty otherwise).
+    pub parts: Vec<u64>,
+}
+
+/// A condition on the current state of the destination key, checked atomically with the commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: the key must not exist.
+    IfNoneMatch,
+    /// `If-Match: etag` (unquoted): the key must exist with this ETag.
+    IfMatch(String),
+}
+
+/// A flexible checksum the writer declared. The store computes `algorithm` over the body while
+/// writing and refuses to commit when it differs from `expected`. `expected` may be filled late
+/// (by a body decoder that reads it from an aws-chunked trailer) as long as it is set before the
+/// body stream ends; unset at the end of the body means "compute and store, nothing to verify".
+#[derive(Debug, Clone)]
+pub struct ChecksumSpec {
+    pub algorithm: crate::checksum::Algorithm,
+    pub expected: Arc<OnceLock<String>>,
+}
+
+/// Options of a put, of a multipart create (only `attrs` matter there) and of a part upload
+/// (only `content_md5`, `expected_len` and `checksum` matter there).
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub attrs: ObjectAttrs,
+    /// `Content-MD5` (decoded): the put fails with [`Error::BadDigest`] and commits nothing if
+    /// the body's MD5 differs.
+    pub content_md5: Option<[u8; 16]>,
+    /// Declared length: a shorter or longer body fails with [`Error::IncompleteBody`].
+    pub expected_len: Option<u64>,
+    pub checksum: Option<ChecksumSpec>,
+    pub condition: WriteCondition,
+}
+
+/// A byte range as a client asked for it, resolved against the object size by
+/// [`RangeSpec::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    /// `bytes=a-b` (inclusive).
+    FromTo(u64, u64),
+    /// `bytes=a-`.
+    From(u64),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl RangeSpec {
+    /// Resolve against `size` with S3 rules: the end is clamped to the size; a start at or past
+    /// the end of the object (or any range of an empty object) is [`Error::InvalidRange`]; a
+    /// suffix longer than the object is the whole object.
+    pub fn resolve(self, size: u64) -> Result<Range<u64>> {
+        if size == 0 {
+            return Err(Error::InvalidRange);
+        }
+        match self {
+            RangeSpec::FromTo(a, b) if a <= b && a < size => Ok(a..(b.min(size - 1) + 1)),
+            RangeSpec::FromTo(..) => Err(Error::InvalidRange),
+            RangeSpec::From(a) if a < size => Ok(a..size),
+            RangeSpec::From(_) => Err(Error::InvalidRange),
+            RangeSpec::Suffix(0) => Err(Error::InvalidRange),
+            RangeSpec::Suffix(n) => Ok(size.saturating_sub(n)..size),
+        }
+    }
+}
+
+/// Options of a GET.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    pub range: Option<RangeSpec>,
+    /// Return only this part of a multipart object (1-based). For a plain object only 1 is valid.
+    pub part_number: Option<u32>,
+}
+
+/// What a GET returns: the object's info, the byte range being sent, and the lazy body. Nothing
+/// is read until the body is polled, so a front end can still answer 304/412 from `info`.
+pub struct GetResult {
+    pub info: ObjectInfo,
+    pub range: Range<u64>,
+    pub body: ByteStream,
+}
+
+/// Options of a server-side copy.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// `None` keeps the source's attributes (COPY directive); `Some` replaces them (REPLACE).
+    pub attrs: Option<ObjectAttrs>,
+    /// Replace only the tags (tagging directive REPLACE) while keeping the other attributes.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Conditions on the destination.
+    pub condition: WriteCondition,
+    /// Copy only this range of the source (UploadPartCopy).
+    pub source_range: Option<Range<u64>>,
+}
+
+/// A listing request. Keys come back in byte order.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Return only keys (and common prefixes) strictly after this one. A value that is a common
+    /// prefix of this listing skips every key under it (that is how a page that ended on a
+    /// common prefix is resumed).
+    pub start_after: Option<String>,
+    /// At most this many entries (objects + common prefixes) in the page.
+    pub max_keys: usize,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectInfo>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// When truncated: the last key or common prefix returned; pass it as `start_after`.
+    pub next_start_after: Option<String>,
+}
+
+/// A part named in CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// Unquoted.
+    pub etag: String,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    pub part_number: u32,
+    /// Unquoted hex MD5 of the part.
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: SystemTime,
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// A page of ListParts.
+#[derive(Debug, Clone, Default)]
+pub struct PartsPage {
+    pub parts: Vec<PartInfo>,
+    pub is_truncated: bool,
+    pub next_part_number_marker: Option<u32>,
+    pub attrs: ObjectAttrs,
+}
+
+/// An unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: SystemTime,
+    pub owner: String,
+    pub storage_class: Option<String>,
+}
+
+/// A page of ListMultipartUploads (ordered by key, then initiation).
+#[derive(Debug, Clone, Default)]
+pub struct UploadsPage {
+    pub uploads: Vec<UploadInfo>,
+    pub is_truncated: bool,
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+}
+
+/// A volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub owner: String,
+    pub created: SystemTime,
+}
+
+/// One grant of a bucket ACL: a user name and an S3 permission
+/// (`FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP`, `WRITE_ACP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub grantee: String,
+    pub permission: String,
+}
+
+/// A bucket record as stored (a link is not resolved here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    pub volume: String,
+    pub name: String,
+    pub owner: String,
+    pub created: SystemTime,
+    /// For a link: the bucket it points at (which may itself be a link, or missing).
+    pub link_target: Option<BucketPath>,
+    pub acl: Vec<Grant>,
+}
+
+/// What changed, for the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The key was written (put, copy, complete, rename target, attribute change).
+    Put,
+    /// The key was removed (delete, rename source).
+    Delete,
+}
+
+/// One entry of the change feed. `bucket` is the real (link-resolved) bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub bucket: BucketPath,
+    pub key: String,
+    pub kind: ChangeKind,
+}
+
+/// The object API. Implemented by [`crate::LocalStore`], [`crate::RemoteStore`],
+/// [`crate::MemStore`] (tests) and [`crate::CachingStore`] (the page-cache decorator).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    // ---- namespace ----
+    async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo>;
+    async fn delete_volume(&self, name: &str) -> Result<()>;
+    async fn volume_info(&self, name: &str) -> Result<VolumeInfo>;
+    async fn list_volumes(&self) -> Result<Vec<VolumeInfo>>;
+    async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo>;
+    /// Create `link` as a link to `target`. The target need not exist.
+    async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo>;
+    /// Deletes the bucket (or the link record). A bucket with keys or unfinished multipart
+    /// uploads is [`Error::BucketNotEmpty`].
+    async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()>;
+    async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo>;
+    async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>>;
+    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()>;
+    /// Follow links to the real bucket (which must exist).
+    async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath>;
+
+    // ---- keys ----
+    async fn put_object(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo>;
+    async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult>;
+    /// Read `range` of exactly the object version `info` describes (the page cache's loader).
+    /// Fails with [`Error::ObjectChanged`] if that version is gone.
+    async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream>;
+    async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo>;
+    /// Deleting a missing key succeeds (S3 semantics); `if_match` fails with
+    /// [`Error::PreconditionFailed`] when the key is missing or has another ETag.
+    async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()>;
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketPath,
+        src_key: &str,
+        dst_bucket: &BucketPath,
+        dst_key: &str,
+        opts: CopyOptions,
+    ) -> Result<ObjectInfo>;
+    /// Replace the attributes of an existing key without touching its bytes (chmod, xattrs,
+    /// tagging). The version stays the same: the bytes did not change.
+    async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo>;
+    /// Rename one key; replaces `to` if it exists. Atomic in the embedded store.
+    async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()>;
+    /// Rename every key under `from` (a prefix such as `dir/`) to the same suffix under `to`.
+    /// Atomic in the embedded store. Returns how many keys moved.
+    async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64>;
+    async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage>;
+
+    // ---- multipart ----
+    async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String>;
+    async fn upload_part(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<PartInfo>;
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_copy(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        src_bucket: &BucketPath,
+        src_key: &str,
+        src_range: Option<Range<u64>>,
+    ) -> Result<PartInfo>;
+    /// Parts must be ascending ([`Error::InvalidPartOrder`]), each uploaded with that ETag
+    /// ([`Error::InvalidPart`]), all but the last ≥ 5 MiB ([`Error::EntityTooSmall`]). Parts not
+    /// named are discarded. The parts' bytes are not copied.
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        condition: WriteCondition,
+    ) -> Result<ObjectInfo>;
+    async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()>;
+    async fn list_parts(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage>;
+    async fn list_uploads(
+        &self,
+        bucket: &BucketPath,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max_uploads: usize,
+    ) -> Result<UploadsPage>;
+
+    // ---- change feed ----
+    /// Subscribe to changes made through this store (by any front end of this process).
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+}
+
+/// Minimum size of every part but the last (S3 and Ozone: 5 MiB).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Highest part number.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_resolution_follows_s3() {
+        assert_eq!(RangeSpec::FromTo(0, 4).resolve(11).unwrap(), 0..5);
+        assert_eq!(RangeSpec::FromTo(2, 1000).resolve(11).unwrap(), 2..11);
+        assert!(RangeSpec::FromTo(10000, 10000).resolve(11).is_err());
+        assert_eq!(RangeSpec::From(0).resolve(11).unwrap(), 0..11);
+        assert_eq!(RangeSpec::Suffix(4).resolve(11).unwrap(), 7..11);
+        assert_eq!(RangeSpec::Suffix(10000).resolve(11).unwrap(), 0..11);
+        assert!(RangeSpec::FromTo(0, 0).resolve(0).is_err());
+        assert_eq!(RangeSpec::FromTo(4, 4).resolve(11).unwrap(), 4..5);
+    }
+}

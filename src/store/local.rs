@@ -1,0 +1,2 @@
+//! The embedded store.
+pub struct LocalStore;

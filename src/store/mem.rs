@@ -1,0 +1,2 @@
+//! In-memory store.
+pub struct MemStore;

@@ -1,0 +1,2 @@
+//! Remote S3 store.
+pub struct RemoteStore;
