@@ -28,7 +28,10 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
         Some(b) => tempfile::tempdir_in(b).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let gib: usize = std::env::var("OZFS_BENCH_GIB").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let gib: usize = std::env::var("OZFS_BENCH_GIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let store = Arc::new(LocalStore::open(dir.path(), "s3v").unwrap());
     let b = BucketPath::new("s3v", "bench");
     store.create_bucket(&b, "bench").await.unwrap();
@@ -41,7 +44,11 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
         h.update(&buf);
     }
     std::hint::black_box(h.finalize());
-    rows.push(("MD5, one core (reference)".into(), gbps(256 * MIB as u64, t.elapsed()), "256 MiB".into()));
+    rows.push((
+        "MD5, one core (reference)".into(),
+        gbps(256 * MIB as u64, t.elapsed()),
+        "256 MiB".into(),
+    ));
 
     // Sequential put and get.
     let chunk = Bytes::from(buf[..MIB].to_vec());
@@ -52,7 +59,11 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
         .put_object(&b, "big", body_of(chunk.clone(), n), PutOptions::default())
         .await
         .unwrap();
-    rows.push((format!("sequential put {gib} GiB"), gbps(total, t.elapsed()), "1 MiB chunks, fsync before ack".into()));
+    rows.push((
+        format!("sequential put {gib} GiB"),
+        gbps(total, t.elapsed()),
+        "1 MiB chunks, fsync before ack".into(),
+    ));
     let t = Instant::now();
     let r = store.get_object(&b, "big", GetOptions::default()).await.unwrap();
     let mut body = r.body;
@@ -62,7 +73,11 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
         got += c.unwrap().len() as u64;
     }
     assert_eq!(got, total);
-    rows.push((format!("sequential get {gib} GiB"), gbps(total, t.elapsed()), "kernel cache dropped after write".into()));
+    rows.push((
+        format!("sequential get {gib} GiB"),
+        gbps(total, t.elapsed()),
+        "kernel cache dropped after write".into(),
+    ));
     store.delete_object(&b, "big", None).await.unwrap();
 
     // Small puts at concurrency 32.
@@ -74,9 +89,14 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
         let (s, b, small) = (store.clone(), b.clone(), small.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..per_task {
-                s.put_object(&b, &format!("small/{w:02}/{i:04}"), body_of(small.clone(), 1), PutOptions::default())
-                    .await
-                    .unwrap();
+                s.put_object(
+                    &b,
+                    &format!("small/{w:02}/{i:04}"),
+                    body_of(small.clone(), 1),
+                    PutOptions::default(),
+                )
+                .await
+                .unwrap();
             }
         }));
     }
@@ -192,7 +212,10 @@ async fn bench(rows: &mut Vec<(String, String, String)>) {
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run either way.
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows = Vec::new();
     rt.block_on(bench(&mut rows));
     println!("| embedded store (LocalStore) | result | notes |");

@@ -26,7 +26,10 @@ async fn child(dir: &Path) {
         for i in 0..100u32 {
             let data: Vec<u8> = (0..3_000_000u32).map(|j| (j ^ i) as u8).collect();
             let key = format!("obj{i}");
-            match s.put_object(&b, &key, body_from_bytes(data.clone()), PutOptions::default()).await {
+            match s
+                .put_object(&b, &key, body_from_bytes(data.clone()), PutOptions::default())
+                .await
+            {
                 Ok(info) => {
                     assert_eq!(info.etag, md5hex(&data));
                     acked.push((key, info.etag));
@@ -42,7 +45,11 @@ async fn child(dir: &Path) {
             other => panic!("expected NoSpace, got {other:?}"),
         }
         assert!(!acked.is_empty());
-        assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0, "tmp/ not cleaned");
+        assert_eq!(
+            std::fs::read_dir(dir.join("tmp")).unwrap().count(),
+            0,
+            "tmp/ not cleaned"
+        );
     }
     let s = LocalStore::open(dir, "s3v").unwrap();
     for (key, etag) in &acked {
@@ -83,7 +90,8 @@ fn disk_full_gives_nospace_and_keeps_the_store_consistent() {
     }
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let script = r#"mount -t tmpfs -o size=24m tmpfs "$1" && exec "$2" nospace_child --exact --nocapture --test-threads=1"#;
+    let script =
+        r#"mount -t tmpfs -o size=24m tmpfs "$1" && exec "$2" nospace_child --exact --nocapture --test-threads=1"#;
     let out = Command::new("unshare")
         .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
         .arg(dir.path())

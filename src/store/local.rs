@@ -30,7 +30,9 @@ mod files;
 use crate::error::{Error, NameKind, Result};
 use crate::namespace::link::{self, BucketKind};
 use crate::namespace::listing::list_page;
-use crate::namespace::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use crate::namespace::multipart::{
+    check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
+};
 use crate::namespace::name::{validate_key, validate_resource_name};
 use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
 use crate::namespace::BucketPath;
@@ -1186,8 +1188,13 @@ impl ObjectStore for LocalStore {
                         })
                         .collect();
                     let used: HashSet<u64> = segments.iter().map(|s| s.file).collect();
+                    let sums: Vec<&BTreeMap<String, String>> = named
+                        .iter()
+                        .filter_map(|p| all.get(&p.part_number))
+                        .map(|p| &p.checksums)
+                        .collect();
                     let mut attrs = up.attrs;
-                    attrs.checksums = BTreeMap::new();
+                    attrs.checksums = composite_checksums(&sums);
                     let rec = ObjectRec {
                         size: segments.iter().map(|s| s.size).sum(),
                         etag,
