@@ -9,7 +9,7 @@
 //! temporary file; anything left after a crash is removed by [`Files::recover`] on the next open.
 //!
 //! Reading: the bytes of an object are a list of segments (one file for a plain object, one per
-//! part for a multipart object), read in 1 MiB chunks by blocking tasks, two in flight. Pages are
+//! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at once. Pages are
 //! dropped from the kernel's cache after each chunk (`POSIX_FADV_DONTNEED`), since the page cache
 //! of ozfs above the store keeps what is worth keeping.
 
