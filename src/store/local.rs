@@ -65,6 +65,9 @@ const SECRETS: TableDefinition<&str, &str> = TableDefinition::new("secrets");
 
 const NEXT_VERSION: &str = "next_version";
 const NEXT_BUCKET_ID: &str = "next_bucket_id";
+/// Memory redb may use to cache metadata pages (its default, 1 GiB, would blow the process's
+/// memory budget; object bytes are cached by the page cache above the store, not here).
+const METADATA_CACHE_BYTES: usize = 64 << 20;
 /// How many data files a GET opens before returning (the rest open when reached).
 const EAGER_OPEN: usize = 64;
 
@@ -433,7 +436,10 @@ impl LocalStore {
     pub fn open(dir: &Path, s3_volume: &str) -> Result<LocalStore> {
         validate_resource_name(NameKind::Volume, s3_volume)?;
         std::fs::create_dir_all(dir)?;
-        let database = match Database::create(dir.join("meta.redb")) {
+        let database = match Database::builder()
+            .set_cache_size(METADATA_CACHE_BYTES)
+            .create(dir.join("meta.redb"))
+        {
             Ok(d) => d,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Error::Storage(format!(
