@@ -62,13 +62,13 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let k = 0..KEYS.len();
     prop_oneof![
-        4 => (k.clone(), 0usize..3000, any::<u8>(), any::<bool>())
+        4 => (k.clone(), prop_oneof![4 => 0usize..3000, 1 => 65_000usize..140_000], any::<u8>(), any::<bool>())
             .prop_map(|(key, len, fill, inm)| Op::Put { key, len, fill, if_none_match: inm && fill % 4 == 0 }),
-        3 => (k.clone(), proptest::option::of((0u64..3000, 0u64..3000)), proptest::option::of(0u32..3))
+        3 => (k.clone(), proptest::option::of((0u64..150_000, 0u64..150_000)), proptest::option::of(0u32..3))
             .prop_map(|(key, range, part)| Op::Get { key, range, part }),
         1 => k.clone().prop_map(|key| Op::Head { key }),
         2 => (k.clone(), any::<bool>()).prop_map(|(key, m)| Op::Delete { key, if_match_current: m }),
-        2 => (k.clone(), k.clone(), proptest::option::of((0u64..3000, 0u64..3000)), any::<bool>())
+        2 => (k.clone(), k.clone(), proptest::option::of((0u64..150_000, 0u64..150_000)), any::<bool>())
             .prop_map(|(src, dst, range, replace)| Op::Copy { src, dst, range, replace }),
         1 => (k.clone(), any::<u8>()).prop_map(|(key, v)| Op::SetAttrs { key, v }),
         2 => (k.clone(), k.clone()).prop_map(|(from, to)| Op::Rename { from, to }),

@@ -71,6 +71,40 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 /// How many chunk reads of one body run at once (the next chunks are read while the current
 /// one is sent).
 pub const READS_IN_FLIGHT: usize = 4;
+/// The first chunks of a body, and the rest of it unless it ended within them.
+pub struct Head {
+    pub chunks: Vec<Bytes>,
+    pub len: usize,
+    pub rest: Option<ByteStream>,
+}
+
+/// Read a body until it ends or at least `limit` bytes came.
+pub async fn read_head(mut body: ByteStream, limit: usize) -> Result<Head> {
+    let mut chunks = Vec::new();
+    let mut len = 0usize;
+    while len < limit {
+        match body.next().await {
+            None => {
+                return Ok(Head {
+                    chunks,
+                    len,
+                    rest: None,
+                })
+            }
+            Some(Ok(c)) => {
+                len += c.len();
+                chunks.push(c);
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(Head {
+        chunks,
+        len,
+        rest: Some(body),
+    })
+}
+
 /// Bodies up to this size are written by one blocking task, without a pipeline.
 pub const SMALL_BODY: usize = 256 * 1024;
 /// The writer starts write-back of each window of this size as soon as it is written, and
@@ -219,26 +253,21 @@ impl Files {
     /// chunks, so a put runs at the speed of the slower of MD5 and the disk, not their sum; the
     /// writer starts write-back every [`WRITEBACK_WINDOW`] and drops written pages from the
     /// kernel's cache, so the final fsync is short and the page cache is not filled twice.
-    pub async fn write(&self, id: u64, mut body: ByteStream, mut digest: BodyDigest) -> Result<(Digests, FileGuard)> {
+    pub async fn write(&self, id: u64, body: ByteStream, digest: BodyDigest) -> Result<(Digests, FileGuard)> {
+        let head = read_head(body, SMALL_BODY).await?;
+        self.write_head(id, head, digest).await
+    }
+
+    /// [`Files::write`] of a body whose head was already read by [`read_head`].
+    pub async fn write_head(&self, id: u64, head: Head, mut digest: BodyDigest) -> Result<(Digests, FileGuard)> {
         let tmp = self.tmp_path(id);
         let dst = self.path(id);
-        let mut head: Vec<Bytes> = Vec::new();
-        let mut head_len = 0usize;
-        let mut ended = false;
-        while head_len < SMALL_BODY {
-            match body.next().await {
-                None => {
-                    ended = true;
-                    break;
-                }
-                Some(Ok(c)) => {
-                    head_len += c.len();
-                    head.push(c);
-                }
-                Some(Err(e)) => return Err(e),
-            }
-        }
-        if ended {
+        let Head {
+            chunks: head,
+            len: head_len,
+            rest,
+        } = head;
+        let Some(mut body) = rest else {
             let (t, d) = (tmp.clone(), dst.clone());
             let r = tokio::task::spawn_blocking(move || -> Result<Digests> {
                 let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&t)?;
@@ -263,7 +292,7 @@ impl Files {
                     Err(e)
                 }
             };
-        }
+        };
         let (wtx, wrx) = tokio::sync::mpsc::channel::<Msg>(8);
         let (htx, hrx) = tokio::sync::mpsc::channel::<Msg>(8);
         let writer = {
