@@ -24,7 +24,9 @@
 //! mix. A put interrupted at any point leaves at most an unreferenced file, which the next
 //! [`LocalStore::open`] removes. Multipart parts are files of their own and a completed object
 //! lists them; a whole-object copy hard-links the source files. Rename and prefix rename are one
-//! transaction each. Hashing happens on the writer thread, outside any transaction.
+//! transaction each. Hashing happens on its own thread beside the writer, outside any transaction.
+//! Concurrent transactions share their fsync (see [`GroupCommit`]): each commits without
+//! durability, then waits for one durable commit that covers it before it returns.
 
 mod codec;
 mod files;
@@ -241,6 +243,29 @@ struct Inner {
     next_version: AtomicU64,
     changes: broadcast::Sender<ChangeEvent>,
     dir: PathBuf,
+    sync: GroupCommit,
+}
+
+/// Group commit. Each write transaction commits without durability (no fsync, serialized by
+/// redb but short), then waits until a durable commit covers it. The first waiter that finds no
+/// durable commit in flight makes one (a tiny transaction with immediate durability, which
+/// persists every commit made before it); the others wait for it, so concurrent writers share one
+/// fsync. A writer returns — and removes data files its transaction released — only once durable.
+#[derive(Default)]
+struct GroupCommit {
+    state: std::sync::Mutex<SyncState>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Commits made (counted after `commit` returned).
+    committed: u64,
+    /// Commits known durable.
+    durable: u64,
+    syncing: bool,
+    /// The last durable commit failed (its message), for the commits it should have covered.
+    failed: Option<(u64, String)>,
 }
 
 impl Inner {
@@ -248,13 +273,63 @@ impl Inner {
         self.next_version.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Run `f` in one write transaction committed with immediate durability.
+    /// Run `f` in one write transaction; returns once the commit is durable (group commit).
     fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
         let mut txn = self.db.begin_write().map_err(db)?;
-        txn.set_durability(Durability::Immediate);
+        txn.set_durability(Durability::None);
         let out = f(&txn)?;
         txn.commit().map_err(db)?;
+        let seq = {
+            let mut st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.committed += 1;
+            st.committed
+        };
+        self.wait_durable(seq)?;
         Ok(out)
+    }
+
+    /// Wait until commit number `seq` is durable, making a durable commit if none is in flight.
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if let Some((upto, msg)) = &st.failed {
+                if *upto >= seq {
+                    return Err(Error::Storage(format!("durable commit failed: {msg}")));
+                }
+            }
+            if !st.syncing {
+                st.syncing = true;
+                let target = st.committed;
+                drop(st);
+                let r = self.durable_commit(target);
+                st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.syncing = false;
+                self.sync.cv.notify_all();
+                match r {
+                    Ok(()) => st.durable = st.durable.max(target),
+                    Err(e) => {
+                        st.failed = Some((target, e.to_string()));
+                        return Err(e);
+                    }
+                }
+            } else {
+                st = self.sync.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+
+    /// A durable commit: persists every commit made before it.
+    fn durable_commit(&self, target: u64) -> Result<()> {
+        let mut txn = self.db.begin_write().map_err(db)?;
+        txn.set_durability(Durability::Immediate);
+        txn.open_table(META)
+            .map_err(db)?
+            .insert("durable_seq", target)
+            .map_err(db)?;
+        txn.commit().map_err(db)
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
@@ -601,6 +676,7 @@ impl LocalStore {
                 next_version: AtomicU64::new(next),
                 changes: broadcast::channel(1024).0,
                 dir: dir.to_path_buf(),
+                sync: GroupCommit::default(),
             }),
         })
     }
