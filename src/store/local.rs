@@ -17,9 +17,9 @@
 //! costs O(page) and a common prefix is skipped with one seek (see
 //! [`crate::namespace::listing`]).
 //!
-//! Contract: a put streams into `tmp/`, is fsynced, renamed into `objects/` and the directory
-//! fsynced before one redb transaction commits the metadata with immediate durability; only then
-//! is it acknowledged. An overwrite writes a new file and removes the old one after the commit,
+//! Contract: a put streams into `tmp/`, is fsynced and renamed into `objects/`, then one redb
+//! transaction commits the metadata; the directory is fsynced before that commit is made durable,
+//! and only then is the put acknowledged. An overwrite writes a new file and removes the old one after the commit,
 //! so a reader (which opens the files before returning) sees the old or the new object, never a
 //! mix. A put interrupted at any point leaves at most an unreferenced file, which the next
 //! [`LocalStore::open`] removes. Multipart parts are files of their own and a completed object
@@ -323,6 +323,8 @@ impl Inner {
 
     /// A durable commit: persists every commit made before it.
     fn durable_commit(&self, target: u64) -> Result<()> {
+        // Directory entries of new data files first, then the metadata that references them.
+        self.files.sync_dirty_dirs()?;
         let mut txn = self.db.begin_write().map_err(db)?;
         txn.set_durability(Durability::Immediate);
         txn.open_table(META)
