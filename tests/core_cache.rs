@@ -209,7 +209,7 @@ impl ObjectStore for TestStore {
 const PS: u64 = 4096;
 
 fn bucket() -> BucketPath {
-    BucketPath::new("s3v", "b")
+    BucketPath::new("s3v", "bkt")
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
@@ -425,17 +425,19 @@ async fn ranges_and_part_numbers_resolve_like_s3() {
         .await
         .unwrap();
     assert_eq!(r.range, 0..10_000);
-    assert!(store
-        .get_object(
-            &bucket(),
-            "k",
-            GetOptions {
-                range: None,
-                part_number: Some(2)
-            }
-        )
-        .await
-        .is_err());
+    assert!(matches!(
+        store
+            .get_object(
+                &bucket(),
+                "k",
+                GetOptions {
+                    range: None,
+                    part_number: Some(2)
+                }
+            )
+            .await,
+        Err(Error::InvalidPart(_))
+    ));
     // empty object
     store
         .put_object(&bucket(), "e", body_from_bytes(Vec::new()), PutOptions::default())
@@ -570,4 +572,121 @@ async fn a_cancelled_loader_hands_the_load_over() {
     let got = second.await.unwrap().unwrap();
     assert_eq!(got, &data[..10]);
     assert!(store.cache().contains(info.version, 0));
+}
+
+// ---------------------------------------------------------------- over the real MemStore
+
+async fn mem_setup(budget: u64, page: u64) -> (Arc<ozfs::MemStore>, CachingStore) {
+    let mem = Arc::new(ozfs::MemStore::new("s3v"));
+    mem.create_bucket(&bucket(), "tester").await.unwrap();
+    let cache = Arc::new(PageCache::with_readahead(budget, page, 4 * page));
+    (mem.clone(), CachingStore::new(mem as Arc<dyn ObjectStore>, cache))
+}
+
+#[tokio::test]
+async fn memstore_overwrites_and_deletes_are_never_served_stale() {
+    let (_mem, store) = mem_setup(1 << 20, PS).await;
+    for round in 0..20u8 {
+        let len = 1000 + (round as usize * 977) % (5 * PS as usize);
+        let data = pattern(len, round);
+        store
+            .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(get(&store, "k", None).await.unwrap(), data, "round {round}");
+        let mid = len as u64 / 2;
+        assert_eq!(
+            get(&store, "k", Some(RangeSpec::From(mid))).await.unwrap(),
+            &data[mid as usize..],
+            "round {round}"
+        );
+    }
+    store.delete_object(&bucket(), "k", None).await.unwrap();
+    assert!(matches!(get(&store, "k", None).await, Err(Error::NoSuchKey(_))));
+    assert!(stats(&store).hits > 0);
+}
+
+#[tokio::test]
+async fn memstore_multipart_part_numbers_through_the_cache() {
+    let (_mem, store) = mem_setup(64 << 20, 1 << 20).await;
+    let p1 = pattern(5 * 1024 * 1024, 1);
+    let p2 = pattern(300_000, 2);
+    let id = store
+        .create_multipart(&bucket(), "mp", PutOptions::default())
+        .await
+        .unwrap();
+    let i1 = store
+        .upload_part(
+            &bucket(),
+            "mp",
+            &id,
+            1,
+            body_from_bytes(p1.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i2 = store
+        .upload_part(
+            &bucket(),
+            "mp",
+            &id,
+            2,
+            body_from_bytes(p2.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let parts = [
+        CompletedPart {
+            part_number: 1,
+            etag: i1.etag,
+        },
+        CompletedPart {
+            part_number: 2,
+            etag: i2.etag,
+        },
+    ];
+    store
+        .complete_multipart(&bucket(), "mp", &id, &parts, WriteCondition::None)
+        .await
+        .unwrap();
+    let r = store
+        .get_object(
+            &bucket(),
+            "mp",
+            GetOptions {
+                range: None,
+                part_number: Some(2),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.range, p1.len() as u64..(p1.len() + p2.len()) as u64);
+    assert!(collect_body(r.body, 1 << 30).await.unwrap() == p2);
+}
+
+#[tokio::test]
+async fn memstore_random_ranges_match_the_bytes() {
+    let (_mem, store) = mem_setup(8 * PS, PS).await;
+    let data = pattern(40 * PS as usize + 123, 77);
+    let info = store
+        .put_object(&bucket(), "r", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = x % data.len() as u64;
+        let b = (a + 1 + (x >> 32) % (3 * PS)).min(data.len() as u64);
+        let got = collect_body(store.read_version(&bucket(), &info, a..b).await.unwrap(), 1 << 30)
+            .await
+            .unwrap();
+        assert_eq!(got, &data[a as usize..b as usize], "{a}..{b}");
+    }
+    let s = stats(&store);
+    assert!(s.bytes <= 8 * PS, "{s:?}");
+    assert!(s.evictions > 0, "{s:?}");
 }
