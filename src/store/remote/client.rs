@@ -392,6 +392,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn path_and_virtual_host_addressing() {
+        let mut cfg = super::super::RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
+        let c = Client::new(cfg.clone()).unwrap();
+        assert_eq!(
+            c.address(Some("bkt"), Some("a b/c")),
+            ("127.0.0.1:9878".to_string(), "/base/bkt/a%20b/c".to_string())
+        );
+        assert_eq!(
+            c.address(Some("bkt"), None),
+            ("127.0.0.1:9878".to_string(), "/base/bkt".to_string())
+        );
+        assert_eq!(
+            c.address(None, None),
+            ("127.0.0.1:9878".to_string(), "/base/".to_string())
+        );
+        cfg.virtual_host = true;
+        let c = Client::new(cfg).unwrap();
+        assert_eq!(
+            c.address(Some("bkt"), Some("k")),
+            ("bkt.127.0.0.1:9878".to_string(), "/base/k".to_string())
+        );
+    }
+
+    #[test]
     fn encodes_like_s3() {
         assert_eq!(uri_encode("a b/c~d", true), "a%20b/c~d");
         assert_eq!(uri_encode("a b/c", false), "a%20b%2Fc");
