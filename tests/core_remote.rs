@@ -660,6 +660,8 @@ enum Fault {
     Busy(usize),
     /// Accept and never answer.
     Silent,
+    /// On the first connection, pass only this many bytes of the answer, then cut it.
+    Truncate(usize),
 }
 
 /// A TCP proxy to `upstream` that injects `fault`; returns its port.
@@ -678,7 +680,34 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                 let inject = match fault {
                     Fault::Kill(k) | Fault::Busy(k) => n < k,
                     Fault::Silent => true,
+                    Fault::Truncate(_) => false,
                 };
+                if let (Fault::Truncate(limit), 0) = (fault, n) {
+                    let Ok(up) = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], upstream))).await
+                    else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut ur, mut uw) = up.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut cr, &mut uw).await;
+                    });
+                    let mut passed = 0;
+                    let mut buf = vec![0u8; 1024];
+                    while passed < limit {
+                        match ur.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => {
+                                let k = k.min(limit - passed);
+                                if cw.write_all(&buf[..k]).await.is_err() {
+                                    break;
+                                }
+                                passed += k;
+                            }
+                        }
+                    }
+                    return;
+                }
                 if inject {
                     let mut buf = vec![0u8; 4096];
                     let _ = client.read(&mut buf).await;
@@ -693,6 +722,7 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                             let _ = client.write_all(resp.as_bytes()).await;
                         }
                         Fault::Silent => tokio::time::sleep(Duration::from_secs(30)).await,
+                        Fault::Truncate(_) => {}
                     }
                     return;
                 }
@@ -742,6 +772,27 @@ async fn retries_on_killed_connections_and_5xx() {
         Err(Error::Backend { status: 503, .. }) => {}
         r => panic!("{r:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_body_cut_mid_page_is_reloaded() {
+    let direct = store();
+    let b = new_bucket(&direct, "cut").await;
+    let data = pattern(200_000, 10);
+    direct
+        .put_object(&b, "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let info = direct.head_object(&b, "k").await.unwrap();
+    // the first connection carries the first page's GET: cut it after the headers and a bit
+    let (port, seen) = proxy(moto_port(), Fault::Truncate(2000)).await;
+    let remote = Arc::new(RemoteStore::new(config(port)).unwrap());
+    let cs = CachingStore::new(remote, Arc::new(PageCache::new(16 << 20, 64 << 10)));
+    let got = collect_body(cs.read_version(&b, &info, 0..200_000).await.unwrap(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(got == data);
+    assert!(seen.load(Ordering::SeqCst) >= 2, "the cut connection was replaced");
 }
 
 #[tokio::test]
