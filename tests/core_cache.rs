@@ -690,3 +690,83 @@ async fn memstore_random_ranges_match_the_bytes() {
     assert!(s.bytes <= 8 * PS, "{s:?}");
     assert!(s.evictions > 0, "{s:?}");
 }
+
+/// Throughput of the cache path itself (not a timed test; run with
+/// `cargo test --release -p ozfs --test core_cache -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_cached_get_throughput() {
+    let size = 512usize << 20;
+    let (_mem, store) = mem_setup(1 << 30, 1 << 20).await;
+    store
+        .put_object(
+            &bucket(),
+            "big",
+            body_from_bytes(vec![7u8; size]),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let r = store.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
+        let mut body = r.body;
+        let mut n = 0usize;
+        while let Some(c) = body.next().await {
+            n += c.unwrap().len();
+        }
+        assert_eq!(n, size);
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "round {round}: {} MiB in {secs:.3} s = {:.2} GB/s; {:?}",
+            size >> 20,
+            size as f64 / secs / 1e9,
+            stats(&store)
+        );
+    }
+}
+
+/// Cold and warm reads from the embedded store through the cache, against direct reads (not a
+/// timed test; run like `bench_cached_get_throughput`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_localstore_through_the_cache() {
+    let size = 512usize << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(ozfs::LocalStore::open(dir.path(), "s3v").unwrap());
+    local.create_bucket(&bucket(), "tester").await.unwrap();
+    let data = pattern(size, 3);
+    local
+        .put_object(&bucket(), "big", chunked_body(data, 1 << 20), PutOptions::default())
+        .await
+        .unwrap();
+    async fn drain(s: &dyn ObjectStore) -> (usize, f64) {
+        let t = std::time::Instant::now();
+        let r = s.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
+        let mut body = r.body;
+        let mut n = 0usize;
+        while let Some(c) = body.next().await {
+            n += c.unwrap().len();
+        }
+        (n, t.elapsed().as_secs_f64())
+    }
+    let (n, secs) = drain(local.as_ref()).await;
+    println!("direct LocalStore: {:.2} GB/s", n as f64 / secs / 1e9);
+    let cs = CachingStore::new(local.clone(), Arc::new(PageCache::new(1 << 30, 1 << 20)));
+    let (n, secs) = drain(&cs).await;
+    println!(
+        "cold through the cache: {:.2} GB/s; {:?}",
+        n as f64 / secs / 1e9,
+        stats(&cs)
+    );
+    let (n, secs) = drain(&cs).await;
+    println!("warm through the cache: {:.2} GB/s", n as f64 / secs / 1e9);
+}
+
+fn chunked_body(data: Vec<u8>, chunk: usize) -> ByteStream {
+    let data = Bytes::from(data);
+    let chunks: Vec<Result<Bytes>> = (0..data.len().div_ceil(chunk))
+        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
