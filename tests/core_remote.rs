@@ -2,6 +2,9 @@
 //! PyPI), started on 127.0.0.1 by the test. If moto is not installed, the test installs it with
 //! pip (quietly); if that fails, the tests fail with the reason.
 //!
+//! Set `OZFS_TEST_S3_ENDPOINT=http://127.0.0.1:PORT` (and `OZFS_TEST_S3_ACCESS_KEY`,
+//! `OZFS_TEST_S3_SECRET_KEY`) to run the same tests against another S3 server, e.g. `ozfs serve`.
+//!
 //! Fault injection (killed connections, 503 answers, a silent server) uses a small TCP proxy in
 //! this file in front of the real server, so the retries are exercised against real traffic.
 
@@ -107,19 +110,31 @@ fn start_moto(env: &[(&str, &str)]) -> u16 {
     port
 }
 
-fn moto_port() -> u16 {
+/// The port of the S3 server the tests talk to: `OZFS_TEST_S3_ENDPOINT`
+/// (`http://127.0.0.1:PORT`, e.g. an `ozfs serve` or an Ozone S3 gateway, with
+/// `OZFS_TEST_S3_ACCESS_KEY` / `OZFS_TEST_S3_SECRET_KEY`) when set, else a moto server started
+/// here. (The signature test always starts its own moto server with authentication on.)
+fn server_port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| start_moto(&[]))
+    *PORT.get_or_init(|| match std::env::var("OZFS_TEST_S3_ENDPOINT") {
+        Ok(ep) => ep
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("OZFS_TEST_S3_ENDPOINT must be http://127.0.0.1:PORT, not {ep:?}")),
+        Err(_) => start_moto(&[]),
+    })
 }
 
 fn config(port: u16) -> RemoteConfig {
-    let mut cfg = RemoteConfig::new(format!("http://127.0.0.1:{port}"), "testkey", "testsecret");
+    let key = std::env::var("OZFS_TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "testkey".into());
+    let secret = std::env::var("OZFS_TEST_S3_SECRET_KEY").unwrap_or_else(|_| "testsecret".into());
+    let mut cfg = RemoteConfig::new(format!("http://127.0.0.1:{port}"), key, secret);
     cfg.timeout = Duration::from_secs(20);
     cfg
 }
 
 fn store() -> RemoteStore {
-    RemoteStore::new(config(moto_port())).unwrap()
+    RemoteStore::new(config(server_port())).unwrap()
 }
 
 static BUCKETS: AtomicUsize = AtomicUsize::new(0);
@@ -746,25 +761,25 @@ async fn retries_on_killed_connections_and_5xx() {
         .await
         .unwrap();
 
-    let (port, seen) = proxy(moto_port(), Fault::Kill(2)).await;
+    let (port, seen) = proxy(server_port(), Fault::Kill(2)).await;
     let s = RemoteStore::new(config(port)).unwrap();
     assert_eq!(get_all(&s, &b, "k", None).await.unwrap(), b"payload");
     assert!(seen.load(Ordering::SeqCst) >= 3, "two killed connections, then success");
     // a replayable PUT is retried too
-    let (port, _) = proxy(moto_port(), Fault::Kill(1)).await;
+    let (port, _) = proxy(server_port(), Fault::Kill(1)).await;
     let s = RemoteStore::new(config(port)).unwrap();
     s.put_object(&b, "k2", body_from_bytes(&b"again"[..]), PutOptions::default())
         .await
         .unwrap();
     assert_eq!(get_all(&direct, &b, "k2", None).await.unwrap(), b"again");
 
-    let (port, seen) = proxy(moto_port(), Fault::Busy(2)).await;
+    let (port, seen) = proxy(server_port(), Fault::Busy(2)).await;
     let s = RemoteStore::new(config(port)).unwrap();
     assert_eq!(s.head_object(&b, "k").await.unwrap().size, 7);
     assert!(seen.load(Ordering::SeqCst) >= 3);
 
     // bounded: more failures than retries is an error, not a hang
-    let (port, _) = proxy(moto_port(), Fault::Busy(100)).await;
+    let (port, _) = proxy(server_port(), Fault::Busy(100)).await;
     let mut cfg = config(port);
     cfg.max_retries = 2;
     let s = RemoteStore::new(cfg).unwrap();
@@ -785,7 +800,7 @@ async fn a_body_cut_mid_page_is_reloaded() {
         .unwrap();
     let info = direct.head_object(&b, "k").await.unwrap();
     // the first connection carries the first page's GET: cut it after the headers and a bit
-    let (port, seen) = proxy(moto_port(), Fault::Truncate(2000)).await;
+    let (port, seen) = proxy(server_port(), Fault::Truncate(2000)).await;
     let remote = Arc::new(RemoteStore::new(config(port)).unwrap());
     let cs = CachingStore::new(remote, Arc::new(PageCache::new(16 << 20, 64 << 10)));
     let got = collect_body(cs.read_version(&b, &info, 0..200_000).await.unwrap(), 1 << 20)
@@ -797,7 +812,7 @@ async fn a_body_cut_mid_page_is_reloaded() {
 
 #[tokio::test]
 async fn a_silent_server_times_out() {
-    let (port, _) = proxy(moto_port(), Fault::Silent).await;
+    let (port, _) = proxy(server_port(), Fault::Silent).await;
     let mut cfg = config(port);
     cfg.timeout = Duration::from_millis(300);
     cfg.max_retries = 1;
