@@ -242,6 +242,20 @@ async fn put_get_head_and_ranges() {
     let v = s.read_version(&b, &head, 50_000..50_100).await.unwrap();
     assert_eq!(collect_body(v, 1 << 20).await.unwrap(), &data[50_000..50_100]);
 
+    // known length between one part and the multipart threshold: one streamed PUT
+    let mid = pattern(12 * 1024 * 1024, 9);
+    let opts = PutOptions {
+        expected_len: Some(mid.len() as u64),
+        content_md5: Some(Md5::digest(&mid).into()),
+        ..PutOptions::default()
+    };
+    let info = s
+        .put_object(&b, "mid", chunked(mid.clone(), 300_000), opts)
+        .await
+        .unwrap();
+    assert_eq!(info.etag, md5_hex(&mid), "a single PUT, not multipart");
+    assert!(get_all(&s, &b, "mid", None).await.unwrap() == mid);
+
     // empty object
     s.put_object(&b, "empty", body_from_bytes(Vec::new()), PutOptions::default())
         .await
@@ -677,6 +691,8 @@ enum Fault {
     Silent,
     /// On the first connection, pass only this many bytes of the answer, then cut it.
     Truncate(usize),
+    /// Answer ListObjectsV2 requests 400 InvalidArgument, as servers without V2 do.
+    RejectListV2,
 }
 
 /// A TCP proxy to `upstream` that injects `fault`; returns its port.
@@ -695,8 +711,28 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                 let inject = match fault {
                     Fault::Kill(k) | Fault::Busy(k) => n < k,
                     Fault::Silent => true,
-                    Fault::Truncate(_) => false,
+                    Fault::Truncate(_) | Fault::RejectListV2 => false,
                 };
+                let mut head = Vec::new();
+                if let Fault::RejectListV2 = fault {
+                    let mut buf = vec![0u8; 8192];
+                    let Ok(k) = client.read(&mut buf).await else { return };
+                    head.extend_from_slice(&buf[..k]);
+                    let first_line = String::from_utf8_lossy(&head)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    if first_line.contains("list-type=2") {
+                        let body = "<Error><Code>InvalidArgument</Code><Message>no V2 here</Message></Error>";
+                        let resp = format!(
+                            "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = client.write_all(resp.as_bytes()).await;
+                        return;
+                    }
+                }
                 if let (Fault::Truncate(limit), 0) = (fault, n) {
                     let Ok(up) = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], upstream))).await
                     else {
@@ -737,7 +773,7 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                             let _ = client.write_all(resp.as_bytes()).await;
                         }
                         Fault::Silent => tokio::time::sleep(Duration::from_secs(30)).await,
-                        Fault::Truncate(_) => {}
+                        Fault::Truncate(_) | Fault::RejectListV2 => {}
                     }
                     return;
                 }
@@ -745,6 +781,9 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                 else {
                     return;
                 };
+                if !head.is_empty() && up.write_all(&head).await.is_err() {
+                    return;
+                }
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
             });
         }
@@ -808,6 +847,28 @@ async fn a_body_cut_mid_page_is_reloaded() {
         .unwrap();
     assert!(got == data);
     assert!(seen.load(Ordering::SeqCst) >= 2, "the cut connection was replaced");
+}
+
+#[tokio::test]
+async fn listing_falls_back_to_v1_when_v2_is_rejected() {
+    let direct = store();
+    let b = new_bucket(&direct, "v1").await;
+    for k in ["a/1", "a/2", "b", "c/x"] {
+        direct
+            .put_object(&b, k, body_from_bytes(k.as_bytes().to_vec()), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let (port, _) = proxy(server_port(), Fault::RejectListV2).await;
+    let s = RemoteStore::new(config(port)).unwrap();
+    for page in [1, 2, 100] {
+        assert_eq!(
+            list_all(&s, &b, "", Some("/"), page).await,
+            ["a/(prefix)", "b", "c/(prefix)"],
+            "page {page}"
+        );
+        assert_eq!(list_all(&s, &b, "", None, page).await, ["a/1", "a/2", "b", "c/x"]);
+    }
 }
 
 #[tokio::test]
