@@ -644,3 +644,5 @@ fn sigv2_client_conventions() {
         "/b?tagging&uploads"
     );
 }
+
+mod botocore;

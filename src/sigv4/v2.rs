@@ -8,7 +8,7 @@
 //! - `Date` is the `Date` header, empty when `x-amz-date` is present, and the `Expires` value
 //!   for presigned URLs.
 //! - Each `x-amz-*` header (also `x-amz-date`) as `name:value\n`: lower-case name, sorted, values
-//!   trimmed and comma-joined when repeated.
+//!   trimmed (inner whitespace kept, as botocore and aws-sdk-go do) and comma-joined when repeated.
 //! - Canonical resource: `/bucket` (virtual-host style only) + the path + the S3 sub-resources
 //!   present in the query (`acl`, `uploads`, `uploadId=`, `partNumber=`, `delete`, `tagging`,
 //!   `versionId=`, `response-*` overrides, ...), sorted, `?a&b=c`.
@@ -29,16 +29,16 @@ use http::HeaderMap;
 use sha1::Sha1;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The query parameters that are part of the SigV2 canonical resource (sorted).
+/// The query parameters that are part of the SigV2 canonical resource: botocore's list, which
+/// contains the AWS-documented ones and every one aws-sdk-go / goofys signs.
 pub const SUB_RESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
     "cors",
+    "defaultObjectAcl",
     "delete",
-    "encryption",
     "inventory",
-    "legal-hold",
     "lifecycle",
     "location",
     "logging",
@@ -56,9 +56,9 @@ pub const SUB_RESOURCES: &[&str] = &[
     "response-content-type",
     "response-expires",
     "restore",
-    "retention",
     "select",
     "select-type",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -97,12 +97,7 @@ pub fn canonical_amz_headers(headers: &HeaderMap) -> String {
         let values: Vec<String> = headers
             .get_all(name)
             .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_ascii_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
             .collect();
         out.push_str(name);
         out.push(':');
@@ -171,17 +166,26 @@ pub fn canonical_resource(
     out
 }
 
-/// The canonical resources to try, AWS-documented first, without duplicates.
+/// The canonical resources to try, AWS-documented first, without duplicates: the three
+/// [`ResourceStyle`]s, and for a path-style bucket request `/bucket` also `/bucket/`.
 pub fn candidate_resources(raw_path: &str, raw_query: &str, virtual_host_bucket: Option<&str>) -> Vec<String> {
+    let mut paths = vec![raw_path.to_string()];
+    // A path-style bucket request (`/bucket`): botocore and AWS sign `/bucket/`.
+    if virtual_host_bucket.is_none() && raw_path.len() > 1 && raw_path.starts_with('/') && !raw_path[1..].contains('/')
+    {
+        paths.push(format!("{raw_path}/"));
+    }
     let mut out: Vec<String> = Vec::new();
-    for style in [
-        ResourceStyle::DecodedValues,
-        ResourceStyle::AsSent,
-        ResourceStyle::Reencoded,
-    ] {
-        let r = canonical_resource(raw_path, raw_query, virtual_host_bucket, style);
-        if !out.contains(&r) {
-            out.push(r);
+    for path in &paths {
+        for style in [
+            ResourceStyle::DecodedValues,
+            ResourceStyle::AsSent,
+            ResourceStyle::Reencoded,
+        ] {
+            let r = canonical_resource(path, raw_query, virtual_host_bucket, style);
+            if !out.contains(&r) {
+                out.push(r);
+            }
         }
     }
     out
