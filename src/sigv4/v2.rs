@@ -114,7 +114,8 @@ pub enum ResourceStyle {
     AsSent,
     /// Path as sent, values decoded (the AWS SigV2 documentation).
     DecodedValues,
-    /// Path decoded then re-encoded, values decoded then re-encoded (aws-sdk-go / goofys).
+    /// Path decoded then re-encoded, values decoded (`+` as a space, as Go's `ParseQuery`)
+    /// then re-encoded (aws-sdk-go / goofys).
     Reencoded,
 }
 
@@ -150,7 +151,10 @@ pub fn canonical_resource(
         let value = raw_value.filter(|v| !v.is_empty()).map(|v| match style {
             ResourceStyle::AsSent => v.to_string(),
             ResourceStyle::DecodedValues => percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned(),
-            ResourceStyle::Reencoded => uri_encode(&percent_encoding::percent_decode_str(v).collect::<Vec<u8>>(), true),
+            ResourceStyle::Reencoded => uri_encode(
+                &percent_encoding::percent_decode_str(&v.replace('+', " ")).collect::<Vec<u8>>(),
+                true,
+            ),
         });
         subs.push((name, value));
     }
@@ -261,6 +265,7 @@ pub(crate) fn parse_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedA
         request_time,
         expires: None,
         payload: DeclaredPayload::Unsigned,
+        unsigned_headers: Vec::new(),
     })
 }
 
@@ -290,6 +295,7 @@ pub(crate) fn parse_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) 
         request_time: expires_at,
         expires: Some(expires_at),
         payload: DeclaredPayload::Unsigned,
+        unsigned_headers: Vec::new(),
     })
 }
 
