@@ -14,8 +14,9 @@
 //!   `versionId=`, `response-*` overrides, ...), sorted, `?a&b=c`.
 //!
 //! Clients differ in small ways: botocore signs the path and sub-resource values as sent
-//! (still encoded), goofys (aws-sdk-go style) signs the path re-encoded and the values
-//! decoded-then-re-encoded, and AWS documents decoded `response-*` values. The verifier
+//! (still encoded) with decoded sub-resource values, aws-sdk-go signs the path and values
+//! re-encoded, goofys signs the path escaped the Go way (`$&+,:;=@` kept), and AWS documents
+//! decoded `response-*` values. The verifier
 //! therefore accepts any of a few candidate strings to sign ([`candidate_resources`]); the
 //! first is the AWS-documented one.
 
@@ -114,9 +115,26 @@ pub enum ResourceStyle {
     AsSent,
     /// Path as sent, values decoded (the AWS SigV2 documentation).
     DecodedValues,
-    /// Path decoded then re-encoded, values decoded (`+` as a space, as Go's `ParseQuery`)
-    /// then re-encoded (aws-sdk-go / goofys).
+    /// Path decoded then re-encoded (AWS `UriEncode`), values decoded (`+` as a space, as Go's
+    /// `ParseQuery`) then re-encoded (aws-sdk-go's SigV2 signer).
     Reencoded,
+    /// Like [`ResourceStyle::Reencoded`], but the path re-encoded the way Go's
+    /// `url.URL.EscapedPath` does (keeping `$&+,:;=@`): what goofys's own SigV2 signer signs.
+    GoEscapedPath,
+}
+
+/// Go's `url.URL{Path: p}.EscapedPath()`: everything but `A-Z a-z 0-9 - _ . ~` and
+/// `$ & + , / : ; = @` as `%XX`.
+pub fn go_escape_path(decoded: &[u8]) -> String {
+    let mut out = String::with_capacity(decoded.len() + 8);
+    for &b in decoded {
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The canonical resource of a request for one [`ResourceStyle`].
@@ -135,6 +153,9 @@ pub fn canonical_resource(
     match style {
         ResourceStyle::AsSent | ResourceStyle::DecodedValues => out.push_str(path),
         ResourceStyle::Reencoded => out.push_str(&canonical::canonical_uri(path)),
+        ResourceStyle::GoEscapedPath => out.push_str(&go_escape_path(
+            &percent_encoding::percent_decode_str(path).collect::<Vec<u8>>(),
+        )),
     }
     let mut subs: Vec<(String, Option<String>)> = Vec::new();
     for seg in raw_query.split('&').filter(|s| !s.is_empty()) {
@@ -151,7 +172,7 @@ pub fn canonical_resource(
         let value = raw_value.filter(|v| !v.is_empty()).map(|v| match style {
             ResourceStyle::AsSent => v.to_string(),
             ResourceStyle::DecodedValues => percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned(),
-            ResourceStyle::Reencoded => uri_encode(
+            ResourceStyle::Reencoded | ResourceStyle::GoEscapedPath => uri_encode(
                 &percent_encoding::percent_decode_str(&v.replace('+', " ")).collect::<Vec<u8>>(),
                 true,
             ),
@@ -170,7 +191,7 @@ pub fn canonical_resource(
     out
 }
 
-/// The canonical resources to try, AWS-documented first, without duplicates: the three
+/// The canonical resources to try, AWS-documented first, without duplicates: every
 /// [`ResourceStyle`]s, and for a path-style bucket request `/bucket` also `/bucket/`.
 pub fn candidate_resources(raw_path: &str, raw_query: &str, virtual_host_bucket: Option<&str>) -> Vec<String> {
     let mut paths = vec![raw_path.to_string()];
@@ -185,6 +206,7 @@ pub fn candidate_resources(raw_path: &str, raw_query: &str, virtual_host_bucket:
             ResourceStyle::DecodedValues,
             ResourceStyle::AsSent,
             ResourceStyle::Reencoded,
+            ResourceStyle::GoEscapedPath,
         ] {
             let r = canonical_resource(path, raw_query, virtual_host_bucket, style);
             if !out.contains(&r) {
