@@ -648,6 +648,7 @@ fn sigv2_client_conventions() {
     );
 }
 
+mod awssdkgo;
 mod botocore;
 
 /// aws-sdk-go (goofys, rclone) sends a space in the query as `+` and signs it as `%20`; a

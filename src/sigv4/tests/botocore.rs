@@ -20,11 +20,40 @@ use std::time::Duration;
 
 const SCRIPT: &str = include_str!("botocore_capture.py");
 
-struct Captured {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct Captured {
+    pub(super) method: String,
+    pub(super) url: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+}
+
+/// Parse the capture format shared with `awssdkgo/main.go`: requests, presigned URLs (with the
+/// method first when written as `PRESIGN <method> <url>`) and the secret.
+pub(super) fn parse_capture(output: &str) -> (Vec<Captured>, Vec<String>, String) {
+    let mut requests: Vec<Captured> = Vec::new();
+    let mut presigned: Vec<String> = Vec::new();
+    let mut secret = String::new();
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix("REQ ") {
+            let (method, url) = rest.split_once(' ').unwrap();
+            requests.push(Captured {
+                method: method.into(),
+                url: url.into(),
+                headers: vec![],
+                body: vec![],
+            });
+        } else if let Some(rest) = line.strip_prefix("H ") {
+            let (k, v) = rest.split_once('\t').unwrap();
+            requests.last_mut().unwrap().headers.push((k.into(), v.into()));
+        } else if let Some(rest) = line.strip_prefix("BODY ") {
+            requests.last_mut().unwrap().body = B64.decode(rest.trim()).unwrap();
+        } else if let Some(rest) = line.strip_prefix("PRESIGN ") {
+            presigned.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("SECRET ") {
+            secret = rest.to_string();
+        }
+    }
+    (requests, presigned, secret)
 }
 
 /// Run the capture script, or `None` (test skipped, with a message) if python3 is missing.
@@ -54,14 +83,14 @@ fn run_botocore() -> Option<String> {
 }
 
 /// `scheme://authority/path?query` → (authority, path, query).
-fn split_url(url: &str) -> (String, String, String) {
+pub(super) fn split_url(url: &str) -> (String, String, String) {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let (authority, path_query) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
     (authority.to_string(), path.to_string(), query.to_string())
 }
 
-fn header_map(host: &str, headers: &[(String, String)]) -> HeaderMap {
+pub(super) fn header_map(host: &str, headers: &[(String, String)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(http::header::HOST, HeaderValue::from_str(host).unwrap());
     for (k, v) in headers {
@@ -73,7 +102,7 @@ fn header_map(host: &str, headers: &[(String, String)]) -> HeaderMap {
     h
 }
 
-fn drain<S: Stream<Item = Result<Bytes, BodyError>> + Unpin>(mut s: S) -> Result<Vec<u8>, BodyError> {
+pub(super) fn drain<S: Stream<Item = Result<Bytes, BodyError>> + Unpin>(mut s: S) -> Result<Vec<u8>, BodyError> {
     let mut cx = Context::from_waker(Waker::noop());
     let mut out = Vec::new();
     loop {
@@ -86,7 +115,7 @@ fn drain<S: Stream<Item = Result<Bytes, BodyError>> + Unpin>(mut s: S) -> Result
     }
 }
 
-fn in_reads(body: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+pub(super) fn in_reads(body: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
     let parts: Vec<Result<Bytes, std::io::Error>> = body
         .chunks(size.max(1))
         .map(|c| Ok(Bytes::copy_from_slice(c)))
@@ -97,29 +126,7 @@ fn in_reads(body: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::i
 #[test]
 fn botocore_requests_verify() {
     let Some(output) = run_botocore() else { return };
-    let mut requests: Vec<Captured> = Vec::new();
-    let mut presigned: Vec<String> = Vec::new();
-    let mut secret = String::new();
-    for line in output.lines() {
-        if let Some(rest) = line.strip_prefix("REQ ") {
-            let (method, url) = rest.split_once(' ').unwrap();
-            requests.push(Captured {
-                method: method.into(),
-                url: url.into(),
-                headers: vec![],
-                body: vec![],
-            });
-        } else if let Some(rest) = line.strip_prefix("H ") {
-            let (k, v) = rest.split_once('\t').unwrap();
-            requests.last_mut().unwrap().headers.push((k.into(), v.into()));
-        } else if let Some(rest) = line.strip_prefix("BODY ") {
-            requests.last_mut().unwrap().body = B64.decode(rest.trim()).unwrap();
-        } else if let Some(rest) = line.strip_prefix("PRESIGN ") {
-            presigned.push(rest.to_string());
-        } else if let Some(rest) = line.strip_prefix("SECRET ") {
-            secret = rest.to_string();
-        }
-    }
+    let (requests, presigned, secret) = parse_capture(&output);
     assert!(requests.len() >= 15, "captured {} requests", requests.len());
     assert_eq!(presigned.len(), 4);
 
