@@ -774,3 +774,31 @@ fn goofys_sigv2_convention() {
     auth.verify("sk", at).unwrap();
     assert!(auth.verify("sk", at + Duration::from_secs(3600)).is_err());
 }
+
+/// A SigV2 presigned URL whose base64 signature kept a raw `+` still verifies.
+#[test]
+fn sigv2_presigned_raw_plus() {
+    let m = Method::GET;
+    let h = headers(&[("host", "h")]);
+    let expires = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    // Find a key name whose signature contains '+', then send it unencoded.
+    let (q, raw) = (0..200)
+        .find_map(|i| {
+            let path = format!("/b/k{i}");
+            let q = v2::presign("ak", "sk", "GET", &path, "", None, expires);
+            q.contains("%2B").then(|| (q.replace("%2B", "+"), path))
+        })
+        .expect("some signature has a '+'");
+    let req = RequestParts {
+        method: &m,
+        raw_path: &raw,
+        raw_query: &q,
+        headers: &h,
+        virtual_host_bucket: None,
+    };
+    parse(&req)
+        .unwrap()
+        .unwrap()
+        .verify("sk", expires - Duration::from_secs(10))
+        .unwrap();
+}

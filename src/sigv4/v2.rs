@@ -299,7 +299,8 @@ pub(crate) fn parse_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) 
         })
     };
     let access_key = required("AWSAccessKeyId")?;
-    let signature = required("Signature")?;
+    // Base64 has no spaces: a `+` the client left unencoded was read as a space.
+    let signature = required("Signature")?.replace(' ', "+");
     let expires_text = required("Expires")?;
     let expires: u64 = expires_text
         .trim()

@@ -12,7 +12,10 @@
 //!         } else {
 //!             auth.accept_unverified()                    // well-formed is enough
 //!         };
-//!         match ok.payload { ... }                        // how to read the body
+//!         match ok.payload { ... }                        // how to read the body:
+//!         // StreamingSigned / StreamingUnsignedTrailer need x-amz-decoded-content-length
+//!         // (the gateway answers InvalidArgument/MissingContentLength without it) and go
+//!         // through chunked::AwsChunkedDecoder; SignedPayload through chunked::verify_sha256.
 //!     }
 //! }
 //! ```
