@@ -123,6 +123,16 @@ pub fn canonical_query_with(raw_query: &str, exclude: &[&str], plus_as_space: bo
     out
 }
 
+/// The text of a header value as clients signed it: UTF-8 when the bytes are valid UTF-8 (Go,
+/// Java and Rust clients send UTF-8), otherwise Latin-1 (Python's `http.client`, so botocore,
+/// writes a `str` header value as Latin-1 bytes after signing its UTF-8 form).
+pub fn header_text(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(v.iter().map(|&b| b as char).collect()),
+    }
+}
+
 /// One canonical header value: all values of the header, each trimmed with inner whitespace
 /// runs collapsed to one space, joined with `,`.
 pub fn canonical_header_value<'a>(values: impl Iterator<Item = &'a [u8]>) -> String {
@@ -131,7 +141,7 @@ pub fn canonical_header_value<'a>(values: impl Iterator<Item = &'a [u8]>) -> Str
         if i > 0 {
             out.push(',');
         }
-        let text = String::from_utf8_lossy(v);
+        let text = header_text(v);
         let mut first = true;
         for word in text.split_ascii_whitespace() {
             if !first {
@@ -255,6 +265,10 @@ mod tests {
     fn header_values() {
         let v = ["  a   b\t c ".as_bytes(), b"d"];
         assert_eq!(canonical_header_value(v.into_iter()), "a b c,d");
+        let latin1 = [&b"caf\xe9"[..]];
+        assert_eq!(canonical_header_value(latin1.into_iter()), "café");
+        let utf8 = ["café".as_bytes()];
+        assert_eq!(canonical_header_value(utf8.into_iter()), "café");
     }
 
     #[test]

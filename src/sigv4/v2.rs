@@ -80,7 +80,7 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
 fn header_text(headers: &HeaderMap, name: &str) -> String {
     headers
         .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .map(|v| canonical::header_text(v.as_bytes()).trim().to_string())
         .unwrap_or_default()
 }
 
@@ -98,7 +98,7 @@ pub fn canonical_amz_headers(headers: &HeaderMap) -> String {
         let values: Vec<String> = headers
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+            .map(|v| canonical::header_text(v.as_bytes()).trim().to_string())
             .collect();
         out.push_str(name);
         out.push(':');
@@ -272,7 +272,7 @@ pub(crate) fn parse_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedA
         .get("x-amz-date")
         .or_else(|| req.headers.get(http::header::DATE))
     {
-        Some(v) => String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+        Some(v) => canonical::header_text(v.as_bytes()).trim().to_string(),
         None => return Err(AuthError::MissingDate),
     };
     let request_time = amz_date::parse_any(&date_text).ok_or(AuthError::InvalidDate(date_text))?;

@@ -43,7 +43,7 @@ fn aws_sdk_go_requests_verify() {
     assert_eq!(presigned.len(), 2);
     for req in &requests {
         let (host, path, query) = split_url(&req.url);
-        let headers = header_map(&host, &req.headers);
+        let headers = header_map(&host, &req.headers, false);
         let method = Method::from_bytes(req.method.as_bytes()).unwrap();
         let parts = RequestParts {
             method: &method,
@@ -78,7 +78,7 @@ fn aws_sdk_go_requests_verify() {
     for line in &presigned {
         let (method, url) = line.split_once(' ').unwrap();
         let (host, path, query) = split_url(url);
-        let headers = header_map(&host, &[]);
+        let headers = header_map(&host, &[], false);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let parts = RequestParts {
             method: &method,

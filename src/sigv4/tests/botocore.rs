@@ -90,13 +90,22 @@ pub(super) fn split_url(url: &str) -> (String, String, String) {
     (authority.to_string(), path.to_string(), query.to_string())
 }
 
-pub(super) fn header_map(host: &str, headers: &[(String, String)]) -> HeaderMap {
+/// The headers as they are on the wire. `latin1`: the values were Python `str`s, which
+/// `http.client` writes as Latin-1 bytes; otherwise (Go) they are the UTF-8 bytes.
+pub(super) fn header_map(host: &str, headers: &[(String, String)], latin1: bool) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(http::header::HOST, HeaderValue::from_str(host).unwrap());
     for (k, v) in headers {
+        let bytes: Vec<u8> = if latin1 {
+            v.chars()
+                .map(|c| u8::try_from(u32::from(c)).expect("Latin-1 header value"))
+                .collect()
+        } else {
+            v.as_bytes().to_vec()
+        };
         h.append(
             HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
+            HeaderValue::from_bytes(&bytes).unwrap(),
         );
     }
     h
@@ -133,7 +142,7 @@ fn botocore_requests_verify() {
     let (mut v4, mut v2, mut trailers, mut sha_checked) = (0, 0, 0, 0);
     for req in &requests {
         let (host, path, query) = split_url(&req.url);
-        let headers = header_map(&host, &req.headers);
+        let headers = header_map(&host, &req.headers, true);
         let method = Method::from_bytes(req.method.as_bytes()).unwrap();
         let parts = RequestParts {
             method: &method,
@@ -222,7 +231,7 @@ fn botocore_requests_verify() {
 
     for url in &presigned {
         let (host, path, query) = split_url(url);
-        let headers = header_map(&host, &[]);
+        let headers = header_map(&host, &[], true);
         let method = if url.contains("Expires=600") || url.contains("Expires=1") {
             Method::PUT
         } else {

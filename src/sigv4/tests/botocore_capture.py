@@ -35,6 +35,8 @@ for sig in ["s3v4", "s3"]:
     c = client(sig)
     for call in [
         lambda: c.put_object(Bucket="bucket", Key=key, Body=b"hello world", ContentType="text/plain", Metadata={"m": "v  w"}),
+        # A non-ASCII metadata value: signed as UTF-8, sent as Latin-1 by http.client.
+        lambda: c.put_object(Bucket="bucket", Key="meta", Body=b"x", Metadata={"n": "café"}),
         lambda: c.get_object(Bucket="bucket", Key=key, Range="bytes=0-3"),
         lambda: c.list_objects_v2(Bucket="bucket", Prefix="dir/a b", Delimiter="/"),
         lambda: c.create_multipart_upload(Bucket="bucket", Key=key),

@@ -82,6 +82,7 @@ fn real_clients_verify() {
                     .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
                     .cloned()
                     .collect::<Vec<_>>(),
+                true,
             );
             let method = Method::from_bytes(req.method.as_bytes()).unwrap();
             let parts = RequestParts {

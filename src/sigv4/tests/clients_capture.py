@@ -130,6 +130,7 @@ if shutil.which("s3cmd"):
                     "check_ssl_certificate = False\n" % (endpoint, endpoint, "True" if sig == "v2" else "False"))
         base = ["s3cmd", "-c", cfg, "--no-progress"]
         run("s3cmd-%s-put" % sig, base + ["put", src, "s3://bucket/dir/a b+c(1)!.txt"])
+        run("s3cmd-%s-put-meta" % sig, base + ["put", "--add-header=x-amz-meta-city:Zürich", src, "s3://bucket/m"])
         run("s3cmd-%s-ls" % sig, base + ["ls", "s3://bucket/dir/"])
         run("s3cmd-%s-get" % sig, base + ["get", "--force", "s3://bucket/dir/x y.txt", os.path.join(work, "out")])
         run("s3cmd-%s-del" % sig, base + ["del", "s3://bucket/dir/x y.txt"])
