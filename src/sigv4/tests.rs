@@ -651,7 +651,7 @@ fn sigv2_client_conventions() {
 mod awssdkgo;
 mod botocore;
 mod clients;
-mod goofys;
+mod fuse_clients;
 
 /// aws-sdk-go (goofys, rclone) sends a space in the query as `+` and signs it as `%20`; a
 /// hand-made client may send a literal `+` unencoded and sign it as `%2B`. Both verify.

@@ -1,14 +1,17 @@
-# Captures what a real goofys sends when it has to fall back to SigV2: a local S3-like server
-# refuses every SigV4 request with 403 (as EMC and old gateways did), so goofys switches to its
-# own SigV2 signer; then a few file operations run on the FUSE mount (create, read, rename,
-# delete). Prints the captured requests in the format of botocore_capture.py, plus
-# "MOUNT ok" or "SKIP <why>". Usage: goofys_capture.py GOOFYS_BINARY. Only 127.0.0.1 is contacted;
-# the mount is always unmounted and goofys stopped (watchdog after 60 s).
+# Captures what real FUSE S3 clients send while file operations run on their mount, using a
+# local S3-like capture server, and prints the requests in the format of botocore_capture.py,
+# plus "MOUNT ok" or "SKIP <why>". Only 127.0.0.1 is contacted; the mount is always unmounted
+# and the client stopped (watchdog after 60 s). Usage:
+#   fuse_capture.py goofys GOOFYS_BINARY   the server refuses every SigV4 request with 403 (as
+#                                          EMC and old gateways did), so goofys falls back to its
+#                                          own SigV2 signer
+#   fuse_capture.py s3fs sigv2|sigv4       s3fs with its own signer of that version
 import base64, hashlib, http.server, os, shutil, subprocess, sys, tempfile, threading, time
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 captured, stored, lock = [], {}, threading.Lock()
+REFUSE_V4 = sys.argv[1] == "goofys"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,7 +59,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = self.rfile.read(n) if n else b""
         with lock:
             captured.append((self.command, self.path, list(self.headers.items()), data))
-        if self.headers.get("Authorization", "").startswith("AWS4-"):
+        if REFUSE_V4 and self.headers.get("Authorization", "").startswith("AWS4-"):
             return self.reply(403, b"<Error><Code>AccessDenied</Code><Message>SigV4 refused</Message></Error>")
         path, _, query = self.path.partition("?")
         segments = path.split("/", 2)
@@ -95,18 +98,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    goofys = sys.argv[1]
+    kind = sys.argv[1]
     if not os.path.exists("/dev/fuse") or not shutil.which("fusermount"):
         print("SKIP no /dev/fuse or fusermount")
         return
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    mnt = tempfile.mkdtemp(prefix="sigv4-goofys-")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="goofys-user", AWS_SECRET_ACCESS_KEY="goofys-secret-345")
+    endpoint = "http://127.0.0.1:%d" % server.server_address[1]
+    mnt = tempfile.mkdtemp(prefix="sigv4-%s-" % kind)
+    env = dict(os.environ)
     env.pop("AWS_CA_BUNDLE", None)
-    proc = subprocess.Popen([goofys, "-f", "--region", "us-east-1", "--endpoint",
-                             "http://127.0.0.1:%d" % server.server_address[1], "bucket", mnt],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    work = tempfile.mkdtemp(prefix="sigv4-%s-cfg-" % kind)
+    if kind == "goofys":
+        env.update(AWS_ACCESS_KEY_ID="goofys-user", AWS_SECRET_ACCESS_KEY="goofys-secret-345")
+        argv = [sys.argv[2], "-f", "--region", "us-east-1", "--endpoint", endpoint, "bucket", mnt]
+    else:
+        if not shutil.which("s3fs"):
+            print("SKIP s3fs is not installed")
+            return
+        passwd = os.path.join(work, "passwd")
+        with open(passwd, "w") as f:
+            f.write("s3fs-user:s3fs-secret-678\n")
+        os.chmod(passwd, 0o600)
+        argv = ["s3fs", "bucket", mnt, "-f", "-o", "url=" + endpoint, "-o", "use_path_request_style",
+                "-o", "passwd_file=" + passwd, "-o", sys.argv[2], "-o", "retries=1", "-o", "endpoint=us-east-1"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def cleanup(lazy=False):
         subprocess.run(["fusermount", "-u"] + (["-z"] if lazy else []) + [mnt], capture_output=True)
@@ -124,7 +140,7 @@ def main():
                 break
             time.sleep(0.1)
         if not os.path.ismount(mnt):
-            print("SKIP goofys did not mount:", proc.stdout.read1(4000).decode(errors="replace").replace("\n", " | ")
+            print("SKIP %s did not mount:" % kind, proc.stdout.read1(4000).decode(errors="replace").replace("\n", " | ")
                   if proc.poll() is not None else "timeout")
             return
         print("MOUNT ok")
@@ -136,12 +152,15 @@ def main():
         os.mkdir(os.path.join(mnt, "dir x"))
         os.rename(name, os.path.join(mnt, "dir x", "renamed é.txt"))
         os.listdir(os.path.join(mnt, "dir x"))
+        if kind == "s3fs":
+            os.chmod(os.path.join(mnt, "dir x", "renamed é.txt"), 0o640)
         os.unlink(os.path.join(mnt, "dir x", "renamed é.txt"))
     finally:
         cleanup()
         watchdog.cancel()
         server.shutdown()
         os.rmdir(mnt)
+        shutil.rmtree(work, ignore_errors=True)
     for method, path, headers, data in captured:
         print("REQ", method, "http://%s%s" % (dict(headers).get("Host", "127.0.0.1"), path))
         for k, v in headers:
