@@ -1,5 +1,8 @@
-//! Known-answer tests from AWS's published SigV4/SigV2 examples, sign→verify round trips, and
-//! an end-to-end check against botocore.
+//! Known-answer tests from AWS's published SigV4/SigV2 examples, sign→verify round trips,
+//! parser proptests, and end-to-end checks against real clients' signatures: botocore
+//! ([`botocore`]), aws-sdk-go v1 ([`awssdkgo`]), s3cmd and rclone ([`clients`]), s3fs and goofys
+//! on FUSE mounts ([`fuse_clients`]). Each captures what the client sends without any ozfs code
+//! involved and checks that our verifier accepts exactly that.
 //!
 //! Every expected value below was recomputed independently with Python's `hmac`/`hashlib`
 //! (the scripts are described next to each vector), and agrees with the value AWS publishes.
