@@ -17,8 +17,8 @@ use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
-use ozfs::ByteStream;
-use sha2::{Digest, Sha256};
+use ozfs::sigv4::{chunked, PayloadMode};
+use ozfs::{ByteStream, ChecksumSpec};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,42 +30,41 @@ pub enum BodyError {
     IdleTimeout(Duration),
     #[error("the client connection failed while sending the body: {0}")]
     Transport(#[source] hyper::Error),
-    #[error("the provided 'x-amz-content-sha256' header does not match what was computed")]
-    Sha256Mismatch,
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
 }
 
 /// Map a body failure (the source of [`ozfs::Error::Body`]) to the S3 error to answer.
 pub fn body_error_to_s3(src: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
-    let src = match src.downcast::<BodyError>() {
-        Ok(b) => {
-            return match *b {
+    let src =
+        match src.downcast::<BodyError>() {
+            Ok(b) => return match *b {
                 BodyError::IdleTimeout(_) => S3Error::new(
                     "RequestTimeout",
                     StatusCode::BAD_REQUEST,
                     "Your socket connection to the server was not read from or written to within the timeout period.",
                 ),
                 BodyError::Transport(e) => S3Error::new("IncompleteBody", StatusCode::BAD_REQUEST, e.to_string()),
-                BodyError::Sha256Mismatch => S3Error::new(
-                    "XAmzContentSHA256Mismatch",
-                    StatusCode::BAD_REQUEST,
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                ),
                 BodyError::TooLarge(n) => S3Error::new(
                     "EntityTooLarge",
                     StatusCode::BAD_REQUEST,
                     format!("Your proposed upload exceeds the maximum allowed size ({n} bytes)"),
                 ),
+            },
+            Err(src) => src,
+        };
+    let src = match src.downcast::<chunked::BodyError>() {
+        // The decoder's input failed: report what failed underneath (timeout, transport).
+        Ok(e) => match *e {
+            chunked::BodyError::Transport(inner) => match inner.downcast::<ozfs::Error>() {
+                Ok(core) => return S3Error::from(*core),
+                Err(inner) => return body_error_to_s3(inner),
+            },
+            e => {
+                let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+                return S3Error::new(e.s3_code(), status, e.to_string());
             }
-        }
-        Err(src) => src,
-    };
-    let src = match src.downcast::<ozfs::sigv4::chunked::BodyError>() {
-        Ok(e) => {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return S3Error::new(e.s3_code(), status, e.to_string());
-        }
+        },
         Err(src) => src,
     };
     match src.downcast::<hyper::Error>() {
@@ -98,42 +97,43 @@ pub fn incoming_stream(body: Incoming, idle: Duration) -> ByteStream {
     }))
 }
 
-/// Hash the body while it streams; if the SHA-256 differs from `expected_hex` at the end, the
-/// stream ends with an error instead of a clean end (so nothing is committed).
-pub fn verify_sha256(body: ByteStream, expected_hex: String) -> ByteStream {
-    struct St {
-        body: ByteStream,
-        hasher: Option<Sha256>,
-        expected: String,
+/// Decode the request body according to how it was signed:
+/// * `UNSIGNED-PAYLOAD` (and presigned, SigV2, anonymous): as is;
+/// * a signed payload hash: SHA-256 checked at the end (XAmzContentSHA256Mismatch);
+/// * aws-chunked (signed chunks, or unsigned with a trailer): decoded by the sigv4 decoder,
+///   which checks chunk and trailer signatures and the decoded length; a trailer checksum fills
+///   `checksum.expected` so the store verifies it.
+pub fn decode_payload(
+    raw: ByteStream,
+    payload: &PayloadMode,
+    checksum: Option<ChecksumSpec>,
+    decoded_len: Option<u64>,
+) -> ByteStream {
+    fn wrap<S>(s: S) -> ByteStream
+    where
+        S: Stream<Item = Result<Bytes, chunked::BodyError>> + Send + 'static,
+    {
+        Box::pin(s.map(|r| r.map_err(ozfs::Error::from)))
     }
-    Box::pin(futures_util::stream::unfold(
-        St {
-            body,
-            hasher: Some(Sha256::new()),
-            expected: expected_hex.to_ascii_lowercase(),
-        },
-        |mut st| async move {
-            let h = st.hasher.as_mut()?;
-            match st.body.next().await {
-                Some(Ok(c)) => {
-                    h.update(&c);
-                    Some((Ok(c), st))
-                }
-                Some(Err(e)) => {
-                    st.hasher = None;
-                    Some((Err(e), st))
-                }
-                None => {
-                    let got = hex::encode(st.hasher.take()?.finalize());
-                    if got == st.expected {
-                        None
-                    } else {
-                        Some((Err(body_err(BodyError::Sha256Mismatch)), st))
-                    }
-                }
-            }
-        },
-    ))
+    let with_checksum = |d: chunked::AwsChunkedDecoder<ByteStream>| match &checksum {
+        Some(c) => d.fill_checksum(c.algorithm, c.expected.clone()),
+        None => d,
+    };
+    match payload {
+        PayloadMode::UnsignedPayload => raw,
+        PayloadMode::SignedPayload(h) => wrap(chunked::verify_sha256(raw, h)),
+        PayloadMode::StreamingSigned(s) => wrap(with_checksum(chunked::AwsChunkedDecoder::signed(raw, s, decoded_len))),
+        PayloadMode::StreamingUnsignedTrailer => {
+            wrap(with_checksum(chunked::AwsChunkedDecoder::unsigned(raw, decoded_len)))
+        }
+    }
+}
+
+/// `x-amz-decoded-content-length`, when sent and numeric.
+pub fn decoded_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Fail the stream once more than `limit` bytes went through.
@@ -226,12 +226,47 @@ mod tests {
 
     #[tokio::test]
     async fn sha256_verified() {
-        let good = hex::encode(Sha256::digest(b"hello"));
-        assert_eq!(drain(verify_sha256(body_from_bytes("hello"), good)).await.unwrap(), b"hello");
-        let bad = hex::encode(Sha256::digest(b"other"));
-        let e = drain(verify_sha256(body_from_bytes("hello"), bad)).await.unwrap_err();
+        use sha2::{Digest, Sha256};
+        let good = PayloadMode::SignedPayload(hex::encode(Sha256::digest(b"hello")));
+        let out = drain(decode_payload(body_from_bytes("hello"), &good, None, None)).await;
+        assert_eq!(out.unwrap(), b"hello");
+        let bad = PayloadMode::SignedPayload(hex::encode(Sha256::digest(b"other")));
+        let e = drain(decode_payload(body_from_bytes("hello"), &bad, None, None))
+            .await
+            .unwrap_err();
         let s3: S3Error = e.into();
         assert_eq!(s3.code, "XAmzContentSHA256Mismatch");
+    }
+
+    #[tokio::test]
+    async fn unsigned_trailer_fills_checksum() {
+        let mut body = chunked::encode_unsigned_chunk(b"hello");
+        body.extend(chunked::encode_unsigned_final(&[("x-amz-checksum-crc32", "NhCmhg==")]));
+        let spec = ChecksumSpec {
+            algorithm: ozfs::checksum::Algorithm::Crc32,
+            expected: std::sync::Arc::new(std::sync::OnceLock::new()),
+        };
+        let out = decode_payload(
+            body_from_bytes(body),
+            &PayloadMode::StreamingUnsignedTrailer,
+            Some(spec.clone()),
+            Some(5),
+        );
+        assert_eq!(drain(out).await.unwrap(), b"hello");
+        assert_eq!(spec.expected.get().map(String::as_str), Some("NhCmhg=="));
+    }
+
+    #[tokio::test]
+    async fn truncated_chunked_body_is_incomplete() {
+        let body = chunked::encode_unsigned_chunk(b"hello");
+        let out = decode_payload(
+            body_from_bytes(body),
+            &PayloadMode::StreamingUnsignedTrailer,
+            None,
+            Some(5),
+        );
+        let e: S3Error = drain(out).await.unwrap_err().into();
+        assert_eq!(e.code, "IncompleteBody");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use crate::body::RespBody;
 use crate::error::S3Error;
 use crate::router::Query;
 use crate::service::State;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use ozfs::{BucketInfo, BucketPath, ObjectAttrs, ObjectInfo};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,8 +37,6 @@ pub const MAX_USER_METADATA: usize = 2048;
 /// Everything a handler knows about the request (the body is passed separately).
 pub struct Ctx {
     pub state: Arc<State>,
-    pub request_id: String,
-    pub method: Method,
     pub headers: HeaderMap,
     pub query: Query,
     pub bucket: Option<String>,
@@ -49,8 +47,6 @@ pub struct Ctx {
     pub region: Option<String>,
     /// How the request body must be decoded and checked.
     pub payload: ozfs::sigv4::PayloadMode,
-    /// The request path, used as the error `Resource`.
-    pub resource: String,
 }
 
 /// What an operation needs on the bucket.
@@ -87,7 +83,8 @@ impl Ctx {
     /// (and the bucket is not even looked up when there is none).
     pub async fn check_bucket(&self, access: Access) -> Result<Option<BucketInfo>, S3Error> {
         let expected = self.header("x-amz-expected-bucket-owner").map(str::to_string);
-        self.check_named_bucket(&self.bucket_path(), access, expected.as_deref()).await
+        self.check_named_bucket(&self.bucket_path(), access, expected.as_deref())
+            .await
     }
 
     /// Same for another bucket (copy source).
@@ -303,7 +300,9 @@ pub fn int_param(q: &Query, name: &str, default: usize, cap: usize) -> Result<us
         None => Ok(default),
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if n >= 0 => Ok((n as u64).min(cap as u64) as usize),
-            _ => Err(S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range"))),
+            _ => Err(S3Error::invalid_argument(format!(
+                "Provided {name} not an integer or within integer range"
+            ))),
         },
     }
 }
@@ -337,7 +336,11 @@ pub fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
 /// are ignored.
 pub fn read_conditions(h: &HeaderMap, info: &ObjectInfo) -> Option<StatusCode> {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
     let lm = secs(info.last_modified);
     let etag_in = |list: &str| {
         list.split(',')
@@ -414,20 +417,38 @@ mod tests {
         let after = ozfs::time::rfc1123(UNIX_EPOCH + Duration::from_secs(1_001_000));
         assert_eq!(read_conditions(&hm(&[("if-match", "\"abc\"")]), &i), None);
         assert_eq!(read_conditions(&hm(&[("if-match", "x, *")]), &i), None);
-        assert_eq!(read_conditions(&hm(&[("if-match", "\"x\"")]), &i), Some(StatusCode::PRECONDITION_FAILED));
-        assert_eq!(read_conditions(&hm(&[("if-none-match", "\"abc\"")]), &i), Some(StatusCode::NOT_MODIFIED));
-        assert_eq!(read_conditions(&hm(&[("if-modified-since", &after)]), &i), Some(StatusCode::NOT_MODIFIED));
+        assert_eq!(
+            read_conditions(&hm(&[("if-match", "\"x\"")]), &i),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
+        assert_eq!(
+            read_conditions(&hm(&[("if-none-match", "\"abc\"")]), &i),
+            Some(StatusCode::NOT_MODIFIED)
+        );
+        assert_eq!(
+            read_conditions(&hm(&[("if-modified-since", &after)]), &i),
+            Some(StatusCode::NOT_MODIFIED)
+        );
         assert_eq!(read_conditions(&hm(&[("if-modified-since", &before)]), &i), None);
-        assert_eq!(read_conditions(&hm(&[("if-unmodified-since", &before)]), &i), Some(StatusCode::PRECONDITION_FAILED));
+        assert_eq!(
+            read_conditions(&hm(&[("if-unmodified-since", &before)]), &i),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
         assert_eq!(read_conditions(&hm(&[("if-unmodified-since", "garbage")]), &i), None);
         // If-Match wins over If-Unmodified-Since.
-        assert_eq!(read_conditions(&hm(&[("if-match", "abc"), ("if-unmodified-since", &before)]), &i), None);
+        assert_eq!(
+            read_conditions(&hm(&[("if-match", "abc"), ("if-unmodified-since", &before)]), &i),
+            None
+        );
     }
 
     #[test]
     fn copy_source() {
         assert_eq!(parse_copy_source("/b/a%2Bb").unwrap(), ("b".into(), "a+b".into()));
-        assert_eq!(parse_copy_source("b/d/k?versionId=null").unwrap(), ("b".into(), "d/k".into()));
+        assert_eq!(
+            parse_copy_source("b/d/k?versionId=null").unwrap(),
+            ("b".into(), "d/k".into())
+        );
         assert!(parse_copy_source("nokey").is_err());
         assert!(parse_copy_source("b/k?versionId=123").is_err());
     }
@@ -446,9 +467,14 @@ mod tests {
         assert_eq!(a.user.get("color").map(String::as_str), Some("blue"));
         assert_eq!(a.tags.len(), 2);
         let big = "x".repeat(2100);
-        assert_eq!(attrs_from_headers(&hm(&[("x-amz-meta-big", &big)])).unwrap_err().code, "MetadataTooLarge");
         assert_eq!(
-            attrs_from_headers(&hm(&[("x-amz-storage-class", "GLACIER")])).unwrap_err().code,
+            attrs_from_headers(&hm(&[("x-amz-meta-big", &big)])).unwrap_err().code,
+            "MetadataTooLarge"
+        );
+        assert_eq!(
+            attrs_from_headers(&hm(&[("x-amz-storage-class", "GLACIER")]))
+                .unwrap_err()
+                .code,
             "InvalidStorageClass"
         );
     }

@@ -47,7 +47,13 @@ fn decode_query(s: &str) -> Result<String, S3Error> {
     percent_decode_str(&plus)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| S3Error::new("InvalidURI", http::StatusCode::BAD_REQUEST, "Couldn't parse the specified URI."))
+        .map_err(|_| {
+            S3Error::new(
+                "InvalidURI",
+                http::StatusCode::BAD_REQUEST,
+                "Couldn't parse the specified URI.",
+            )
+        })
 }
 
 /// Decode a request path (no `+` rule in paths).
@@ -55,7 +61,13 @@ pub fn decode_path(s: &str) -> Result<String, S3Error> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| S3Error::new("InvalidURI", http::StatusCode::BAD_REQUEST, "Couldn't parse the specified URI."))
+        .map_err(|_| {
+            S3Error::new(
+                "InvalidURI",
+                http::StatusCode::BAD_REQUEST,
+                "Couldn't parse the specified URI.",
+            )
+        })
 }
 
 /// What the request addresses.
@@ -122,7 +134,9 @@ pub enum Endpoint {
     CreateBucket,
     HeadBucket,
     DeleteBucket,
-    ListObjects { v2: bool },
+    ListObjects {
+        v2: bool,
+    },
     ListObjectVersions,
     GetBucketLocation,
     GetBucketAcl,
@@ -239,7 +253,12 @@ fn is_plain(name: &str) -> bool {
 
 /// Choose the endpoint.
 pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
-    let subs: Vec<&str> = q.pairs.iter().map(|(k, _)| k.as_str()).filter(|k| !is_plain(k)).collect();
+    let subs: Vec<&str> = q
+        .pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !is_plain(k))
+        .collect();
     let has = |s: &str| subs.contains(&s);
     let only = |allowed: &[&str]| subs.iter().all(|s| allowed.contains(s));
     let not_impl = |what: &str| Endpoint::NotImplemented(what.to_string());
@@ -324,7 +343,10 @@ mod tests {
         assert_eq!(r("GET", "/", ""), Endpoint::ListBuckets);
         assert_eq!(r("POST", "/", "Action=ListUsers"), Endpoint::OtherService);
         assert_eq!(r("PUT", "/b", ""), Endpoint::CreateBucket);
-        assert_eq!(r("GET", "/b", "list-type=2&prefix=a"), Endpoint::ListObjects { v2: true });
+        assert_eq!(
+            r("GET", "/b", "list-type=2&prefix=a"),
+            Endpoint::ListObjects { v2: true }
+        );
         assert_eq!(r("GET", "/b/", "marker=x"), Endpoint::ListObjects { v2: false });
         assert_eq!(r("GET", "/b", "location"), Endpoint::GetBucketLocation);
         assert_eq!(r("GET", "/b", "versions"), Endpoint::ListObjectVersions);

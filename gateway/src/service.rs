@@ -106,7 +106,7 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
     let resource = parts.uri.path().to_string();
     let head = parts.method == Method::HEAD;
     let mut what = String::from("-");
-    match s3_inner(state, parts, body, rid, &mut what).await {
+    match s3_inner(state, parts, body, &mut what).await {
         Ok(r) => (r, what),
         Err(e) => {
             if e.status.is_server_error() {
@@ -121,7 +121,6 @@ async fn s3_inner(
     state: &Arc<State>,
     parts: http::request::Parts,
     body: Incoming,
-    rid: &str,
     what: &mut String,
 ) -> Result<Response<RespBody>, S3Error> {
     let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
@@ -145,11 +144,9 @@ async fn s3_inner(
     );
     *what = endpoint.name().to_string();
     match &endpoint {
-        Endpoint::OtherService => {
-            return Err(S3Error::not_implemented(
-                "This endpoint serves the S3 API only; requests for other AWS services (IAM, STS, ...) are not supported.",
-            ))
-        }
+        Endpoint::OtherService => return Err(S3Error::not_implemented(
+            "This endpoint serves the S3 API only; requests for other AWS services (IAM, STS, ...) are not supported.",
+        )),
         Endpoint::NotImplemented(what) => {
             return Err(S3Error::not_implemented(format!(
                 "{what}: this operation or sub-resource is not implemented"
@@ -175,8 +172,6 @@ async fn s3_inner(
     }
     let ctx = Ctx {
         state: state.clone(),
-        request_id: rid.to_string(),
-        method: parts.method,
         headers: parts.headers,
         query,
         bucket: target.bucket,
@@ -184,7 +179,6 @@ async fn s3_inner(
         user: auth.user,
         region: auth.region,
         payload: auth.payload,
-        resource: parts.uri.path().to_string(),
     };
     let body = incoming_stream(body, BODY_IDLE_TIMEOUT);
     dispatch(&ctx, endpoint, body).await

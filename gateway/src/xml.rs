@@ -76,14 +76,6 @@ impl XmlWriter {
         self
     }
 
-    /// `<name>text</name>` only when `text` is present.
-    pub fn opt(&mut self, name: &str, text: Option<&str>) -> &mut Self {
-        if let Some(t) = text {
-            self.elem(name, t);
-        }
-        self
-    }
-
     /// Close every open element and return the bytes.
     pub fn finish(mut self) -> Vec<u8> {
         while !self.stack.is_empty() {
@@ -115,9 +107,6 @@ impl Element {
     /// Text of the first child with this name.
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
-    }
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -236,7 +225,10 @@ mod tests {
         let root = parse(doc).unwrap();
         assert_eq!(root.name, "Delete");
         assert_eq!(root.child_text("Quiet"), Some("true"));
-        let keys: Vec<_> = root.children_named("Object").filter_map(|o| o.child_text("Key")).collect();
+        let keys: Vec<_> = root
+            .children_named("Object")
+            .filter_map(|o| o.child_text("Key"))
+            .collect();
         assert_eq!(keys, vec!["a&b", "c"]);
     }
 

@@ -156,7 +156,7 @@ pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Err
     let grants = match grants_from_headers(ctx)? {
         Some(g) => g,
         None => {
-            let body = crate::body::decode_payload(raw, &ctx.payload, None);
+            let body = crate::body::decode_payload(raw, &ctx.payload, None, crate::body::decoded_length(&ctx.headers));
             let doc = crate::body::read_small(body, 64 * 1024).await?;
             grants_from_xml(&doc)?
         }
@@ -187,7 +187,10 @@ mod tests {
     fn header_grantees() {
         assert_eq!(header_grantee("id=\"alice\"").unwrap(), "alice");
         assert_eq!(header_grantee(&format!("uri=\"{ALL_USERS_URI}\"")).unwrap(), ALL_USERS);
-        assert_eq!(header_grantee("emailAddress=\"a@b\"").unwrap_err().code, "NotImplemented");
+        assert_eq!(
+            header_grantee("emailAddress=\"a@b\"").unwrap_err().code,
+            "NotImplemented"
+        );
         assert_eq!(header_grantee("junk").unwrap_err().code, "InvalidArgument");
     }
 }

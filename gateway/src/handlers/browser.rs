@@ -21,7 +21,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 /// Entries per page.
 const PAGE: usize = 200;
 
-const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 fn esc(s: &str) -> String {
@@ -81,8 +86,10 @@ fn page(title: &str, body: &str) -> String {
 fn html(status: StatusCode, s: String) -> Response<RespBody> {
     let mut r = Response::new(RespBody::full(s));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     r.headers_mut()
         .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -149,7 +156,11 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     ));
     // Breadcrumbs.
     b.push_str("<nav class=\"crumbs\">");
-    b.push_str(&format!("<a href=\"{}\">{}</a>", esc(&browse_link(&bucket, "", None)), esc(&bucket)));
+    b.push_str(&format!(
+        "<a href=\"{}\">{}</a>",
+        esc(&browse_link(&bucket, "", None)),
+        esc(&bucket)
+    ));
     let mut acc = String::new();
     for seg in prefix.split_inclusive('/') {
         acc.push_str(seg);
@@ -161,7 +172,9 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         ));
     }
     b.push_str("</nav>");
-    b.push_str("<table><thead><tr><th>Name</th><th class=\"size\">Size</th><th>Last modified (UTC)</th></tr></thead><tbody>");
+    b.push_str(
+        "<table><thead><tr><th>Name</th><th class=\"size\">Size</th><th>Last modified (UTC)</th></tr></thead><tbody>",
+    );
     if !prefix.is_empty() {
         let parent = match prefix.trim_end_matches('/').rfind('/') {
             Some(i) => &prefix[..=i],
@@ -238,6 +251,9 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
         assert_eq!(esc("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
-        assert_eq!(browse_link("b", "a b/", Some("t-1")), "/b?browser=true&prefix=a%20b%2F&continuation-token=t-1");
+        assert_eq!(
+            browse_link("b", "a b/", Some("t-1")),
+            "/b?browser=true&prefix=a%20b%2F&continuation-token=t-1"
+        );
     }
 }

@@ -4,9 +4,7 @@
 //! without REPLACE is InvalidRequest, as in S3. Also the shared source-condition check used by
 //! UploadPartCopy.
 
-use super::{
-    attrs_from_headers, parse_copy_source, quote, unquote, write_condition, xml_response, Access, Ctx,
-};
+use super::{attrs_from_headers, parse_copy_source, quote, unquote, write_condition, xml_response, Access, Ctx};
 use crate::body::RespBody;
 use crate::error::S3Error;
 use crate::xml::XmlWriter;
@@ -42,7 +40,11 @@ pub async fn check_source(ctx: &Ctx, bucket: &BucketPath, key: &str) -> Result<O
         e => S3Error::from(e),
     })?;
     let get = |n: &str| ctx.header(n);
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
     let lm = secs(info.last_modified);
     let matches = |list: &str| list.split(',').map(unquote).any(|e| e == "*" || e == info.etag);
     let mut fail = false;
@@ -79,7 +81,11 @@ pub async fn copy_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         ));
     }
     let req_attrs = attrs_from_headers(&ctx.headers)?;
-    let tags = if replace_tags { req_attrs.tags.clone() } else { src.attrs.tags.clone() };
+    let tags = if replace_tags {
+        req_attrs.tags.clone()
+    } else {
+        src.attrs.tags.clone()
+    };
     let opts = CopyOptions {
         // REPLACE: the request's attributes, with the tags the tagging directive chose.
         attrs: replace_meta.then(|| ozfs::ObjectAttrs {

@@ -30,7 +30,7 @@ pub async fn delete_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 
 pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Write).await?;
-    let body = crate::body::decode_payload(raw, &ctx.payload, None);
+    let body = crate::body::decode_payload(raw, &ctx.payload, None, crate::body::decoded_length(&ctx.headers));
     let doc = crate::body::read_small(body, MAX_DELETE_BODY).await?;
     if let Some(md5) = super::object_put::content_md5(ctx)? {
         if Md5::digest(&doc).as_slice() != md5 {
@@ -41,7 +41,9 @@ pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespB
     if root.name != "Delete" {
         return Err(S3Error::malformed_xml());
     }
-    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
+    let quiet = root
+        .child_text("Quiet")
+        .is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
     let objects: Vec<_> = root.children_named("Object").collect();
     if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
         return Err(S3Error::malformed_xml());
@@ -62,7 +64,11 @@ pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespB
                 .delete_object(&bucket, &key, None)
                 .await
                 .map_err(S3Error::from),
-            Some(_) => Err(S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist.")),
+            Some(_) => Err(S3Error::new(
+                "NoSuchVersion",
+                StatusCode::NOT_FOUND,
+                "The specified version does not exist.",
+            )),
         };
         match result {
             Ok(()) => {

@@ -19,7 +19,12 @@ use sha2::{Digest, Sha256};
 /// Most keys in one page.
 pub const MAX_KEYS: usize = 1000;
 
-const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 fn token_tag(hex_key: &str) -> String {
     hex::encode(&Sha256::digest(hex_key.as_bytes())[..8])
@@ -60,12 +65,20 @@ fn encoding(ctx: &Ctx) -> Result<Enc, S3Error> {
     match ctx.query.get("encoding-type") {
         None => Ok(Enc(false)),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(Enc(true)),
-        Some(_) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")),
+        Some(_) => Err(S3Error::invalid_argument(
+            "Invalid Encoding Method specified in Request",
+        )),
     }
 }
 
 /// Fetch one page; with `max_keys == 0` only check the bucket exists.
-async fn page(ctx: &Ctx, prefix: &str, delimiter: Option<&str>, start_after: Option<String>, max_keys: usize) -> Result<ListPage, S3Error> {
+async fn page(
+    ctx: &Ctx,
+    prefix: &str,
+    delimiter: Option<&str>,
+    start_after: Option<String>,
+    max_keys: usize,
+) -> Result<ListPage, S3Error> {
     let req = ListRequest {
         prefix: prefix.to_string(),
         delimiter: delimiter.map(str::to_string),
@@ -180,7 +193,8 @@ pub async fn list_versions(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     }
     w.elem("IsTruncated", if p.is_truncated { "true" } else { "false" });
     if let (true, Some(next)) = (p.is_truncated, p.next_start_after.as_deref()) {
-        w.elem("NextKeyMarker", &enc.e(next)).elem("NextVersionIdMarker", "null");
+        w.elem("NextKeyMarker", &enc.e(next))
+            .elem("NextVersionIdMarker", "null");
     }
     for o in &p.objects {
         write_object(&mut w, "Version", o, &enc, true, true);

@@ -9,12 +9,15 @@
 //! clients strip quotes either way).
 
 use super::object_put::body_and_options;
-use super::{attrs_from_headers, int_param, quote, set_header, unquote, write_condition, xml_response, Access, Ctx, OWNER_ID};
+use super::{
+    attrs_from_headers, int_param, quote, set_header, unquote, write_condition, xml_response, Access, Ctx, OWNER_ID,
+};
 use crate::body::RespBody;
 use crate::error::S3Error;
 use crate::xml::XmlWriter;
 use http::{Response, StatusCode};
-use ozfs::{ByteStream, CompletedPart, PutOptions, MAX_PART_NUMBER};
+use ozfs::store::MAX_PART_NUMBER;
+use ozfs::{ByteStream, CompletedPart, PutOptions};
 
 /// Largest CompleteMultipartUpload body (10000 parts).
 const MAX_COMPLETE_BODY: usize = 4 * 1024 * 1024;
@@ -86,7 +89,9 @@ fn copy_range(ctx: &Ctx) -> Result<Option<(u64, u64)>, S3Error> {
     let Some(v) = ctx.header("x-amz-copy-source-range") else {
         return Ok(None);
     };
-    let bad = || S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let bad = || {
+        S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+    };
     let r = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = r.split_once('-').ok_or_else(bad)?;
     let a: u64 = a.trim().parse().map_err(|_| bad())?;
@@ -109,7 +114,15 @@ pub async fn upload_part_copy(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> 
     let part = ctx
         .state
         .store
-        .upload_part_copy(&ctx.bucket_path(), ctx.key_name(), &id, n, &src_bucket, &src_key, src_range)
+        .upload_part_copy(
+            &ctx.bucket_path(),
+            ctx.key_name(),
+            &id,
+            n,
+            &src_bucket,
+            &src_key,
+            src_range,
+        )
         .await?;
     let mut w = XmlWriter::new();
     w.start_ns("CopyPartResult")
@@ -149,13 +162,19 @@ pub fn parse_complete(doc: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
 pub async fn complete(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Write).await?;
     let id = upload_id(ctx)?;
-    let body = crate::body::decode_payload(raw, &ctx.payload, None);
+    let body = crate::body::decode_payload(raw, &ctx.payload, None, crate::body::decoded_length(&ctx.headers));
     let doc = crate::body::read_small(body, MAX_COMPLETE_BODY).await?;
     let parts = parse_complete(&doc)?;
     let info = ctx
         .state
         .store
-        .complete_multipart(&ctx.bucket_path(), ctx.key_name(), &id, &parts, write_condition(&ctx.headers)?)
+        .complete_multipart(
+            &ctx.bucket_path(),
+            ctx.key_name(),
+            &id,
+            &parts,
+            write_condition(&ctx.headers)?,
+        )
         .await?;
     let mut w = XmlWriter::new();
     w.start_ns("CompleteMultipartUploadResult")
@@ -206,7 +225,10 @@ pub async fn list_parts(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         .elem("ID", OWNER_ID)
         .elem("DisplayName", &owner)
         .end()
-        .elem("StorageClass", page.attrs.storage_class.as_deref().unwrap_or("STANDARD"))
+        .elem(
+            "StorageClass",
+            page.attrs.storage_class.as_deref().unwrap_or("STANDARD"),
+        )
         .elem("PartNumberMarker", &marker.to_string());
     if let Some(n) = page.next_part_number_marker {
         w.elem("NextPartNumberMarker", &n.to_string());
@@ -289,7 +311,10 @@ mod tests {
         assert_eq!(p[0].etag, "abc");
         assert_eq!(p[1].part_number, 2);
         assert_eq!(parse_complete(b"").unwrap_err().code, "MalformedXML");
-        assert_eq!(parse_complete(b"<CompleteMultipartUpload/>").unwrap_err().code, "MalformedXML");
+        assert_eq!(
+            parse_complete(b"<CompleteMultipartUpload/>").unwrap_err().code,
+            "MalformedXML"
+        );
         assert_eq!(parse_complete(b"<x").unwrap_err().code, "MalformedXML");
     }
 }

@@ -11,7 +11,8 @@ use super::{empty_response, object_headers, read_conditions, set_header, Access,
 use crate::body::RespBody;
 use crate::error::S3Error;
 use http::{Response, StatusCode};
-use ozfs::{GetOptions, RangeSpec, MAX_PART_NUMBER};
+use ozfs::store::MAX_PART_NUMBER;
+use ozfs::{GetOptions, RangeSpec};
 
 /// Parse a Range header. `None` means "ignore it and send the whole object".
 pub fn parse_range(v: &str) -> Option<RangeSpec> {
@@ -50,7 +51,9 @@ fn part_number(ctx: &Ctx) -> Result<Option<u32>, S3Error> {
             StatusCode::BAD_REQUEST,
             format!("Part number {n} is out of range"),
         )),
-        _ => Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive")),
+        _ => Err(S3Error::invalid_argument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )),
     }
 }
 
@@ -69,7 +72,11 @@ fn version_check(ctx: &Ctx) -> Result<(), S3Error> {
 fn not_modified(info: &ozfs::ObjectInfo) -> Response<RespBody> {
     let mut r = empty_response(StatusCode::NOT_MODIFIED);
     set_header(r.headers_mut(), "etag", &super::quote(&info.etag));
-    set_header(r.headers_mut(), "last-modified", &ozfs::time::rfc1123(info.last_modified));
+    set_header(
+        r.headers_mut(),
+        "last-modified",
+        &ozfs::time::rfc1123(info.last_modified),
+    );
     r
 }
 
@@ -87,7 +94,14 @@ pub async fn get_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let res = ctx
         .state
         .store
-        .get_object(&ctx.bucket_path(), key, GetOptions { range, part_number: part })
+        .get_object(
+            &ctx.bucket_path(),
+            key,
+            GetOptions {
+                range,
+                part_number: part,
+            },
+        )
         .await
         .map_err(|e| match e {
             ozfs::Error::NoSuchKey(_) => S3Error::no_such_key(key),
@@ -103,7 +117,11 @@ pub async fn get_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let partial = range.is_some() || (part.is_some() && !info.parts.is_empty());
     let whole = res.range.start == 0 && res.range.end == info.size;
     let mut r = Response::new(RespBody::Stream(res.body));
-    *r.status_mut() = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    *r.status_mut() = if partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
     let h = r.headers_mut();
     object_headers(h, info, checksum_mode(ctx) && whole, &ctx.query);
     h.remove("x-amz-storage-class");
@@ -142,7 +160,11 @@ pub async fn head_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let (len, range) = match part {
         None => (info.size, None),
         Some(n) => {
-            let sizes: Vec<u64> = if info.parts.is_empty() { vec![info.size] } else { info.parts.clone() };
+            let sizes: Vec<u64> = if info.parts.is_empty() {
+                vec![info.size]
+            } else {
+                info.parts.clone()
+            };
             let idx = n as usize - 1;
             let Some(sz) = sizes.get(idx) else {
                 return Err(S3Error::new(
@@ -155,7 +177,11 @@ pub async fn head_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
             (*sz, (!info.parts.is_empty()).then_some((start, *sz)))
         }
     };
-    let mut r = empty_response(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK });
+    let mut r = empty_response(if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    });
     let h = r.headers_mut();
     object_headers(h, &info, checksum_mode(ctx) && part.is_none(), &ctx.query);
     set_header(h, "accept-ranges", "bytes");

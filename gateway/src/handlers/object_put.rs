@@ -76,7 +76,11 @@ pub fn declared_checksum(ctx: &Ctx) -> Result<Option<ChecksumSpec>, S3Error> {
 /// The length the decoded body must have: `x-amz-decoded-content-length` for aws-chunked
 /// bodies, else `Content-Length` (absent with `Transfer-Encoding: chunked`).
 pub fn expected_len(ctx: &Ctx, chunked: bool) -> Result<Option<u64>, S3Error> {
-    let name = if chunked { "x-amz-decoded-content-length" } else { "content-length" };
+    let name = if chunked {
+        "x-amz-decoded-content-length"
+    } else {
+        "content-length"
+    };
     match ctx.header(name) {
         None if chunked => Err(S3Error::new(
             "MissingContentLength",
@@ -102,7 +106,7 @@ pub fn body_and_options(ctx: &Ctx, raw: ByteStream) -> Result<(ByteStream, PutOp
         checksum: checksum.clone(),
         ..Default::default()
     };
-    let body = crate::body::decode_payload(raw, &ctx.payload, checksum);
+    let body = crate::body::decode_payload(raw, &ctx.payload, checksum, opts.expected_len);
     Ok((body, opts))
 }
 

@@ -105,7 +105,7 @@ async fn set(ctx: &Ctx, tags: BTreeMap<String, String>) -> Result<(), S3Error> {
 
 pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Write).await?;
-    let body = crate::body::decode_payload(raw, &ctx.payload, None);
+    let body = crate::body::decode_payload(raw, &ctx.payload, None, crate::body::decoded_length(&ctx.headers));
     let doc = crate::body::read_small(body, 64 * 1024).await?;
     let tags = parse_tagging_xml(&doc)?;
     set(ctx, tags).await?;
@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn tag_rules() {
-        assert_eq!(parse_tagging_header("a=1&b").unwrap().get("b").map(String::as_str), Some(""));
+        assert_eq!(
+            parse_tagging_header("a=1&b").unwrap().get("b").map(String::as_str),
+            Some("")
+        );
         assert_eq!(parse_tagging_header("a=1&a=2").unwrap_err().code, "InvalidTag");
         let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
         assert_eq!(parse_tagging_header(&eleven).unwrap_err().code, "InvalidTag");
