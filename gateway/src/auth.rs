@@ -95,10 +95,21 @@ pub async fn authenticate(
             "The authorization header you provided is invalid.",
         ));
     }
+    // A presigned (or SigV2) request may still carry a hex `x-amz-content-sha256`: verify the
+    // body against it, as Ozone does for presigned PUTs.
+    let payload = match auth.payload {
+        PayloadMode::UnsignedPayload => match parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                PayloadMode::SignedPayload(h.to_ascii_lowercase())
+            }
+            _ => PayloadMode::UnsignedPayload,
+        },
+        other => other,
+    };
     Ok(AuthOutcome {
         user: Some(user_of(&auth.access_key)),
         region: auth.credential.as_ref().map(|c| c.region.clone()),
-        payload: auth.payload,
+        payload,
     })
 }
 

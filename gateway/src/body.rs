@@ -20,6 +20,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use ozfs::sigv4::{chunked, PayloadMode};
 use ozfs::{ByteStream, ChecksumSpec};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,23 +80,34 @@ fn body_err(e: BodyError) -> ozfs::Error {
 }
 
 /// Turn hyper's request body into a `ByteStream`. Trailers (HTTP/1.1 chunked trailers) are
-/// skipped; a chunk that takes longer than `idle` to arrive fails the stream.
-pub fn incoming_stream(body: Incoming, idle: Duration) -> ByteStream {
-    Box::pin(futures_util::stream::unfold(Some(body), move |state| async move {
-        let mut b = state?;
-        loop {
-            match tokio::time::timeout(idle, b.frame()).await {
-                Err(_) => return Some((Err(body_err(BodyError::IdleTimeout(idle))), None)),
-                Ok(None) => return None,
-                Ok(Some(Err(e))) => return Some((Err(body_err(BodyError::Transport(e))), None)),
-                Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(d) if d.is_empty() => continue,
-                    Ok(d) => return Some((Ok(d), Some(b))),
-                    Err(_trailers) => continue,
-                },
+/// skipped; a chunk that takes longer than `idle` to arrive fails the stream. The returned flag
+/// turns true once the body was read to its end (the service closes connections whose body was
+/// left unread).
+pub fn incoming_stream(body: Incoming, idle: Duration) -> (ByteStream, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let s = futures_util::stream::unfold(Some(body), move |state| {
+        let flag = flag.clone();
+        async move {
+            let mut b = state?;
+            loop {
+                match tokio::time::timeout(idle, b.frame()).await {
+                    Err(_) => return Some((Err(body_err(BodyError::IdleTimeout(idle))), None)),
+                    Ok(None) => {
+                        flag.store(true, Ordering::Release);
+                        return None;
+                    }
+                    Ok(Some(Err(e))) => return Some((Err(body_err(BodyError::Transport(e))), None)),
+                    Ok(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(d) if d.is_empty() => continue,
+                        Ok(d) => return Some((Ok(d), Some(b))),
+                        Err(_trailers) => continue,
+                    },
+                }
             }
         }
-    }))
+    });
+    (Box::pin(s), done)
 }
 
 /// Decode the request body according to how it was signed:

@@ -82,7 +82,7 @@ async fn admin(state: &State, req: Request<Incoming>) -> Response<RespBody> {
         return r;
     };
     let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts, incoming_stream(body, BODY_IDLE_TIMEOUT));
+    let req = Request::from_parts(parts, incoming_stream(body, BODY_IDLE_TIMEOUT).0);
     let (parts, body) = crate::admin::handle(admin, req).await.into_parts();
     Response::from_parts(parts, RespBody::Stream(body))
 }
@@ -106,21 +106,36 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
     let resource = parts.uri.path().to_string();
     let head = parts.method == Method::HEAD;
     let mut what = String::from("-");
-    match s3_inner(state, parts, body, &mut what).await {
-        Ok(r) => (r, what),
+    // A body left unread (an early error, or `Expect: 100-continue` never answered) makes the
+    // connection unusable for the client's next request (botocore reuses it and misreads the
+    // next response), so such responses close the connection.
+    let may_have_body = parts.headers.contains_key(http::header::EXPECT)
+        || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let (body, done) = incoming_stream(body, BODY_IDLE_TIMEOUT);
+    let mut resp = match s3_inner(state, parts, body, &mut what).await {
+        Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() {
                 log::warn!("{rid} {resource}: {e}");
             }
-            (error_response(&e, &resource, rid, head), what)
+            error_response(&e, &resource, rid, head)
         }
+    };
+    if may_have_body && !done.load(std::sync::atomic::Ordering::Acquire) {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
+    (resp, what)
 }
 
 async fn s3_inner(
     state: &Arc<State>,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ByteStream,
     what: &mut String,
 ) -> Result<Response<RespBody>, S3Error> {
     let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
@@ -180,7 +195,6 @@ async fn s3_inner(
         region: auth.region,
         payload: auth.payload,
     };
-    let body = incoming_stream(body, BODY_IDLE_TIMEOUT);
     dispatch(&ctx, endpoint, body).await
 }
 
