@@ -173,7 +173,7 @@ fn aws_cli_on_local_store() {
         local: true,
         ..Default::default()
     });
-    run_script(&s, "s3_awscli.py", &[("OZFS_S3_QUICK".into(), "1".into())]);
+    run_script(&s, "s3_awscli.py", &[("OZFS_S3_QUICK", "1".into())]);
 }
 
 #[test]
