@@ -56,8 +56,21 @@ impl Gateway {
                 store,
                 secrets,
                 admin,
+                header_read_timeout: HEADER_READ_TIMEOUT,
+                body_idle_timeout: service::BODY_IDLE_TIMEOUT,
             }),
         })
+    }
+
+    /// Change how long a client may take to send its request headers, and how long a request
+    /// body may stall between two chunks (defaults: [`HEADER_READ_TIMEOUT`],
+    /// [`crate::service::BODY_IDLE_TIMEOUT`]). Tests shorten them.
+    pub fn with_timeouts(mut self, header_read: Duration, body_idle: Duration) -> Self {
+        if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.header_read_timeout = header_read;
+            st.body_idle_timeout = body_idle;
+        }
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -87,7 +100,7 @@ impl Gateway {
                     let svc = service_fn(move |req| service::handle(state.clone(), req));
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .header_read_timeout(self.state.header_read_timeout)
                         .max_headers(MAX_HEADERS)
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);

@@ -33,6 +33,8 @@ pub struct State {
     pub store: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub admin: Option<crate::admin::AdminState>,
+    pub header_read_timeout: Duration,
+    pub body_idle_timeout: Duration,
 }
 
 fn request_id() -> (String, String) {
@@ -82,7 +84,7 @@ async fn admin(state: &State, req: Request<Incoming>) -> Response<RespBody> {
         return r;
     };
     let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts, incoming_stream(body, BODY_IDLE_TIMEOUT).0);
+    let req = Request::from_parts(parts, incoming_stream(body, state.body_idle_timeout).0);
     let (parts, body) = crate::admin::handle(admin, req).await.into_parts();
     Response::from_parts(parts, RespBody::Stream(body))
 }
@@ -115,7 +117,7 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
             .headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
-    let (body, done) = incoming_stream(body, BODY_IDLE_TIMEOUT);
+    let (body, done) = incoming_stream(body, state.body_idle_timeout);
     let mut resp = match s3_inner(state, parts, body, &mut what).await {
         Ok(r) => r,
         Err(e) => {
