@@ -24,7 +24,7 @@
 
 pub mod amz_date;
 pub mod canonical;
-// chunked: next commit
+pub mod chunked;
 pub mod presign;
 pub mod signer;
 pub mod v2;
