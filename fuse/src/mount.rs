@@ -260,7 +260,9 @@ impl MountHandle {
                 source: e,
             });
         }
-        let r = session.umount_and_join();
+        // The kernel mount is gone; the session thread sees ENODEV, commits what is left
+        // (destroy) and ends. Its own unmount-on-drop then finds nothing to do.
+        let r = session.join();
         if let Some(f) = self.feed.take() {
             f.abort();
         }
