@@ -44,6 +44,9 @@ pub fn run_mount_command(args: Vec<OsString>) -> i32 {
 
 fn init_logging(a: &MountArgs) {
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+    // fuser warns when its own unmount-on-drop finds the mount already gone, which is how every
+    // clean unmount here ends (we unmount first, with retries); keep that out of the log.
+    b.filter_module("fuser::mnt", log::LevelFilter::Error);
     if a.debug_fuse {
         b.filter_module("ozfs_fuse", log::LevelFilter::Debug);
         b.filter_module("fuser", log::LevelFilter::Debug);

@@ -398,9 +398,17 @@ pub fn mount_store(
         });
         options.push(MountOption::FSName(name));
     }
-    if !options.iter().any(|o| matches!(o, MountOption::Subtype(_))) {
-        options.push(MountOption::Subtype(opts.subtype.clone()));
-    }
+    // fuser's direct mount(2) path drops `Subtype`; the kernel takes `subtype=` as a plain
+    // option (and fusermount3 understands it too), which makes /proc/mounts say fuse.<subtype>.
+    let subtype = options
+        .iter()
+        .find_map(|o| match o {
+            MountOption::Subtype(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| opts.subtype.clone());
+    options.retain(|o| !matches!(o, MountOption::Subtype(_)));
+    options.push(MountOption::CUSTOM(format!("subtype={subtype}")));
     let mut config = Config::default();
     config.mount_options = options;
     config.acl = fuse.acl;
