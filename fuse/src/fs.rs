@@ -151,6 +151,10 @@ pub struct Fs {
     budget: Arc<StagingBudget>,
     _staging: tempfile::TempDir,
     invalidator: OnceLock<Arc<dyn Invalidator>>,
+    /// Mutating operations hold it shared; the change-feed handler holds it exclusively, so it
+    /// never sees the table half-way through one of our own changes (the store announces a
+    /// rename before the table has followed it).
+    ops: tokio::sync::RwLock<()>,
     /// The link-resolved bucket (change events name it).
     real_bucket: OnceLock<BucketPath>,
 }
@@ -215,6 +219,7 @@ impl Fs {
             budget,
             _staging: staging,
             invalidator: OnceLock::new(),
+            ops: tokio::sync::RwLock::new(()),
             real_bucket: OnceLock::new(),
         })
     }
@@ -494,6 +499,7 @@ impl Fs {
 
     /// chmod, chown, utimes, truncate.
     pub async fn setattr(&self, ino: u64, sa: SetAttr) -> FsResult<Attr> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         if let Some(size) = sa.size {
             self.truncate(ino, size).await?;
@@ -547,7 +553,7 @@ impl Fs {
         // Not open for writing: stage, truncate and commit at once (truncate(2) is durable).
         let st = self.stage(ino, false).await?;
         st.lock().await.truncate(size)?;
-        let r = self.commit(ino).await;
+        let r = self.commit_inner(ino).await;
         self.unstage_if_unused(ino);
         r
     }
@@ -750,6 +756,7 @@ impl Fs {
 
     /// mkdir: writes the `name/` marker (with s3fs attributes).
     pub async fn mkdir(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
@@ -777,6 +784,7 @@ impl Fs {
 
     /// Create an empty regular file at once (mknod).
     pub async fn mknod(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         if mode & S_IFMT != S_IFREG && mode & S_IFMT != 0 {
             return Err(FsError::NotSupported("only regular files can be created with mknod"));
@@ -806,6 +814,7 @@ impl Fs {
 
     /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (s3fs's format).
     pub async fn symlink(&self, parent: u64, name: &str, target: &str, uid: u32, gid: u32) -> FsResult<Attr> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
@@ -863,6 +872,7 @@ impl Fs {
 
     /// unlink: delete the object (a file created and not yet closed is just forgotten).
     pub async fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind == Kind::Dir {
@@ -882,6 +892,7 @@ impl Fs {
 
     /// rmdir: ENOTEMPTY unless nothing but the marker is under `name/`.
     pub async fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind != Kind::Dir {
@@ -912,6 +923,7 @@ impl Fs {
         new_name: &str,
         noreplace: bool,
     ) -> FsResult<()> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         let (src_ino, src) = self.entry(parent, name).await?;
         let new_pkey = self.dir_key(new_parent)?;
@@ -998,6 +1010,7 @@ impl Fs {
 
     /// open: a read handle pins the current version; a write handle shares the staged copy.
     pub async fn open(&self, ino: u64, mode: OpenMode, tgid: u32) -> FsResult<Opened> {
+        log::debug!("open ino={ino} {mode:?} tgid={tgid}");
         let (kind, key, cached, fresh, staged) = {
             let t = self.table();
             let i = t.get(ino).ok_or(FsError::NotFound)?;
@@ -1124,6 +1137,10 @@ impl Fs {
                 .await;
         }
         let info = h.info.lock().expect("handle poisoned").clone();
+        log::debug!(
+            "read ino={ino} fh={fh} off={offset} size={size} pinned={:?}",
+            info.as_ref().map(|i| (i.size, i.version))
+        );
         let Some(info) = info else { return Ok(Vec::new()) };
         match self.read_pinned(&info, offset, size).await {
             Err(FsError::Store(ozfs::Error::ObjectChanged(_))) => {
@@ -1182,6 +1199,11 @@ impl Fs {
 
     /// Commit the staged copy of `ino` (if dirty) as a new object version.
     pub async fn commit(&self, ino: u64) -> FsResult<()> {
+        let _ops = self.ops.read().await;
+        self.commit_inner(ino).await
+    }
+
+    async fn commit_inner(&self, ino: u64) -> FsResult<()> {
         let Some(staged) = self.table().get(ino).and_then(|i| i.staged.clone()) else {
             return Ok(());
         };
@@ -1195,6 +1217,7 @@ impl Fs {
         if unlinked {
             return Ok(());
         }
+        log::debug!("commit ino={ino} key={key} dirty={} size={}", st.is_dirty(), st.size());
         if let Some(info) = st.commit(self.store.as_ref(), &self.bucket, &key).await? {
             let f = self.fresh_object(info);
             let mut t = self.table();
@@ -1217,6 +1240,11 @@ impl Fs {
     /// that opened the file (a forked child closing an inherited descriptor, goofys's rule).
     pub async fn flush(&self, ino: u64, fh: u64, tgid: u32) -> FsResult<()> {
         let h = self.file_handle(fh)?;
+        log::debug!(
+            "flush ino={ino} fh={fh} tgid={tgid} opener={} writable={}",
+            h.tgid,
+            h.writable
+        );
         if h.writable && h.tgid == tgid {
             self.commit(ino).await?;
         }
@@ -1239,6 +1267,7 @@ impl Fs {
             Some(Handle::File(h)) => h,
             Some(Handle::Dir(_)) | None => return Err(FsError::BadHandle),
         };
+        log::debug!("release ino={ino} fh={fh}");
         let r = if h.writable { self.commit(ino).await } else { Ok(()) };
         {
             let mut t = self.table();
@@ -1553,6 +1582,7 @@ impl Fs {
 
     /// setxattr with XATTR_CREATE (1) / XATTR_REPLACE (2) honoured.
     pub async fn setxattr(&self, ino: u64, name: &str, value: &[u8], flags: i32) -> FsResult<()> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1574,6 +1604,7 @@ impl Fs {
     }
 
     pub async fn removexattr(&self, ino: u64, name: &str) -> FsResult<()> {
+        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1592,6 +1623,7 @@ impl Fs {
         if &ev.bucket != real || !ev.key.starts_with(&self.prefix) || ev.key.len() == self.prefix.len() {
             return;
         }
+        let ops = self.ops.write().await;
         let known = {
             let t = self.table();
             t.by_key(&ev.key).map(|i| {
@@ -1683,6 +1715,9 @@ impl Fs {
                 parent = d;
             }
         }
+        // Never call into the kernel while holding `ops`: a FUSE request waiting for it may hold
+        // the very inode lock the invalidation needs.
+        drop(ops);
         if let Some(inv) = self.invalidator.get() {
             for ino in inodes {
                 inv.inval_inode(ino);

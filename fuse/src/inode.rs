@@ -330,6 +330,7 @@ impl InodeTable {
         self.children.insert((new_parent, new_name.to_string()), ino);
         self.by_key.insert(new_key.clone(), ino);
         if let Some(i) = self.inodes.get_mut(&ino) {
+            i.unlinked = false;
             i.parent = new_parent;
             i.name = new_name.to_string();
             i.key = new_key.clone();
