@@ -429,3 +429,15 @@ async fn change_feed_refreshes_and_invalidates() {
     s.fs.on_change(&ev).await;
     assert!(rec.0.lock().unwrap().contains(&format!("entry {ROOT_INO} f")));
 }
+
+#[tokio::test]
+async fn mknod_creates_regular_files_only() {
+    let s = setup().await;
+    let a = s.fs.mknod(ROOT_INO, "node", libc::S_IFREG | 0o640, 3, 4).await.unwrap();
+    assert_eq!((a.kind, a.perm, a.size), (Kind::File, 0o640, 0));
+    assert_eq!(s.get("node").await.unwrap(), b"");
+    assert!(matches!(
+        s.fs.mknod(ROOT_INO, "fifo", libc::S_IFIFO | 0o644, 0, 0).await,
+        Err(FsError::NotSupported(_))
+    ));
+}
