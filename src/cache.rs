@@ -1,3 +1,357 @@
-//! The shared page cache.
-pub struct PageCache;
-pub struct CachingStore;
+//! The shared page cache: every read of object bytes, from the FUSE mount and from S3 GET, goes
+//! through one bounded [`PageCache`].
+//!
+//! Design:
+//! - Fixed-size pages (default 1 MiB) keyed by [`page::PageKey`] = (object version, page index).
+//!   [`ObjectInfo::version`](crate::ObjectInfo::version) is unique per write, so an overwrite or a
+//!   delete can never be answered from stale pages: the new object has a new version and the old
+//!   pages are simply never hit again; they age out of the LRU.
+//! - A byte budget with LRU eviction (`lru` crate, unbounded by count, bounded by bytes here).
+//!   A page larger than the whole budget is returned but not kept.
+//! - One `std::sync::Mutex` guards the LRU, the in-flight table and the readahead detector. It is
+//!   only held for map operations, never across an `.await` or any I/O.
+//! - Single-flight loading: the first reader that misses a page puts a `tokio::sync::OnceCell`
+//!   in the in-flight table; every concurrent reader of that page waits on the same cell, so one
+//!   load serves them all. If the loading reader is cancelled, a waiter takes the load over
+//!   (that is the `OnceCell` contract); if the load fails, the error goes to the loading reader
+//!   and the next waiter tries again.
+//! - Sequential readahead ([`readahead`]): per version, a read that continues where the last one
+//!   ended grows a prefetch window (up to [`PageCache::readahead_bytes`], and never more than a
+//!   quarter of the budget); the window's pages are loaded by background tokio tasks through the
+//!   same single-flight path, so a reader that catches up joins the in-flight load.
+//! - [`CachingStore`] is the decorator that puts the cache in front of any
+//!   [`ObjectStore`](crate::ObjectStore).
+
+pub mod caching_store;
+pub mod page;
+pub mod readahead;
+
+pub use caching_store::CachingStore;
+
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use futures_util::stream;
+use lru::LruCache;
+use page::{page_of, page_range, PageKey, PageSource};
+use readahead::Readahead;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::OnceCell;
+
+use crate::store::ByteStream;
+
+/// Default page size: 1 MiB.
+pub const DEFAULT_PAGE_SIZE: u64 = 1024 * 1024;
+/// Default byte budget: 256 MiB.
+pub const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
+/// Default largest readahead window: 16 MiB.
+pub const DEFAULT_READAHEAD: u64 = 16 * 1024 * 1024;
+/// Smallest page size accepted (smaller values are raised to it).
+pub const MIN_PAGE_SIZE: u64 = 4096;
+
+/// Counters of a [`PageCache`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Page lookups by readers answered from the cache.
+    pub hits: u64,
+    /// Page lookups by readers that were not in the cache (joined or started a load).
+    pub misses: u64,
+    /// Loads from the inner store (demand and readahead).
+    pub loads: u64,
+    /// Loads started by readahead.
+    pub prefetches: u64,
+    /// Pages dropped to stay within the budget.
+    pub evictions: u64,
+    /// Bytes currently cached.
+    pub bytes: u64,
+    /// Pages currently cached.
+    pub pages: u64,
+    /// The byte budget.
+    pub budget: u64,
+}
+
+type Cell = Arc<OnceCell<Bytes>>;
+
+struct State {
+    lru: LruCache<PageKey, Bytes>,
+    bytes: u64,
+    inflight: HashMap<PageKey, Cell>,
+    readahead: Readahead,
+}
+
+/// The bounded page cache. Share it as `Arc<PageCache>`.
+pub struct PageCache {
+    page_size: u64,
+    budget: u64,
+    readahead_bytes: u64,
+    state: Mutex<State>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    loads: AtomicU64,
+    prefetches: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl std::fmt::Debug for PageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCache")
+            .field("page_size", &self.page_size)
+            .field("budget", &self.budget)
+            .field("readahead_bytes", &self.readahead_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache::new(DEFAULT_BUDGET, DEFAULT_PAGE_SIZE)
+    }
+}
+
+enum Lookup {
+    Hit(Bytes),
+    Wait(Cell),
+}
+
+impl PageCache {
+    /// A cache of at most `budget_bytes` of pages of `page_size` bytes (raised to
+    /// [`MIN_PAGE_SIZE`]), with the default readahead window.
+    pub fn new(budget_bytes: u64, page_size: u64) -> Self {
+        PageCache::with_readahead(budget_bytes, page_size, DEFAULT_READAHEAD)
+    }
+
+    /// Like [`PageCache::new`] with the largest readahead window in bytes (0 disables readahead).
+    /// The window is also limited to a quarter of the budget, so prefetching cannot push out
+    /// most of what is cached.
+    pub fn with_readahead(budget_bytes: u64, page_size: u64, readahead_bytes: u64) -> Self {
+        let page_size = page_size.max(MIN_PAGE_SIZE);
+        let readahead_bytes = readahead_bytes.min(budget_bytes / 4);
+        let max_pages = readahead_bytes / page_size;
+        PageCache {
+            page_size,
+            budget: budget_bytes,
+            readahead_bytes: max_pages * page_size,
+            state: Mutex::new(State {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+                inflight: HashMap::new(),
+                readahead: Readahead::new(max_pages),
+            }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            prefetches: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// The effective largest readahead window in bytes (a whole number of pages).
+    pub fn readahead_bytes(&self) -> u64 {
+        self.readahead_bytes
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let (bytes, pages) = {
+            let st = self.lock();
+            (st.bytes, st.lru.len() as u64)
+        };
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            loads: self.loads.load(Ordering::Relaxed),
+            prefetches: self.prefetches.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            bytes,
+            pages,
+            budget: self.budget,
+        }
+    }
+
+    /// Drop every cached page (counters are kept).
+    pub fn clear(&self) {
+        let mut st = self.lock();
+        st.lru.clear();
+        st.bytes = 0;
+    }
+
+    /// Drop the cached pages of one version (used when the change feed says its key changed;
+    /// correctness never depends on it, it only frees memory early).
+    pub fn invalidate_version(&self, version: u64) {
+        let mut st = self.lock();
+        let keys: Vec<PageKey> = st
+            .lru
+            .iter()
+            .filter(|(k, _)| k.version == version)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(b) = st.lru.pop(&k) {
+                st.bytes -= b.len() as u64;
+            }
+        }
+        st.readahead.forget(version);
+    }
+
+    /// Whether page (version, index) is cached (does not touch the LRU order).
+    pub fn contains(&self, version: u64, index: u64) -> bool {
+        self.lock().lru.contains(&PageKey { version, index })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(&self, key: PageKey) -> Lookup {
+        let mut st = self.lock();
+        if let Some(b) = st.lru.get(&key) {
+            return Lookup::Hit(b.clone());
+        }
+        Lookup::Wait(st.inflight.entry(key).or_default().clone())
+    }
+
+    fn insert(&self, key: PageKey, page: Bytes) {
+        let len = page.len() as u64;
+        if len > self.budget {
+            return;
+        }
+        let mut st = self.lock();
+        if let Some(old) = st.lru.put(key, page) {
+            st.bytes -= old.len() as u64;
+        }
+        st.bytes += len;
+        while st.bytes > self.budget {
+            match st.lru.pop_lru() {
+                Some((_, b)) => {
+                    st.bytes -= b.len() as u64;
+                    self.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn finish_inflight(&self, key: PageKey, cell: &Cell) {
+        let mut st = self.lock();
+        if st.inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            st.inflight.remove(&key);
+        }
+    }
+
+    /// Load through `cell` (single flight); the loader inserts into the LRU.
+    async fn load_through(&self, cell: &Cell, src: &PageSource, key: PageKey) -> Result<Bytes> {
+        let res = cell
+            .get_or_try_init(|| async {
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                let page = src.load(key.index, self.page_size).await?;
+                self.insert(key, page.clone());
+                self.finish_inflight(key, cell);
+                Ok::<Bytes, Error>(page)
+            })
+            .await;
+        match res {
+            Ok(b) => Ok(b.clone()),
+            Err(e) => {
+                self.finish_inflight(key, cell);
+                Err(e)
+            }
+        }
+    }
+
+    /// Page `index` of `src`'s version, from the cache or loaded once.
+    pub(crate) async fn page(&self, src: &PageSource, index: u64) -> Result<Bytes> {
+        let key = PageKey {
+            version: src.info.version,
+            index,
+        };
+        match self.lookup(key) {
+            Lookup::Hit(b) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(b)
+            }
+            Lookup::Wait(cell) => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                self.load_through(&cell, src, key).await
+            }
+        }
+    }
+
+    /// Note a read of `range` and start background loads of the readahead window.
+    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, range: Range<u64>, limit: u64) {
+        let version = src.info.version;
+        let todo: Vec<(PageKey, Cell)> = {
+            let mut st = self.lock();
+            let pages = st.readahead.observe(version, range, self.page_size, limit);
+            let mut todo = Vec::new();
+            for index in pages {
+                let key = PageKey { version, index };
+                if st.lru.contains(&key) || st.inflight.contains_key(&key) {
+                    continue;
+                }
+                let cell: Cell = Arc::default();
+                st.inflight.insert(key, cell.clone());
+                todo.push((key, cell));
+            }
+            todo
+        };
+        if todo.is_empty() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            for (key, cell) in &todo {
+                self.finish_inflight(*key, cell);
+            }
+            return;
+        };
+        for (key, cell) in todo {
+            self.prefetches.fetch_add(1, Ordering::Relaxed);
+            let cache = Arc::clone(self);
+            let src = Arc::clone(src);
+            rt.spawn(async move {
+                if let Err(e) = cache.load_through(&cell, &src, key).await {
+                    log::debug!("readahead of {} page {} failed: {e}", src.info.key, key.index);
+                }
+            });
+        }
+    }
+
+    /// A lazy stream of `range` of `src`'s version, one page slice per item, with readahead up to
+    /// `limit` (the end of what the caller will want).
+    pub(crate) fn stream(self: &Arc<Self>, src: Arc<PageSource>, range: Range<u64>, limit: u64) -> ByteStream {
+        let cache = Arc::clone(self);
+        Box::pin(stream::try_unfold(range.start, move |offset| {
+            let cache = Arc::clone(&cache);
+            let src = Arc::clone(&src);
+            let end = range.end;
+            async move {
+                if offset >= end {
+                    return Ok(None);
+                }
+                let ps = cache.page_size;
+                let index = page_of(offset, ps);
+                let prange = page_range(index, ps, src.info.size);
+                let chunk_end = end.min(prange.end);
+                if chunk_end <= offset {
+                    return Err(Error::InvalidRange);
+                }
+                cache.readahead(&src, offset..chunk_end, limit);
+                let page = cache.page(&src, index).await?;
+                let from = (offset - prange.start) as usize;
+                let to = (chunk_end - prange.start) as usize;
+                if to > page.len() {
+                    return Err(Error::ObjectChanged(src.info.key.clone()));
+                }
+                Ok(Some((page.slice(from..to), chunk_end)))
+            }
+        }))
+    }
+}

@@ -3,7 +3,11 @@
 //! This module holds the addressing type and the name rules; the records themselves live in the
 //! stores.
 
+pub mod link;
+pub mod listing;
+pub mod multipart;
 pub mod name;
+pub mod rules;
 
 use std::fmt;
 

@@ -1,0 +1,254 @@
+//! [`CachingStore`]: the decorator that puts a [`PageCache`] in front of any [`ObjectStore`].
+//!
+//! Everything is delegated to the inner store except the two byte-reading calls:
+//! - `get_object` resolves the object with one `head_object` on the inner store, resolves the
+//!   range (or part number), and returns a lazy body that yields slices of cached pages, loading
+//!   missing pages with `inner.read_version(bucket, &info, page_range)`, so the body is pinned to
+//!   the version the head saw: if it is replaced mid-GET, the inner store fails the page load with
+//!   [`Error::ObjectChanged`] and the body ends with that error (never a mix of two versions).
+//! - `read_version` (what the FUSE mount calls per `read` with the info it got at open) is
+//!   served from pages the same way.
+//!
+//! Pages of replaced or deleted versions are never hit (new writes have new versions) and age
+//! out of the LRU; nothing has to be invalidated for correctness.
+
+use super::page::PageSource;
+use super::PageCache;
+use crate::error::{Error, Result};
+use crate::namespace::BucketPath;
+use crate::store::{
+    BucketInfo, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage,
+    ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VolumeInfo,
+    WriteCondition,
+};
+use async_trait::async_trait;
+use futures_util::stream;
+use std::ops::Range;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// An [`ObjectStore`] whose reads go through a shared [`PageCache`].
+pub struct CachingStore {
+    inner: Arc<dyn ObjectStore>,
+    cache: Arc<PageCache>,
+}
+
+impl CachingStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, cache: Arc<PageCache>) -> Self {
+        CachingStore { inner, cache }
+    }
+
+    /// The page cache (for stats and for sharing with another decorator).
+    pub fn cache(&self) -> &Arc<PageCache> {
+        &self.cache
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    fn cached_stream(&self, bucket: &BucketPath, info: ObjectInfo, range: Range<u64>, limit: u64) -> ByteStream {
+        if range.start >= range.end {
+            return Box::pin(stream::empty());
+        }
+        let src = Arc::new(PageSource {
+            inner: Arc::clone(&self.inner),
+            bucket: bucket.clone(),
+            info,
+        });
+        self.cache.stream(src, range, limit)
+    }
+}
+
+/// The byte range a GET with `opts` asks for, S3 rules.
+fn get_range(info: &ObjectInfo, opts: &GetOptions) -> Result<Range<u64>> {
+    match (opts.part_number, opts.range) {
+        (Some(_), Some(_)) => Err(Error::InvalidArgument(
+            "a range and a part number cannot be given together".into(),
+        )),
+        (Some(n), None) => {
+            if info.parts.is_empty() {
+                return if n == 1 {
+                    Ok(0..info.size)
+                } else {
+                    Err(Error::InvalidRange)
+                };
+            }
+            let idx = (n as usize)
+                .checked_sub(1)
+                .filter(|i| *i < info.parts.len())
+                .ok_or(Error::InvalidRange)?;
+            let start: u64 = info.parts[..idx].iter().sum();
+            Ok(start..start + info.parts[idx])
+        }
+        (None, Some(r)) => r.resolve(info.size),
+        (None, None) => Ok(0..info.size),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for CachingStore {
+    async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
+        self.inner.create_volume(name, owner).await
+    }
+    async fn delete_volume(&self, name: &str) -> Result<()> {
+        self.inner.delete_volume(name).await
+    }
+    async fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
+        self.inner.volume_info(name).await
+    }
+    async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
+        self.inner.list_volumes().await
+    }
+    async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
+        self.inner.create_bucket(bucket, owner).await
+    }
+    async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo> {
+        self.inner.create_link(link, target, owner).await
+    }
+    async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
+        self.inner.delete_bucket(bucket).await
+    }
+    async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.inner.bucket_info(bucket).await
+    }
+    async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
+        self.inner.list_buckets(volume).await
+    }
+    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
+        self.inner.set_bucket_acl(bucket, acl).await
+    }
+    async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
+        self.inner.resolve_bucket(bucket).await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        self.inner.put_object(bucket, key, body, opts).await
+    }
+
+    async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
+        let info = self.inner.head_object(bucket, key).await?;
+        let range = get_range(&info, &opts)?;
+        let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
+        Ok(GetResult { info, range, body })
+    }
+
+    async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
+        if range.start > range.end || range.end > info.size {
+            return Err(Error::InvalidRange);
+        }
+        Ok(self.cached_stream(bucket, info.clone(), range, info.size))
+    }
+
+    async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
+        self.inner.head_object(bucket, key).await
+    }
+    async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()> {
+        self.inner.delete_object(bucket, key, if_match).await
+    }
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketPath,
+        src_key: &str,
+        dst_bucket: &BucketPath,
+        dst_key: &str,
+        opts: CopyOptions,
+    ) -> Result<ObjectInfo> {
+        self.inner
+            .copy_object(src_bucket, src_key, dst_bucket, dst_key, opts)
+            .await
+    }
+    async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
+        self.inner.set_attrs(bucket, key, attrs).await
+    }
+    async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
+        self.inner.rename_object(bucket, from, to).await
+    }
+    async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64> {
+        self.inner.rename_prefix(bucket, from, to).await
+    }
+    async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
+        self.inner.list_objects(bucket, req).await
+    }
+
+    async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
+        self.inner.create_multipart(bucket, key, opts).await
+    }
+    async fn upload_part(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<PartInfo> {
+        self.inner
+            .upload_part(bucket, key, upload_id, part_number, body, opts)
+            .await
+    }
+    async fn upload_part_copy(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        src_bucket: &BucketPath,
+        src_key: &str,
+        src_range: Option<Range<u64>>,
+    ) -> Result<PartInfo> {
+        self.inner
+            .upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, src_range)
+            .await
+    }
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        condition: WriteCondition,
+    ) -> Result<ObjectInfo> {
+        self.inner
+            .complete_multipart(bucket, key, upload_id, parts, condition)
+            .await
+    }
+    async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()> {
+        self.inner.abort_multipart(bucket, key, upload_id).await
+    }
+    async fn list_parts(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage> {
+        self.inner
+            .list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+    async fn list_uploads(
+        &self,
+        bucket: &BucketPath,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max_uploads: usize,
+    ) -> Result<UploadsPage> {
+        self.inner
+            .list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.subscribe()
+    }
+}

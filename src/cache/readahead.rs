@@ -1,0 +1,150 @@
+//! Sequential-access detection for readahead.
+//!
+//! Per object version the detector remembers where the last read ended. A read that starts
+//! within one page of that point counts as sequential (FUSE may deliver parallel reads slightly
+//! out of order); each sequential read doubles the window (from one page up to the maximum), a
+//! random read resets it. The detector answers which pages to prefetch: the window's pages after
+//! the one just read, minus the ones an earlier answer already scheduled, never past `limit`
+//! (the end of the requested range or of the object). State is kept for a bounded number of
+//! versions in an LRU, so memory stays small however many files are open.
+
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+
+/// How many versions' access state to remember.
+const TRACKED_VERSIONS: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    /// Where the last read ended.
+    next_offset: u64,
+    /// Pages of prefetch window (0 until a second sequential read).
+    window: u64,
+    /// Pages up to (exclusive) this index were already scheduled.
+    scheduled_to: u64,
+}
+
+/// The per-version sequential detector.
+pub struct Readahead {
+    streams: LruCache<u64, Stream>,
+    max_pages: u64,
+}
+
+impl Readahead {
+    /// `max_pages`: the largest window, in pages (0 disables readahead).
+    pub fn new(max_pages: u64) -> Self {
+        let cap = NonZeroUsize::new(TRACKED_VERSIONS).unwrap_or(NonZeroUsize::MIN);
+        Readahead {
+            streams: LruCache::new(cap),
+            max_pages,
+        }
+    }
+
+    /// Record a read of `range` of `version` and return the page indexes to prefetch.
+    pub fn observe(&mut self, version: u64, range: Range<u64>, page_size: u64, limit: u64) -> Range<u64> {
+        if self.max_pages == 0 || range.start >= range.end {
+            return 0..0;
+        }
+        let last_page = (range.end - 1) / page_size;
+        let limit_pages = limit.div_ceil(page_size);
+        let st = match self.streams.get_mut(&version) {
+            Some(st) => {
+                let lo = st.next_offset.saturating_sub(page_size);
+                let hi = st.next_offset.saturating_add(page_size);
+                if range.start >= lo && range.start <= hi {
+                    st.window = (st.window * 2).clamp(1, self.max_pages);
+                    st.next_offset = st.next_offset.max(range.end);
+                } else {
+                    st.window = 0;
+                    st.scheduled_to = 0;
+                    st.next_offset = range.end;
+                }
+                *st
+            }
+            None => {
+                let st = Stream {
+                    next_offset: range.end,
+                    window: 0,
+                    scheduled_to: 0,
+                };
+                self.streams.put(version, st);
+                st
+            }
+        };
+        if st.window == 0 {
+            return 0..0;
+        }
+        let from = (last_page + 1).max(st.scheduled_to);
+        let to = (last_page + 1 + st.window).min(limit_pages);
+        if from >= to {
+            return 0..0;
+        }
+        if let Some(s) = self.streams.get_mut(&version) {
+            s.scheduled_to = to;
+        }
+        from..to
+    }
+
+    /// Forget a version (its object was replaced or deleted).
+    pub fn forget(&mut self, version: u64) {
+        self.streams.pop(&version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = 100;
+
+    #[test]
+    fn first_read_prefetches_nothing() {
+        let mut r = Readahead::new(8);
+        assert_eq!(r.observe(1, 0..50, P, 10_000), 0..0);
+    }
+
+    #[test]
+    fn sequential_reads_grow_the_window_and_never_reschedule() {
+        let mut r = Readahead::new(8);
+        r.observe(1, 0..100, P, 10_000);
+        assert_eq!(r.observe(1, 100..200, P, 10_000), 2..3);
+        assert_eq!(r.observe(1, 200..300, P, 10_000), 3..5);
+        assert_eq!(r.observe(1, 300..400, P, 10_000), 5..8);
+        assert_eq!(r.observe(1, 400..500, P, 10_000), 8..13);
+        // capped at 8 pages ahead of the read
+        assert_eq!(r.observe(1, 500..600, P, 10_000), 13..14);
+    }
+
+    #[test]
+    fn window_stops_at_limit() {
+        let mut r = Readahead::new(8);
+        r.observe(1, 0..100, P, 250);
+        assert_eq!(r.observe(1, 100..200, P, 250), 2..3);
+        assert_eq!(r.observe(1, 200..250, P, 250), 0..0);
+    }
+
+    #[test]
+    fn random_read_resets() {
+        let mut r = Readahead::new(8);
+        r.observe(1, 0..100, P, 10_000);
+        r.observe(1, 100..200, P, 10_000);
+        assert_eq!(r.observe(1, 5000..5100, P, 10_000), 0..0);
+        assert_eq!(r.observe(1, 5100..5200, P, 10_000), 52..53);
+    }
+
+    #[test]
+    fn disabled_does_nothing() {
+        let mut r = Readahead::new(0);
+        r.observe(1, 0..100, P, 10_000);
+        assert_eq!(r.observe(1, 100..200, P, 10_000), 0..0);
+    }
+
+    #[test]
+    fn versions_are_independent() {
+        let mut r = Readahead::new(8);
+        r.observe(1, 0..100, P, 10_000);
+        r.observe(2, 700..800, P, 10_000);
+        assert_eq!(r.observe(1, 100..200, P, 10_000), 2..3);
+    }
+}

@@ -1,0 +1,160 @@
+//! Bucket and volume operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket (in
+//! `head_object.rs`), bucket ACL, and the one volume the remote's buckets form.
+
+use super::client::{Body, Req};
+use super::multipart::parse_result;
+use super::{parse_iso8601, xml, RemoteStore};
+use crate::error::{Error, Result};
+use crate::namespace::BucketPath;
+use crate::store::{BucketInfo, Grant, VolumeInfo};
+use http::Method;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const XML_LIMIT: usize = 16 * 1024 * 1024;
+
+impl RemoteStore {
+    /// ListBuckets: (owner name, buckets).
+    async fn list_all_buckets(&self) -> Result<(String, Vec<BucketInfo>)> {
+        let ctx = self.ctx("", None);
+        let (_, body) = self
+            .client
+            .send_read(Req::new(Method::GET, None, None), &ctx, XML_LIMIT)
+            .await?;
+        let root = parse_result(&body, &ctx)?;
+        let owner = root
+            .child("Owner")
+            .and_then(|o| o.text_of("DisplayName").filter(|s| !s.is_empty()).or(o.text_of("ID")))
+            .unwrap_or_default()
+            .to_string();
+        let volume = self.config().volume.clone();
+        let buckets = root
+            .child("Buckets")
+            .map(|bs| {
+                bs.children("Bucket")
+                    .map(|b| BucketInfo {
+                        volume: volume.clone(),
+                        name: b.text_of("Name").unwrap_or_default().to_string(),
+                        owner: owner.clone(),
+                        created: b.text_of("CreationDate").and_then(parse_iso8601).unwrap_or(UNIX_EPOCH),
+                        link_target: None,
+                        acl: Vec::new(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((owner, buckets))
+    }
+
+    pub(super) async fn volume_info_impl(&self, name: &str) -> Result<VolumeInfo> {
+        if name != self.config().volume {
+            return Err(Error::NoSuchVolume(name.to_string()));
+        }
+        let (owner, _) = self.list_all_buckets().await?;
+        Ok(VolumeInfo {
+            name: name.to_string(),
+            owner,
+            created: UNIX_EPOCH,
+        })
+    }
+
+    pub(super) async fn list_buckets_impl(&self, volume: &str) -> Result<Vec<BucketInfo>> {
+        if volume != self.config().volume {
+            return Err(Error::NoSuchVolume(volume.to_string()));
+        }
+        let (_, mut buckets) = self.list_all_buckets().await?;
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(buckets)
+    }
+
+    pub(super) async fn bucket_info_impl(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        let b = self.bucket_name(bucket)?;
+        self.head_bucket(bucket).await?;
+        let (owner, buckets) = self.list_all_buckets().await?;
+        Ok(buckets.into_iter().find(|x| x.name == b).unwrap_or(BucketInfo {
+            volume: bucket.volume.clone(),
+            name: b.to_string(),
+            owner,
+            created: UNIX_EPOCH,
+            link_target: None,
+            acl: Vec::new(),
+        }))
+    }
+
+    pub(super) async fn create_bucket_impl(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
+        let b = self.bucket_name(bucket)?;
+        // S3 in us-east-1 answers 200 to re-creating one's own bucket: look first.
+        match self.head_bucket(bucket).await {
+            Ok(()) => {
+                return Err(Error::BucketAlreadyExists {
+                    name: b.to_string(),
+                    owner: owner.to_string(),
+                })
+            }
+            Err(Error::NoSuchBucket(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let mut req = Req::new(Method::PUT, Some(b), None);
+        let region = &self.config().region;
+        if region != "us-east-1" && !region.is_empty() {
+            let doc = format!(
+                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                xml::escape(region)
+            );
+            req = req.body(Body::Bytes(doc.into()));
+        }
+        self.client.send(req, &self.ctx(b, None)).await?;
+        Ok(BucketInfo {
+            volume: bucket.volume.clone(),
+            name: b.to_string(),
+            owner: owner.to_string(),
+            created: SystemTime::now(),
+            link_target: None,
+            acl: Vec::new(),
+        })
+    }
+
+    pub(super) async fn delete_bucket_impl(&self, bucket: &BucketPath) -> Result<()> {
+        let b = self.bucket_name(bucket)?;
+        self.client
+            .send(Req::new(Method::DELETE, Some(b), None), &self.ctx(b, None))
+            .await
+            .map(|_| ())
+    }
+
+    /// PutBucketAcl with canonical-user grants (the grantee name as the canonical ID); the owner
+    /// is read from the current ACL first, as S3 requires it in the document.
+    pub(super) async fn set_bucket_acl_impl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
+        let b = self.bucket_name(bucket)?;
+        let ctx = self.ctx(b, None);
+        let (_, body) = self
+            .client
+            .send_read(Req::new(Method::GET, Some(b), None).query("acl", ""), &ctx, XML_LIMIT)
+            .await?;
+        let current = parse_result(&body, &ctx)?;
+        let owner_id = current
+            .child("Owner")
+            .and_then(|o| o.text_of("ID"))
+            .unwrap_or_default()
+            .to_string();
+        let mut doc = format!(
+            "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>{}</ID></Owner>\
+             <AccessControlList>",
+            xml::escape(&owner_id)
+        );
+        for g in &acl {
+            doc.push_str(&format!(
+                "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">\
+                 <ID>{}</ID></Grantee><Permission>{}</Permission></Grant>",
+                xml::escape(&g.grantee),
+                xml::escape(&g.permission)
+            ));
+        }
+        doc.push_str("</AccessControlList></AccessControlPolicy>");
+        let req = Req::new(Method::PUT, Some(b), None)
+            .query("acl", "")
+            .header(http::header::CONTENT_TYPE, "application/xml")
+            .body(Body::Bytes(doc.into()));
+        self.client.send(req, &ctx).await.map(|_| ())
+    }
+}

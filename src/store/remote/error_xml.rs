@@ -1,0 +1,164 @@
+//! S3 error responses → core [`Error`]s.
+//!
+//! An S3 error body is `<Error><Code>…</Code><Message>…</Message>…</Error>`. The mapping is by
+//! code first (NoSuchBucket, NoSuchKey, NoSuchUpload, AccessDenied, BucketNotEmpty, …), then by
+//! status for bodiless answers (HEAD, or servers that send none): 403 → AccessDenied, 404 → the
+//! caller's idea of what was missing, 412 → PreconditionFailed, 416 → InvalidRange. Anything
+//! else becomes [`Error::Backend`] with the status, code and message so nothing is lost.
+
+use super::xml;
+use crate::error::{Error, NameKind};
+
+/// What the failed request was about, to name the missing thing in 404s.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub bucket: String,
+    pub key: Option<String>,
+    pub upload_id: Option<String>,
+}
+
+/// A parsed S3 error body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Error {
+    pub code: String,
+    pub message: String,
+}
+
+/// Parse an error body; `None` when it is empty or not an S3 error document.
+pub fn parse(body: &[u8]) -> Option<S3Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let root = xml::parse(body).ok()?;
+    if root.name != "Error" {
+        return None;
+    }
+    Some(S3Error {
+        code: root.text_of("Code").unwrap_or_default().to_string(),
+        message: root.text_of("Message").unwrap_or_default().to_string(),
+    })
+}
+
+fn missing(ctx: &Context) -> Error {
+    match (&ctx.upload_id, &ctx.key) {
+        (Some(id), _) => Error::NoSuchUpload(id.clone()),
+        (None, Some(k)) => Error::NoSuchKey(k.clone()),
+        (None, None) => Error::NoSuchBucket(ctx.bucket.clone()),
+    }
+}
+
+/// Map a status and (maybe empty) error body to a core error.
+pub fn to_error(status: u16, body: &[u8], ctx: &Context) -> Error {
+    let parsed = parse(body);
+    let (code, message) = match &parsed {
+        Some(e) => (e.code.as_str(), e.message.as_str()),
+        None => ("", ""),
+    };
+    let key = || ctx.key.clone().unwrap_or_default();
+    match code {
+        "NoSuchBucket" => Error::NoSuchBucket(ctx.bucket.clone()),
+        "NoSuchKey" => Error::NoSuchKey(key()),
+        "NoSuchUpload" => Error::NoSuchUpload(ctx.upload_id.clone().unwrap_or_default()),
+        "BucketNotEmpty" => Error::BucketNotEmpty(ctx.bucket.clone()),
+        "BucketAlreadyOwnedByYou" => Error::BucketAlreadyExists {
+            name: ctx.bucket.clone(),
+            owner: String::new(),
+        },
+        "BucketAlreadyExists" => Error::BucketAlreadyExists {
+            name: ctx.bucket.clone(),
+            owner: "another account".into(),
+        },
+        "InvalidBucketName" => Error::InvalidName {
+            kind: NameKind::Bucket,
+            name: ctx.bucket.clone(),
+            rule: "rejected by the remote S3 endpoint",
+        },
+        "PreconditionFailed" => Error::PreconditionFailed,
+        "InvalidRange" => Error::InvalidRange,
+        "BadDigest" => Error::BadDigest,
+        "InvalidPart" => Error::InvalidPart(message.to_string()),
+        "InvalidPartOrder" => Error::InvalidPartOrder,
+        "EntityTooSmall" => Error::EntityTooSmall { part: 0 },
+        "IncompleteBody" => Error::IncompleteBody { expected: 0, got: 0 },
+        "NotImplemented" => Error::NotSupported(format!("remote S3 endpoint: {message}")),
+        _ => match status {
+            403 => Error::AccessDenied(if code.is_empty() {
+                "remote S3 endpoint answered 403 Forbidden".to_string()
+            } else {
+                format!("remote S3 endpoint: {code}: {message}")
+            }),
+            404 if code.is_empty() => missing(ctx),
+            412 => Error::PreconditionFailed,
+            416 => Error::InvalidRange,
+            _ => Error::Backend {
+                status,
+                code: if code.is_empty() {
+                    status_code_name(status).to_string()
+                } else {
+                    code.to_string()
+                },
+                message: message.to_string(),
+            },
+        },
+    }
+}
+
+fn status_code_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        500 => "InternalError",
+        501 => "NotImplemented",
+        503 => "ServiceUnavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            bucket: "b".into(),
+            key: Some("k".into()),
+            upload_id: None,
+        }
+    }
+
+    #[test]
+    fn maps_codes() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
+        assert!(matches!(to_error(404, body, &ctx()), Error::NoSuchKey(k) if k == "k"));
+        let body = b"<Error><Code>AccessDenied</Code><Message>nope</Message></Error>";
+        match to_error(403, body, &ctx()) {
+            Error::AccessDenied(m) => assert!(m.contains("nope")),
+            e => panic!("{e:?}"),
+        }
+        let body = b"<Error><Code>SlowDown</Code><Message>later</Message></Error>";
+        match to_error(503, body, &ctx()) {
+            Error::Backend { status, code, message } => {
+                assert_eq!((status, code.as_str(), message.as_str()), (503, "SlowDown", "later"))
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn bodiless_statuses() {
+        assert!(matches!(to_error(404, b"", &ctx()), Error::NoSuchKey(_)));
+        let c = Context {
+            bucket: "b".into(),
+            ..Context::default()
+        };
+        assert!(matches!(to_error(404, b"", &c), Error::NoSuchBucket(_)));
+        assert!(matches!(to_error(403, b"", &c), Error::AccessDenied(_)));
+        assert!(matches!(to_error(412, b"", &c), Error::PreconditionFailed));
+        assert!(matches!(
+            to_error(500, b"not xml", &c),
+            Error::Backend { status: 500, .. }
+        ));
+    }
+}

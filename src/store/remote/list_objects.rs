@@ -1,0 +1,152 @@
+//! ListObjectsV2 (falling back to V1 for good when the remote rejects V2).
+//!
+//! The contract's resumption rule (a `start_after` that is a common prefix of this listing skips
+//! every key under it) is not S3's: S3 would return that common prefix again. So such a
+//! `start_after` is sent as the prefix followed by U+10FFFF, which sorts after every key that
+//! starts with it, and anything not strictly after the caller's `start_after` is dropped.
+//! `next_start_after` is the last entry (key or common prefix, in byte order) of the page.
+//! Listings carry no user metadata: `attrs` holds only the storage class.
+
+use super::client::Req;
+use super::multipart::parse_result;
+use super::{parse_iso8601, unquote, version_of, RemoteStore};
+use crate::error::{Error, Result};
+use crate::namespace::BucketPath;
+use crate::store::{ListPage, ListRequest, ObjectAttrs, ObjectInfo};
+use http::Method;
+use std::sync::atomic::Ordering;
+use std::time::UNIX_EPOCH;
+
+const XML_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The `start-after` to send for the caller's `start_after`.
+fn remote_start_after(req: &ListRequest) -> Option<String> {
+    let sa = req.start_after.as_ref()?;
+    match &req.delimiter {
+        Some(d) if !d.is_empty() && sa.starts_with(&req.prefix) && sa.ends_with(d.as_str()) => {
+            Some(format!("{sa}\u{10FFFF}"))
+        }
+        _ => Some(sa.clone()),
+    }
+}
+
+impl RemoteStore {
+    pub(super) async fn list_objects_impl(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
+        let b = self.bucket_name(bucket)?;
+        if req.max_keys == 0 {
+            // S3 answers nothing for max-keys=0; check the bucket so errors still show.
+            self.head_bucket(bucket).await?;
+            return Ok(ListPage::default());
+        }
+        let ctx = self.ctx(b, None);
+        let v1 = self.list_v1.load(Ordering::Relaxed);
+        let body = match self
+            .client
+            .send_read(self.list_request(b, &req, v1), &ctx, XML_LIMIT)
+            .await
+        {
+            Ok((_, body)) => body,
+            Err(Error::Backend { status: 400 | 501, .. } | Error::NotSupported(_)) if !v1 => {
+                log::info!("remote rejected ListObjectsV2; using ListObjects (V1)");
+                self.list_v1.store(true, Ordering::Relaxed);
+                self.client
+                    .send_read(self.list_request(b, &req, true), &ctx, XML_LIMIT)
+                    .await?
+                    .1
+            }
+            Err(e) => return Err(e),
+        };
+        let root = parse_result(&body, &ctx)?;
+        let mut objects: Vec<ObjectInfo> = root
+            .children("Contents")
+            .map(|c| {
+                let key = c.text_of("Key").unwrap_or_default().to_string();
+                let size = c.text_of("Size").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                let etag = c.text_of("ETag").map(unquote).unwrap_or_default();
+                let last_modified = c.text_of("LastModified").and_then(parse_iso8601).unwrap_or(UNIX_EPOCH);
+                ObjectInfo {
+                    version: version_of(b, &key, &etag, size, last_modified),
+                    key,
+                    size,
+                    etag,
+                    last_modified,
+                    owner: c
+                        .child("Owner")
+                        .and_then(|o| o.text_of("DisplayName").or(o.text_of("ID")))
+                        .unwrap_or_default()
+                        .to_string(),
+                    attrs: ObjectAttrs {
+                        storage_class: c.text_of("StorageClass").map(str::to_string),
+                        ..ObjectAttrs::default()
+                    },
+                    parts: Vec::new(),
+                }
+            })
+            .collect();
+        let mut prefixes: Vec<String> = root
+            .children("CommonPrefixes")
+            .filter_map(|p| p.text_of("Prefix").map(str::to_string))
+            .collect();
+        let is_truncated = root.text_of("IsTruncated") == Some("true");
+        let raw_last = objects
+            .last()
+            .map(|o| o.key.clone())
+            .into_iter()
+            .chain(prefixes.last().cloned())
+            .max();
+        if let Some(sa) = &req.start_after {
+            objects.retain(|o| o.key.as_str() > sa.as_str());
+            prefixes.retain(|p| p.as_str() > sa.as_str());
+        }
+        let last = objects
+            .last()
+            .map(|o| o.key.clone())
+            .into_iter()
+            .chain(prefixes.last().cloned())
+            .max()
+            .or(raw_last);
+        Ok(ListPage {
+            objects,
+            common_prefixes: prefixes,
+            is_truncated,
+            next_start_after: if is_truncated { last } else { None },
+        })
+    }
+
+    fn list_request<'a>(&self, b: &'a str, req: &ListRequest, v1: bool) -> Req<'a> {
+        let mut r = Req::new(Method::GET, Some(b), None).query("max-keys", req.max_keys.min(1000).to_string());
+        if !v1 {
+            r = r.query("list-type", "2").query("fetch-owner", "true");
+        }
+        if !req.prefix.is_empty() {
+            r = r.query("prefix", req.prefix.clone());
+        }
+        if let Some(d) = &req.delimiter {
+            r = r.query("delimiter", d.clone());
+        }
+        if let Some(sa) = remote_start_after(req) {
+            r = r.query(if v1 { "marker" } else { "start-after" }, sa);
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_prefix_start_after_skips_its_keys() {
+        let req = ListRequest {
+            prefix: "a/".into(),
+            delimiter: Some("/".into()),
+            start_after: Some("a/dir/".into()),
+            max_keys: 10,
+        };
+        let sa = remote_start_after(&req).unwrap();
+        assert!(sa.as_str() > "a/dir/zzzz/zz");
+        assert!(sa.as_str() < "a/dis");
+        let plain = ListRequest { delimiter: None, ..req };
+        assert_eq!(remote_start_after(&plain).as_deref(), Some("a/dir/"));
+    }
+}

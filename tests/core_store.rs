@@ -1,0 +1,602 @@
+//! Conformance suite of the `ObjectStore` semantics, run against the in-memory reference store
+//! and the embedded store alike.
+
+use md5::{Digest, Md5};
+use ozfs::store::MIN_PART_SIZE;
+use ozfs::*;
+use std::collections::BTreeMap;
+
+fn bp(b: &str) -> BucketPath {
+    BucketPath::new("s3v", b)
+}
+
+async fn put(s: &dyn ObjectStore, b: &BucketPath, k: &str, data: &[u8]) -> Result<ObjectInfo> {
+    s.put_object(b, k, body_from_bytes(data.to_vec()), PutOptions::default())
+        .await
+}
+
+async fn get(s: &dyn ObjectStore, b: &BucketPath, k: &str, opts: GetOptions) -> Result<(ObjectInfo, Vec<u8>)> {
+    let r = s.get_object(b, k, opts).await?;
+    let data = collect_body(r.body, 1 << 30).await?;
+    assert_eq!(data.len() as u64, r.range.end - r.range.start);
+    Ok((r.info, data))
+}
+
+fn md5hex(d: &[u8]) -> String {
+    hex::encode(Md5::digest(d))
+}
+
+async fn namespace(s: &dyn ObjectStore) {
+    assert!(matches!(
+        s.create_bucket(&bp("AB"), "u").await,
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        s.create_bucket(&BucketPath::new("nov", "abc"), "u").await,
+        Err(Error::NoSuchVolume(_))
+    ));
+    s.create_bucket(&bp("real"), "alice").await.unwrap();
+    assert!(matches!(
+        s.create_bucket(&bp("real"), "bob").await,
+        Err(Error::BucketAlreadyExists { owner, .. }) if owner == "alice"
+    ));
+    s.create_volume("vol1", "admin").await.unwrap();
+    assert!(matches!(
+        s.create_volume("vol1", "admin").await,
+        Err(Error::VolumeAlreadyExists(_))
+    ));
+    s.create_bucket(&BucketPath::new("vol1", "src"), "carol").await.unwrap();
+    put(s, &BucketPath::new("vol1", "src"), "k", b"hello").await.unwrap();
+    // Links: chain, several to one bucket, dangling, loop.
+    s.create_link(&bp("link1"), &BucketPath::new("vol1", "src"), "alice")
+        .await
+        .unwrap();
+    s.create_link(&bp("link2"), &bp("link1"), "alice").await.unwrap();
+    s.create_link(&bp("link3"), &BucketPath::new("vol1", "src"), "bob")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_link(&bp("link1"), &bp("real"), "x").await,
+        Err(Error::BucketAlreadyExists { owner, .. }) if owner == "alice"
+    ));
+    for l in ["link1", "link2", "link3"] {
+        let (_, d) = get(s, &bp(l), "k", GetOptions::default()).await.unwrap();
+        assert_eq!(d, b"hello");
+    }
+    assert_eq!(
+        s.resolve_bucket(&bp("link2")).await.unwrap(),
+        BucketPath::new("vol1", "src")
+    );
+    let mut rx = s.subscribe();
+    put(s, &bp("link2"), "via-link", b"x").await.unwrap();
+    let ev = rx.recv().await.unwrap();
+    assert_eq!(ev.bucket, BucketPath::new("vol1", "src"));
+    assert_eq!(ev.kind, ChangeKind::Put);
+    s.create_link(&bp("dangling"), &BucketPath::new("vol1", "gone"), "a")
+        .await
+        .unwrap();
+    let info = s.bucket_info(&bp("dangling")).await.unwrap();
+    assert_eq!(info.link_target, Some(BucketPath::new("vol1", "gone")));
+    assert!(matches!(
+        s.head_object(&bp("dangling"), "k").await,
+        Err(Error::NoSuchBucket(_))
+    ));
+    assert!(matches!(
+        put(s, &bp("dangling"), "k", b"x").await,
+        Err(Error::NoSuchBucket(_))
+    ));
+    s.create_link(&bp("loop-a"), &bp("loop-b"), "a").await.unwrap();
+    s.create_link(&bp("loop-b"), &bp("loop-a"), "a").await.unwrap();
+    assert!(matches!(
+        s.head_object(&bp("loop-a"), "k").await,
+        Err(Error::LinkLoop(_))
+    ));
+    assert!(s.bucket_info(&bp("loop-a")).await.is_ok());
+    let names: Vec<String> = s
+        .list_buckets("s3v")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert!(names.contains(&"link1".to_string()) && names.contains(&"dangling".to_string()));
+    // Deleting a link never touches its source.
+    s.delete_bucket(&bp("link1")).await.unwrap();
+    assert!(s.head_object(&BucketPath::new("vol1", "src"), "k").await.is_ok());
+    assert!(matches!(
+        s.delete_bucket(&BucketPath::new("vol1", "src")).await,
+        Err(Error::BucketNotEmpty(_))
+    ));
+    assert!(matches!(s.delete_volume("vol1").await, Err(Error::VolumeNotEmpty(_))));
+    // Unfinished uploads keep a bucket non-empty.
+    s.create_bucket(&bp("mpu-only"), "a").await.unwrap();
+    let id = s
+        .create_multipart(&bp("mpu-only"), "x", PutOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.delete_bucket(&bp("mpu-only")).await,
+        Err(Error::BucketNotEmpty(_))
+    ));
+    s.abort_multipart(&bp("mpu-only"), "x", &id).await.unwrap();
+    s.delete_bucket(&bp("mpu-only")).await.unwrap();
+    assert!(matches!(
+        s.bucket_info(&bp("mpu-only")).await,
+        Err(Error::NoSuchBucket(_))
+    ));
+}
+
+async fn objects(s: &dyn ObjectStore) {
+    let b = bp("objs");
+    s.create_bucket(&b, "alice").await.unwrap();
+    let i1 = put(s, &b, "a/b", b"0123456789").await.unwrap();
+    assert_eq!(i1.etag, md5hex(b"0123456789"));
+    assert_eq!(i1.owner, "alice");
+    let i2 = put(s, &b, "a/b", b"abc").await.unwrap();
+    assert!(i2.version > i1.version);
+    assert!(matches!(
+        s.read_version(&b, &i1, 0..1).await.err(),
+        Some(Error::ObjectChanged(_))
+    ));
+    let rv = collect_body(s.read_version(&b, &i2, 1..3).await.unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(rv, b"bc");
+    // Content-MD5, length.
+    let bad = PutOptions {
+        content_md5: Some([0; 16]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put_object(&b, "a/b", body_from_bytes(&b"zzz"[..]), bad).await,
+        Err(Error::BadDigest)
+    ));
+    let short = PutOptions {
+        expected_len: Some(5),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put_object(&b, "new", body_from_bytes(&b"zzz"[..]), short).await,
+        Err(Error::IncompleteBody { .. })
+    ));
+    assert!(matches!(s.head_object(&b, "new").await, Err(Error::NoSuchKey(_))));
+    assert_eq!(get(s, &b, "a/b", GetOptions::default()).await.unwrap().1, b"abc");
+    // Conditions.
+    let c = |cond| PutOptions {
+        condition: cond,
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put_object(&b, "a/b", body_from_bytes(&b"q"[..]), c(WriteCondition::IfNoneMatch))
+            .await,
+        Err(Error::PreconditionFailed)
+    ));
+    s.put_object(
+        &b,
+        "a/b",
+        body_from_bytes(&b"q"[..]),
+        c(WriteCondition::IfMatch(i2.etag.clone())),
+    )
+    .await
+    .unwrap();
+    // Ranges.
+    put(s, &b, "r", b"0123456789").await.unwrap();
+    let ro = |r| GetOptions {
+        range: Some(r),
+        part_number: None,
+    };
+    assert_eq!(get(s, &b, "r", ro(RangeSpec::FromTo(2, 4))).await.unwrap().1, b"234");
+    assert_eq!(get(s, &b, "r", ro(RangeSpec::Suffix(3))).await.unwrap().1, b"789");
+    assert!(matches!(
+        get(s, &b, "r", ro(RangeSpec::From(10))).await,
+        Err(Error::InvalidRange)
+    ));
+    let p2 = GetOptions {
+        range: None,
+        part_number: Some(2),
+    };
+    assert!(matches!(get(s, &b, "r", p2).await, Err(Error::InvalidPart(_))));
+    // Empty object.
+    let e = put(s, &b, "empty", b"").await.unwrap();
+    assert_eq!(e.size, 0);
+    assert_eq!(get(s, &b, "empty", GetOptions::default()).await.unwrap().1, b"");
+    // Delete.
+    s.delete_object(&b, "missing", None).await.unwrap();
+    assert!(matches!(
+        s.delete_object(&b, "r", Some("nope")).await,
+        Err(Error::PreconditionFailed)
+    ));
+    s.delete_object(&b, "r", Some(&md5hex(b"0123456789"))).await.unwrap();
+    assert!(matches!(s.head_object(&b, "r").await, Err(Error::NoSuchKey(_))));
+    // Copy.
+    let mut attrs = ObjectAttrs::default();
+    attrs.user.insert("k".into(), "v".into());
+    attrs.content_type = Some("text/plain".into());
+    s.put_object(
+        &b,
+        "src",
+        body_from_bytes(&b"copy me"[..]),
+        PutOptions {
+            attrs,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c1 = s
+        .copy_object(&b, "src", &b, "dst", CopyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c1.attrs.user.get("k").map(String::as_str), Some("v"));
+    assert_eq!(c1.etag, md5hex(b"copy me"));
+    let mut tags = BTreeMap::new();
+    tags.insert("t".to_string(), "1".to_string());
+    let c2 = s
+        .copy_object(
+            &b,
+            "src",
+            &b,
+            "dst2",
+            CopyOptions {
+                attrs: Some(ObjectAttrs::default()),
+                tags: Some(tags.clone()),
+                source_range: Some(1..4),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(c2.attrs.user.is_empty());
+    assert_eq!(c2.attrs.tags, tags);
+    assert_eq!(get(s, &b, "dst2", GetOptions::default()).await.unwrap().1, b"opy");
+    assert!(matches!(
+        s.copy_object(&b, "nope", &b, "x", CopyOptions::default()).await,
+        Err(Error::NoSuchKey(_))
+    ));
+    // set_attrs keeps the version and bytes.
+    let before = s.head_object(&b, "dst").await.unwrap();
+    let mut na = ObjectAttrs::default();
+    na.user.insert("mode".into(), "0644".into());
+    let after = s.set_attrs(&b, "dst", na).await.unwrap();
+    assert_eq!(after.version, before.version);
+    assert_eq!(
+        s.head_object(&b, "dst").await.unwrap().attrs.user.get("mode").unwrap(),
+        "0644"
+    );
+    // Renames.
+    s.rename_object(&b, "dst", "moved").await.unwrap();
+    assert!(matches!(s.head_object(&b, "dst").await, Err(Error::NoSuchKey(_))));
+    assert_eq!(get(s, &b, "moved", GetOptions::default()).await.unwrap().1, b"copy me");
+    assert!(matches!(
+        s.rename_object(&b, "dst", "x").await,
+        Err(Error::NoSuchKey(_))
+    ));
+    for k in ["d/1", "d/2", "d/e/3", "dx"] {
+        put(s, &b, k, k.as_bytes()).await.unwrap();
+    }
+    assert_eq!(s.rename_prefix(&b, "d/", "n/").await.unwrap(), 3);
+    assert_eq!(get(s, &b, "n/e/3", GetOptions::default()).await.unwrap().1, b"d/e/3");
+    assert!(s.head_object(&b, "dx").await.is_ok());
+    assert!(matches!(s.head_object(&b, "d/1").await, Err(Error::NoSuchKey(_))));
+    // Invalid keys.
+    assert!(matches!(put(s, &b, "", b"x").await, Err(Error::InvalidKey { .. })));
+    assert!(matches!(
+        put(s, &b, ".snapshot/x", b"x").await,
+        Err(Error::InvalidKey { .. })
+    ));
+}
+
+async fn listing(s: &dyn ObjectStore) {
+    let b = bp("list");
+    s.create_bucket(&b, "alice").await.unwrap();
+    for k in ["a", "b/1", "b/2", "c/x/1", "d", "e"] {
+        put(s, &b, k, b"x").await.unwrap();
+    }
+    let req = |start: Option<&str>, max| ListRequest {
+        prefix: String::new(),
+        delimiter: Some("/".into()),
+        start_after: start.map(str::to_string),
+        max_keys: max,
+    };
+    let p = s.list_objects(&b, req(None, 3)).await.unwrap();
+    let keys: Vec<_> = p.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["a"]);
+    assert_eq!(p.common_prefixes, ["b/", "c/"]);
+    assert!(p.is_truncated);
+    assert_eq!(p.next_start_after.as_deref(), Some("c/"));
+    let p = s.list_objects(&b, req(Some("c/"), 3)).await.unwrap();
+    let keys: Vec<_> = p.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["d", "e"]);
+    assert!(!p.is_truncated);
+    let p = s
+        .list_objects(
+            &b,
+            ListRequest {
+                prefix: "b/".into(),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.objects.len(), 2);
+}
+
+async fn multipart(s: &dyn ObjectStore) {
+    let b = bp("mpu");
+    s.create_bucket(&b, "alice").await.unwrap();
+    let attrs = ObjectAttrs {
+        content_type: Some("application/x".into()),
+        ..Default::default()
+    };
+    let id = s
+        .create_multipart(
+            &b,
+            "big",
+            PutOptions {
+                attrs,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id2 = s.create_multipart(&b, "big", PutOptions::default()).await.unwrap();
+    assert_ne!(id, id2);
+    let p1: Vec<u8> = (0..MIN_PART_SIZE).map(|i| (i % 251) as u8).collect();
+    let p2 = b"tail".to_vec();
+    let up = |n: u32, d: Vec<u8>| s.upload_part(&b, "big", &id, n, body_from_bytes(d), PutOptions::default());
+    assert!(matches!(up(0, vec![1]).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(up(10_001, vec![1]).await, Err(Error::InvalidArgument(_))));
+    let e1 = up(1, b"first version".to_vec()).await.unwrap();
+    let e1b = up(1, p1.clone()).await.unwrap();
+    assert_ne!(e1.etag, e1b.etag);
+    let e2 = up(2, p2.clone()).await.unwrap();
+    up(3, b"discarded".to_vec()).await.unwrap();
+    assert!(matches!(
+        s.upload_part(&b, "big", "nope", 1, body_from_bytes(&b"x"[..]), PutOptions::default())
+            .await,
+        Err(Error::NoSuchUpload(_))
+    ));
+    let pp = s.list_parts(&b, "big", &id, 0, 2).await.unwrap();
+    assert_eq!(pp.parts.len(), 2);
+    assert!(pp.is_truncated);
+    assert_eq!(pp.next_part_number_marker, Some(2));
+    assert_eq!(pp.attrs.content_type.as_deref(), Some("application/x"));
+    let pp = s.list_parts(&b, "big", &id, 2, 2).await.unwrap();
+    assert_eq!(pp.parts.len(), 1);
+    assert!(!pp.is_truncated);
+    let ups = s.list_uploads(&b, "", None, None, 1).await.unwrap();
+    assert_eq!(ups.uploads.len(), 1);
+    assert!(ups.is_truncated);
+    let ups2 = s
+        .list_uploads(
+            &b,
+            "",
+            ups.next_key_marker.as_deref(),
+            ups.next_upload_id_marker.as_deref(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ups2.uploads.len(), 1);
+    assert_ne!(ups2.uploads[0].upload_id, ups.uploads[0].upload_id);
+    let cp = |n, e: &str| CompletedPart {
+        part_number: n,
+        etag: e.to_string(),
+    };
+    assert!(matches!(
+        s.complete_multipart(
+            &b,
+            "big",
+            &id,
+            &[cp(2, &e2.etag), cp(1, &e1b.etag)],
+            WriteCondition::None
+        )
+        .await,
+        Err(Error::InvalidPartOrder)
+    ));
+    assert!(matches!(
+        s.complete_multipart(
+            &b,
+            "big",
+            &id,
+            &[cp(1, &e1.etag), cp(2, &e2.etag)],
+            WriteCondition::None
+        )
+        .await,
+        Err(Error::InvalidPart(_))
+    ));
+    assert!(matches!(
+        s.complete_multipart(&b, "big", &id, &[cp(2, &e2.etag), cp(3, "x")], WriteCondition::None)
+            .await,
+        Err(Error::InvalidPart(_))
+    ));
+    let info = s
+        .complete_multipart(
+            &b,
+            "big",
+            &id,
+            &[cp(1, &e1b.etag), cp(2, &e2.etag)],
+            WriteCondition::None,
+        )
+        .await
+        .unwrap();
+    let mut bin = hex::decode(&e1b.etag).unwrap();
+    bin.extend(hex::decode(&e2.etag).unwrap());
+    assert_eq!(info.etag, format!("{}-2", md5hex(&bin)));
+    assert_eq!(info.parts, vec![MIN_PART_SIZE, 4]);
+    assert_eq!(info.attrs.content_type.as_deref(), Some("application/x"));
+    let (_, all) = get(s, &b, "big", GetOptions::default()).await.unwrap();
+    let mut want = p1.clone();
+    want.extend(&p2);
+    assert_eq!(all.len(), want.len());
+    assert!(all == want);
+    let (_, part2) = get(
+        s,
+        &b,
+        "big",
+        GetOptions {
+            range: None,
+            part_number: Some(2),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(part2, p2);
+    let (_, cross) = get(
+        s,
+        &b,
+        "big",
+        GetOptions {
+            range: Some(RangeSpec::FromTo(MIN_PART_SIZE - 2, MIN_PART_SIZE + 1)),
+            part_number: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(cross, [p1[p1.len() - 2], p1[p1.len() - 1], b't', b'a']);
+    assert!(matches!(
+        get(
+            s,
+            &b,
+            "big",
+            GetOptions {
+                range: None,
+                part_number: Some(3)
+            }
+        )
+        .await,
+        Err(Error::InvalidPart(_))
+    ));
+    // Completed upload is gone; the other one can be aborted.
+    assert!(matches!(
+        s.list_parts(&b, "big", &id, 0, 10).await,
+        Err(Error::NoSuchUpload(_))
+    ));
+    // Too-small non-last part.
+    let s1 = s
+        .upload_part(&b, "big", &id2, 1, body_from_bytes(&b"aa"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    let s2 = s
+        .upload_part(&b, "big", &id2, 2, body_from_bytes(&b"bb"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.complete_multipart(
+            &b,
+            "big",
+            &id2,
+            &[cp(1, &s1.etag), cp(2, &s2.etag)],
+            WriteCondition::None
+        )
+        .await,
+        Err(Error::EntityTooSmall { part: 1 })
+    ));
+    // Upload part copy.
+    let pc = s
+        .upload_part_copy(&b, "big", &id2, 3, &b, "big", Some(0..10))
+        .await
+        .unwrap();
+    assert_eq!(pc.size, 10);
+    s.abort_multipart(&b, "big", &id2).await.unwrap();
+    assert!(matches!(
+        s.abort_multipart(&b, "big", &id2).await,
+        Err(Error::NoSuchUpload(_))
+    ));
+    // Copy of a multipart object keeps its bytes.
+    s.copy_object(&b, "big", &b, "big2", CopyOptions::default())
+        .await
+        .unwrap();
+    let (i2, all2) = get(s, &b, "big2", GetOptions::default()).await.unwrap();
+    assert!(all2 == want);
+    assert_eq!(i2.parts, vec![MIN_PART_SIZE, 4]);
+    // Deleting the original leaves the copy intact.
+    s.delete_object(&b, "big", None).await.unwrap();
+    let (_, all2) = get(s, &b, "big2", GetOptions::default()).await.unwrap();
+    assert!(all2 == want);
+}
+
+async fn secrets<S: SecretStore + ?Sized>(s: &S) {
+    assert_eq!(s.lookup_secret("u").await.unwrap(), None);
+    assert!(matches!(
+        s.set_secret("u", "12345678").await,
+        Err(Error::SecretNotFound(_))
+    ));
+    let sec = s.get_secret("u").await.unwrap();
+    assert_eq!(sec.len(), 64);
+    assert!(sec.bytes().all(|c| c.is_ascii_hexdigit()));
+    assert!(matches!(s.get_secret("u").await, Err(Error::SecretAlreadyExists(_))));
+    assert_eq!(s.lookup_secret("u").await.unwrap().as_deref(), Some(sec.as_str()));
+    assert!(s.set_secret("u", "short").await.is_err());
+    s.set_secret("u", "longenough").await.unwrap();
+    assert_eq!(s.lookup_secret("u").await.unwrap().as_deref(), Some("longenough"));
+    s.revoke_secret("u").await.unwrap();
+    assert!(matches!(s.revoke_secret("u").await, Err(Error::SecretNotFound(_))));
+    let sec2 = s.get_secret("u").await.unwrap();
+    assert_ne!(sec2, sec);
+}
+
+async fn suite<S: ObjectStore + SecretStore>(s: &S) {
+    namespace(s).await;
+    objects(s).await;
+    listing(s).await;
+    multipart(s).await;
+    secrets(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mem_store_semantics() {
+    suite(&MemStore::new("s3v")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(&LocalStore::open(dir.path(), "s3v").unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bp("keep");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7) as u8).collect();
+    let v1 = {
+        let s = LocalStore::open(dir.path(), "s3v").unwrap();
+        s.create_bucket(&b, "alice").await.unwrap();
+        put(&s, &b, "k", &data).await.unwrap();
+        put(&s, &b, "gone", b"x").await.unwrap();
+        s.delete_object(&b, "gone", None).await.unwrap();
+        s.get_secret("alice").await.unwrap();
+        s.head_object(&b, "k").await.unwrap().version
+    };
+    let s = LocalStore::open(dir.path(), "s3v").unwrap();
+    let (info, got) = get(&s, &b, "k", GetOptions::default()).await.unwrap();
+    assert_eq!(info.version, v1);
+    assert!(got == data);
+    assert!(s.lookup_secret("alice").await.unwrap().is_some());
+    let v2 = put(&s, &b, "k2", b"y").await.unwrap().version;
+    assert!(v2 > v1, "versions are never reused across restarts");
+    // Exactly the referenced data files remain.
+    let mut n = 0;
+    for sub in std::fs::read_dir(dir.path().join("objects")).unwrap() {
+        n += std::fs::read_dir(sub.unwrap().path()).unwrap().count();
+    }
+    assert_eq!(n, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_reader_keeps_old_version_during_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(dir.path(), "s3v").unwrap();
+    let b = bp("over");
+    s.create_bucket(&b, "a").await.unwrap();
+    let old = vec![1u8; 3 << 20];
+    put(&s, &b, "k", &old).await.unwrap();
+    // Open the GET (files are opened), then overwrite and delete before reading the body.
+    let r = s.get_object(&b, "k", GetOptions::default()).await.unwrap();
+    put(&s, &b, "k", &[2u8; 100]).await.unwrap();
+    s.delete_object(&b, "k", None).await.unwrap();
+    let got = collect_body(r.body, 1 << 30).await.unwrap();
+    assert!(got == old);
+}
