@@ -504,6 +504,151 @@ async fn dispatch(state: &AdminState, req: http::Request<ByteStream>) -> AdminRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
+    use ozfs::MemStore;
+
+    fn state() -> AdminState {
+        let mem = Arc::new(MemStore::new("s3v"));
+        AdminState {
+            store: mem.clone(),
+            secrets: mem,
+            token: "t0ken".into(),
+        }
+    }
+
+    async fn call(
+        st: &AdminState,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        token: &str,
+        body: &[u8],
+    ) -> (u16, String) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}?{}", wire::PREFIX, wire::query(params)))
+            .header(wire::TOKEN_HEADER, token)
+            .body(ozfs::body_from_bytes(Bytes::copy_from_slice(body)))
+            .unwrap();
+        let resp = handle(st, req).await;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut out = Vec::new();
+        while let Some(c) = body.next().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        (status, String::from_utf8(out).unwrap())
+    }
+
+    #[tokio::test]
+    async fn token_is_required() {
+        let st = state();
+        assert_eq!(call(&st, "GET", "/ping", &[], "wrong", b"").await.0, 403);
+        assert_eq!(call(&st, "GET", "/ping", &[], "", b"").await.0, 403);
+        assert_eq!(call(&st, "GET", "/ping", &[], "t0ken", b"").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn verbs_round_trip() {
+        let st = state();
+        let (s, body) = call(
+            &st,
+            "POST",
+            "/volume/create",
+            &[("volume", "vol1"), ("owner", "al")],
+            "t0ken",
+            b"",
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let v = wire::volume_from(&wire::from_text(&body).unwrap()[0]).unwrap();
+        assert_eq!((v.name.as_str(), v.owner.as_str()), ("vol1", "al"));
+        let (s, body) = call(
+            &st,
+            "POST",
+            "/volume/create",
+            &[("volume", "vol1"), ("owner", "al")],
+            "t0ken",
+            b"",
+        )
+        .await;
+        assert_eq!((s, body.as_str()), (409, "volume vol1 already exists\n"));
+
+        let b = [("volume", "vol1"), ("bucket", "bucket1")];
+        assert_eq!(
+            call(
+                &st,
+                "POST",
+                "/bucket/create",
+                &[b[0], b[1], ("owner", "al")],
+                "t0ken",
+                b""
+            )
+            .await
+            .0,
+            200
+        );
+        let key = [b[0], b[1], ("key", "a//b?c")];
+        let (s, body) = call(&st, "PUT", "/key/put", &key, "t0ken", b"hello").await;
+        assert_eq!(s, 200, "{body}");
+        let (s, body) = call(&st, "GET", "/key/get", &key, "t0ken", b"").await;
+        assert_eq!((s, body.as_str()), (200, "hello"));
+        let (s, body) = call(&st, "GET", "/key/list", &[b[0], b[1], ("max", "10")], "t0ken", b"").await;
+        assert_eq!(s, 200);
+        let o = wire::object_from(&wire::from_text(&body).unwrap()[0]).unwrap();
+        assert_eq!((o.key.as_str(), o.size), ("a//b?c", 5));
+        let (s, _) = call(&st, "POST", "/key/delete", &key, "t0ken", b"").await;
+        assert_eq!(s, 200);
+        let (s, body) = call(&st, "POST", "/key/delete", &key, "t0ken", b"").await;
+        assert_eq!(s, 404, "{body}");
+
+        // Secrets: shown once.
+        let (s, body) = call(&st, "POST", "/secret/get", &[("user", "al")], "t0ken", b"").await;
+        assert_eq!(s, 200);
+        assert_eq!(wire::from_text(&body).unwrap()[0].get("secret").map(str::len), Some(64));
+        assert_eq!(
+            call(&st, "POST", "/secret/get", &[("user", "al")], "t0ken", b"")
+                .await
+                .0,
+            409
+        );
+        assert_eq!(
+            call(&st, "POST", "/secret/set", &[("user", "al")], "t0ken", b"long-enough")
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call(&st, "POST", "/secret/revoke", &[("user", "al")], "t0ken", b"")
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call(&st, "POST", "/secret/revoke", &[("user", "al")], "t0ken", b"")
+                .await
+                .0,
+            404
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_requests() {
+        let st = state();
+        assert_eq!(
+            call(&st, "GET", "/volume/create", &[("volume", "v1x")], "t0ken", b"")
+                .await
+                .0,
+            405
+        );
+        assert_eq!(call(&st, "GET", "/nothing", &[], "t0ken", b"").await.0, 404);
+        let (s, body) = call(&st, "GET", "/volume/info", &[], "t0ken", b"").await;
+        assert_eq!(s, 400);
+        assert!(body.contains("volume"), "{body}");
+        let (s, body) = call(&st, "GET", "/volume/info", &[("volume", "No")], "t0ken", b"").await;
+        assert_eq!(s, 400);
+        assert!(body.starts_with("invalid volume name"), "{body}");
+    }
 
     #[test]
     fn constant_time_compare() {
