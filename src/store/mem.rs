@@ -584,6 +584,10 @@ impl ObjectStore for MemStore {
     ) -> Result<PartInfo> {
         check_part_number(part_number)?;
         let mut g = self.lock();
+        {
+            let (_, mb) = g.real(bucket)?;
+            Self::upload_mut(mb, key, upload_id)?;
+        }
         let (_, smb) = g.real(src_bucket)?;
         let src = smb
             .objects
