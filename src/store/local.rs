@@ -275,6 +275,16 @@ impl Inner {
 
     /// Run `f` in one write transaction; returns once the commit is durable (group commit).
     fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+        let (out, durable) = self.write_staged(f)?;
+        durable?;
+        Ok(out)
+    }
+
+    /// [`Inner::write`] telling apart "not committed" (the outer error) from "committed, but the
+    /// durable commit failed" (the inner one). In the second case the commit is visible in this
+    /// process, so the data files it references must stay; if it never becomes durable, the next
+    /// open removes them as unreferenced.
+    fn write_staged<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<(T, Result<()>)> {
         let mut txn = self.db.begin_write().map_err(db)?;
         txn.set_durability(Durability::None);
         let out = f(&txn)?;
@@ -284,8 +294,7 @@ impl Inner {
             st.committed += 1;
             st.committed
         };
-        self.wait_durable(seq)?;
-        Ok(out)
+        Ok((out, self.wait_durable(seq)))
     }
 
     /// Wait until commit number `seq` is durable, making a durable commit if none is in flight.
@@ -434,7 +443,7 @@ impl Inner {
         guards: Vec<FileGuard>,
         inline: Option<&[u8]>,
     ) -> Result<(BucketPath, ObjectInfo)> {
-        let (real, old_files, info) = self.write(|txn| {
+        let ((real, old_files, info), durable) = self.write_staged(|txn| {
             let (real, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let mut objs = txn.open_table(OBJECTS).map_err(db)?;
             let k = obj_key(b.id, key);
@@ -460,6 +469,7 @@ impl Inner {
         for g in guards {
             g.disarm();
         }
+        durable?;
         self.files.remove(old_files);
         Ok((real, info))
     }
@@ -474,7 +484,7 @@ impl Inner {
         rec: PartRec,
         guard: FileGuard,
     ) -> Result<PartInfo> {
-        let old = self.write(|txn| {
+        let (old, durable) = self.write_staged(|txn| {
             let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let uploads = txn.open_table(UPLOADS).map_err(db)?;
             if uploads
@@ -496,6 +506,7 @@ impl Inner {
             Ok(old)
         })?;
         guard.disarm();
+        durable?;
         if let Some(old) = old {
             self.files.remove([old.file]);
         }
