@@ -12,8 +12,8 @@
 //! followed by the key → object record listing its data files), `uploads` (bucket id, key, NUL,
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
 //! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
-//! the same transaction as its record: one commit, no data file), `secrets`, and `meta`
-//! (counters). A listing is a range scan of `objects`, so a page
+//! the same transaction as its record: one commit, no data file), `versions` (version → its
+//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters). A listing is a range scan of `objects`, so a page
 //! costs O(page) and a common prefix is skipped with one seek (see
 //! [`crate::namespace::listing`]).
 //!
@@ -68,6 +68,9 @@ const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const SECRETS: TableDefinition<&str, &str> = TableDefinition::new("secrets");
 /// The bytes of small objects, by version.
 const INLINE: TableDefinition<u64, &[u8]> = TableDefinition::new("inline");
+/// Where each live object version is (its `objects` key), so a version-pinned read still finds
+/// an object that was renamed (the bytes, and so the version, stay the same).
+const VERSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("versions");
 
 /// Objects up to this size keep their bytes in the database (one commit, no data file, no
 /// extra fsyncs); larger ones live in data files.
@@ -173,7 +176,14 @@ fn release(txn: &WriteTransaction, old: &ObjectRec) -> Result<Vec<u64>> {
     if old.inline {
         txn.open_table(INLINE).map_err(db)?.remove(old.version).map_err(db)?;
     }
+    txn.open_table(VERSIONS).map_err(db)?.remove(old.version).map_err(db)?;
     Ok(old.segments.iter().map(|s| s.file).collect())
+}
+
+/// Record that object `version` lives at `objects` key `k`.
+fn index_version(txn: &WriteTransaction, version: u64, k: &[u8]) -> Result<()> {
+    txn.open_table(VERSIONS).map_err(db)?.insert(version, k).map_err(db)?;
+    Ok(())
 }
 
 /// Where the bytes of an object being read are.
@@ -382,15 +392,31 @@ impl Inner {
             let txn = self.read()?;
             let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let objs = txn.open_table(OBJECTS).map_err(db)?;
-            let rec = get_object_rec(&objs, &obj_key(b.id, key))?;
+            let mut rec = get_object_rec(&objs, &obj_key(b.id, key))?;
+            let mut found_key = key.to_string();
+            if let Some(v) = want_version {
+                if rec.as_ref().map(|r| r.version) != Some(v) {
+                    // Renamed since? Follow the version to its current key in this bucket.
+                    rec = None;
+                    let versions = txn.open_table(VERSIONS).map_err(db)?;
+                    if let Some(k) = versions.get(v).map_err(db)? {
+                        let k = k.value();
+                        if k.len() >= 8 && k[..8] == b.id.to_be_bytes() {
+                            if let Some(r) = get_object_rec(&objs, k)?.filter(|r| r.version == v) {
+                                found_key = String::from_utf8_lossy(&k[8..]).into_owned();
+                                rec = Some(r);
+                            }
+                        }
+                    }
+                }
+            }
             drop(objs);
             let rec = match (rec, want_version) {
-                (Some(r), Some(v)) if r.version != v => return Err(Error::ObjectChanged(key.to_string())),
                 (Some(r), _) => r,
                 (None, Some(_)) => return Err(Error::ObjectChanged(key.to_string())),
                 (None, None) => return Err(Error::NoSuchKey(key.to_string())),
             };
-            let info = object_info(key, &rec);
+            let info = object_info(&found_key, &rec);
             let range = range_of(&info)?;
             if rec.inline {
                 let data = read_inline(&txn, rec.version)?;
@@ -463,6 +489,7 @@ impl Inner {
                     .insert(rec.version, data)
                     .map_err(db)?;
             }
+            index_version(txn, rec.version, &k)?;
             bump_version(txn, rec.version + 1)?;
             Ok((real, old_files, object_info(key, &rec)))
         })?;
@@ -604,6 +631,7 @@ impl LocalStore {
             txn.open_table(PARTS).map_err(db)?;
             txn.open_table(SECRETS).map_err(db)?;
             txn.open_table(INLINE).map_err(db)?;
+            txn.open_table(VERSIONS).map_err(db)?;
             let mut vols = txn.open_table(VOLUMES).map_err(db)?;
             if vols.get(s3_volume).map_err(db)?.is_none() {
                 let rec = VolumeRec {
@@ -617,13 +645,15 @@ impl LocalStore {
         // Every data file a record references (and every inline body).
         let mut referenced = HashSet::new();
         let mut inline_refs = HashSet::new();
+        let mut versions: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut max_ref = 0u64;
         let stored_next;
         {
             let txn = database.begin_read().map_err(db)?;
             for e in txn.open_table(OBJECTS).map_err(db)?.iter().map_err(db)? {
-                let (_, v) = e.map_err(db)?;
+                let (k, v) = e.map_err(db)?;
                 let r = ObjectRec::decode(v.value())?;
+                versions.push((r.version, k.value().to_vec()));
                 max_ref = max_ref.max(r.version);
                 if r.inline {
                     inline_refs.insert(r.version);
@@ -665,6 +695,21 @@ impl LocalStore {
             }
             stray.len()
         };
+        {
+            // The version index must list exactly the live objects; rebuild it if it does not
+            // (a data directory written before the index existed).
+            let mut t = txn.open_table(VERSIONS).map_err(db)?;
+            let consistent = redb::ReadableTableMetadata::len(&t).map_err(db)? == versions.len() as u64
+                && versions.iter().try_fold(true, |ok, (v, k)| -> Result<bool> {
+                    Ok(ok && t.get(*v).map_err(db)?.is_some_and(|g| g.value() == k.as_slice()))
+                })?;
+            if !consistent {
+                t.retain(|_, _| false).map_err(db)?;
+                for (v, k) in &versions {
+                    t.insert(*v, k.as_slice()).map_err(db)?;
+                }
+            }
+        }
         txn.commit().map_err(db)?;
         if stray_inline > 0 {
             log::warn!(
@@ -1173,8 +1218,10 @@ impl ObjectStore for LocalStore {
                         return Ok((None, Vec::new()));
                     }
                     objs.remove(fk.as_slice()).map_err(db)?;
+                    let tk = obj_key(rec.id, &t);
+                    index_version(txn, o.version, &tk)?;
                     let old = objs
-                        .insert(obj_key(rec.id, &t).as_slice(), o.encode().as_slice())
+                        .insert(tk.as_slice(), o.encode().as_slice())
                         .map_err(db)?
                         .map(|v| ObjectRec::decode(v.value()))
                         .transpose()?;
@@ -1223,8 +1270,11 @@ impl ObjectStore for LocalStore {
                         objs.remove(obj_key(rec.id, old).as_slice()).map_err(db)?;
                     }
                     let mut replaced = Vec::new();
+                    let mut moved_versions = Vec::with_capacity(moving.len());
                     for (_, new, v) in &moving {
-                        if let Some(prev) = objs.insert(obj_key(rec.id, new).as_slice(), v.as_slice()).map_err(db)? {
+                        let nk = obj_key(rec.id, new);
+                        moved_versions.push((ObjectRec::decode(v)?.version, nk.clone()));
+                        if let Some(prev) = objs.insert(nk.as_slice(), v.as_slice()).map_err(db)? {
                             replaced.push(ObjectRec::decode(prev.value())?);
                         }
                     }
@@ -1232,6 +1282,9 @@ impl ObjectStore for LocalStore {
                     let mut files = Vec::new();
                     for o in &replaced {
                         files.extend(release(txn, o)?);
+                    }
+                    for (v, nk) in &moved_versions {
+                        index_version(txn, *v, nk)?;
                     }
                     let renames: Vec<(String, String)> = moving.into_iter().map(|(o, n, _)| (o, n)).collect();
                     Ok((real, renames, files))
@@ -1436,6 +1489,7 @@ impl ObjectStore for LocalStore {
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;
+                    index_version(txn, version, &ok)?;
                     for n in all.keys() {
                         parts.remove(part_key(&u, *n).as_slice()).map_err(db)?;
                     }
@@ -1665,6 +1719,12 @@ mod tests {
         };
         // Live objects: a, e/x.
         assert_eq!(inline_entries, 2);
+        let indexed = {
+            let txn = s.inner.db.begin_read().unwrap();
+            let t = txn.open_table(VERSIONS).unwrap();
+            redb::ReadableTableMetadata::len(&t).unwrap()
+        };
+        assert_eq!(indexed, 2);
         let r = s.get_object(&b, "a", GetOptions::default()).await.unwrap();
         assert_eq!(crate::store::collect_body(r.body, 10).await.unwrap(), b"3");
     }
