@@ -13,20 +13,21 @@
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
 //! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
 //! the same transaction as its record: one commit, no data file), `versions` (version → its
-//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters). A listing is a range scan of `objects`, so a page
-//! costs O(page) and a common prefix is skipped with one seek (see
-//! [`crate::namespace::listing`]).
+//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters).
+//! A listing is a range scan of `objects`, so a page costs O(page) and a common prefix is
+//! skipped with one seek (see [`crate::namespace::listing`]).
 //!
 //! Contract: a put streams into `tmp/`, is fsynced and renamed into `objects/`, then one redb
-//! transaction commits the metadata; the directory is fsynced before that commit is made durable,
-//! and only then is the put acknowledged. An overwrite writes a new file and removes the old one after the commit,
-//! so a reader (which opens the files before returning) sees the old or the new object, never a
-//! mix. A put interrupted at any point leaves at most an unreferenced file, which the next
-//! [`LocalStore::open`] removes. Multipart parts are files of their own and a completed object
-//! lists them; a whole-object copy hard-links the source files. Rename and prefix rename are one
-//! transaction each. Hashing happens on its own thread beside the writer, outside any transaction.
-//! Concurrent transactions share their fsync (see [`GroupCommit`]): each commits without
-//! durability, then waits for one durable commit that covers it before it returns.
+//! transaction commits the metadata; the directory is fsynced before that commit is made
+//! durable, and only then is the put acknowledged. An overwrite writes a new file and removes the
+//! old one after the commit, so a reader (which opens the files before returning) sees the old or
+//! the new object, never a mix. A put interrupted at any point leaves at most an unreferenced
+//! file, which the next [`LocalStore::open`] removes. Multipart parts are files of their own and a
+//! completed object lists them; a whole-object copy hard-links the source files. Rename and
+//! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
+//! outside any transaction. Concurrent transactions share their fsync (see [`GroupCommit`]): each
+//! commits without durability, then waits for one durable commit that covers it before it
+//! returns.
 
 mod codec;
 mod files;
