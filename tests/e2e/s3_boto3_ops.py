@@ -608,6 +608,17 @@ def list_multipart_uploads_paging():
 
 
 @case
+def expect_continue_connections_are_not_poisoned():
+    # botocore sends `Expect: 100-continue` on every PUT; after an empty body or an early error
+    # response the next request on that connection must not stall (regression: 30 s hangs).
+    for i, n in enumerate([0, 37, 0, 5, 0, 0, 9]):
+        t0 = time.time()
+        c.put_object(Bucket=B, Key=f"expect/{i}", Body=b"e" * n)
+        err(c.put_object, Bucket=B, Key=f"expect/bad{i}", Body=b"x" * n, StorageClass="BOGUS")
+        assert time.time() - t0 < 3, f"put {i} took {time.time() - t0:.1f}s"
+
+
+@case
 def concurrent_small_puts_and_gets():
     payloads = {f"conc/{i}": bytes([i % 256]) * (4096 + i) for i in range(64)}
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
