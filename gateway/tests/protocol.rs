@@ -648,6 +648,10 @@ fn admin_paths_route_to_the_admin_api_only_with_a_token() {
         b"GET /_ozfs/admin/volumes HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: tok\r\n\r\n",
     );
     assert_ne!(r.status, 404, "{}", r.text());
-    assert!(!r.text().contains("<Code>"), "handled by the admin API, not S3: {}", r.text());
+    assert!(
+        !r.text().contains("<Code>"),
+        "handled by the admin API, not S3: {}",
+        r.text()
+    );
     assert!(r.header("x-amz-request-id").is_some());
 }
