@@ -1,0 +1,549 @@
+//! The thin FUSE adapter: `impl fuser::Filesystem` over [`Fs`].
+//!
+//! Each callback parses its arguments, runs the matching `Fs` method to completion on the
+//! mount's tokio runtime (`Handle::block_on` on the fuser worker thread that received the
+//! request; fuser 0.18 runs several such threads, so requests are served concurrently), and
+//! turns the result into a reply. No filesystem logic lives here.
+//!
+//! Kernel settings negotiated in `init`: 1 MiB max_write (and so 1 MiB reads), the largest
+//! readahead the kernel offers, readdirplus always (so `ls -l` needs no getattr per entry),
+//! parallel directory operations, atomic O_TRUNC (open gets O_TRUNC instead of a separate
+//! truncate), and automatic page-cache invalidation when a file's size or mtime changes.
+
+use crate::error::FsError;
+use crate::fs::{DirEntryOut, Fs, Invalidator, OpenMode, SetAttr};
+use crate::inode::{Attr, Kind};
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
+};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Largest write (and read) request: 1 MiB.
+pub const MAX_IO: u32 = 1 << 20;
+/// Reported `st_blksize`, the I/O size tools such as `cp` use.
+const BLKSIZE: u32 = 1 << 20;
+
+/// fuser's [`Filesystem`] over [`Fs`].
+pub struct Adapter {
+    fs: Arc<Fs>,
+    rt: tokio::runtime::Handle,
+    attr_ttl: Duration,
+    entry_ttl: Duration,
+}
+
+impl Adapter {
+    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> Self {
+        let attr_ttl = fs.config().stat_ttl;
+        let entry_ttl = fs.config().type_ttl;
+        Adapter {
+            fs,
+            rt,
+            attr_ttl,
+            entry_ttl,
+        }
+    }
+
+    fn run<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+}
+
+/// Log an error once, at the edge, and convert it.
+fn errno(op: &str, e: &FsError) -> Errno {
+    let n = e.errno();
+    if e.is_expected() {
+        log::debug!("{op}: {e}");
+    } else {
+        log::warn!("{op} failed: {e:#} ({n})");
+    }
+    Errno::from_i32(n.0)
+}
+
+fn file_type(k: Kind) -> FileType {
+    match k {
+        Kind::File => FileType::RegularFile,
+        Kind::Dir => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+    }
+}
+
+fn to_file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: a.mtime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        crtime: a.mtime,
+        kind: file_type(a.kind),
+        perm: a.perm,
+        nlink: if a.kind == Kind::Dir { 2 } else { 1 },
+        uid: a.uid,
+        gid: a.gid,
+        rdev: 0,
+        blksize: BLKSIZE,
+        flags: 0,
+    }
+}
+
+fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    name.to_str().ok_or(Errno::EINVAL)
+}
+
+/// Thread-group id of the thread `pid` (FUSE reports the thread's id; goofys's flush rule is
+/// about processes).
+fn tgid_of(pid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(pid)
+}
+
+fn time_of(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+impl Filesystem for Adapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let want = [
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
+            InitFlags::FUSE_AUTO_INVAL_DATA,
+            InitFlags::FUSE_MAX_PAGES,
+            InitFlags::FUSE_ASYNC_READ,
+            InitFlags::FUSE_BIG_WRITES,
+        ];
+        for f in want {
+            if config.add_capabilities(f).is_err() {
+                log::debug!("kernel lacks {f:?}");
+            }
+        }
+        if let Err(max) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(max);
+        }
+        // The kernel caps readahead at what it offered; ask for 1 MiB and take the cap.
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
+            let _ = config.set_max_readahead(max);
+        }
+        let _ = config.set_max_background(64);
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        let fs = self.fs.clone();
+        self.run(async move { fs.flush_all().await });
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.lookup(parent.0, name)) {
+            Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("lookup", &e)),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.run(self.fs.getattr(ino.0)) {
+            Ok(a) => reply.attr(&self.attr_ttl, &to_file_attr(&a)),
+            Err(e) => reply.error(errno("getattr", &e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let sa = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            mtime: mtime.map(time_of),
+            fh: fh.map(|f| f.0),
+        };
+        match self.run(self.fs.setattr(ino.0, sa)) {
+            Ok(a) => reply.attr(&self.attr_ttl, &to_file_attr(&a)),
+            Err(e) => reply.error(errno("setattr", &e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.run(self.fs.readlink(ino.0)) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(errno("readlink", &e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.mknod(parent.0, name, mode & !umask, req.uid(), req.gid())) {
+            Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("mknod", &e)),
+        }
+    }
+
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.mkdir(parent.0, name, mode & !umask, req.uid(), req.gid())) {
+            Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("mkdir", &e)),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.unlink(parent.0, name)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("unlink", &e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.rmdir(parent.0, name)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("rmdir", &e)),
+        }
+    }
+
+    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+        let (name, target) = match (name_str(link_name), target.to_str()) {
+            (Ok(n), Some(t)) => (n, t),
+            _ => return reply.error(Errno::EINVAL),
+        };
+        match self.run(self.fs.symlink(parent.0, name, target, req.uid(), req.gid())) {
+            Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("symlink", &e)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let (name, newname) = match (name_str(name), name_str(newname)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return reply.error(Errno::EINVAL),
+        };
+        // Exchanging two names cannot be done atomically on an object store (s3fs: EINVAL too).
+        if flags.intersects(RenameFlags::RENAME_EXCHANGE | RenameFlags::RENAME_WHITEOUT) {
+            return reply.error(Errno::EINVAL);
+        }
+        let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        match self.run(self.fs.rename(parent.0, name, newparent.0, newname, noreplace)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("rename", &e)),
+        }
+    }
+
+    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+        // Objects have one name each; s3fs answers ENOTSUP as well.
+        reply.error(Errno::from_i32(libc::ENOTSUP));
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let mode = OpenMode {
+            write: !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY),
+            truncate: flags.0 & libc::O_TRUNC != 0,
+        };
+        match self.run(self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
+            Ok(o) => {
+                let f = if o.keep_cache {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(o.fh), f)
+            }
+            Err(e) => reply.error(errno("open", &e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.run(self.fs.read(ino.0, fh.0, offset, size)) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(errno("read", &e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.run(self.fs.write(ino.0, fh.0, offset, data)) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno("write", &e)),
+        }
+    }
+
+    fn flush(&self, req: &Request, ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+        match self.run(self.fs.flush(ino.0, fh.0, tgid_of(req.pid()))) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("flush", &e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.run(self.fs.release(ino.0, fh.0)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("release", &e)),
+        }
+    }
+
+    fn fsync(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        match self.run(self.fs.fsync(ino.0, fh.0)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("fsync", &e)),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.fs.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno("opendir", &e)),
+        }
+    }
+
+    fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let mut sink =
+            |e: DirEntryOut<'_>| reply.add(INodeNo(e.attr.ino), e.next_offset, file_type(e.attr.kind), e.name);
+        match self.run(self.fs.readdir(ino.0, fh.0, offset, false, &mut sink)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("readdir", &e)),
+        }
+    }
+
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let (attr_ttl, entry_ttl) = (self.attr_ttl, self.entry_ttl);
+        let ttl = attr_ttl.min(entry_ttl);
+        let mut sink = |e: DirEntryOut<'_>| {
+            reply.add(
+                INodeNo(e.attr.ino),
+                e.next_offset,
+                e.name,
+                &ttl,
+                &to_file_attr(&e.attr),
+                Generation(0),
+            )
+        };
+        match self.run(self.fs.readdir(ino.0, fh.0, offset, true, &mut sink)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("readdirplus", &e)),
+        }
+    }
+
+    fn releasedir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        match self.fs.releasedir(ino.0, fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("releasedir", &e)),
+        }
+    }
+
+    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        // Directory changes are committed to the store before their replies.
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let s = self.fs.statfs();
+        reply.statfs(
+            s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+        );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.setxattr(ino.0, name, value, flags)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("setxattr", &e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let Ok(name) = name_str(name) else {
+            return reply.error(Errno::from_i32(libc::ENODATA));
+        };
+        match self.run(self.fs.getxattr(ino.0, name)) {
+            Ok(v) => xattr_reply(reply, size, &v),
+            Err(e) => reply.error(errno("getxattr", &e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.run(self.fs.listxattr(ino.0)) {
+            Ok(v) => xattr_reply(reply, size, &v),
+            Err(e) => reply.error(errno("listxattr", &e)),
+        }
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.run(self.fs.removexattr(ino.0, name)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("removexattr", &e)),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let tgid = tgid_of(req.pid());
+        match self.run(
+            self.fs
+                .create(parent.0, name, mode & !umask, req.uid(), req.gid(), tgid),
+        ) {
+            Ok((a, o)) => reply.created(
+                &self.entry_ttl,
+                &to_file_attr(&a),
+                Generation(0),
+                FileHandle(o.fh),
+                FopenFlags::empty(),
+            ),
+            Err(e) => reply.error(errno("create", &e)),
+        }
+    }
+}
+
+/// Answer an xattr request with ERANGE size-probe semantics.
+fn xattr_reply(reply: ReplyXattr, size: u32, v: &[u8]) {
+    if size == 0 {
+        reply.size(v.len() as u32);
+    } else if v.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(v);
+    }
+}
+
+/// [`Invalidator`] over fuser's [`Notifier`].
+pub struct KernelInvalidator(pub Notifier);
+
+impl Invalidator for KernelInvalidator {
+    fn inval_entry(&self, parent: u64, name: &str) {
+        if let Err(e) = self.0.inval_entry(INodeNo(parent), OsStr::new(name)) {
+            log::debug!("inval_entry({parent}, {name:?}): {e}");
+        }
+    }
+
+    fn inval_inode(&self, ino: u64) {
+        if let Err(e) = self.0.inval_inode(INodeNo(ino), 0, -1) {
+            log::debug!("inval_inode({ino}): {e}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Unit tests of [`Fs`] against the in-memory store (no kernel involved).
+
+use super::*;
+use ozfs::{collect_body, MemStore};
+
+const B: &str = "bkt";
+
+struct Setup {
+    fs: Fs,
+    store: Arc<dyn ObjectStore>,
+    bucket: BucketPath,
+}
+
+async fn setup_prefix(prefix: &str) -> Setup {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemStore::new("s3v"));
+    let bucket = BucketPath::new("s3v", B);
+    store.create_bucket(&bucket, "me").await.unwrap();
+    let cfg = FsConfig {
+        stat_ttl: Duration::ZERO,
+        type_ttl: Duration::ZERO,
+        ..Default::default()
+    };
+    let fs = Fs::new(store.clone(), bucket.clone(), prefix, cfg).unwrap();
+    fs.check_bucket().await.unwrap();
+    Setup { fs, store, bucket }
+}
+
+async fn setup() -> Setup {
+    setup_prefix("").await
+}
+
+impl Setup {
+    async fn put(&self, key: &str, body: &[u8]) {
+        self.store
+            .put_object(
+                &self.bucket,
+                key,
+                ozfs::body_from_bytes(body.to_vec()),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        match self.store.get_object(&self.bucket, key, Default::default()).await {
+            Ok(g) => Some(collect_body(g.body, 1 << 30).await.unwrap()),
+            Err(ozfs::Error::NoSuchKey(_)) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn head(&self, key: &str) -> ObjectInfo {
+        self.store.head_object(&self.bucket, key).await.unwrap()
+    }
+
+    async fn names(&self, ino: u64) -> Vec<String> {
+        let fh = self.fs.opendir(ino).unwrap();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut batch = Vec::new();
+            self.fs
+                .readdir(ino, fh, offset, true, &mut |e| {
+                    if batch.len() == 100 {
+                        return true;
+                    }
+                    batch.push((e.name.to_string(), e.next_offset));
+                    false
+                })
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            offset = batch.last().unwrap().1;
+            out.extend(batch.into_iter().map(|b| b.0));
+        }
+        self.fs.releasedir(ino, fh).unwrap();
+        out.retain(|n| n != "." && n != "..");
+        out
+    }
+
+    async fn write_file(&self, parent: u64, name: &str, data: &[u8]) -> u64 {
+        let (a, o) = self.fs.create(parent, name, 0o644, 0, 0, 1).await.unwrap();
+        self.fs.write(a.ino, o.fh, 0, data).await.unwrap();
+        self.fs.flush(a.ino, o.fh, 1).await.unwrap();
+        self.fs.release(a.ino, o.fh).await.unwrap();
+        a.ino
+    }
+
+    async fn read_all(&self, ino: u64) -> Vec<u8> {
+        let o = self.fs.open(ino, OpenMode::default(), 1).await.unwrap();
+        let mut out = Vec::new();
+        loop {
+            let d = self.fs.read(ino, o.fh, out.len() as u64, 1 << 20).await.unwrap();
+            if d.is_empty() {
+                break;
+            }
+            out.extend(d);
+        }
+        self.fs.release(ino, o.fh).await.unwrap();
+        out
+    }
+}
+
+#[tokio::test]
+async fn mkdir_writes_marker_and_rmdir_checks_emptiness() {
+    let s = setup().await;
+    let d = s.fs.mkdir(ROOT_INO, "dir", 0o750, 5, 6).await.unwrap();
+    assert_eq!(d.kind, Kind::Dir);
+    let marker = s.head("dir/").await;
+    assert_eq!(marker.attrs.content_type.as_deref(), Some(DIR_CONTENT_TYPE));
+    assert_eq!(marker.attrs.user.get("mode").map(String::as_str), Some("16872")); // S_IFDIR|0750
+    assert!(matches!(
+        s.fs.mkdir(ROOT_INO, "dir", 0o755, 0, 0).await,
+        Err(FsError::Exists)
+    ));
+    s.write_file(d.ino, "f", b"x").await;
+    assert!(matches!(s.fs.rmdir(ROOT_INO, "dir").await, Err(FsError::NotEmpty)));
+    s.fs.unlink(d.ino, "f").await.unwrap();
+    s.fs.rmdir(ROOT_INO, "dir").await.unwrap();
+    assert!(s.get("dir/").await.is_none());
+    assert!(matches!(s.fs.lookup(ROOT_INO, "dir").await, Err(FsError::NotFound)));
+}
+
+#[tokio::test]
+async fn created_file_appears_at_close_with_s3fs_metadata() {
+    let s = setup().await;
+    let (a, o) = s.fs.create(ROOT_INO, "new", 0o600, 1000, 100, 7).await.unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"hello").await.unwrap();
+    assert!(s.get("new").await.is_none(), "not visible before close");
+    assert_eq!(s.names(ROOT_INO).await, vec!["new"], "listed while pending");
+    // A flush from another process (forked child) does not commit.
+    s.fs.flush(a.ino, o.fh, 8).await.unwrap();
+    assert!(s.get("new").await.is_none());
+    s.fs.flush(a.ino, o.fh, 7).await.unwrap();
+    assert_eq!(s.get("new").await.unwrap(), b"hello");
+    let info = s.head("new").await;
+    assert_eq!(info.attrs.user.get("mode").map(String::as_str), Some("33152"));
+    assert_eq!(info.attrs.user.get("uid").map(String::as_str), Some("1000"));
+    assert_eq!(info.attrs.user.get("gid").map(String::as_str), Some("100"));
+    assert!(info.attrs.user.contains_key("mtime"));
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    let attr = s.fs.getattr(a.ino).await.unwrap();
+    assert_eq!((attr.size, attr.perm, attr.uid), (5, 0o600, 1000));
+}
+
+#[tokio::test]
+async fn random_writes_append_and_truncate_of_existing_object() {
+    let s = setup().await;
+    let orig: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    s.put("big", &orig).await;
+    let a = s.fs.lookup(ROOT_INO, "big").await.unwrap();
+    let mut model = orig.clone();
+    let o =
+        s.fs.open(
+            a.ino,
+            OpenMode {
+                write: true,
+                truncate: false,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    // overwrite in the middle of the second chunk
+    s.fs.write(a.ino, o.fh, 1_500_000, b"XYZ").await.unwrap();
+    model[1_500_000..1_500_003].copy_from_slice(b"XYZ");
+    // append
+    let end = model.len() as u64;
+    s.fs.write(a.ino, o.fh, end, b"tail").await.unwrap();
+    model.extend_from_slice(b"tail");
+    s.fs.fsync(a.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("big").await.unwrap(), model, "fsync commits");
+    // truncate down then extend: the extension reads as zeros
+    s.fs.setattr(
+        a.ino,
+        SetAttr {
+            size: Some(100),
+            fh: Some(o.fh),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    model.truncate(100);
+    s.fs.write(a.ino, o.fh, 200, b"z").await.unwrap();
+    model.resize(200, 0);
+    model.push(b'z');
+    assert_eq!(s.fs.read(a.ino, o.fh, 0, 4096).await.unwrap(), model);
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("big").await.unwrap(), model);
+    assert_eq!(s.fs.staging_used(), 0, "staging released after close");
+    // truncate(2) on a closed file commits at once
+    s.fs.setattr(
+        a.ino,
+        SetAttr {
+            size: Some(3),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get("big").await.unwrap(), &model[..3]);
+}
+
+#[tokio::test]
+async fn open_with_truncate_replaces_content() {
+    let s = setup().await;
+    s.put("f", b"old content").await;
+    let a = s.fs.lookup(ROOT_INO, "f").await.unwrap();
+    let o =
+        s.fs.open(
+            a.ino,
+            OpenMode {
+                write: true,
+                truncate: true,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"new").await.unwrap();
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("f").await.unwrap(), b"new");
+    assert_eq!(s.read_all(a.ino).await, b"new");
+}
+
+#[tokio::test]
+async fn rename_files_and_directories() {
+    let s = setup().await;
+    s.put("d/a", b"1").await;
+    s.put("d/sub/b", b"2").await;
+    s.put("other", b"3").await;
+    let d = s.fs.lookup(ROOT_INO, "d").await.unwrap();
+    assert_eq!(d.kind, Kind::Dir, "implicit dir");
+    let a = s.fs.lookup(d.ino, "a").await.unwrap();
+    s.fs.rename(ROOT_INO, "d", ROOT_INO, "e", false).await.unwrap();
+    assert!(s.get("d/a").await.is_none());
+    assert_eq!(s.get("e/a").await.unwrap(), b"1");
+    assert_eq!(s.get("e/sub/b").await.unwrap(), b"2");
+    assert_eq!(s.read_all(a.ino).await, b"1", "inode follows the rename");
+    // file over an existing file
+    s.fs.rename(d.ino, "a", ROOT_INO, "other", false).await.unwrap();
+    assert_eq!(s.get("other").await.unwrap(), b"1");
+    assert!(matches!(
+        s.fs.rename(ROOT_INO, "other", ROOT_INO, "e", false).await,
+        Err(FsError::IsDir)
+    ));
+    assert!(matches!(
+        s.fs.rename(ROOT_INO, "e", ROOT_INO, "other", false).await,
+        Err(FsError::NotDir)
+    ));
+    s.put("x/y", b"").await;
+    assert!(matches!(
+        s.fs.rename(ROOT_INO, "e", ROOT_INO, "x", false).await,
+        Err(FsError::NotEmpty)
+    ));
+    assert!(matches!(
+        s.fs.rename(ROOT_INO, "e", ROOT_INO, "other", true).await,
+        Err(FsError::Exists)
+    ));
+}
+
+#[tokio::test]
+async fn rename_before_close_commits_to_the_new_name() {
+    let s = setup().await;
+    let (a, o) = s.fs.create(ROOT_INO, "tmp", 0o644, 0, 0, 1).await.unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"data").await.unwrap();
+    s.fs.rename(ROOT_INO, "tmp", ROOT_INO, "final", false).await.unwrap();
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    assert!(s.get("tmp").await.is_none());
+    assert_eq!(s.get("final").await.unwrap(), b"data");
+}
+
+#[tokio::test]
+async fn symlinks_chmod_chown_utimes_are_stored_like_s3fs() {
+    let s = setup().await;
+    let l = s.fs.symlink(ROOT_INO, "ln", "target/path", 1, 2).await.unwrap();
+    assert_eq!(l.kind, Kind::Symlink);
+    let info = s.head("ln").await;
+    assert_eq!(info.attrs.user.get("mode").map(String::as_str), Some("41471"));
+    assert_eq!(s.get("ln").await.unwrap(), b"target/path");
+    assert_eq!(s.fs.readlink(l.ino).await.unwrap(), b"target/path");
+    let f = s.write_file(ROOT_INO, "f", b"x").await;
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let a =
+        s.fs.setattr(
+            f,
+            SetAttr {
+                mode: Some(0o100755),
+                uid: Some(42),
+                gid: Some(43),
+                mtime: Some(t),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((a.perm, a.uid, a.gid, a.mtime), (0o755, 42, 43, t));
+    let info = s.head("f").await;
+    assert_eq!(info.attrs.user.get("mode").map(String::as_str), Some("33261"));
+    assert_eq!(info.attrs.user.get("uid").map(String::as_str), Some("42"));
+    assert_eq!(info.attrs.user.get("mtime").map(String::as_str), Some("1600000000"));
+    assert_eq!(s.get("f").await.unwrap(), b"x", "bytes untouched");
+    // a fresh Fs reads the same attributes back
+    let fs2 = Fs::new(s.store.clone(), s.bucket.clone(), "", FsConfig::default()).unwrap();
+    let a2 = fs2.lookup(ROOT_INO, "f").await.unwrap();
+    assert_eq!((a2.perm, a2.uid, a2.gid, a2.mtime), (0o755, 42, 43, t));
+    assert_eq!(fs2.lookup(ROOT_INO, "ln").await.unwrap().kind, Kind::Symlink);
+}
+
+#[tokio::test]
+async fn xattrs_are_user_metadata() {
+    let s = setup().await;
+    let f = s.write_file(ROOT_INO, "f", b"x").await;
+    s.fs.setxattr(f, "user.Color", b"blue", 0).await.unwrap();
+    assert_eq!(
+        s.head("f").await.attrs.user.get("color").map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(s.fs.getxattr(f, "user.color").await.unwrap(), b"blue");
+    assert!(matches!(
+        s.fs.setxattr(f, "user.color", b"x", libc::XATTR_CREATE).await,
+        Err(FsError::Exists)
+    ));
+    assert!(matches!(
+        s.fs.setxattr(f, "user.none", b"x", libc::XATTR_REPLACE).await,
+        Err(FsError::NoData)
+    ));
+    s.fs.setxattr(f, "user.bin", &[0, 255, b'%'], 0).await.unwrap();
+    assert_eq!(s.fs.getxattr(f, "user.bin").await.unwrap(), vec![0, 255, b'%']);
+    let list = s.fs.listxattr(f).await.unwrap();
+    let names: Vec<&[u8]> = list.split(|b| *b == 0).filter(|n| !n.is_empty()).collect();
+    assert_eq!(
+        names,
+        vec![&b"s3.etag"[..], b"s3.storage-class", b"user.bin", b"user.color"],
+        "POSIX metadata is not listed"
+    );
+    let etag = s.fs.getxattr(f, "s3.etag").await.unwrap();
+    assert_eq!(etag, format!("\"{}\"", s.head("f").await.etag).into_bytes());
+    assert!(matches!(
+        s.fs.setxattr(f, "s3.etag", b"x", 0).await,
+        Err(FsError::Perm(_))
+    ));
+    s.fs.removexattr(f, "user.color").await.unwrap();
+    assert!(matches!(s.fs.getxattr(f, "user.color").await, Err(FsError::NoData)));
+    assert!(matches!(
+        s.fs.getxattr(f, "security.selinux").await,
+        Err(FsError::NoData)
+    ));
+}
+
+#[tokio::test]
+async fn readdir_pages_through_large_directories_and_hides_shadowed_files() {
+    let s = setup().await;
+    for i in 0..2500 {
+        s.put(&format!("big/f{i:05}"), b"").await;
+    }
+    s.put("big/sub/x", b"").await;
+    s.put("big/sub", b"shadowed by the directory").await;
+    let d = s.fs.lookup(ROOT_INO, "big").await.unwrap();
+    let names = s.names(d.ino).await;
+    assert_eq!(names.len(), 2501);
+    assert_eq!(names.iter().filter(|n| *n == "sub").count(), 1);
+    assert_eq!(s.fs.lookup(d.ino, "sub").await.unwrap().kind, Kind::Dir);
+    // readdirplus gave attributes from the listing: no lookup needed for sizes
+    let f = s.fs.lookup(d.ino, "f00007").await.unwrap();
+    assert_eq!(f.size, 0);
+}
+
+#[tokio::test]
+async fn prefix_mounts_see_only_their_subtree() {
+    let s = setup_prefix("/some/prefix/").await;
+    s.put("some/prefix/a", b"1").await;
+    s.put("outside", b"2").await;
+    assert_eq!(s.names(ROOT_INO).await, vec!["a"]);
+    s.write_file(ROOT_INO, "b", b"3").await;
+    assert_eq!(s.get("some/prefix/b").await.unwrap(), b"3");
+}
+
+#[tokio::test]
+async fn hard_links_and_unknown_names() {
+    let s = setup().await;
+    assert!(matches!(s.fs.lookup(ROOT_INO, "missing").await, Err(FsError::NotFound)));
+    assert!(matches!(s.fs.unlink(ROOT_INO, "missing").await, Err(FsError::NotFound)));
+    s.put("f", b"x").await;
+    let f = s.fs.lookup(ROOT_INO, "f").await.unwrap();
+    assert!(matches!(s.fs.lookup(f.ino, "x").await, Err(FsError::NotDir)));
+}
+
+struct Recorder(Mutex<Vec<String>>);
+
+impl Invalidator for Recorder {
+    fn inval_entry(&self, parent: u64, name: &str) {
+        self.0.lock().unwrap().push(format!("entry {parent} {name}"));
+    }
+    fn inval_inode(&self, ino: u64) {
+        self.0.lock().unwrap().push(format!("inode {ino}"));
+    }
+}
+
+#[tokio::test]
+async fn change_feed_refreshes_and_invalidates() {
+    let s = setup().await;
+    let rec = Arc::new(Recorder(Mutex::new(Vec::new())));
+    s.fs.set_invalidator(rec.clone());
+    let mut rx = s.store.subscribe();
+    s.put("f", b"one").await;
+    let f = s.fs.lookup(ROOT_INO, "f").await.unwrap();
+    rx.recv().await.unwrap();
+    // external overwrite
+    s.put("f", b"second").await;
+    let ev = rx.recv().await.unwrap();
+    s.fs.on_change(&ev).await;
+    assert!(rec.0.lock().unwrap().contains(&format!("inode {}", f.ino)));
+    assert_eq!(s.fs.getattr(f.ino).await.unwrap().size, 6);
+    // our own write produces no invalidation
+    rec.0.lock().unwrap().clear();
+    s.write_file(ROOT_INO, "mine", b"x").await;
+    while let Ok(ev) = rx.try_recv() {
+        s.fs.on_change(&ev).await;
+    }
+    assert!(rec.0.lock().unwrap().is_empty(), "{:?}", rec.0.lock().unwrap());
+    // external delete
+    s.store.delete_object(&s.bucket, "f", None).await.unwrap();
+    let ev = rx.recv().await.unwrap();
+    s.fs.on_change(&ev).await;
+    assert!(rec.0.lock().unwrap().contains(&format!("entry {ROOT_INO} f")));
+}
+
+#[tokio::test]
+async fn mknod_creates_regular_files_only() {
+    let s = setup().await;
+    let a = s.fs.mknod(ROOT_INO, "node", libc::S_IFREG | 0o640, 3, 4).await.unwrap();
+    assert_eq!((a.kind, a.perm, a.size), (Kind::File, 0o640, 0));
+    assert_eq!(s.get("node").await.unwrap(), b"");
+    assert!(matches!(
+        s.fs.mknod(ROOT_INO, "fifo", libc::S_IFIFO | 0o644, 0, 0).await,
+        Err(FsError::NotSupported(_))
+    ));
+}

@@ -1,0 +1,102 @@
+//! Open file and directory handles.
+//!
+//! A file handle remembers the object version it opened (close-to-open consistency: every read
+//! of the handle is a page-cache lookup of that version, never a HEAD), whether it may write,
+//! and the opener's thread-group id (goofys's rule: a `flush` from another process, e.g. a
+//! forked child closing an inherited descriptor, does not commit). Writes go to the inode's
+//! shared staged copy.
+//!
+//! A directory handle holds the listing stream: one page of the delimiter listing at a time, so a
+//! directory of any size is streamed with bounded memory.
+
+use crate::inode::Kind;
+use crate::staging::Staged;
+use ozfs::ObjectInfo;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Mutex as AsyncMutex;
+
+/// An open file.
+#[derive(Debug)]
+pub struct FileHandle {
+    pub ino: u64,
+    pub writable: bool,
+    /// Thread-group id of the opener.
+    pub tgid: u32,
+    /// The version this handle reads when nothing is staged.
+    pub info: Mutex<Option<ObjectInfo>>,
+    /// End offset of the previous read (sequential-read detection for read-ahead).
+    pub last_read_end: AtomicU64,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub kind: Kind,
+    /// The object (files and symlinks) as the listing returned it.
+    pub info: Option<ObjectInfo>,
+}
+
+/// Listing state of an open directory.
+#[derive(Debug, Default)]
+pub struct DirStream {
+    /// Entries not yet consumed; `entries[0]` has listing index `first`.
+    pub entries: VecDeque<Listed>,
+    pub first: u64,
+    /// Where the next page starts (None before the first page).
+    pub next_start_after: Option<String>,
+    pub started: bool,
+    pub done: bool,
+    /// Local-only children (created, not yet committed) were appended after the listing.
+    pub pending_added: bool,
+    /// Names of the entries produced so far that may collide with a later entry of the other
+    /// kind (`x` and `x/`): only the first one is shown.
+    pub seen: std::collections::HashSet<String>,
+}
+
+/// An open directory.
+#[derive(Debug)]
+pub struct DirHandle {
+    pub ino: u64,
+    pub stream: AsyncMutex<DirStream>,
+}
+
+/// Either kind of handle.
+#[derive(Debug, Clone)]
+pub enum Handle {
+    File(Arc<FileHandle>),
+    Dir(Arc<DirHandle>),
+}
+
+/// All open handles of a mount.
+#[derive(Debug, Default)]
+pub struct Handles {
+    next: AtomicU64,
+    map: Mutex<HashMap<u64, Handle>>,
+}
+
+impl Handles {
+    pub fn insert(&self, h: Handle) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.map.lock().expect("handle map poisoned").insert(fh, h);
+        fh
+    }
+
+    pub fn get(&self, fh: u64) -> Option<Handle> {
+        self.map.lock().expect("handle map poisoned").get(&fh).cloned()
+    }
+
+    pub fn remove(&self, fh: u64) -> Option<Handle> {
+        self.map.lock().expect("handle map poisoned").remove(&fh)
+    }
+
+    /// Staged copies that still have uncommitted data (for flushing at unmount).
+    pub fn count(&self) -> usize {
+        self.map.lock().expect("handle map poisoned").len()
+    }
+}
+
+/// Helper kept beside the handle types: the staged copy type shared by handles.
+pub type SharedStaged = Arc<AsyncMutex<Staged>>;

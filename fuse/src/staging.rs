@@ -1,0 +1,350 @@
+//! The local staging area: where a file opened for writing is changed before it is committed to
+//! the store as one new object version (at close, fsync, or flush).
+//!
+//! Design (this is the "sparse copy fetched on demand" choice):
+//! - Each written inode has one anonymous temporary file (unlinked at creation, so nothing is
+//!   left behind after a crash) in the staging directory, shared by all its handles.
+//! - When the file already existed, its bytes are not copied up front. The staged file records the
+//!   object version it started from (`base`) and which 1 MiB chunks of it have been copied in.
+//!   A read or a partial write of a chunk that is not there yet first copies that chunk from the
+//!   store (through the page cache); a chunk never touched costs nothing until commit.
+//!   Appending to a large file therefore writes only the new bytes locally; the commit streams
+//!   the rest of the old object through once.
+//! - Truncation keeps a low-water mark (`base_valid`): bytes of the old object at or beyond it
+//!   are never copied again, so truncate-then-extend reads zeros as POSIX requires (the staged
+//!   file is sparse there).
+//! - Commit fills every missing chunk, then streams the staged file into one `put_object`.
+//!   After a commit the staged file equals the new object and stays usable for more writes.
+//! - The area is bounded: the bytes the staged files may hold (their sizes) are reserved
+//!   against [`StagingBudget`]; a write or truncate that would exceed it fails with ENOSPC.
+
+use crate::error::{FsError, FsResult};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ozfs::{BucketPath, ByteStream, ObjectAttrs, ObjectInfo, ObjectStore, PutOptions};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Size of a fetch unit of an existing object.
+pub const CHUNK: u64 = 1 << 20;
+
+/// Byte budget of the staging area, shared by all staged files of a mount.
+#[derive(Debug)]
+pub struct StagingBudget {
+    dir: PathBuf,
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl StagingBudget {
+    pub fn new(dir: PathBuf, limit: u64) -> Self {
+        StagingBudget {
+            dir,
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes currently reserved.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn reserve(&self, n: u64) -> FsResult<()> {
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            let next = cur.checked_add(n).ok_or(FsError::StagingFull)?;
+            if next > self.limit {
+                return Err(FsError::StagingFull);
+            }
+            match self
+                .used
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    fn release(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// A file being changed locally. See the module docs.
+#[derive(Debug)]
+pub struct Staged {
+    file: File,
+    budget: Arc<StagingBudget>,
+    /// Reserved bytes (= `size` at all times).
+    reserved: u64,
+    /// The object version the unchanged bytes come from.
+    base: Option<ObjectInfo>,
+    /// Bytes of `base` below this offset are still part of the file.
+    base_valid: u64,
+    /// Chunks of `base` already copied into `file`.
+    present: Vec<bool>,
+    size: u64,
+    /// Changed since the last commit (or never committed).
+    dirty: bool,
+    /// Attributes to write at commit (user metadata holds mode/uid/gid/mtime/xattrs).
+    pub attrs: ObjectAttrs,
+    /// Modification time to report and to write as `x-amz-meta-mtime`.
+    pub mtime: SystemTime,
+}
+
+impl Staged {
+    /// A staged copy of `base` (None: a new, empty file). `dirty` says whether it must be
+    /// committed even if nothing is written (a new file, or an open with O_TRUNC).
+    pub fn new(
+        budget: Arc<StagingBudget>,
+        base: Option<ObjectInfo>,
+        attrs: ObjectAttrs,
+        mtime: SystemTime,
+        dirty: bool,
+    ) -> FsResult<Self> {
+        let file = tempfile::tempfile_in(budget.dir())?;
+        let size = base.as_ref().map_or(0, |b| b.size);
+        budget.reserve(size)?;
+        let chunks = size.div_ceil(CHUNK) as usize;
+        Ok(Staged {
+            file,
+            budget,
+            reserved: size,
+            base_valid: size,
+            present: vec![false; chunks],
+            base,
+            size,
+            dirty,
+            attrs,
+            mtime,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Mark as needing a commit (attribute changes of a file that is open for writing).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// The object version the staged copy started from (or was last committed as).
+    pub fn base(&self) -> Option<&ObjectInfo> {
+        self.base.as_ref()
+    }
+
+    fn resize_reservation(&mut self, new_size: u64) -> FsResult<()> {
+        if new_size > self.reserved {
+            self.budget.reserve(new_size - self.reserved)?;
+        } else {
+            self.budget.release(self.reserved - new_size);
+        }
+        self.reserved = new_size;
+        Ok(())
+    }
+
+    /// Copy chunk `c` of the base object into the staged file if it is not there yet.
+    async fn fetch_chunk(&mut self, store: &dyn ObjectStore, bucket: &BucketPath, c: usize) -> FsResult<()> {
+        if c >= self.present.len() || self.present[c] {
+            return Ok(());
+        }
+        let start = c as u64 * CHUNK;
+        let end = ((c as u64 + 1) * CHUNK).min(self.base_valid);
+        if start < end {
+            let base = self.base.as_ref().expect("chunks exist only with a base");
+            let mut body = store.read_version(bucket, base, start..end).await?;
+            let mut off = start;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                let take = (chunk.len() as u64).min(end - off) as usize;
+                self.file.write_all_at(&chunk[..take], off)?;
+                off += take as u64;
+            }
+            if off != end {
+                return Err(FsError::Store(ozfs::Error::ObjectChanged(base.key.clone())));
+            }
+        }
+        self.present[c] = true;
+        Ok(())
+    }
+
+    async fn fetch_range(
+        &mut self,
+        store: &dyn ObjectStore,
+        bucket: &BucketPath,
+        start: u64,
+        end: u64,
+    ) -> FsResult<()> {
+        let limit = end.min(self.base_valid);
+        if start >= limit {
+            return Ok(());
+        }
+        let first = (start / CHUNK) as usize;
+        let last = limit.div_ceil(CHUNK) as usize;
+        for c in first..last {
+            self.fetch_chunk(store, bucket, c).await?;
+        }
+        Ok(())
+    }
+
+    /// Read up to `len` bytes at `offset`.
+    pub async fn read(
+        &mut self,
+        store: &dyn ObjectStore,
+        bucket: &BucketPath,
+        offset: u64,
+        len: u32,
+    ) -> FsResult<Vec<u8>> {
+        if offset >= self.size {
+            return Ok(Vec::new());
+        }
+        let end = (offset + len as u64).min(self.size);
+        self.fetch_range(store, bucket, offset, end).await?;
+        let mut buf = vec![0u8; (end - offset) as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.file.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                // Past the end of the sparse file's written extent: zeros.
+                break;
+            }
+            done += n;
+        }
+        Ok(buf)
+    }
+
+    /// Write `data` at `offset`.
+    pub async fn write(
+        &mut self,
+        store: &dyn ObjectStore,
+        bucket: &BucketPath,
+        offset: u64,
+        data: &[u8],
+    ) -> FsResult<u32> {
+        let end = offset + data.len() as u64;
+        // Chunks of the base that the write only partly covers must be copied in first; chunks
+        // it covers whole are simply overwritten.
+        let first = (offset / CHUNK) as usize;
+        if !offset.is_multiple_of(CHUNK) || end - offset < CHUNK {
+            self.fetch_range(store, bucket, offset, offset + 1).await?;
+        }
+        let last = ((end - 1) / CHUNK) as usize;
+        if last != first && !end.is_multiple_of(CHUNK) {
+            self.fetch_range(store, bucket, end - 1, end).await?;
+        }
+        for c in first..=last {
+            if c < self.present.len() {
+                let cs = c as u64 * CHUNK;
+                if offset <= cs && end >= cs + CHUNK {
+                    self.present[c] = true;
+                }
+            }
+        }
+        if end > self.size {
+            self.resize_reservation(end)?;
+        }
+        self.file.write_all_at(data, offset)?;
+        if end > self.size {
+            self.size = end;
+        }
+        self.dirty = true;
+        self.mtime = SystemTime::now();
+        Ok(data.len() as u32)
+    }
+
+    /// Set the size (truncate or extend with zeros).
+    pub fn truncate(&mut self, size: u64) -> FsResult<()> {
+        self.resize_reservation(size)?;
+        if size < self.base_valid {
+            self.base_valid = size;
+        }
+        self.file.set_len(size)?;
+        self.size = size;
+        self.dirty = true;
+        self.mtime = SystemTime::now();
+        Ok(())
+    }
+
+    /// Copy every chunk of the base in, so the staged copy no longer depends on the old object
+    /// (before the key is renamed away under it).
+    pub async fn materialize(&mut self, store: &dyn ObjectStore, bucket: &BucketPath) -> FsResult<()> {
+        let size = self.size;
+        self.fetch_range(store, bucket, 0, size).await
+    }
+
+    /// Make the staged bytes the new version of `key`: fill missing chunks, then stream the file
+    /// into `put_object`. Returns the new object's info. A clean staged file is not re-uploaded.
+    pub async fn commit(
+        &mut self,
+        store: &dyn ObjectStore,
+        bucket: &BucketPath,
+        key: &str,
+    ) -> FsResult<Option<ObjectInfo>> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let size = self.size;
+        self.fetch_range(store, bucket, 0, size).await?;
+        let mut attrs = self.attrs.clone();
+        crate::posix::PosixMeta {
+            mtime: Some(self.mtime),
+            ..Default::default()
+        }
+        .write_to(&mut attrs.user);
+        let opts = PutOptions {
+            attrs,
+            expected_len: Some(size),
+            ..Default::default()
+        };
+        let body = file_stream(self.file.try_clone()?, size);
+        let info = store.put_object(bucket, key, body, opts).await?;
+        self.present = vec![true; size.div_ceil(CHUNK) as usize];
+        self.base_valid = size;
+        self.base = Some(info.clone());
+        self.attrs = info.attrs.clone();
+        self.dirty = false;
+        Ok(Some(info))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        self.budget.release(self.reserved);
+    }
+}
+
+/// Stream `len` bytes of `file` from offset 0 in chunks of [`CHUNK`].
+fn file_stream(file: File, len: u64) -> ByteStream {
+    let st = futures_util::stream::unfold((file, 0u64), move |(file, off)| async move {
+        if off >= len {
+            return None;
+        }
+        let n = (len - off).min(CHUNK) as usize;
+        let mut buf = vec![0u8; n];
+        let mut done = 0;
+        while done < n {
+            match file.read_at(&mut buf[done..], off + done as u64) {
+                Ok(0) => break, // sparse tail: zeros
+                Ok(k) => done += k,
+                Err(e) => return Some((Err(ozfs::Error::Io(e)), (file, len))),
+            }
+        }
+        Some((Ok(Bytes::from(buf)), (file, off + n as u64)))
+    });
+    Box::pin(st)
+}
