@@ -8,7 +8,6 @@ import hashlib
 import time
 import urllib.error
 import urllib.request
-import zlib
 
 from s3_common import *  # noqa: F401,F403
 
@@ -426,28 +425,6 @@ def object_tagging():
     expect("InvalidTag", c.put_object, Bucket=B, Key="tag/k2", Body=b"", Tagging="a=1&a=2")
     expect("InvalidTag", c.put_object_tagging, Bucket=B, Key="tag/k",
            Tagging={"TagSet": [{"Key": "k" * 129, "Value": "v"}]})
-
-
-# ---------------------------------------------------------------- checksums
-@case
-def flexible_checksums_stored_verified_returned():
-    body = b"checksummed body"
-    for alg in ["CRC32", "CRC32C", "SHA1", "SHA256"]:
-        k = f"ck/{alg}"
-        r = c.put_object(Bucket=B, Key=k, Body=body, ChecksumAlgorithm=alg)
-        sent = r.get("Checksum" + alg)
-        assert sent, f"{alg}: put response lacks checksum {r}"
-        g = c.get_object(Bucket=B, Key=k, ChecksumMode="ENABLED")
-        eq(g.get("Checksum" + alg), sent, f"{alg} returned")
-        eq(g["Body"].read(), body, alg)
-        h = c.head_object(Bucket=B, Key=k, ChecksumMode="ENABLED")
-        eq(h.get("Checksum" + alg), sent, f"{alg} head")
-    crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
-    eq(c.head_object(Bucket=B, Key="ck/CRC32", ChecksumMode="ENABLED")["ChecksumCRC32"], crc, "crc32 value")
-    bad = base64.b64encode((zlib.crc32(body) ^ 1).to_bytes(4, "big")).decode()
-    code, status = err(c.put_object, Bucket=B, Key="ck/bad", Body=body, ChecksumCRC32=bad)
-    eq((code, status), ("BadDigest", 400), "wrong crc32")
-    expect("404", c.head_object, Bucket=B, Key="ck/bad")
 
 
 # ---------------------------------------------------------------- presigned
