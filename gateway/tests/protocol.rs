@@ -638,20 +638,25 @@ fn browser_page_is_self_contained_and_pages() {
 #[test]
 fn admin_paths_route_to_the_admin_api_only_with_a_token() {
     let s = start(false);
-    let r = send(s.addr, b"GET /_ozfs/admin/volumes HTTP/1.1\r\nhost: x\r\n\r\n");
+    let r = send(s.addr, b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\n\r\n");
     assert_eq!(r.status, 404);
     assert!(!r.text().contains("<Error>"), "not an S3 answer: {}", r.text());
     drop(s);
     let s = start_with(false, Some("tok"));
     let r = send(
         s.addr,
-        b"GET /_ozfs/admin/volumes HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: tok\r\n\r\n",
+        b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: tok\r\n\r\n",
     );
-    assert_ne!(r.status, 404, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("x-amz-request-id").is_some());
+    let r = send(
+        s.addr,
+        b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: wrong\r\n\r\n",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
     assert!(
         !r.text().contains("<Code>"),
-        "handled by the admin API, not S3: {}",
+        "answered by the admin API, not S3: {}",
         r.text()
     );
-    assert!(r.header("x-amz-request-id").is_some());
 }
