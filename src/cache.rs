@@ -18,7 +18,9 @@
 //! - Sequential readahead ([`readahead`]): per version, a read that continues where the last one
 //!   ended grows a prefetch window (up to [`PageCache::readahead_bytes`], and never more than a
 //!   quarter of the budget); the window's pages are loaded by background tokio tasks through the
-//!   same single-flight path, so a reader that catches up joins the in-flight load.
+//!   same single-flight path, so a reader that catches up joins the in-flight load. All readers
+//!   together have at most a quarter of the budget (and at most [`MAX_PREFETCH_IN_FLIGHT`]) in
+//!   prefetch loads at once, so many sequential readers cannot blow memory past the budget.
 //! - [`CachingStore`] is the decorator that puts the cache in front of any
 //!   [`ObjectStore`](crate::ObjectStore).
 
@@ -48,6 +50,8 @@ pub const DEFAULT_PAGE_SIZE: u64 = 1024 * 1024;
 pub const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
 /// Default largest readahead window: 16 MiB.
 pub const DEFAULT_READAHEAD: u64 = 16 * 1024 * 1024;
+/// Upper bound on the bytes of all prefetch loads in flight at once.
+pub const MAX_PREFETCH_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 /// Smallest page size accepted (smaller values are raised to it).
 pub const MIN_PAGE_SIZE: u64 = 4096;
 
@@ -74,6 +78,15 @@ pub struct CacheStats {
 
 type Cell = Arc<OnceCell<Bytes>>;
 
+/// Counts one prefetch load in flight until dropped (also when its task is cancelled).
+struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 struct State {
     lru: LruCache<PageKey, Bytes>,
     bytes: u64,
@@ -86,6 +99,9 @@ pub struct PageCache {
     page_size: u64,
     budget: u64,
     readahead_bytes: u64,
+    /// Prefetch loads allowed in flight at once (pages).
+    prefetch_cap: u64,
+    prefetch_in_flight: Arc<AtomicU64>,
     state: Mutex<State>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -133,6 +149,8 @@ impl PageCache {
             page_size,
             budget: budget_bytes,
             readahead_bytes: max_pages * page_size,
+            prefetch_cap: (budget_bytes / 4).min(MAX_PREFETCH_IN_FLIGHT) / page_size,
+            prefetch_in_flight: Arc::new(AtomicU64::new(0)),
             state: Mutex::new(State {
                 lru: LruCache::unbounded(),
                 bytes: 0,
@@ -297,6 +315,9 @@ impl PageCache {
                 if st.lru.contains(&key) || st.inflight.contains_key(&key) {
                     continue;
                 }
+                if self.prefetch_in_flight.load(Ordering::Relaxed) + todo.len() as u64 >= self.prefetch_cap {
+                    break;
+                }
                 let cell: Cell = Arc::default();
                 st.inflight.insert(key, cell.clone());
                 todo.push((key, cell));
@@ -314,9 +335,12 @@ impl PageCache {
         };
         for (key, cell) in todo {
             self.prefetches.fetch_add(1, Ordering::Relaxed);
+            self.prefetch_in_flight.fetch_add(1, Ordering::Relaxed);
+            let guard = InFlight(Arc::clone(&self.prefetch_in_flight));
             let cache = Arc::clone(self);
             let src = Arc::clone(src);
             rt.spawn(async move {
+                let _guard = guard;
                 if let Err(e) = cache.load_through(&cell, &src, key).await {
                     log::debug!("readahead of {} page {} failed: {e}", src.info.key, key.index);
                 }

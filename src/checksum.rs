@@ -5,7 +5,9 @@
 //! name and its S3 XML name); [`Algorithm::hasher`] gives a streaming [`Hasher`] whose
 //! [`Hasher::finish`] returns the base64 of the big-endian digest, which is the exact string S3
 //! puts in `x-amz-checksum-*` headers and XML. [`composite`] computes the multipart
-//! "checksum of checksums" (`<base64>-N`) from the parts' base64 checksums.
+//! "checksum of checksums" (`<base64>-N`, S3's `COMPOSITE` type) from the parts' base64
+//! checksums; [`full_object`] computes S3's `FULL_OBJECT` type for the CRCs (the CRC of the whole
+//! object, from the parts' CRCs and lengths, by [`combine`]).
 //!
 //! All functions are pure and never panic on bad input: a malformed base64 value is an error
 //! ([`ChecksumError`]) or `false`, never a crash.
@@ -147,6 +149,9 @@ pub enum ChecksumError {
     /// A composite checksum needs at least one part.
     #[error("a composite checksum needs at least one part")]
     NoParts,
+    /// `FULL_OBJECT` checksums exist only for the CRC algorithms.
+    #[error("{algorithm} checksums cannot be combined into a full-object checksum")]
+    NotCombinable { algorithm: &'static str },
 }
 
 enum State {
@@ -227,7 +232,7 @@ pub fn decode(algorithm: Algorithm, value: &str) -> Result<Vec<u8>, ChecksumErro
 /// The multipart ("composite") checksum S3 returns for CompleteMultipartUpload: the checksum of
 /// the concatenated binary part checksums, in base64, followed by `-N` where N is the number of
 /// parts. `part_checksums` are the parts' base64 checksums in part-number order. (This is
-/// the `COMPOSITE` checksum type; S3's `FULL_OBJECT` CRC type is not computed here.)
+/// the `COMPOSITE` checksum type; see [`full_object`] for `FULL_OBJECT`.)
 pub fn composite<S: AsRef<str>>(algorithm: Algorithm, part_checksums: &[S]) -> Result<String, ChecksumError> {
     if part_checksums.is_empty() {
         return Err(ChecksumError::NoParts);
@@ -237,6 +242,88 @@ pub fn composite<S: AsRef<str>>(algorithm: Algorithm, part_checksums: &[S]) -> R
         h.update(&decode(algorithm, part.as_ref())?);
     }
     Ok(format!("{}-{}", h.finish(), part_checksums.len()))
+}
+
+/// Reflected CRC parameters for [`combine`]: width in bits and the reflected polynomial. All
+/// three CRCs S3 uses start from all ones and end with an all-ones xor, which makes them affine
+/// in the message, so `crc(A‖B) = crc(A)·x^(8·|B|) mod P ⊕ crc(B)`.
+fn crc_params(algorithm: Algorithm) -> Option<(u32, u64)> {
+    match algorithm {
+        Algorithm::Crc32 => Some((32, 0xEDB8_8320)),
+        Algorithm::Crc32c => Some((32, 0x82F6_3B78)),
+        Algorithm::Crc64Nvme => Some((64, 0x9A6C_9329_AC4B_C9B5)),
+        Algorithm::Sha1 | Algorithm::Sha256 => None,
+    }
+}
+
+/// `a·b mod P` for polynomials in reflected representation (bit `width-1` is x^0).
+fn mul_mod(a: u64, mut b: u64, width: u32, poly: u64) -> u64 {
+    let mut m = 1u64 << (width - 1);
+    let mut p = 0u64;
+    while m != 0 {
+        if a & m != 0 {
+            p ^= b;
+        }
+        m >>= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ poly } else { b >> 1 };
+    }
+    p
+}
+
+/// `x^(8·n) mod P`, by square-and-multiply over the bits of `n`.
+fn x_pow_8n(mut n: u64, width: u32, poly: u64) -> u64 {
+    let one = 1u64 << (width - 1);
+    let mut square = 1u64 << (width - 2); // x^1
+    for _ in 0..3 {
+        square = mul_mod(square, square, width, poly); // x^2, x^4, x^8
+    }
+    let mut p = one;
+    while n != 0 {
+        if n & 1 != 0 {
+            p = mul_mod(square, p, width, poly);
+        }
+        square = mul_mod(square, square, width, poly);
+        n >>= 1;
+    }
+    p
+}
+
+fn be_to_u64(raw: &[u8]) -> u64 {
+    raw.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// The CRC of `A‖B` from the CRC of `A`, the CRC of `B` and the length of `B` (big-endian binary
+/// digests, as [`Hasher::finish_raw`] returns them). `None` for SHA-1/SHA-256, which do not
+/// combine, or digests of the wrong length.
+pub fn combine(algorithm: Algorithm, first: &[u8], second: &[u8], second_len: u64) -> Option<Vec<u8>> {
+    let (width, poly) = crc_params(algorithm)?;
+    let n = algorithm.digest_len();
+    if first.len() != n || second.len() != n {
+        return None;
+    }
+    let shifted = mul_mod(x_pow_8n(second_len, width, poly), be_to_u64(first), width, poly);
+    let value = shifted ^ be_to_u64(second);
+    Some(value.to_be_bytes()[8 - n..].to_vec())
+}
+
+/// The `FULL_OBJECT` multipart checksum (CRC algorithms only): the CRC of the whole object,
+/// computed from the parts' base64 CRCs and lengths in part order, base64 without a `-N` suffix.
+/// An empty list is the CRC of the empty object.
+pub fn full_object<S: AsRef<str>>(algorithm: Algorithm, parts: &[(S, u64)]) -> Result<String, ChecksumError> {
+    if crc_params(algorithm).is_none() {
+        return Err(ChecksumError::NotCombinable {
+            algorithm: algorithm.name(),
+        });
+    }
+    let mut acc = algorithm.hasher().finish_raw();
+    for (value, len) in parts {
+        let raw = decode(algorithm, value.as_ref())?;
+        acc = combine(algorithm, &acc, &raw, *len).ok_or_else(|| ChecksumError::InvalidValue {
+            algorithm: algorithm.name(),
+            value: value.as_ref().into(),
+        })?;
+    }
+    Ok(B64.encode(acc))
 }
 
 #[cfg(test)]
@@ -338,5 +425,40 @@ mod tests {
         );
         assert_eq!(composite::<&str>(Algorithm::Crc32, &[]), Err(ChecksumError::NoParts));
         assert!(composite(Algorithm::Crc32, &["bogus"]).is_err());
+    }
+
+    #[test]
+    fn crc_combine_matches_whole() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 131 + i / 7) as u8).collect();
+        for alg in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            for cut in [0usize, 1, 7, 64, 1000, 4999, 5000] {
+                let (a, b) = data.split_at(cut);
+                let ra = alg.hasher().finish_raw_of(a);
+                let rb = alg.hasher().finish_raw_of(b);
+                let whole = alg.hasher().finish_raw_of(&data);
+                assert_eq!(combine(alg, &ra, &rb, b.len() as u64), Some(whole), "{alg} cut {cut}");
+            }
+            // Three parts through full_object.
+            let parts: Vec<(String, u64)> = data.chunks(1700).map(|c| (alg.checksum(c), c.len() as u64)).collect();
+            assert_eq!(full_object(alg, &parts).unwrap(), alg.checksum(&data), "{alg}");
+            assert_eq!(full_object::<&str>(alg, &[]).unwrap(), alg.checksum(b""));
+        }
+        assert_eq!(combine(Algorithm::Sha256, &[0; 32], &[0; 32], 1), None);
+        assert!(matches!(
+            full_object(Algorithm::Sha1, &[("2jmj7l5rSw0yVb/vlWAYkK/YBwk=", 0)]),
+            Err(ChecksumError::NotCombinable { .. })
+        ));
+        // Python: crc32(b"hello ") and crc32(b"world") combine to crc32(b"hello world").
+        assert_eq!(
+            full_object(Algorithm::Crc32, &[("7YH59g==", 6), ("OncRQw==", 5)]).unwrap(),
+            "DUoRhQ=="
+        );
+    }
+
+    impl Hasher {
+        fn finish_raw_of(mut self, data: &[u8]) -> Vec<u8> {
+            self.update(data);
+            self.finish_raw()
+        }
     }
 }

@@ -13,7 +13,7 @@
 //!   Both return an [`Authenticated`] whose [`PayloadMode`] tells how to read the body.
 //! - [`signer`]: the client side, [`sign_request`] produces `Authorization`, `x-amz-date` and
 //!   `x-amz-content-sha256`.
-//! - [`presign`]: presigned URLs (SigV4 query auth).
+//! - [`mod@presign`]: presigned URLs (SigV4 query auth), [`fn@presign`] makes one.
 //! - [`chunked`]: the `aws-chunked` body decoder (signed chunks, unsigned chunks with trailers),
 //!   incremental over a byte stream, plus [`chunked::verify_sha256`] for signed single-chunk
 //!   payloads, and a [`chunked::ChunkSigner`] for clients and tests.

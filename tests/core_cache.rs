@@ -209,7 +209,7 @@ impl ObjectStore for TestStore {
 const PS: u64 = 4096;
 
 fn bucket() -> BucketPath {
-    BucketPath::new("s3v", "b")
+    BucketPath::new("s3v", "bkt")
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
@@ -425,17 +425,19 @@ async fn ranges_and_part_numbers_resolve_like_s3() {
         .await
         .unwrap();
     assert_eq!(r.range, 0..10_000);
-    assert!(store
-        .get_object(
-            &bucket(),
-            "k",
-            GetOptions {
-                range: None,
-                part_number: Some(2)
-            }
-        )
-        .await
-        .is_err());
+    assert!(matches!(
+        store
+            .get_object(
+                &bucket(),
+                "k",
+                GetOptions {
+                    range: None,
+                    part_number: Some(2)
+                }
+            )
+            .await,
+        Err(Error::InvalidPart(_))
+    ));
     // empty object
     store
         .put_object(&bucket(), "e", body_from_bytes(Vec::new()), PutOptions::default())
@@ -570,4 +572,296 @@ async fn a_cancelled_loader_hands_the_load_over() {
     let got = second.await.unwrap().unwrap();
     assert_eq!(got, &data[..10]);
     assert!(store.cache().contains(info.version, 0));
+}
+
+// ---------------------------------------------------------------- over the real MemStore
+
+async fn mem_setup(budget: u64, page: u64) -> (Arc<ozfs::MemStore>, CachingStore) {
+    let mem = Arc::new(ozfs::MemStore::new("s3v"));
+    mem.create_bucket(&bucket(), "tester").await.unwrap();
+    let cache = Arc::new(PageCache::with_readahead(budget, page, 4 * page));
+    (mem.clone(), CachingStore::new(mem as Arc<dyn ObjectStore>, cache))
+}
+
+#[tokio::test]
+async fn memstore_overwrites_and_deletes_are_never_served_stale() {
+    let (_mem, store) = mem_setup(1 << 20, PS).await;
+    for round in 0..20u8 {
+        let len = 1000 + (round as usize * 977) % (5 * PS as usize);
+        let data = pattern(len, round);
+        store
+            .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(get(&store, "k", None).await.unwrap(), data, "round {round}");
+        let mid = len as u64 / 2;
+        assert_eq!(
+            get(&store, "k", Some(RangeSpec::From(mid))).await.unwrap(),
+            &data[mid as usize..],
+            "round {round}"
+        );
+    }
+    store.delete_object(&bucket(), "k", None).await.unwrap();
+    assert!(matches!(get(&store, "k", None).await, Err(Error::NoSuchKey(_))));
+    assert!(stats(&store).hits > 0);
+}
+
+#[tokio::test]
+async fn memstore_multipart_part_numbers_through_the_cache() {
+    let (_mem, store) = mem_setup(64 << 20, 1 << 20).await;
+    let p1 = pattern(5 * 1024 * 1024, 1);
+    let p2 = pattern(300_000, 2);
+    let id = store
+        .create_multipart(&bucket(), "mp", PutOptions::default())
+        .await
+        .unwrap();
+    let i1 = store
+        .upload_part(
+            &bucket(),
+            "mp",
+            &id,
+            1,
+            body_from_bytes(p1.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i2 = store
+        .upload_part(
+            &bucket(),
+            "mp",
+            &id,
+            2,
+            body_from_bytes(p2.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let parts = [
+        CompletedPart {
+            part_number: 1,
+            etag: i1.etag,
+        },
+        CompletedPart {
+            part_number: 2,
+            etag: i2.etag,
+        },
+    ];
+    store
+        .complete_multipart(&bucket(), "mp", &id, &parts, WriteCondition::None)
+        .await
+        .unwrap();
+    let r = store
+        .get_object(
+            &bucket(),
+            "mp",
+            GetOptions {
+                range: None,
+                part_number: Some(2),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.range, p1.len() as u64..(p1.len() + p2.len()) as u64);
+    assert!(collect_body(r.body, 1 << 30).await.unwrap() == p2);
+}
+
+#[tokio::test]
+async fn memstore_random_ranges_match_the_bytes() {
+    let (_mem, store) = mem_setup(8 * PS, PS).await;
+    let data = pattern(40 * PS as usize + 123, 77);
+    let info = store
+        .put_object(&bucket(), "r", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = x % data.len() as u64;
+        let b = (a + 1 + (x >> 32) % (3 * PS)).min(data.len() as u64);
+        let got = collect_body(store.read_version(&bucket(), &info, a..b).await.unwrap(), 1 << 30)
+            .await
+            .unwrap();
+        assert_eq!(got, &data[a as usize..b as usize], "{a}..{b}");
+    }
+    let s = stats(&store);
+    assert!(s.bytes <= 8 * PS, "{s:?}");
+    assert!(s.evictions > 0, "{s:?}");
+}
+
+/// Throughput of the cache path itself (not a timed test; run with
+/// `cargo test --release -p ozfs --test core_cache -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_cached_get_throughput() {
+    let size = 512usize << 20;
+    let (_mem, store) = mem_setup(1 << 30, 1 << 20).await;
+    store
+        .put_object(
+            &bucket(),
+            "big",
+            body_from_bytes(vec![7u8; size]),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let r = store.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
+        let mut body = r.body;
+        let mut n = 0usize;
+        while let Some(c) = body.next().await {
+            n += c.unwrap().len();
+        }
+        assert_eq!(n, size);
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "round {round}: {} MiB in {secs:.3} s = {:.2} GB/s; {:?}",
+            size >> 20,
+            size as f64 / secs / 1e9,
+            stats(&store)
+        );
+    }
+}
+
+/// Cold and warm reads from the embedded store through the cache, against direct reads (not a
+/// timed test; run like `bench_cached_get_throughput`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_localstore_through_the_cache() {
+    let size = 512usize << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(ozfs::LocalStore::open(dir.path(), "s3v").unwrap());
+    local.create_bucket(&bucket(), "tester").await.unwrap();
+    let data = pattern(size, 3);
+    local
+        .put_object(&bucket(), "big", chunked_body(data, 1 << 20), PutOptions::default())
+        .await
+        .unwrap();
+    async fn drain(s: &dyn ObjectStore) -> (usize, f64) {
+        let t = std::time::Instant::now();
+        let r = s.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
+        let mut body = r.body;
+        let mut n = 0usize;
+        while let Some(c) = body.next().await {
+            n += c.unwrap().len();
+        }
+        (n, t.elapsed().as_secs_f64())
+    }
+    let (n, secs) = drain(local.as_ref()).await;
+    println!("direct LocalStore: {:.2} GB/s", n as f64 / secs / 1e9);
+    let cs = CachingStore::new(local.clone(), Arc::new(PageCache::new(1 << 30, 1 << 20)));
+    let (n, secs) = drain(&cs).await;
+    println!(
+        "cold through the cache: {:.2} GB/s; {:?}",
+        n as f64 / secs / 1e9,
+        stats(&cs)
+    );
+    let (n, secs) = drain(&cs).await;
+    println!("warm through the cache: {:.2} GB/s", n as f64 / secs / 1e9);
+}
+
+fn chunked_body(data: Vec<u8>, chunk: usize) -> ByteStream {
+    let data = Bytes::from(data);
+    let chunks: Vec<Result<Bytes>> = (0..data.len().div_ceil(chunk))
+        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put { key: u8, len: usize, seed: u8 },
+    Delete { key: u8 },
+    Read { key: u8, start: usize, len: usize },
+    ReadPinned { key: u8, start: usize, len: usize },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u8..3, 0usize..(6 * PS as usize), any::<u8>()).prop_map(|(key, len, seed)| Op::Put { key, len, seed }),
+        (0u8..3).prop_map(|key| Op::Delete { key }),
+        (0u8..3, 0usize..(6 * PS as usize), 1usize..(3 * PS as usize)).prop_map(|(key, start, len)| Op::Read {
+            key,
+            start,
+            len
+        }),
+        (0u8..3, 0usize..(6 * PS as usize), 1usize..(3 * PS as usize)).prop_map(|(key, start, len)| Op::ReadPinned {
+            key,
+            start,
+            len
+        }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+    /// Whatever the interleaving of writes, deletes and reads, a read through the cache returns
+    /// exactly the current bytes (GET), or exactly the pinned version's bytes or ObjectChanged
+    /// (read_version with the info of an older write) — never a stale or mixed answer.
+    #[test]
+    fn cache_reads_match_a_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let (_mem, store) = mem_setup(6 * PS, PS).await;
+            let mut model: HashMap<u8, (Vec<u8>, ObjectInfo)> = HashMap::new();
+            let mut pinned: HashMap<u8, (Vec<u8>, ObjectInfo)> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Put { key, len, seed } => {
+                        let data = pattern(len, seed);
+                        let info = store
+                            .put_object(&bucket(), &format!("k{key}"), body_from_bytes(data.clone()), PutOptions::default())
+                            .await
+                            .unwrap();
+                        if let Some(old) = model.insert(key, (data, info)) {
+                            pinned.insert(key, old);
+                        }
+                    }
+                    Op::Delete { key } => {
+                        store.delete_object(&bucket(), &format!("k{key}"), None).await.unwrap();
+                        if let Some(old) = model.remove(&key) {
+                            pinned.insert(key, old);
+                        }
+                    }
+                    Op::Read { key, start, len } => {
+                        let r = get(&store, &format!("k{key}"), Some(RangeSpec::FromTo(start as u64, (start + len - 1) as u64))).await;
+                        match model.get(&key) {
+                            None => proptest::prop_assert!(matches!(r, Err(Error::NoSuchKey(_)))),
+                            Some((data, _)) if start >= data.len() => proptest::prop_assert!(matches!(r, Err(Error::InvalidRange))),
+                            Some((data, _)) => {
+                                let end = (start + len).min(data.len());
+                                proptest::prop_assert_eq!(r.unwrap(), &data[start..end]);
+                            }
+                        }
+                    }
+                    Op::ReadPinned { key, start, len } => {
+                        let Some((data, info)) = pinned.get(&key).or(model.get(&key)) else { continue };
+                        if start >= data.len() {
+                            continue;
+                        }
+                        let end = (start + len).min(data.len());
+                        let r = match store.read_version(&bucket(), info, start as u64..end as u64).await {
+                            Ok(body) => collect_body(body, 1 << 30).await,
+                            Err(e) => Err(e),
+                        };
+                        match r {
+                            Ok(got) => proptest::prop_assert_eq!(got, &data[start..end]),
+                            Err(Error::ObjectChanged(_)) => {
+                                let current = model.get(&key).map(|(_, i)| i.version);
+                                proptest::prop_assert_ne!(current, Some(info.version));
+                            }
+                            Err(e) => proptest::prop_assert!(false, "unexpected {e:?}"),
+                        }
+                    }
+                }
+            }
+            let s = stats(&store);
+            proptest::prop_assert!(s.bytes <= 6 * PS, "{:?}", s);
+            Ok(())
+        })?;
+    }
 }

@@ -61,30 +61,15 @@ impl CachingStore {
     }
 }
 
-/// The byte range a GET with `opts` asks for, S3 rules.
-fn get_range(info: &ObjectInfo, opts: &GetOptions) -> Result<Range<u64>> {
-    match (opts.part_number, opts.range) {
-        (Some(_), Some(_)) => Err(Error::InvalidArgument(
-            "a range and a part number cannot be given together".into(),
-        )),
-        (Some(n), None) => {
-            if info.parts.is_empty() {
-                return if n == 1 {
-                    Ok(0..info.size)
-                } else {
-                    Err(Error::InvalidRange)
-                };
-            }
-            let idx = (n as usize)
-                .checked_sub(1)
-                .filter(|i| *i < info.parts.len())
-                .ok_or(Error::InvalidRange)?;
-            let start: u64 = info.parts[..idx].iter().sum();
-            Ok(start..start + info.parts[idx])
-        }
-        (None, Some(r)) => r.resolve(info.size),
-        (None, None) => Ok(0..info.size),
-    }
+/// Whether the part layout of `info` is unknown although it is a multipart object (a remote
+/// object: HEAD gives only `…-N` in the ETag, not the part sizes).
+fn parts_unknown(info: &ObjectInfo) -> bool {
+    info.parts.is_empty()
+        && info
+            .etag
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+            .is_some_and(|n| n > 1)
 }
 
 #[async_trait]
@@ -135,7 +120,11 @@ impl ObjectStore for CachingStore {
 
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let info = self.inner.head_object(bucket, key).await?;
-        let range = get_range(&info, &opts)?;
+        if opts.part_number.is_some() && parts_unknown(&info) {
+            // Only the inner store knows where the part lies: read it uncached.
+            return self.inner.get_object(bucket, key, opts).await;
+        }
+        let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
         let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
         Ok(GetResult { info, range, body })
     }

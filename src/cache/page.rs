@@ -19,6 +19,9 @@ use futures_util::StreamExt;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// Extra attempts of a page load that failed with an I/O error.
+const LOAD_RETRIES: u32 = 2;
+
 /// Key of one cached page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageKey {
@@ -46,8 +49,23 @@ pub struct PageSource {
 }
 
 impl PageSource {
-    /// Read page `index` from the inner store.
+    /// Read page `index` from the inner store. A transport failure in the middle of the body
+    /// ([`Error::Io`]: connection reset, stalled body) is retried a bounded number of times;
+    /// domain errors (ObjectChanged, NoSuchBucket, ...) are not.
     pub async fn load(&self, index: u64, page_size: u64) -> Result<Bytes> {
+        let mut attempt = 0;
+        loop {
+            match self.load_once(index, page_size).await {
+                Err(Error::Io(e)) if attempt < LOAD_RETRIES => {
+                    attempt += 1;
+                    log::debug!("page {index} of {}: {e}; retry {attempt}", self.info.key);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn load_once(&self, index: u64, page_size: u64) -> Result<Bytes> {
         let range = page_range(index, page_size, self.info.size);
         let want = (range.end - range.start) as usize;
         if want == 0 {

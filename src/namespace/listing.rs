@@ -244,6 +244,34 @@ mod tests {
             prop_assert_eq!(got, model(&keys, &prefix, delim));
         }
 
+        /// Any start-after with a delimiter: a key is listed when it is after start-after; a common
+        /// prefix when one of its keys is, unless start-after is that common prefix itself.
+        #[test]
+        fn start_after_with_delimiter_like_model(
+            keys in proptest::collection::btree_set("[ab/]{1,5}", 0..30),
+            prefix in "[ab/]{0,1}",
+            sa in "[ab/]{0,4}",
+        ) {
+            let m: BTreeMap<Vec<u8>, ()> = keys.iter().map(|k| (k.as_bytes().to_vec(), ())).collect();
+            let l = list_page(&prefix, Some("/"), Some(&sa), 1000, seek_btree(&m)).unwrap();
+            let mut want_keys = Vec::new();
+            let mut want_cps: Vec<String> = Vec::new();
+            for k in keys.iter().filter(|k| k.starts_with(prefix.as_str()) && k.as_str() > sa.as_str()) {
+                match common_prefix_len(k, &prefix, "/") {
+                    Some(n) => {
+                        let cp = k[..n].to_string();
+                        if cp != sa && !want_cps.contains(&cp) {
+                            want_cps.push(cp);
+                        }
+                    }
+                    None => want_keys.push(k.clone()),
+                }
+            }
+            let (got_keys, got_cps) = names(&l);
+            prop_assert_eq!(got_keys, want_keys);
+            prop_assert_eq!(got_cps, want_cps);
+        }
+
         #[test]
         fn start_after_filters_like_model(
             keys in proptest::collection::btree_set("[ab/]{1,5}", 0..30),

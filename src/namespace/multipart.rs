@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::store::{CompletedPart, PartInfo, UploadInfo, UploadsPage, MAX_PART_NUMBER, MIN_PART_SIZE};
 use md5::{Digest, Md5};
+use std::collections::BTreeMap;
 
 /// Check a part number of UploadPart (1..=10000).
 pub fn check_part_number(n: u32) -> Result<()> {
@@ -70,6 +71,24 @@ pub fn multipart_etag<'a>(part_etags: impl IntoIterator<Item = &'a str>) -> Resu
     Ok(format!("{}-{n}", hex::encode(h.finalize())))
 }
 
+/// The composite checksums of a completed upload: for each algorithm every named part carries,
+/// the checksum of the parts' binary checksums, `-N` (S3's COMPOSITE type). `parts` are the named
+/// parts' checksum maps in order.
+pub fn composite_checksums(parts: &[&BTreeMap<String, String>]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(first) = parts.first() else { return out };
+    for name in first.keys() {
+        let Some(alg) = crate::checksum::Algorithm::from_name(name) else {
+            continue;
+        };
+        let values: Option<Vec<&str>> = parts.iter().map(|p| p.get(name).map(String::as_str)).collect();
+        if let Some(Ok(c)) = values.map(|v| crate::checksum::composite(alg, &v)) {
+            out.insert(name.clone(), c);
+        }
+    }
+    out
+}
+
 /// One page of ListParts from the parts in ascending order: parts after `marker`, at most `max`.
 /// Returns the page, whether more follow, and the next marker when they do.
 pub fn page_parts(
@@ -128,7 +147,6 @@ pub fn page_uploads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn cp(n: u32, e: &str) -> CompletedPart {
         CompletedPart {

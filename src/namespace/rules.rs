@@ -164,22 +164,26 @@ impl BodyDigest {
     }
 }
 
-/// The flexible-checksum computation of one body. `crate::checksum` does not provide its
-/// `Hasher` yet, so no state is created and nothing is stored or verified for checksums; this is
-/// the one place to wire it in.
+/// The flexible-checksum computation of one body (a [`crate::checksum::Hasher`]).
 pub struct ChecksumState {
-    name: String,
+    hasher: crate::checksum::Hasher,
 }
 
 impl ChecksumState {
-    fn new(_spec: &ChecksumSpec) -> Option<Self> {
-        None
+    fn new(spec: &ChecksumSpec) -> Option<Self> {
+        Some(ChecksumState {
+            hasher: spec.algorithm.hasher(),
+        })
     }
 
-    fn update(&mut self, _chunk: &[u8]) {}
+    fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+    }
 
+    /// (lower-case algorithm name, base64 value).
     fn finish(self) -> (String, String) {
-        (self.name, String::new())
+        let name = self.hasher.algorithm().name().to_string();
+        (name, self.hasher.finish())
     }
 }
 
@@ -234,5 +238,35 @@ mod tests {
         let mut d = BodyDigest::new(&PutOptions::default());
         d.update(b"a").unwrap();
         assert_eq!(d.finish().unwrap().etag, "0cc175b9c0f1b6a831c399e269772661");
+    }
+
+    #[test]
+    fn checksums_computed_and_verified() {
+        use crate::checksum::Algorithm;
+        let spec = |expected: Option<&str>| {
+            let cell = std::sync::Arc::new(std::sync::OnceLock::new());
+            if let Some(e) = expected {
+                cell.set(e.to_string()).unwrap();
+            }
+            PutOptions {
+                checksum: Some(ChecksumSpec {
+                    algorithm: Algorithm::Crc32,
+                    expected: cell,
+                }),
+                ..Default::default()
+            }
+        };
+        let mut d = BodyDigest::new(&spec(None));
+        d.update(b"hello world").unwrap();
+        assert_eq!(
+            d.finish().unwrap().checksums.get("crc32").map(String::as_str),
+            Some("DUoRhQ==")
+        );
+        let mut d = BodyDigest::new(&spec(Some("DUoRhQ==")));
+        d.update(b"hello world").unwrap();
+        assert!(d.finish().is_ok());
+        let mut d = BodyDigest::new(&spec(Some("AAAAAA==")));
+        d.update(b"hello world").unwrap();
+        assert!(matches!(d.finish(), Err(Error::ChecksumMismatch { .. })));
     }
 }

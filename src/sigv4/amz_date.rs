@@ -132,6 +132,9 @@ mod tests {
         assert_eq!(parse_any("Tue, 27 Mar 2007 19:36:42 +0000"), Some(t));
         assert_eq!(parse_any("Tue, 27 Mar 2007 19:36:42 GMT"), Some(t));
         assert_eq!(parse_any("20070327T193642Z"), Some(t));
+        // goofys writes a one-digit day.
+        let d = UNIX_EPOCH + Duration::from_secs(1_173_123_402); // Mon, 05 Mar 2007 19:36:42 GMT
+        assert_eq!(parse_any("Mon, 5 Mar 2007 19:36:42 +0000"), Some(d));
         assert_eq!(parse_any("nonsense"), None);
     }
 }

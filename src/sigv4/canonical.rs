@@ -3,8 +3,9 @@
 //! - Canonical URI: the path is percent-decoded and re-encoded once (S3 does not double-encode):
 //!   every byte except `A-Z a-z 0-9 - _ . ~` and `/` becomes `%XX` (upper-case hex). So a client
 //!   that sent `/a%20b` or `/a b` signs `/a%20b`; an empty path is `/`.
-//! - Canonical query: every `name=value` pair is decoded and re-encoded (`/` encoded too), sorted
-//!   by encoded name then encoded value; a parameter without `=` has an empty value.
+//! - Canonical query: every `name=value` pair is decoded (`+` as a space, like S3 and
+//!   aws-sdk-go) and re-encoded (`/` encoded too), sorted by encoded name then encoded value; a
+//!   parameter without `=` has an empty value.
 //! - Canonical headers: lower-case name, `:`, the values (comma-joined when repeated), each
 //!   trimmed with inner whitespace runs collapsed to one space (as botocore does), `\n`.
 //! - Signing key: `HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")`.
@@ -70,26 +71,41 @@ pub fn canonical_uri(raw_path: &str) -> String {
     uri_encode(&decoded, false)
 }
 
-/// Split a raw query string into decoded `(name, value)` pairs, in order. `+` is kept as a
-/// literal plus (S3 clients encode spaces as `%20`). Empty segments are skipped.
+/// Split a raw query string into decoded `(name, value)` pairs, in order. `+` means a space
+/// (form encoding: aws-sdk-go, and so goofys and rclone, send spaces as `+`; botocore sends
+/// `%20` and a literal plus as `%2B`). Empty segments are skipped.
 pub fn query_pairs(raw_query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    query_pairs_with(raw_query, true)
+}
+
+/// [`query_pairs`], choosing whether `+` is a space or a literal plus.
+pub fn query_pairs_with(raw_query: &str, plus_as_space: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |s: &str| -> Vec<u8> {
+        if plus_as_space && s.contains('+') {
+            percent_decode(s.replace('+', " ").as_bytes()).collect()
+        } else {
+            percent_decode(s.as_bytes()).collect()
+        }
+    };
     raw_query
         .split('&')
         .filter(|s| !s.is_empty())
         .map(|seg| {
             let (n, v) = seg.split_once('=').unwrap_or((seg, ""));
-            (
-                percent_decode(n.as_bytes()).collect(),
-                percent_decode(v.as_bytes()).collect(),
-            )
+            (decode(n), decode(v))
         })
         .collect()
 }
 
-/// The canonical query string of a raw query string. Parameters whose decoded name is in
-/// `exclude` (e.g. `X-Amz-Signature` for presigned URLs) are left out.
+/// The canonical query string of a raw query string (`+` read as a space). Parameters whose
+/// decoded name is in `exclude` (e.g. `X-Amz-Signature` for presigned URLs) are left out.
 pub fn canonical_query(raw_query: &str, exclude: &[&str]) -> String {
-    let mut pairs: Vec<(String, String)> = query_pairs(raw_query)
+    canonical_query_with(raw_query, exclude, true)
+}
+
+/// [`canonical_query`], choosing whether `+` is a space or a literal plus.
+pub fn canonical_query_with(raw_query: &str, exclude: &[&str], plus_as_space: bool) -> String {
+    let mut pairs: Vec<(String, String)> = query_pairs_with(raw_query, plus_as_space)
         .into_iter()
         .filter(|(n, _)| !exclude.iter().any(|e| e.as_bytes() == n.as_slice()))
         .map(|(n, v)| (uri_encode(&n, true), uri_encode(&v, true)))
@@ -107,6 +123,16 @@ pub fn canonical_query(raw_query: &str, exclude: &[&str]) -> String {
     out
 }
 
+/// The text of a header value as clients signed it: UTF-8 when the bytes are valid UTF-8 (Go,
+/// Java and Rust clients send UTF-8), otherwise Latin-1 (Python's `http.client`, so botocore,
+/// writes a `str` header value as Latin-1 bytes after signing its UTF-8 form).
+pub fn header_text(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(v.iter().map(|&b| b as char).collect()),
+    }
+}
+
 /// One canonical header value: all values of the header, each trimmed with inner whitespace
 /// runs collapsed to one space, joined with `,`.
 pub fn canonical_header_value<'a>(values: impl Iterator<Item = &'a [u8]>) -> String {
@@ -115,7 +141,7 @@ pub fn canonical_header_value<'a>(values: impl Iterator<Item = &'a [u8]>) -> Str
         if i > 0 {
             out.push(',');
         }
-        let text = String::from_utf8_lossy(v);
+        let text = header_text(v);
         let mut first = true;
         for word in text.split_ascii_whitespace() {
             if !first {
@@ -231,12 +257,18 @@ mod tests {
         assert_eq!(canonical_query("b=2&a=2&a=1", &[]), "a=1&a=2&b=2");
         assert_eq!(canonical_query("X-Amz-Signature=abc&x=1", &["X-Amz-Signature"]), "x=1");
         assert_eq!(canonical_query("k=a%20b&&", &[]), "k=a%20b");
+        assert_eq!(canonical_query("prefix=a+b%2Bc", &[]), "prefix=a%20b%2Bc");
+        assert_eq!(canonical_query_with("prefix=a+b%2Bc", &[], false), "prefix=a%2Bb%2Bc");
     }
 
     #[test]
     fn header_values() {
         let v = ["  a   b\t c ".as_bytes(), b"d"];
         assert_eq!(canonical_header_value(v.into_iter()), "a b c,d");
+        let latin1 = [&b"caf\xe9"[..]];
+        assert_eq!(canonical_header_value(latin1.into_iter()), "café");
+        let utf8 = ["café".as_bytes()];
+        assert_eq!(canonical_header_value(utf8.into_iter()), "café");
     }
 
     #[test]

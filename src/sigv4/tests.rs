@@ -1,5 +1,8 @@
-//! Known-answer tests from AWS's published SigV4/SigV2 examples, sign→verify round trips, and
-//! an end-to-end check against botocore.
+//! Known-answer tests from AWS's published SigV4/SigV2 examples, sign→verify round trips,
+//! parser proptests, and end-to-end checks against real clients' signatures: botocore
+//! ([`botocore`]), aws-sdk-go v1 ([`awssdkgo`]), s3cmd and rclone ([`clients`]), s3fs and goofys
+//! on FUSE mounts ([`fuse_clients`]). Each captures what the client sends without any ozfs code
+//! involved and checks that our verifier accepts exactly that.
 //!
 //! Every expected value below was recomputed independently with Python's `hmac`/`hashlib`
 //! (the scripts are described next to each vector), and agrees with the value AWS publishes.
@@ -290,14 +293,6 @@ fn parse_errors() {
             "AuthorizationHeaderMalformed",
         ),
         (
-            with_auth(
-                &auth_header("host;x-amz-content-sha256;x-amz-date", sig),
-                &[("x-amz-meta-a", "1")],
-            ),
-            "",
-            "AccessDenied",
-        ),
-        (
             with_auth("AWS4-ECDSA-P256-SHA256 Credential=x", &[]),
             "",
             "InvalidArgument",
@@ -323,6 +318,17 @@ fn parse_errors() {
         let err = run(&h, q).expect_err(&format!("{h:?} {q}"));
         assert_eq!(err.s3_code(), code, "{err:?}");
     }
+
+    // An unsigned x-amz-* header: refused when verifying (security on), tolerated otherwise.
+    let h = with_auth(
+        &auth_header("host;x-amz-content-sha256;x-amz-date", sig),
+        &[("x-amz-meta-a", "1")],
+    );
+    let auth = run(&h, "").unwrap().unwrap();
+    let err = auth.verify(SK, t2013()).unwrap_err();
+    assert_eq!(err, AuthError::UnsignedHeaders(vec!["x-amz-meta-a".into()]));
+    assert_eq!(err.s3_code(), "AccessDenied");
+    assert_eq!(auth.accept_unverified().access_key, AK);
 
     // Missing date / missing or bad content hash.
     let mut h = headers(&[("host", "h"), ("x-amz-content-sha256", EMPTY_SHA256)]);
@@ -642,5 +648,207 @@ fn sigv2_client_conventions() {
             v2::ResourceStyle::AsSent
         ),
         "/b?tagging&uploads"
+    );
+}
+
+mod awssdkgo;
+mod botocore;
+mod clients;
+mod fuse_clients;
+
+/// aws-sdk-go (goofys, rclone) sends a space in the query as `+` and signs it as `%20`; a
+/// hand-made client may send a literal `+` unencoded and sign it as `%2B`. Both verify.
+#[test]
+fn plus_in_query() {
+    let params = SigningParams {
+        access_key: "ak",
+        secret_key: "sk",
+        region: "us-east-1",
+        service: "s3",
+        time: t2013(),
+    };
+    let h = headers(&[("host", "127.0.0.1:9878")]);
+    let m = Method::GET;
+    for (signed_query, sent_query) in [
+        ("prefix=a%20b&delimiter=%2F", "prefix=a+b&delimiter=%2F"),
+        ("prefix=a%2Bb", "prefix=a+b"),
+    ] {
+        let out = sign_request(&m, "/bucket", signed_query, &h, EMPTY_SHA256, &params);
+        let mut sent = h.clone();
+        out.apply(&mut sent);
+        let auth = parse(&parts(&m, "/bucket", sent_query, &sent)).unwrap().unwrap();
+        auth.verify("sk", t2013())
+            .unwrap_or_else(|e| panic!("{sent_query}: {e}"));
+    }
+    // Without a '+' there is exactly one candidate.
+    let out = sign_request(&m, "/bucket", "prefix=a%2Bb", &h, EMPTY_SHA256, &params);
+    let mut sent = h.clone();
+    out.apply(&mut sent);
+    let auth = parse(&parts(&m, "/bucket", "prefix=a%20b", &sent)).unwrap().unwrap();
+    assert!(auth.verify("sk", t2013()).is_err());
+}
+
+proptest::proptest! {
+    /// Parsing never panics, whatever the Authorization header, query, path and dates are.
+    #[test]
+    fn parse_never_panics(
+        auth in "(AWS4-HMAC-SHA256 |AWS |)[ -~]{0,200}",
+        query in "[ -~]{0,120}",
+        path in "/?[ -~]{0,60}",
+        date in "[0-9TZ]{0,20}",
+        sha in "(UNSIGNED-PAYLOAD|STREAMING-[A-Z0-9-]{0,40}|[0-9a-f]{0,70})",
+    ) {
+        let mut h = headers(&[("host", "h")]);
+        if let Ok(v) = HeaderValue::from_str(&auth) {
+            h.insert("authorization", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&date) {
+            h.insert("x-amz-date", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&sha) {
+            h.insert("x-amz-content-sha256", v);
+        }
+        let m = Method::PUT;
+        for q in [query.as_str(), ""] {
+            if let Ok(Some(a)) = parse(&parts(&m, &path, q, &h)) {
+                let _ = a.verify("secret", t2013());
+                let _ = a.accept_unverified();
+            }
+        }
+        let _ = amz_date::parse_any(&date);
+        let _ = Credential::parse(&auth);
+        let _ = v2::candidate_resources(&path, &query, Some("b"));
+    }
+
+    /// Whatever the path, query and header values, what the signer signs the verifier accepts.
+    #[test]
+    fn sign_then_verify(
+        key in "[ -~]{1,40}",
+        value in "[ -~]{0,40}",
+        meta in "[ -~]{0,40}",
+    ) {
+        let params = SigningParams { access_key: "ak", secret_key: "sk", region: "r", service: "s3", time: t2013() };
+        let path = format!("/b/{}", canonical::encode_path(&key));
+        let query = format!("prefix={}&x", canonical::uri_encode(value.as_bytes(), true));
+        let mut h = headers(&[("host", "127.0.0.1:9878")]);
+        if let Ok(v) = HeaderValue::from_str(&meta) {
+            h.insert("x-amz-meta-m", v);
+        }
+        let m = Method::PUT;
+        let out = sign_request(&m, &path, &query, &h, UNSIGNED_PAYLOAD, &params);
+        let mut sent = h.clone();
+        out.apply(&mut sent);
+        let auth = parse(&parts(&m, &path, &query, &sent)).unwrap().unwrap();
+        proptest::prop_assert!(auth.verify("sk", t2013()).is_ok());
+        let q = presign(&m, "127.0.0.1:9878", &path, &query, 60, &params);
+        // A presigned URL signs only host: the request carries no other x-amz-* header.
+        let host_only = headers(&[("host", "127.0.0.1:9878")]);
+        let auth = parse(&parts(&m, &path, &q, &host_only)).unwrap().unwrap();
+        proptest::prop_assert!(auth.verify("sk", t2013()).is_ok());
+    }
+}
+
+/// goofys's own SigV2 signer (internal/v2signer.go): x-amz-date with a one-digit day and an
+/// empty Date line, the path escaped with Go's `EscapedPath` (keeps `$&+,:;=@`) while the wire
+/// path is fully encoded by aws-sdk-go, sub-resources in key order with re-encoded values.
+#[test]
+fn goofys_sigv2_convention() {
+    let m = Method::PUT;
+    let h = headers(&[
+        ("x-amz-date", "Fri, 4 Jan 2030 10:00:00 +0000"),
+        ("content-type", "application/octet-stream"),
+    ]);
+    let wire_path = "/bucket/a%24b%26c%2Bd%40e%20f%21.txt"; // key "a$b&c+d@e f!.txt"
+    let query = "partNumber=1&uploadId=u%2F1";
+    let sts = "PUT\n\napplication/octet-stream\n\nx-amz-date:Fri, 4 Jan 2030 10:00:00 +0000\n\
+               /bucket/a$b&c+d@e%20f%21.txt?partNumber=1&uploadId=u%2F1";
+    let mut hh = h.clone();
+    hh.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("AWS ak:{}", v2::sign("sk", sts))).unwrap(),
+    );
+    let req = RequestParts {
+        method: &m,
+        raw_path: wire_path,
+        raw_query: query,
+        headers: &hh,
+        virtual_host_bucket: None,
+    };
+    let auth = parse(&req).unwrap().unwrap();
+    let at = UNIX_EPOCH + Duration::from_secs(1_893_751_200); // 2030-01-04T10:00:00Z
+    auth.verify("sk", at).unwrap();
+    assert!(auth.verify("sk", at + Duration::from_secs(3600)).is_err());
+}
+
+/// A SigV2 presigned URL whose base64 signature kept a raw `+` still verifies.
+#[test]
+fn sigv2_presigned_raw_plus() {
+    let m = Method::GET;
+    let h = headers(&[("host", "h")]);
+    let expires = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    // Find a key name whose signature contains '+', then send it unencoded.
+    let (q, raw) = (0..200)
+        .find_map(|i| {
+            let path = format!("/b/k{i}");
+            let q = v2::presign("ak", "sk", "GET", &path, "", None, expires);
+            q.contains("%2B").then(|| (q.replace("%2B", "+"), path))
+        })
+        .expect("some signature has a '+'");
+    let req = RequestParts {
+        method: &m,
+        raw_path: &raw,
+        raw_query: &q,
+        headers: &h,
+        virtual_host_bucket: None,
+    };
+    parse(&req)
+        .unwrap()
+        .unwrap()
+        .verify("sk", expires - Duration::from_secs(10))
+        .unwrap();
+}
+
+/// Cost of authenticating one request (not a pass/fail test: run with
+/// `cargo test --release -p ozfs --lib -- --ignored --nocapture verify_cost`).
+#[test]
+#[ignore]
+fn verify_cost() {
+    let params = SigningParams {
+        access_key: AK,
+        secret_key: SK,
+        region: "us-east-1",
+        service: "s3",
+        time: t2013(),
+    };
+    let h = headers(&[
+        ("host", "127.0.0.1:9878"),
+        ("content-type", "text/plain"),
+        ("x-amz-meta-a", "b"),
+    ]);
+    let out = sign_request(&Method::PUT, "/bucket/dir/key.txt", "", &h, UNSIGNED_PAYLOAD, &params);
+    let mut sent = h.clone();
+    out.apply(&mut sent);
+    let m = Method::PUT;
+    let n = 20_000u32;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let auth = parse(&parts(&m, "/bucket/dir/key.txt", "", &sent)).unwrap().unwrap();
+        auth.verify(SK, t2013()).unwrap();
+    }
+    let per = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(sign_request(
+            &Method::PUT,
+            "/bucket/dir/key.txt",
+            "",
+            &h,
+            UNSIGNED_PAYLOAD,
+            &params,
+        ));
+    }
+    println!(
+        "SigV4 parse+verify: {per:?} per request; sign: {:?} per request",
+        t.elapsed() / n
     );
 }

@@ -8,14 +8,15 @@
 //! - `Date` is the `Date` header, empty when `x-amz-date` is present, and the `Expires` value
 //!   for presigned URLs.
 //! - Each `x-amz-*` header (also `x-amz-date`) as `name:value\n`: lower-case name, sorted, values
-//!   trimmed and comma-joined when repeated.
+//!   trimmed (inner whitespace kept, as botocore and aws-sdk-go do) and comma-joined when repeated.
 //! - Canonical resource: `/bucket` (virtual-host style only) + the path + the S3 sub-resources
 //!   present in the query (`acl`, `uploads`, `uploadId=`, `partNumber=`, `delete`, `tagging`,
 //!   `versionId=`, `response-*` overrides, ...), sorted, `?a&b=c`.
 //!
 //! Clients differ in small ways: botocore signs the path and sub-resource values as sent
-//! (still encoded), goofys (aws-sdk-go style) signs the path re-encoded and the values
-//! decoded-then-re-encoded, and AWS documents decoded `response-*` values. The verifier
+//! (still encoded) with decoded sub-resource values, aws-sdk-go signs the path and values
+//! re-encoded, goofys signs the path escaped the Go way (`$&+,:;=@` kept), and AWS documents
+//! decoded `response-*` values. The verifier
 //! therefore accepts any of a few candidate strings to sign ([`candidate_resources`]); the
 //! first is the AWS-documented one.
 
@@ -29,16 +30,16 @@ use http::HeaderMap;
 use sha1::Sha1;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The query parameters that are part of the SigV2 canonical resource (sorted).
+/// The query parameters that are part of the SigV2 canonical resource: botocore's list, which
+/// contains the AWS-documented ones and every one aws-sdk-go / goofys signs.
 pub const SUB_RESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
     "cors",
+    "defaultObjectAcl",
     "delete",
-    "encryption",
     "inventory",
-    "legal-hold",
     "lifecycle",
     "location",
     "logging",
@@ -56,9 +57,9 @@ pub const SUB_RESOURCES: &[&str] = &[
     "response-content-type",
     "response-expires",
     "restore",
-    "retention",
     "select",
     "select-type",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -79,7 +80,7 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
 fn header_text(headers: &HeaderMap, name: &str) -> String {
     headers
         .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .map(|v| canonical::header_text(v.as_bytes()).trim().to_string())
         .unwrap_or_default()
 }
 
@@ -97,12 +98,7 @@ pub fn canonical_amz_headers(headers: &HeaderMap) -> String {
         let values: Vec<String> = headers
             .get_all(name)
             .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_ascii_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(|v| canonical::header_text(v.as_bytes()).trim().to_string())
             .collect();
         out.push_str(name);
         out.push(':');
@@ -119,8 +115,26 @@ pub enum ResourceStyle {
     AsSent,
     /// Path as sent, values decoded (the AWS SigV2 documentation).
     DecodedValues,
-    /// Path decoded then re-encoded, values decoded then re-encoded (aws-sdk-go / goofys).
+    /// Path decoded then re-encoded (AWS `UriEncode`), values decoded (`+` as a space, as Go's
+    /// `ParseQuery`) then re-encoded (aws-sdk-go's SigV2 signer).
     Reencoded,
+    /// Like [`ResourceStyle::Reencoded`], but the path re-encoded the way Go's
+    /// `url.URL.EscapedPath` does (keeping `$&+,:;=@`): what goofys's own SigV2 signer signs.
+    GoEscapedPath,
+}
+
+/// Go's `url.URL{Path: p}.EscapedPath()`: everything but `A-Z a-z 0-9 - _ . ~` and
+/// `$ & + , / : ; = @` as `%XX`.
+pub fn go_escape_path(decoded: &[u8]) -> String {
+    let mut out = String::with_capacity(decoded.len() + 8);
+    for &b in decoded {
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The canonical resource of a request for one [`ResourceStyle`].
@@ -139,6 +153,9 @@ pub fn canonical_resource(
     match style {
         ResourceStyle::AsSent | ResourceStyle::DecodedValues => out.push_str(path),
         ResourceStyle::Reencoded => out.push_str(&canonical::canonical_uri(path)),
+        ResourceStyle::GoEscapedPath => out.push_str(&go_escape_path(
+            &percent_encoding::percent_decode_str(path).collect::<Vec<u8>>(),
+        )),
     }
     let mut subs: Vec<(String, Option<String>)> = Vec::new();
     for seg in raw_query.split('&').filter(|s| !s.is_empty()) {
@@ -155,7 +172,10 @@ pub fn canonical_resource(
         let value = raw_value.filter(|v| !v.is_empty()).map(|v| match style {
             ResourceStyle::AsSent => v.to_string(),
             ResourceStyle::DecodedValues => percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned(),
-            ResourceStyle::Reencoded => uri_encode(&percent_encoding::percent_decode_str(v).collect::<Vec<u8>>(), true),
+            ResourceStyle::Reencoded | ResourceStyle::GoEscapedPath => uri_encode(
+                &percent_encoding::percent_decode_str(&v.replace('+', " ")).collect::<Vec<u8>>(),
+                true,
+            ),
         });
         subs.push((name, value));
     }
@@ -171,17 +191,27 @@ pub fn canonical_resource(
     out
 }
 
-/// The canonical resources to try, AWS-documented first, without duplicates.
+/// The canonical resources to try, AWS-documented first, without duplicates: every
+/// [`ResourceStyle`]s, and for a path-style bucket request `/bucket` also `/bucket/`.
 pub fn candidate_resources(raw_path: &str, raw_query: &str, virtual_host_bucket: Option<&str>) -> Vec<String> {
+    let mut paths = vec![raw_path.to_string()];
+    // A path-style bucket request (`/bucket`): botocore and AWS sign `/bucket/`.
+    if virtual_host_bucket.is_none() && raw_path.len() > 1 && raw_path.starts_with('/') && !raw_path[1..].contains('/')
+    {
+        paths.push(format!("{raw_path}/"));
+    }
     let mut out: Vec<String> = Vec::new();
-    for style in [
-        ResourceStyle::DecodedValues,
-        ResourceStyle::AsSent,
-        ResourceStyle::Reencoded,
-    ] {
-        let r = canonical_resource(raw_path, raw_query, virtual_host_bucket, style);
-        if !out.contains(&r) {
-            out.push(r);
+    for path in &paths {
+        for style in [
+            ResourceStyle::DecodedValues,
+            ResourceStyle::AsSent,
+            ResourceStyle::Reencoded,
+            ResourceStyle::GoEscapedPath,
+        ] {
+            let r = canonical_resource(path, raw_query, virtual_host_bucket, style);
+            if !out.contains(&r) {
+                out.push(r);
+            }
         }
     }
     out
@@ -242,7 +272,7 @@ pub(crate) fn parse_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedA
         .get("x-amz-date")
         .or_else(|| req.headers.get(http::header::DATE))
     {
-        Some(v) => String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+        Some(v) => canonical::header_text(v.as_bytes()).trim().to_string(),
         None => return Err(AuthError::MissingDate),
     };
     let request_time = amz_date::parse_any(&date_text).ok_or(AuthError::InvalidDate(date_text))?;
@@ -257,6 +287,7 @@ pub(crate) fn parse_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedA
         request_time,
         expires: None,
         payload: DeclaredPayload::Unsigned,
+        unsigned_headers: Vec::new(),
     })
 }
 
@@ -268,7 +299,8 @@ pub(crate) fn parse_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) 
         })
     };
     let access_key = required("AWSAccessKeyId")?;
-    let signature = required("Signature")?;
+    // Base64 has no spaces: a `+` the client left unencoded was read as a space.
+    let signature = required("Signature")?.replace(' ', "+");
     let expires_text = required("Expires")?;
     let expires: u64 = expires_text
         .trim()
@@ -286,6 +318,7 @@ pub(crate) fn parse_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) 
         request_time: expires_at,
         expires: Some(expires_at),
         payload: DeclaredPayload::Unsigned,
+        unsigned_headers: Vec::new(),
     })
 }
 

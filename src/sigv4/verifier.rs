@@ -12,7 +12,10 @@
 //!         } else {
 //!             auth.accept_unverified()                    // well-formed is enough
 //!         };
-//!         match ok.payload { ... }                        // how to read the body
+//!         match ok.payload { ... }                        // how to read the body:
+//!         // StreamingSigned / StreamingUnsignedTrailer need x-amz-decoded-content-length
+//!         // (the gateway answers InvalidArgument/MissingContentLength without it) and go
+//!         // through chunked::AwsChunkedDecoder; SignedPayload through chunked::verify_sha256.
 //!     }
 //! }
 //! ```
@@ -158,6 +161,9 @@ pub struct ParsedAuth {
     /// Presigned only.
     pub(crate) expires: Option<SystemTime>,
     pub(crate) payload: DeclaredPayload,
+    /// `x-amz-*` headers present but not signed: refused by [`ParsedAuth::verify`] (security
+    /// on), tolerated by [`ParsedAuth::accept_unverified`].
+    pub(crate) unsigned_headers: Vec<String>,
 }
 
 impl ParsedAuth {
@@ -235,9 +241,12 @@ impl ParsedAuth {
             Scheme::V4Header | Scheme::V4Presigned => {
                 let scope = self.credential.as_ref().ok_or_else(mismatch)?;
                 let key = SigningKey::for_scope(secret, scope);
-                let expected = key.sign(self.string_to_sign());
                 let given = self.signature.to_ascii_lowercase();
-                if canonical::constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+                let ok = self
+                    .strings_to_sign
+                    .iter()
+                    .any(|sts| canonical::constant_time_eq(key.sign(sts).as_bytes(), given.as_bytes()));
+                if ok {
                     Ok(Some(key))
                 } else {
                     Err(mismatch())
@@ -256,16 +265,19 @@ impl ParsedAuth {
         }
     }
 
-    /// Security on: check the time window ([`Self::check_time`]) and the signature with the
-    /// user's secret.
+    /// Security on: refuse unsigned `x-amz-*` headers, check the time window
+    /// ([`Self::check_time`]) and the signature with the user's secret.
     pub fn verify(&self, secret: &str, now: SystemTime) -> Result<Authenticated, AuthError> {
+        if !self.unsigned_headers.is_empty() {
+            return Err(AuthError::UnsignedHeaders(self.unsigned_headers.clone()));
+        }
         self.check_time(now)?;
         let key = self.verify_signature(secret)?;
         Ok(self.authenticated(key, true))
     }
 
-    /// Security off: accept the (well-formed) request without checking the signature or the
-    /// clock. Chunk signatures of a streaming body will not be checked either
+    /// Security off: accept the (well-formed) request without checking the signature, the
+    /// clock or unsigned `x-amz-*` headers. Chunk signatures of a streaming body will not be checked either
     /// ([`StreamingSigned::signing_key`] is `None`). Call [`Self::check_time`] first if the
     /// time window should still apply.
     pub fn accept_unverified(&self) -> Authenticated {
@@ -356,20 +368,41 @@ fn parse_signed_headers(value: &str) -> Result<Vec<String>, String> {
 }
 
 /// `x-amz-*` headers present but not signed (except `x-amz-content-sha256`).
-fn unsigned_amz_headers(headers: &HeaderMap, signed: &[String]) -> Result<(), AuthError> {
+fn unsigned_amz_headers(headers: &HeaderMap, signed: &[String]) -> Vec<String> {
     let mut missing: Vec<String> = headers
         .keys()
         .map(|k| k.as_str())
         .filter(|k| k.starts_with("x-amz-") && *k != "x-amz-content-sha256" && !signed.iter().any(|s| s == k))
         .map(str::to_string)
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        missing.sort();
-        missing.dedup();
-        Err(AuthError::UnsignedHeaders(missing))
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+/// The canonical request and the strings to sign of a SigV4 request: `+` in the query read as
+/// a space first, and, when the query has a `+`, as a literal plus as a second candidate.
+fn v4_strings_to_sign(
+    req: &RequestParts<'_>,
+    exclude: &[&str],
+    signed: &[String],
+    payload_hash: &str,
+    amz_date: &str,
+    scope: &str,
+) -> (String, Vec<String>) {
+    let uri = canonical::canonical_uri(req.raw_path);
+    let headers = canonical::canonical_headers(req.headers, signed);
+    let signed_list = signed.join(";");
+    let build = |plus_as_space: bool| {
+        let query = canonical::canonical_query_with(req.raw_query, exclude, plus_as_space);
+        canonical::canonical_request(req.method.as_str(), &uri, &query, &headers, &signed_list, payload_hash)
+    };
+    let canonical_request = build(true);
+    let mut strings = vec![canonical::string_to_sign(amz_date, scope, &canonical_request)];
+    if req.raw_query.contains('+') {
+        strings.push(canonical::string_to_sign(amz_date, scope, &build(false)));
     }
+    (canonical_request, strings)
 }
 
 fn parse_v4_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedAuth, AuthError> {
@@ -422,29 +455,22 @@ fn parse_v4_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedAuth, Aut
     }
     let payload_hash = header_str(req.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let payload = classify_payload(payload_hash)?;
-    unsigned_amz_headers(req.headers, &signed)?;
+    let unsigned_headers = unsigned_amz_headers(req.headers, &signed);
 
-    let canonical_request = canonical::canonical_request(
-        req.method.as_str(),
-        &canonical::canonical_uri(req.raw_path),
-        &canonical::canonical_query(req.raw_query, &[]),
-        &canonical::canonical_headers(req.headers, &signed),
-        &signed.join(";"),
-        payload_hash,
-    );
     let scope = credential.scope.to_scope_string();
-    let sts = canonical::string_to_sign(&amz_date, &scope, &canonical_request);
+    let (canonical_request, strings_to_sign) = v4_strings_to_sign(req, &[], &signed, payload_hash, &amz_date, &scope);
     Ok(ParsedAuth {
         access_key: credential.access_key,
         scheme: Scheme::V4Header,
         credential: Some(credential.scope),
         signature: signature.to_string(),
         amz_date,
-        strings_to_sign: vec![sts],
+        strings_to_sign,
         canonical_request,
         request_time,
         expires: None,
         payload,
+        unsigned_headers,
     })
 }
 
@@ -494,28 +520,22 @@ fn parse_v4_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) -> Resul
         })
         .unwrap_or_else(|| super::UNSIGNED_PAYLOAD.to_string());
     let payload = classify_payload(&payload_hash)?;
-    unsigned_amz_headers(req.headers, &signed)?;
+    let unsigned_headers = unsigned_amz_headers(req.headers, &signed);
 
-    let canonical_request = canonical::canonical_request(
-        req.method.as_str(),
-        &canonical::canonical_uri(req.raw_path),
-        &canonical::canonical_query(req.raw_query, &["X-Amz-Signature"]),
-        &canonical::canonical_headers(req.headers, &signed),
-        &signed.join(";"),
-        &payload_hash,
-    );
     let scope = credential.scope.to_scope_string();
-    let sts = canonical::string_to_sign(&amz_date, &scope, &canonical_request);
+    let (canonical_request, strings_to_sign) =
+        v4_strings_to_sign(req, &["X-Amz-Signature"], &signed, &payload_hash, &amz_date, &scope);
     Ok(ParsedAuth {
         access_key: credential.access_key,
         scheme: Scheme::V4Presigned,
         credential: Some(credential.scope),
         signature,
         amz_date,
-        strings_to_sign: vec![sts],
+        strings_to_sign,
         canonical_request,
         request_time,
         expires: Some(request_time + Duration::from_secs(expires)),
         payload,
+        unsigned_headers,
     })
 }

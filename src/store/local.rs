@@ -11,7 +11,9 @@
 //! numeric id naming its key space, a link a target), `objects` (bucket id, 8 bytes big-endian,
 //! followed by the key → object record listing its data files), `uploads` (bucket id, key, NUL,
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
-//! file), `secrets`, and `meta` (counters). A listing is a range scan of `objects`, so a page
+//! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
+//! the same transaction as its record: one commit, no data file), `secrets`, and `meta`
+//! (counters). A listing is a range scan of `objects`, so a page
 //! costs O(page) and a common prefix is skipped with one seek (see
 //! [`crate::namespace::listing`]).
 //!
@@ -30,7 +32,9 @@ mod files;
 use crate::error::{Error, NameKind, Result};
 use crate::namespace::link::{self, BucketKind};
 use crate::namespace::listing::list_page;
-use crate::namespace::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use crate::namespace::multipart::{
+    check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
+};
 use crate::namespace::name::{validate_key, validate_resource_name};
 use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
 use crate::namespace::BucketPath;
@@ -60,9 +64,18 @@ const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const SECRETS: TableDefinition<&str, &str> = TableDefinition::new("secrets");
+/// The bytes of small objects, by version.
+const INLINE: TableDefinition<u64, &[u8]> = TableDefinition::new("inline");
+
+/// Objects up to this size keep their bytes in the database (one commit, no data file, no
+/// extra fsyncs); larger ones live in data files.
+pub const INLINE_MAX: usize = 64 * 1024;
 
 const NEXT_VERSION: &str = "next_version";
 const NEXT_BUCKET_ID: &str = "next_bucket_id";
+/// Memory redb may use to cache metadata pages (its default, 1 GiB, would blow the process's
+/// memory budget; object bytes are cached by the page cache above the store, not here).
+const METADATA_CACHE_BYTES: usize = 64 << 20;
 /// How many data files a GET opens before returning (the rest open when reached).
 const EAGER_OPEN: usize = 64;
 
@@ -152,6 +165,29 @@ fn bucket_info(p: &BucketPath, r: &BucketRec) -> BucketInfo {
     }
 }
 
+/// Drop what an object record being replaced or deleted owns inside the transaction (its inline
+/// bytes); returns its data files, to remove after the commit.
+fn release(txn: &WriteTransaction, old: &ObjectRec) -> Result<Vec<u64>> {
+    if old.inline {
+        txn.open_table(INLINE).map_err(db)?.remove(old.version).map_err(db)?;
+    }
+    Ok(old.segments.iter().map(|s| s.file).collect())
+}
+
+/// Where the bytes of an object being read are.
+pub(crate) enum Source {
+    Inline(bytes::Bytes),
+    Files(Vec<Arc<SegHandle>>),
+}
+
+/// A lazy body for `range` of an object whose bytes are at `src`.
+fn body_of(files: &Arc<Files>, src: Source, range: Range<u64>, key: &str) -> ByteStream {
+    match src {
+        Source::Inline(b) => crate::store::body_from_bytes(b.slice(range.start as usize..range.end as usize)),
+        Source::Files(handles) => read_stream(files.clone(), handles, range, key.to_string()),
+    }
+}
+
 /// Record that versions below `next` are used.
 fn bump_version(txn: &WriteTransaction, next: u64) -> Result<()> {
     let mut meta = txn.open_table(META).map_err(db)?;
@@ -160,6 +196,15 @@ fn bump_version(txn: &WriteTransaction, next: u64) -> Result<()> {
         meta.insert(NEXT_VERSION, next).map_err(db)?;
     }
     Ok(())
+}
+
+fn read_inline(txn: &redb::ReadTransaction, version: u64) -> Result<bytes::Bytes> {
+    let t = txn.open_table(INLINE).map_err(db)?;
+    let v = t
+        .get(version)
+        .map_err(db)?
+        .ok_or_else(|| Error::Storage(format!("inline bytes of version {version} are missing")))?;
+    Ok(bytes::Bytes::copy_from_slice(v.value()))
 }
 
 fn part_info(n: u32, p: &PartRec) -> PartInfo {
@@ -246,14 +291,13 @@ impl Inner {
         key: &str,
         want_version: Option<u64>,
         range_of: &dyn Fn(&ObjectInfo) -> Result<Range<u64>>,
-    ) -> Result<(ObjectInfo, Vec<Arc<SegHandle>>, Range<u64>)> {
+    ) -> Result<(ObjectInfo, Source, Range<u64>)> {
         for _ in 0..8 {
             let txn = self.read()?;
             let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let objs = txn.open_table(OBJECTS).map_err(db)?;
             let rec = get_object_rec(&objs, &obj_key(b.id, key))?;
             drop(objs);
-            drop(txn);
             let rec = match (rec, want_version) {
                 (Some(r), Some(v)) if r.version != v => return Err(Error::ObjectChanged(key.to_string())),
                 (Some(r), _) => r,
@@ -262,6 +306,11 @@ impl Inner {
             };
             let info = object_info(key, &rec);
             let range = range_of(&info)?;
+            if rec.inline {
+                let data = read_inline(&txn, rec.version)?;
+                return Ok((info, Source::Inline(data), range));
+            }
+            drop(txn);
             let mut handles = Vec::with_capacity(rec.segments.len());
             let mut start = 0u64;
             let mut opened = 0usize;
@@ -286,7 +335,7 @@ impl Inner {
                 start = end;
             }
             if !gone {
-                return Ok((info, handles, range));
+                return Ok((info, Source::Files(handles), range));
             }
             if want_version.is_some() {
                 return Err(Error::ObjectChanged(key.to_string()));
@@ -298,6 +347,7 @@ impl Inner {
     /// Commit an object record at `key` of `bucket`, checking `cond` against the current one
     /// atomically. Data files in `guards` are kept on success and removed on failure; the
     /// replaced object's files are removed after the commit.
+    /// `inline` holds the bytes of an inline record.
     fn commit_object(
         &self,
         bucket: &BucketPath,
@@ -305,25 +355,35 @@ impl Inner {
         mut rec: ObjectRec,
         cond: &WriteCondition,
         guards: Vec<FileGuard>,
+        inline: Option<&[u8]>,
     ) -> Result<(BucketPath, ObjectInfo)> {
-        let (real, old, info) = self.write(|txn| {
+        let (real, old_files, info) = self.write(|txn| {
             let (real, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let mut objs = txn.open_table(OBJECTS).map_err(db)?;
             let k = obj_key(b.id, key);
             let cur = get_object_rec(&objs, &k)?;
             check_condition(cond, cur.as_ref().map(|c| c.etag.as_str()))?;
             rec.owner = b.owner.clone();
+            rec.inline = inline.is_some();
             objs.insert(k.as_slice(), rec.encode().as_slice()).map_err(db)?;
             drop(objs);
+            let old_files = match &cur {
+                Some(c) => release(txn, c)?,
+                None => Vec::new(),
+            };
+            if let Some(data) = inline {
+                txn.open_table(INLINE)
+                    .map_err(db)?
+                    .insert(rec.version, data)
+                    .map_err(db)?;
+            }
             bump_version(txn, rec.version + 1)?;
-            Ok((real, cur, object_info(key, &rec)))
+            Ok((real, old_files, object_info(key, &rec)))
         })?;
         for g in guards {
             g.disarm();
         }
-        if let Some(old) = old {
-            self.files.remove(old.segments.iter().map(|s| s.file));
-        }
+        self.files.remove(old_files);
         Ok((real, info))
     }
 
@@ -431,7 +491,10 @@ impl LocalStore {
     pub fn open(dir: &Path, s3_volume: &str) -> Result<LocalStore> {
         validate_resource_name(NameKind::Volume, s3_volume)?;
         std::fs::create_dir_all(dir)?;
-        let database = match Database::create(dir.join("meta.redb")) {
+        let database = match Database::builder()
+            .set_cache_size(METADATA_CACHE_BYTES)
+            .create(dir.join("meta.redb"))
+        {
             Ok(d) => d,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Error::Storage(format!(
@@ -452,6 +515,7 @@ impl LocalStore {
             txn.open_table(UPLOADS).map_err(db)?;
             txn.open_table(PARTS).map_err(db)?;
             txn.open_table(SECRETS).map_err(db)?;
+            txn.open_table(INLINE).map_err(db)?;
             let mut vols = txn.open_table(VOLUMES).map_err(db)?;
             if vols.get(s3_volume).map_err(db)?.is_none() {
                 let rec = VolumeRec {
@@ -462,8 +526,9 @@ impl LocalStore {
             }
         }
         txn.commit().map_err(db)?;
-        // Every data file a record references.
+        // Every data file a record references (and every inline body).
         let mut referenced = HashSet::new();
+        let mut inline_refs = HashSet::new();
         let mut max_ref = 0u64;
         let stored_next;
         {
@@ -472,6 +537,9 @@ impl LocalStore {
                 let (_, v) = e.map_err(db)?;
                 let r = ObjectRec::decode(v.value())?;
                 max_ref = max_ref.max(r.version);
+                if r.inline {
+                    inline_refs.insert(r.version);
+                }
                 for s in r.segments {
                     max_ref = max_ref.max(s.file);
                     referenced.insert(s.file);
@@ -490,6 +558,31 @@ impl LocalStore {
                 .map_err(db)?
                 .map(|v| v.value())
                 .unwrap_or(1);
+        }
+        // Inline bodies no record references (none should exist: they are released in the
+        // transaction that drops their record) are removed too.
+        let mut txn = database.begin_write().map_err(db)?;
+        txn.set_durability(Durability::Immediate);
+        let stray_inline = {
+            let mut t = txn.open_table(INLINE).map_err(db)?;
+            let mut stray = Vec::new();
+            for e in t.iter().map_err(db)? {
+                let (k, _) = e.map_err(db)?;
+                if !inline_refs.contains(&k.value()) {
+                    stray.push(k.value());
+                }
+            }
+            for v in &stray {
+                t.remove(*v).map_err(db)?;
+            }
+            stray.len()
+        };
+        txn.commit().map_err(db)?;
+        if stray_inline > 0 {
+            log::warn!(
+                "recovery of {}: removed {stray_inline} unreferenced inline bodies",
+                dir.display()
+            );
         }
         let rec = files.recover(&referenced)?;
         if rec.removed_tmp + rec.removed_orphans > 0 {
@@ -533,7 +626,7 @@ impl LocalStore {
         range: Option<Range<u64>>,
     ) -> Result<(u64, crate::namespace::rules::Digests, FileGuard, ObjectInfo, Range<u64>)> {
         let (sb, sk) = (src_bucket.clone(), src_key.to_string());
-        let (info, handles, r) = self
+        let (info, src, r) = self
             .run(move |i| {
                 i.open_object(&sb, &sk, None, &|info: &ObjectInfo| {
                     let r = range.clone().unwrap_or(0..info.size);
@@ -542,7 +635,7 @@ impl LocalStore {
                 })
             })
             .await?;
-        let body = read_stream(self.inner.files.clone(), handles, r.clone(), src_key.to_string());
+        let body = body_of(&self.inner.files, src, r.clone(), src_key);
         let id = self.inner.alloc();
         let (d, guard) = self
             .inner
@@ -745,44 +838,74 @@ impl ObjectStore for LocalStore {
         let b = bucket.clone();
         self.run(move |i| i.resolve(&b)).await?;
         let id = self.inner.alloc();
-        let (d, guard) = self.inner.files.write(id, body, BodyDigest::new(&opts)).await?;
-        let mut attrs = opts.attrs;
-        attrs.checksums = d.checksums;
-        let rec = ObjectRec {
-            size: d.len,
-            etag: d.etag,
-            last_modified: SystemTime::now(),
-            version: id,
-            owner: String::new(),
-            attrs,
-            multipart: false,
-            segments: vec![Segment { file: id, size: d.len }],
+        let head = files::read_head(body, INLINE_MAX + 1).await?;
+        let (b, k) = (bucket.clone(), key.to_string());
+        let (real, info) = if head.rest.is_none() && head.len <= INLINE_MAX {
+            // Small: the bytes go into the same transaction as the record.
+            self.run(move |i| {
+                let mut data = Vec::with_capacity(head.len);
+                let mut digest = BodyDigest::new(&opts);
+                for c in &head.chunks {
+                    digest.update(c)?;
+                    data.extend_from_slice(c);
+                }
+                let d = digest.finish()?;
+                let mut attrs = opts.attrs;
+                attrs.checksums = d.checksums;
+                let rec = ObjectRec {
+                    size: d.len,
+                    etag: d.etag,
+                    last_modified: SystemTime::now(),
+                    version: id,
+                    owner: String::new(),
+                    attrs,
+                    multipart: false,
+                    segments: Vec::new(),
+                    inline: true,
+                };
+                i.commit_object(&b, &k, rec, &opts.condition, Vec::new(), Some(&data))
+            })
+            .await?
+        } else {
+            let (d, guard) = self.inner.files.write_head(id, head, BodyDigest::new(&opts)).await?;
+            let mut attrs = opts.attrs;
+            attrs.checksums = d.checksums;
+            let rec = ObjectRec {
+                size: d.len,
+                etag: d.etag,
+                last_modified: SystemTime::now(),
+                version: id,
+                owner: String::new(),
+                attrs,
+                multipart: false,
+                segments: vec![Segment { file: id, size: d.len }],
+                inline: false,
+            };
+            let cond = opts.condition;
+            self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
+                .await?
         };
-        let (b, k, cond) = (bucket.clone(), key.to_string(), opts.condition);
-        let (real, info) = self
-            .run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard]))
-            .await?;
         self.inner.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
 
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let (b, k) = (bucket.clone(), key.to_string());
-        let (info, handles, range) = self
+        let (info, src, range) = self
             .run(move |i| {
                 i.open_object(&b, &k, None, &|info: &ObjectInfo| {
                     get_range(&opts, info.size, &info.parts)
                 })
             })
             .await?;
-        let body = read_stream(self.inner.files.clone(), handles, range.clone(), key.to_string());
+        let body = body_of(&self.inner.files, src, range.clone(), key);
         Ok(GetResult { info, range, body })
     }
 
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
         let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
         let r = range.clone();
-        let (_, handles, range) = self
+        let (_, src, range) = self
             .run(move |i| {
                 i.open_object(&b, &k, Some(v), &|info: &ObjectInfo| {
                     check_source_range(&r, info.size)?;
@@ -790,7 +913,7 @@ impl ObjectStore for LocalStore {
                 })
             })
             .await?;
-        Ok(read_stream(self.inner.files.clone(), handles, range, info.key.clone()))
+        Ok(body_of(&self.inner.files, src, range, &info.key))
     }
 
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
@@ -809,7 +932,7 @@ impl ObjectStore for LocalStore {
         let (b, k, im) = (bucket.clone(), key.to_string(), if_match.map(str::to_string));
         let (real, old) = self
             .run(move |i| {
-                let (real, old) = i.write(|txn| {
+                let (real, old, files) = i.write(|txn| {
                     let (real, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
                     let mut objs = txn.open_table(OBJECTS).map_err(db)?;
                     let ok = obj_key(rec.id, &k);
@@ -817,14 +940,15 @@ impl ObjectStore for LocalStore {
                     if let Some(want) = im {
                         check_condition(&WriteCondition::IfMatch(want), cur.as_ref().map(|c| c.etag.as_str()))?;
                     }
-                    if cur.is_some() {
+                    let mut files = Vec::new();
+                    if let Some(c) = &cur {
                         objs.remove(ok.as_slice()).map_err(db)?;
+                        drop(objs);
+                        files = release(txn, c)?;
                     }
-                    Ok((real, cur))
+                    Ok((real, cur, files))
                 })?;
-                if let Some(o) = &old {
-                    i.files.remove(o.segments.iter().map(|s| s.file));
-                }
+                i.files.remove(files);
                 Ok((real, old))
             })
             .await?;
@@ -858,8 +982,10 @@ impl ObjectStore for LocalStore {
                     attrs: copy_attrs(&src.attrs, &opts, whole),
                     multipart: false,
                     segments: vec![Segment { file: id, size: d.len }],
+                    inline: false,
                 },
                 vec![guard],
+                None,
             )
         } else {
             // Whole copy: hard-link the source's files under new ids.
@@ -873,6 +999,11 @@ impl ObjectStore for LocalStore {
                     let src =
                         get_object_rec(&objs, &obj_key(b.id, &sk))?.ok_or_else(|| Error::NoSuchKey(sk.clone()))?;
                     drop(objs);
+                    let inline = if src.inline {
+                        Some(read_inline(&txn, src.version)?.to_vec())
+                    } else {
+                        None
+                    };
                     drop(txn);
                     let mut guards = Vec::new();
                     let mut segments = Vec::new();
@@ -901,15 +1032,18 @@ impl ObjectStore for LocalStore {
                         attrs: copy_attrs(&src.attrs, &opts2, true),
                         multipart: src.multipart,
                         segments,
+                        inline: src.inline,
                     };
-                    return Ok((rec, guards));
+                    return Ok((rec, guards, inline));
                 }
                 Err(Error::ObjectChanged(sk.clone()))
             })
             .await?
         };
         let (b, k, cond) = (dst_bucket.clone(), dst_key.to_string(), opts.condition);
-        let (real, info) = self.run(move |i| i.commit_object(&b, &k, rec.0, &cond, rec.1)).await?;
+        let (real, info) = self
+            .run(move |i| i.commit_object(&b, &k, rec.0, &cond, rec.1, rec.2.as_deref()))
+            .await?;
         self.inner.emit(&real, dst_key, ChangeKind::Put);
         Ok(info)
     }
@@ -947,7 +1081,7 @@ impl ObjectStore for LocalStore {
                     let fk = obj_key(rec.id, &f);
                     let o = get_object_rec(&objs, &fk)?.ok_or_else(|| Error::NoSuchKey(f.clone()))?;
                     if f == t {
-                        return Ok((None, None));
+                        return Ok((None, Vec::new()));
                     }
                     objs.remove(fk.as_slice()).map_err(db)?;
                     let old = objs
@@ -955,11 +1089,14 @@ impl ObjectStore for LocalStore {
                         .map_err(db)?
                         .map(|v| ObjectRec::decode(v.value()))
                         .transpose()?;
-                    Ok((Some(real), old))
+                    drop(objs);
+                    let files = match &old {
+                        Some(o) => release(txn, o)?,
+                        None => Vec::new(),
+                    };
+                    Ok((Some(real), files))
                 })?;
-                if let Some(o) = old {
-                    i.files.remove(o.segments.iter().map(|s| s.file));
-                }
+                i.files.remove(old);
                 Ok(real)
             })
             .await?;
@@ -1002,11 +1139,15 @@ impl ObjectStore for LocalStore {
                             replaced.push(ObjectRec::decode(prev.value())?);
                         }
                     }
+                    drop(objs);
+                    let mut files = Vec::new();
+                    for o in &replaced {
+                        files.extend(release(txn, o)?);
+                    }
                     let renames: Vec<(String, String)> = moving.into_iter().map(|(o, n, _)| (o, n)).collect();
-                    Ok((real, renames, replaced))
+                    Ok((real, renames, files))
                 })?;
-                i.files
-                    .remove(replaced.iter().flat_map(|o| o.segments.iter().map(|s| s.file)));
+                i.files.remove(replaced);
                 Ok((real, renames))
             })
             .await?;
@@ -1186,8 +1327,13 @@ impl ObjectStore for LocalStore {
                         })
                         .collect();
                     let used: HashSet<u64> = segments.iter().map(|s| s.file).collect();
+                    let sums: Vec<&BTreeMap<String, String>> = named
+                        .iter()
+                        .filter_map(|p| all.get(&p.part_number))
+                        .map(|p| &p.checksums)
+                        .collect();
                     let mut attrs = up.attrs;
-                    attrs.checksums = BTreeMap::new();
+                    attrs.checksums = composite_checksums(&sums);
                     let rec = ObjectRec {
                         size: segments.iter().map(|s| s.size).sum(),
                         etag,
@@ -1197,6 +1343,7 @@ impl ObjectStore for LocalStore {
                         attrs,
                         multipart: true,
                         segments,
+                        inline: false,
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;
@@ -1207,7 +1354,7 @@ impl ObjectStore for LocalStore {
                     bump_version(txn, version + 1)?;
                     let mut drop_files: Vec<u64> = all.values().map(|p| p.file).filter(|f| !used.contains(f)).collect();
                     if let Some(c) = cur {
-                        drop_files.extend(c.segments.iter().map(|s| s.file));
+                        drop_files.extend(release(txn, &c)?);
                     }
                     Ok((real, object_info(&k, &rec), drop_files))
                 })?;
@@ -1396,6 +1543,41 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("second open succeeded"),
         }
+    }
+
+    #[tokio::test]
+    async fn inline_bodies_are_released_with_their_records() {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        let b = BucketPath::new("s3v", "inl");
+        s.create_bucket(&b, "u").await.unwrap();
+        let put = |k: &'static str, v: &'static [u8]| {
+            let s = s.clone();
+            let b = b.clone();
+            async move {
+                s.put_object(&b, k, crate::store::body_from_bytes(v), PutOptions::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        put("a", b"1").await;
+        put("a", b"2").await; // overwrite
+        put("b", b"3").await;
+        s.rename_object(&b, "b", "a").await.unwrap(); // replaces a
+        s.copy_object(&b, "a", &b, "c", CopyOptions::default()).await.unwrap();
+        put("d/x", b"4").await;
+        put("e/x", b"5").await;
+        s.rename_prefix(&b, "d/", "e/").await.unwrap(); // replaces e/x
+        s.delete_object(&b, "c", None).await.unwrap();
+        let inline_entries = {
+            let txn = s.inner.db.begin_read().unwrap();
+            let t = txn.open_table(INLINE).unwrap();
+            redb::ReadableTableMetadata::len(&t).unwrap()
+        };
+        // Live objects: a, e/x.
+        assert_eq!(inline_entries, 2);
+        let r = s.get_object(&b, "a", GetOptions::default()).await.unwrap();
+        assert_eq!(crate::store::collect_body(r.body, 10).await.unwrap(), b"3");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 use crate::error::{Error, NameKind, Result};
 use crate::namespace::link::{self, BucketKind};
 use crate::namespace::listing::{list_page, seek_btree};
-use crate::namespace::multipart::{check_part_number, page_parts, page_uploads, validate_complete};
+use crate::namespace::multipart::{
+    check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
+};
 use crate::namespace::name::{validate_key, validate_resource_name};
 use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
 use crate::namespace::BucketPath;
@@ -624,14 +626,17 @@ impl ObjectStore for MemStore {
             .ok_or_else(|| Error::NoSuchUpload(upload_id.to_string()))?;
         let mut buf = BytesMut::new();
         let mut sizes = Vec::with_capacity(parts.len());
+        let mut sums = Vec::with_capacity(parts.len());
         for p in parts {
             if let Some((info, data)) = up.parts.get(&p.part_number) {
                 buf.extend_from_slice(data);
                 sizes.push(info.size);
+                sums.push(&info.checksums);
             }
         }
+        let checksums = composite_checksums(&sums);
         let mut attrs = up.attrs;
-        attrs.checksums = BTreeMap::new();
+        attrs.checksums = checksums;
         let info = ObjectInfo {
             key: key.to_string(),
             size: buf.len() as u64,

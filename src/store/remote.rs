@@ -99,6 +99,64 @@ impl RemoteConfig {
     }
 }
 
+impl RemoteConfig {
+    /// Defaults for `endpoint` with credentials and region found the way AWS tools find them:
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, else the `AWS_PROFILE` (or `default`)
+    /// section of `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/credentials`); region from
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION`. Keys stay empty when none is found.
+    pub fn from_env(endpoint: impl Into<String>) -> Self {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let mut cfg = RemoteConfig::new(endpoint, "", "");
+        if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+            cfg.region = r;
+        }
+        if let (Some(a), Some(s)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            cfg.access_key = a;
+            cfg.secret_key = s;
+            return cfg;
+        }
+        let file = var("AWS_SHARED_CREDENTIALS_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("HOME").map(|h| std::path::Path::new(&h).join(".aws").join("credentials")));
+        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_string());
+        if let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) {
+            if let Some((a, s)) = credentials_from_ini(&text, &profile) {
+                cfg.access_key = a;
+                cfg.secret_key = s;
+            }
+        }
+        cfg
+    }
+}
+
+/// `aws_access_key_id` / `aws_secret_access_key` of `[profile]` in an AWS credentials file.
+fn credentials_from_ini(text: &str, profile: &str) -> Option<(String, String)> {
+    let mut in_section = false;
+    let (mut access, mut secret) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            in_section = name == profile || name.strip_prefix("profile ").map(str::trim) == Some(profile);
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => access = Some(v.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some((access?, secret?))
+}
+
 /// The remote S3 store.
 pub struct RemoteStore {
     client: Arc<Client>,
@@ -510,6 +568,16 @@ mod tests {
         assert_ne!(version_of("b", "k", "e", 5, t), version_of("b", "k", "e", 6, t));
         assert_ne!(version_of("b", "k", "e", 5, t), version_of("b", "k2", "e", 5, t));
         assert_ne!(version_of("b", "ke", "", 5, t), version_of("b", "k", "e", 5, t));
+    }
+
+    #[test]
+    fn credentials_file_sections() {
+        let ini = "[default]\naws_access_key_id = AK1\naws_secret_access_key=SK1\n\n# c\n[profile ci]\n\
+                   aws_access_key_id=AK2\naws_secret_access_key = SK2\n[half]\naws_access_key_id=x\n";
+        assert_eq!(credentials_from_ini(ini, "default"), Some(("AK1".into(), "SK1".into())));
+        assert_eq!(credentials_from_ini(ini, "ci"), Some(("AK2".into(), "SK2".into())));
+        assert_eq!(credentials_from_ini(ini, "half"), None);
+        assert_eq!(credentials_from_ini(ini, "missing"), None);
     }
 
     #[test]

@@ -214,6 +214,8 @@ pub struct ObjectRec {
     /// Made by a multipart upload: each segment is a part.
     pub multipart: bool,
     pub segments: Vec<Segment>,
+    /// The bytes are kept in the `inline` table under `version` (a small object), not in files.
+    pub inline: bool,
 }
 
 impl ObjectRec {
@@ -230,6 +232,7 @@ impl ObjectRec {
         for s in &self.segments {
             e.u64(s.file).u64(s.size);
         }
+        e.u8(self.inline as u8);
         e.0
     }
     pub fn decode(b: &[u8]) -> Result<Self> {
@@ -249,6 +252,7 @@ impl ObjectRec {
                 size: d.u64()?,
             });
         }
+        let inline = d.u8()? != 0;
         Ok(ObjectRec {
             size,
             etag,
@@ -258,6 +262,7 @@ impl ObjectRec {
             attrs,
             multipart,
             segments,
+            inline,
         })
     }
 }
@@ -341,6 +346,7 @@ mod tests {
             attrs: attrs.clone(),
             multipart: true,
             segments: vec![Segment { file: 1, size: 4 }, Segment { file: 2, size: 6 }],
+            inline: false,
         };
         assert_eq!(ObjectRec::decode(&o.encode()).unwrap(), o);
         let b = BucketRec {

@@ -9,7 +9,7 @@
 //! temporary file; anything left after a crash is removed by [`Files::recover`] on the next open.
 //!
 //! Reading: the bytes of an object are a list of segments (one file for a plain object, one per
-//! part for a multipart object), read in 1 MiB chunks by blocking tasks, two in flight. Pages are
+//! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at once. Pages are
 //! dropped from the kernel's cache after each chunk (`POSIX_FADV_DONTNEED`), since the page cache
 //! of ozfs above the store keeps what is worth keeping.
 
@@ -68,6 +68,139 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// How many chunk reads of one body run at once (the next chunks are read while the current
+/// one is sent).
+pub const READS_IN_FLIGHT: usize = 4;
+/// The first chunks of a body, and the rest of it unless it ended within them.
+pub struct Head {
+    pub chunks: Vec<Bytes>,
+    pub len: usize,
+    pub rest: Option<ByteStream>,
+}
+
+/// Read a body until it ends or at least `limit` bytes came.
+pub async fn read_head(mut body: ByteStream, limit: usize) -> Result<Head> {
+    let mut chunks = Vec::new();
+    let mut len = 0usize;
+    while len < limit {
+        match body.next().await {
+            None => {
+                return Ok(Head {
+                    chunks,
+                    len,
+                    rest: None,
+                })
+            }
+            Some(Ok(c)) => {
+                len += c.len();
+                chunks.push(c);
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(Head {
+        chunks,
+        len,
+        rest: Some(body),
+    })
+}
+
+/// Bodies up to this size are written by one blocking task, without a pipeline.
+pub const SMALL_BODY: usize = 256 * 1024;
+/// The writer starts write-back of each window of this size as soon as it is written, and
+/// waits for the previous window before dropping it from the kernel's cache.
+pub const WRITEBACK_WINDOW: u64 = 8 << 20;
+
+/// Hash the chunks of a body as they arrive.
+fn hash_loop(mut rx: tokio::sync::mpsc::Receiver<Msg>, mut digest: BodyDigest) -> Result<Digests> {
+    loop {
+        match rx.blocking_recv() {
+            Some(Msg::Chunk(c)) => digest.update(&c)?,
+            Some(Msg::End) => return digest.finish(),
+            None => return Err(Error::InvalidArgument("body aborted".into())),
+        }
+    }
+}
+
+/// Write the chunks of a body into `tmp` with streaming write-back; returns the file, not yet
+/// fsynced. Removes `tmp` when the body is aborted.
+fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Result<File> {
+    let mut run = || -> Result<File> {
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(tmp)?;
+        let mut w = BufWriter::with_capacity(CHUNK, file);
+        let mut written = 0u64; // bytes handed to the writer
+        let mut submitted = 0u64; // write-back started up to here
+        let mut dropped = 0u64; // written back and dropped from the cache up to here
+        loop {
+            match rx.blocking_recv() {
+                Some(Msg::Chunk(c)) => {
+                    w.write_all(&c)?;
+                    written += c.len() as u64;
+                    if written - submitted >= WRITEBACK_WINDOW {
+                        w.flush()?;
+                        let f = w.get_ref();
+                        start_writeback(f, submitted, written - submitted);
+                        if submitted > dropped {
+                            wait_writeback(f, dropped, submitted - dropped);
+                            drop_cache(f, dropped, submitted - dropped);
+                            dropped = submitted;
+                        }
+                        submitted = written;
+                    }
+                }
+                Some(Msg::End) => break,
+                None => return Err(Error::InvalidArgument("body aborted".into())),
+            }
+        }
+        w.into_inner().map_err(|e| Error::from(e.into_error()))
+    };
+    let r = run();
+    if r.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    r
+}
+
+/// Make a written temporary file durable under its final name: fsync it, drop its pages from the
+/// kernel's cache, rename it into `objects/`, fsync that directory.
+fn finalize(file: File, tmp: &Path, dst: &Path) -> Result<()> {
+    file.sync_data()?;
+    drop_cache(&file, 0, 0);
+    fs::rename(tmp, dst)?;
+    if let Some(parent) = dst.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn wait_writeback(f: &File, offset: u64, len: u64) {
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: as above.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, flags);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_f: &File, _offset: u64, _len: u64) {}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_writeback(_f: &File, _offset: u64, _len: u64) {}
+
 /// Removes a committed-to-disk data file on drop unless disarmed (a put dropped between the
 /// data write and the metadata commit).
 pub struct FileGuard {
@@ -114,72 +247,108 @@ impl Files {
     /// Stream `body` into the new data file `id`, verifying it with `digest`. When this returns
     /// Ok the file is durable under its final name; the guard removes it unless disarmed after
     /// the metadata commit.
-    pub async fn write(&self, id: u64, mut body: ByteStream, mut digest: BodyDigest) -> Result<(Digests, FileGuard)> {
+    ///
+    /// A body that ends within [`SMALL_BODY`] bytes is hashed and written by one blocking task.
+    /// A larger one is pipelined: the hasher and the writer are two blocking tasks fed the same
+    /// chunks, so a put runs at the speed of the slower of MD5 and the disk, not their sum; the
+    /// writer starts write-back every [`WRITEBACK_WINDOW`] and drops written pages from the
+    /// kernel's cache, so the final fsync is short and the page cache is not filled twice.
+    pub async fn write(&self, id: u64, body: ByteStream, digest: BodyDigest) -> Result<(Digests, FileGuard)> {
+        let head = read_head(body, SMALL_BODY).await?;
+        self.write_head(id, head, digest).await
+    }
+
+    /// [`Files::write`] of a body whose head was already read by [`read_head`].
+    pub async fn write_head(&self, id: u64, head: Head, mut digest: BodyDigest) -> Result<(Digests, FileGuard)> {
         let tmp = self.tmp_path(id);
         let dst = self.path(id);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(8);
-        let writer = {
-            let dst = dst.clone();
-            tokio::task::spawn_blocking(move || -> Result<Digests> {
-                let run = || -> Result<Digests> {
-                    let file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-                    let mut w = BufWriter::with_capacity(CHUNK, file);
-                    loop {
-                        match rx.blocking_recv() {
-                            Some(Msg::Chunk(c)) => {
-                                digest.update(&c)?;
-                                w.write_all(&c)?;
-                            }
-                            Some(Msg::End) => break,
-                            // The sender went away without End: the body failed or the put was
-                            // dropped. The caller reports its own error.
-                            None => return Err(Error::InvalidArgument("body aborted".into())),
-                        }
-                    }
-                    let d = digest.finish()?;
-                    let file = w.into_inner().map_err(|e| Error::from(e.into_error()))?;
-                    file.sync_data()?;
-                    drop_cache(&file, 0, 0);
-                    fs::rename(&tmp, &dst)?;
-                    if let Some(parent) = dst.parent() {
-                        fsync_dir(parent)?;
-                    }
-                    Ok(d)
-                };
-                let r = run();
-                if r.is_err() {
-                    let _ = fs::remove_file(&tmp);
+        let Head {
+            chunks: head,
+            len: head_len,
+            rest,
+        } = head;
+        let Some(mut body) = rest else {
+            let (t, d) = (tmp.clone(), dst.clone());
+            let r = tokio::task::spawn_blocking(move || -> Result<Digests> {
+                let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&t)?;
+                for c in &head {
+                    digest.update(c)?;
                 }
-                r
+                let dg = digest.finish()?;
+                let mut buf = Vec::with_capacity(head_len);
+                for c in &head {
+                    buf.extend_from_slice(c);
+                }
+                file.write_all(&buf)?;
+                finalize(file, &t, &d)?;
+                Ok(dg)
             })
-        };
-        let mut body_err = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(c) if c.is_empty() => {}
-                Ok(c) => {
-                    if tx.send(Msg::Chunk(c)).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
+            .await
+            .map_err(|e| Error::Storage(format!("writer task failed: {e}")))?;
+            return match r {
+                Ok(dg) => Ok((dg, FileGuard { path: Some(dst) })),
                 Err(e) => {
-                    body_err = Some(e);
-                    break;
+                    let _ = fs::remove_file(&tmp);
+                    Err(e)
                 }
+            };
+        };
+        let (wtx, wrx) = tokio::sync::mpsc::channel::<Msg>(8);
+        let (htx, hrx) = tokio::sync::mpsc::channel::<Msg>(8);
+        let writer = {
+            let t = tmp.clone();
+            tokio::task::spawn_blocking(move || write_loop(&t, wrx))
+        };
+        let hasher = tokio::task::spawn_blocking(move || hash_loop(hrx, digest));
+        let mut body_err = None;
+        let mut pending = head.into_iter();
+        loop {
+            let chunk = match pending.next() {
+                Some(c) => c,
+                None => match body.next().await {
+                    None => break,
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => {
+                        body_err = Some(e);
+                        break;
+                    }
+                },
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            // Either task stopping early means it failed; its error is reported below.
+            if htx.send(Msg::Chunk(chunk.clone())).await.is_err() || wtx.send(Msg::Chunk(chunk)).await.is_err() {
+                break;
             }
         }
         if body_err.is_none() {
-            let _ = tx.send(Msg::End).await;
+            let _ = htx.send(Msg::End).await;
+            let _ = wtx.send(Msg::End).await;
         }
-        drop(tx);
-        let res = writer
-            .await
-            .map_err(|e| Error::Storage(format!("writer task failed: {e}")))?;
-        if let Some(e) = body_err {
-            return Err(e);
+        drop((htx, wtx));
+        let joined = |e: tokio::task::JoinError| Error::Storage(format!("writer task failed: {e}"));
+        let hashed = hasher.await.map_err(joined)?;
+        let written = writer.await.map_err(joined)?;
+        let result = match (body_err, hashed, written) {
+            (Some(e), _, _) => Err(e),
+            (None, Err(e), _) => Err(e),
+            (None, Ok(_), Err(e)) => Err(e),
+            (None, Ok(dg), Ok(file)) => {
+                let (t, d) = (tmp.clone(), dst.clone());
+                tokio::task::spawn_blocking(move || finalize(file, &t, &d))
+                    .await
+                    .map_err(joined)?
+                    .map(|()| dg)
+            }
+        };
+        match result {
+            Ok(dg) => Ok((dg, FileGuard { path: Some(dst) })),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
         }
-        let d = res?;
-        Ok((d, FileGuard { path: Some(dst) }))
     }
 
     /// Make `dst` a new data file with the bytes of `src` (a hard link; a copy where links are not
@@ -210,8 +379,14 @@ impl Files {
         }
     }
 
+    /// Open a data file for reading, telling the kernel it will be read sequentially.
     pub fn open_file(&self, id: u64) -> std::io::Result<File> {
-        File::open(self.path(id))
+        let f = File::open(self.path(id))?;
+        // SAFETY: posix_fadvise only reads its integer arguments; the fd is valid while `f` lives.
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        }
+        Ok(f)
     }
 
     /// Remove every temporary file and every data file whose id is not `referenced`.
@@ -328,7 +503,7 @@ pub fn read_stream(files: Arc<Files>, segs: Vec<Arc<SegHandle>>, range: Range<u6
                 .map_err(|e| Error::Storage(format!("reader task failed: {e}")))?
             }
         })
-        .buffered(2);
+        .buffered(READS_IN_FLIGHT);
     Box::pin(s)
 }
 

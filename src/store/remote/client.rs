@@ -6,7 +6,8 @@
 //!   (TCP_NODELAY), so page loads and part uploads reuse connections and run in parallel.
 //! - Only `http://` endpoints are supported (no TLS crate in the dependency set); an `https://`
 //!   endpoint is refused with a clear [`Error::NotSupported`] at construction.
-//! - Signing: SigV4 header auth. Bodies we hold in memory (XML, buffered parts) are signed with
+//! - Signing: SigV4 header auth with [`crate::sigv4::sign_request`] (the same module the
+//!   gateway verifies with). Bodies we hold in memory (XML, buffered parts) are signed with
 //!   their SHA-256; streamed bodies with `UNSIGNED-PAYLOAD` and an exact `Content-Length`.
 //! - Timeouts: the configured timeout bounds the wait for response headers and every wait for
 //!   the next chunk of a response body.
@@ -17,11 +18,11 @@
 use super::error_xml::{self, Context};
 use super::RemoteConfig;
 use crate::error::{Error, Result};
+use crate::sigv4;
 use crate::store::ByteStream;
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use hmac::{Hmac, Mac};
-use http::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
@@ -93,29 +94,7 @@ impl<'a> Req<'a> {
 
 /// S3 URI encoding: unreserved characters stay, every other byte is `%XX`; `/` stays in paths.
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// `20260105T101112Z` and `20260105`.
-fn amz_dates(t: SystemTime) -> (String, String) {
-    let iso = crate::time::iso8601(t); // 2026-01-05T10:11:12.345Z
-    let compact: String = iso[..19].chars().filter(|c| *c != '-' && *c != ':').collect();
-    let date = compact[..8].to_string();
-    (format!("{compact}Z"), date)
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
+    sigv4::canonical::uri_encode(s.as_bytes(), !keep_slash)
 }
 
 /// The pooled, signing, retrying S3 HTTP client.
@@ -209,43 +188,25 @@ impl Client {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let (amz_date, date) = amz_dates(SystemTime::now());
-
-        let mut headers: Vec<(String, String)> = vec![
-            ("host".into(), host),
-            ("x-amz-content-sha256".into(), payload_hash.to_string()),
-            ("x-amz-date".into(), amz_date.clone()),
-        ];
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_str(&host).map_err(|_| Error::InvalidArgument(format!("bad host {host:?}")))?,
+        );
         for (n, v) in &req.headers {
-            headers.push((n.as_str().to_string(), v.trim().to_string()));
+            let value = HeaderValue::from_str(v.trim())
+                .map_err(|_| Error::InvalidArgument(format!("header {n}: value {v:?} cannot be sent")))?;
+            headers.append(n.clone(), value);
         }
-        headers.sort();
-
-        let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
-        let signed_headers = headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
-        let canonical_request = format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            req.method.as_str(),
-            path,
-            query_string,
-            canonical_headers,
-            signed_headers,
-            payload_hash
-        );
-        let scope = format!("{date}/{}/s3/aws4_request", self.cfg.region);
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical_request.as_bytes()))
-        );
-        let mut key = hmac(format!("AWS4{}", self.cfg.secret_key).as_bytes(), date.as_bytes());
-        for part in [self.cfg.region.as_str(), "s3", "aws4_request"] {
-            key = hmac(&key, part.as_bytes());
-        }
-        let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            self.cfg.access_key
-        );
+        let params = sigv4::SigningParams {
+            access_key: &self.cfg.access_key,
+            secret_key: &self.cfg.secret_key,
+            region: &self.cfg.region,
+            service: "s3",
+            time: SystemTime::now(),
+        };
+        let signed = sigv4::sign_request(&req.method, &path, &query_string, &headers, payload_hash, &params);
+        signed.apply(&mut headers);
 
         let uri = if query_string.is_empty() {
             format!("http://{}{}", self.authority, path)
@@ -253,10 +214,9 @@ impl Client {
             format!("http://{}{}?{}", self.authority, path, query_string)
         };
         let mut builder = Request::builder().method(req.method.clone()).uri(uri);
-        for (n, v) in &headers {
-            builder = builder.header(n.as_str(), v.as_str());
+        if let Some(h) = builder.headers_mut() {
+            *h = headers;
         }
-        builder = builder.header(http::header::AUTHORIZATION, authorization);
         match &req.body {
             Body::Bytes(b) | Body::UnsignedBytes(b) => builder = builder.header(http::header::CONTENT_LENGTH, b.len()),
             Body::Stream(_, len) => builder = builder.header(http::header::CONTENT_LENGTH, *len),
@@ -291,7 +251,7 @@ impl Client {
                 Body::UnsignedBytes(b) => {
                     req.body = Body::UnsignedBytes(b.clone());
                     let full = Full::new(b).map_err(|never| match never {}).boxed_unsync();
-                    (full, "UNSIGNED-PAYLOAD".to_string(), true)
+                    (full, sigv4::UNSIGNED_PAYLOAD.to_string(), true)
                 }
                 Body::Stream(s, len) => {
                     let frames = s.map(|r| r.map(Frame::data).map_err(|e| Box::new(e) as BoxError));
@@ -299,7 +259,7 @@ impl Client {
                     req.body = Body::Stream(Box::pin(stream::empty()), len);
                     (
                         BodyExt::boxed_unsync(StreamBody::new(frames)),
-                        "UNSIGNED-PAYLOAD".to_string(),
+                        sigv4::UNSIGNED_PAYLOAD.to_string(),
                         false,
                     )
                 }
@@ -432,15 +392,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn path_and_virtual_host_addressing() {
+        let mut cfg = super::super::RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
+        let c = Client::new(cfg.clone()).unwrap();
+        assert_eq!(
+            c.address(Some("bkt"), Some("a b/c")),
+            ("127.0.0.1:9878".to_string(), "/base/bkt/a%20b/c".to_string())
+        );
+        assert_eq!(
+            c.address(Some("bkt"), None),
+            ("127.0.0.1:9878".to_string(), "/base/bkt".to_string())
+        );
+        assert_eq!(
+            c.address(None, None),
+            ("127.0.0.1:9878".to_string(), "/base/".to_string())
+        );
+        cfg.virtual_host = true;
+        let c = Client::new(cfg).unwrap();
+        assert_eq!(
+            c.address(Some("bkt"), Some("k")),
+            ("bkt.127.0.0.1:9878".to_string(), "/base/k".to_string())
+        );
+    }
+
+    #[test]
     fn encodes_like_s3() {
         assert_eq!(uri_encode("a b/c~d", true), "a%20b/c~d");
         assert_eq!(uri_encode("a b/c", false), "a%20b%2Fc");
         assert_eq!(uri_encode("é+", true), "%C3%A9%2B");
-    }
-
-    #[test]
-    fn amz_date_format() {
-        let t = std::time::UNIX_EPOCH + Duration::from_millis(1_767_607_872_345);
-        assert_eq!(amz_dates(t), ("20260105T101112Z".to_string(), "20260105".to_string()));
     }
 }

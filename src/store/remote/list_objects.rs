@@ -87,7 +87,7 @@ impl RemoteStore {
             .children("CommonPrefixes")
             .filter_map(|p| p.text_of("Prefix").map(str::to_string))
             .collect();
-        let is_truncated = root.text_of("IsTruncated") == Some("true");
+        let mut is_truncated = root.text_of("IsTruncated") == Some("true");
         let raw_last = objects
             .last()
             .map(|o| o.key.clone())
@@ -97,6 +97,20 @@ impl RemoteStore {
         if let Some(sa) = &req.start_after {
             objects.retain(|o| o.key.as_str() > sa.as_str());
             prefixes.retain(|p| p.as_str() > sa.as_str());
+        }
+        // Some servers put more than max-keys entries in a page (counting keys and common
+        // prefixes apart): keep the first max_keys of the merged order.
+        if objects.len() + prefixes.len() > req.max_keys {
+            let mut entries: Vec<&str> = objects
+                .iter()
+                .map(|o| o.key.as_str())
+                .chain(prefixes.iter().map(String::as_str))
+                .collect();
+            entries.sort_unstable();
+            let cut = entries[req.max_keys - 1].to_string();
+            objects.retain(|o| o.key <= cut);
+            prefixes.retain(|p| *p <= cut);
+            is_truncated = true;
         }
         let last = objects
             .last()

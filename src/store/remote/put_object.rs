@@ -156,13 +156,17 @@ impl RemoteStore {
                         got: data.len() as u64 + extra,
                     });
                 }
+                check_md5(&data, &opts)?;
                 self.put_single(b, key, Body::Bytes(data), len, &opts).await
             }
             Some(len) if len <= cfg.multipart_threshold => {
                 let seen = Arc::new(AtomicU64::new(0));
                 let wrong = Arc::new(AtomicBool::new(false));
-                let counted = length_checked(body, len, seen.clone(), wrong.clone());
+                let counted = checked_body(body, len, opts.content_md5, seen.clone(), wrong.clone());
                 match self.put_single(b, key, Body::Stream(counted, len), len, &opts).await {
+                    Err(_) if wrong.load(Ordering::SeqCst) && seen.load(Ordering::SeqCst) == len => {
+                        Err(Error::BadDigest)
+                    }
                     Err(_) if wrong.load(Ordering::SeqCst) => Err(Error::IncompleteBody {
                         expected: len,
                         got: seen.load(Ordering::SeqCst),
@@ -187,6 +191,7 @@ impl RemoteStore {
                             });
                         }
                     }
+                    check_md5(&first, &opts)?;
                     return self.put_single(b, key, Body::Bytes(first), len, &opts).await;
                 }
                 self.put_multipart(bucket, key, first, reader, ps as usize, &opts).await
@@ -359,9 +364,26 @@ async fn join_next(tasks: &mut JoinSet<Result<CompletedPart>>) -> Result<Complet
     }
 }
 
-/// Pass `body` through, failing it as soon as it is longer than `len` or when it ends shorter.
-fn length_checked(body: ByteStream, len: u64, seen: Arc<AtomicU64>, wrong: Arc<AtomicBool>) -> ByteStream {
-    let s = futures_util::stream::unfold((body, false), move |(mut body, finished)| {
+/// Refuse an in-memory body whose MD5 differs from the declared `Content-MD5` before anything
+/// is sent (not every S3 server checks the header).
+fn check_md5(data: &[u8], opts: &PutOptions) -> Result<()> {
+    match opts.content_md5 {
+        Some(want) if Md5::digest(data)[..] != want[..] => Err(Error::BadDigest),
+        _ => Ok(()),
+    }
+}
+
+/// Pass `body` through, failing it (so the remote never commits it) as soon as it is longer than
+/// `len`, or at its end when it is shorter or its MD5 differs from `md5`.
+fn checked_body(
+    body: ByteStream,
+    len: u64,
+    md5: Option<[u8; 16]>,
+    seen: Arc<AtomicU64>,
+    wrong: Arc<AtomicBool>,
+) -> ByteStream {
+    let state = (body, false, Md5::new());
+    let s = futures_util::stream::unfold(state, move |(mut body, finished, mut hasher)| {
         let seen = seen.clone();
         let wrong = wrong.clone();
         async move {
@@ -373,16 +395,27 @@ fn length_checked(body: ByteStream, len: u64, seen: Arc<AtomicU64>, wrong: Arc<A
                     let n = seen.fetch_add(c.len() as u64, Ordering::SeqCst) + c.len() as u64;
                     if n > len {
                         wrong.store(true, Ordering::SeqCst);
-                        return Some((Err(Error::IncompleteBody { expected: len, got: n }), (body, true)));
+                        let err = Error::IncompleteBody { expected: len, got: n };
+                        return Some((Err(err), (body, true, hasher)));
                     }
-                    Some((Ok(c), (body, false)))
+                    if let Some(want) = md5 {
+                        hasher.update(&c);
+                        // verify before the last bytes go out: once the declared length is
+                        // sent, the HTTP layer never looks at the end of the stream again
+                        if n == len && hasher.finalize_reset()[..] != want[..] {
+                            wrong.store(true, Ordering::SeqCst);
+                            return Some((Err(Error::BadDigest), (body, true, Md5::new())));
+                        }
+                    }
+                    Some((Ok(c), (body, false, hasher)))
                 }
-                Some(Err(e)) => Some((Err(e), (body, true))),
+                Some(Err(e)) => Some((Err(e), (body, true, hasher))),
                 None => {
                     let n = seen.load(Ordering::SeqCst);
                     if n != len {
                         wrong.store(true, Ordering::SeqCst);
-                        return Some((Err(Error::IncompleteBody { expected: len, got: n }), (body, true)));
+                        let err = Error::IncompleteBody { expected: len, got: n };
+                        return Some((Err(err), (body, true, hasher)));
                     }
                     None
                 }
@@ -415,17 +448,37 @@ mod tests {
 
     #[tokio::test]
     async fn length_check_fails_long_and_short_bodies() {
-        let ok = length_checked(body(&[b"ab", b"c"]), 3, Default::default(), Default::default());
+        let ok = checked_body(body(&[b"ab", b"c"]), 3, None, Default::default(), Default::default());
         assert_eq!(crate::store::collect_body(ok, 10).await.unwrap(), b"abc");
-        let long = length_checked(body(&[b"ab", b"cd"]), 3, Default::default(), Default::default());
+        let long = checked_body(body(&[b"ab", b"cd"]), 3, None, Default::default(), Default::default());
         assert!(matches!(
             crate::store::collect_body(long, 10).await,
             Err(Error::IncompleteBody { .. })
         ));
-        let short = length_checked(body(&[b"ab"]), 3, Default::default(), Default::default());
+        let short = checked_body(body(&[b"ab"]), 3, None, Default::default(), Default::default());
         assert!(matches!(
             crate::store::collect_body(short, 10).await,
             Err(Error::IncompleteBody { .. })
+        ));
+        let md5: [u8; 16] = Md5::digest(b"abc").into();
+        let good = checked_body(
+            body(&[b"ab", b"c"]),
+            3,
+            Some(md5),
+            Default::default(),
+            Default::default(),
+        );
+        assert_eq!(crate::store::collect_body(good, 10).await.unwrap(), b"abc");
+        let bad = checked_body(
+            body(&[b"ab", b"d"]),
+            3,
+            Some(md5),
+            Default::default(),
+            Default::default(),
+        );
+        assert!(matches!(
+            crate::store::collect_body(bad, 10).await,
+            Err(Error::BadDigest)
         ));
     }
 

@@ -1,0 +1,222 @@
+//! The `ozfs` command line: `serve`, `mount`, `sh`, `s3` (see docs/CLI.md).
+//!
+//! Design: clap (derive) parses; each command lives in its own module and returns a
+//! [`CliResult`]; [`main`] turns every failure into one line on stderr (`ozfs: <message>`) and
+//! a non-zero exit status — usage errors too (exit 2), and even a panic (exit 101, no
+//! backtrace). `mount` and the mount-helper form (`ozfs BUCKET MOUNTPOINT -o OPTS`, what
+//! mount(8) runs for an fstab line) are handed to the FUSE package before any runtime starts,
+//! because a mount daemonizes itself. `sh` and `s3` reach the store through [`connect`]:
+//! directly, or through the admin API of the `ozfs serve` that holds the data directory.
+
+mod admin;
+mod connect;
+mod json;
+mod remote;
+mod s3;
+mod sh;
+mod store;
+
+use clap::{Args, Parser, Subcommand};
+use ozfs::config::{Flags, Settings};
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A command failure: the one line printed after `ozfs: `.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ozfs::Error> for CliError {
+    fn from(e: ozfs::Error) -> Self {
+        CliError(ozfs_gateway::admin::AdminError::from(e).message)
+    }
+}
+
+impl From<ozfs_gateway::admin::AdminError> for CliError {
+    fn from(e: ozfs_gateway::admin::AdminError) -> Self {
+        CliError(e.message)
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ozfs",
+    version,
+    about = "An Apache Ozone style object store with two front doors: a FUSE filesystem and an S3 endpoint",
+    after_help = "Run `ozfs <command> --help` for the flags of a command. Reference: docs/CLI.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the store is: shared by every command that touches it.
+#[derive(Args, Debug, Clone, Default)]
+struct StoreArgs {
+    /// Data directory [default: $OZFS_DATA, else $XDG_DATA_HOME/ozfs, else ~/.local/share/ozfs]
+    #[arg(long, value_name = "DIR", global = true)]
+    data: Option<PathBuf>,
+    /// Config file of `key = value` lines [default: $OZFS_CONFIG, else DATA/ozfs.conf]
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// The volume whose buckets the S3 endpoint shows [default: s3v]
+    #[arg(long = "s3-volume", value_name = "VOLUME", global = true)]
+    s3_volume: Option<String>,
+}
+
+impl StoreArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            data: self.data.clone(),
+            s3_volume: self.s3_volume.clone(),
+            ..Flags::default()
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Volume, bucket and key commands, like `ozone sh`.
+    Sh {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: sh::ShCommand,
+    },
+    /// S3 secret commands, like `ozone s3`.
+    S3 {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: s3::S3Command,
+    },
+}
+
+/// Run the command line; returns the process exit status.
+pub fn main() -> i32 {
+    install_panic_hook();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ozfs: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ozfs: {}", e.0.replace('\n', " "));
+            1
+        }
+    }
+}
+
+async fn run(command: Command) -> CliResult<()> {
+    let login = ozfs::config::current_user(&ozfs::config::process_env);
+    match command {
+        Command::Sh { store, command } => {
+            let settings = Settings::from_process(&store.flags())?;
+            let admin = connect::open_admin(&settings).await?;
+            sh::run(admin.as_ref(), &login, command).await
+        }
+        Command::S3 { store, command } => {
+            let settings = Settings::from_process(&store.flags())?;
+            let admin = connect::open_admin(&settings).await?;
+            s3::run(admin.as_ref(), &login, command).await
+        }
+    }
+}
+
+/// Help and version go to stdout as clap prints them; any other parse error (a missing
+/// subcommand too) becomes one line: clap's message, then the usage of the command at fault.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return 0;
+    }
+    eprintln!("ozfs: {}", one_line_usage_error(&e.render().to_string(), e.kind()));
+    2
+}
+
+/// Fold clap's multi-line error into one line.
+fn one_line_usage_error(rendered: &str, kind: clap::error::ErrorKind) -> String {
+    let mut lines = rendered.lines().map(str::trim);
+    let usage = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(str::to_string);
+    let mut msg = if kind == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is missing".to_string()
+    } else {
+        let mut parts = Vec::new();
+        for l in lines.by_ref() {
+            if l.starts_with("Usage:") || (l.is_empty() && !parts.is_empty()) {
+                break;
+            }
+            if !l.is_empty() {
+                parts.push(l.strip_prefix("error: ").unwrap_or(l).to_string());
+            }
+        }
+        let joined = parts.join(" ");
+        if joined.is_empty() {
+            "invalid command line".to_string()
+        } else {
+            joined
+        }
+    };
+    if let Some(u) = usage {
+        msg.push_str(&format!(" (usage: {u}; see --help)"));
+    } else {
+        msg.push_str(" (see --help)");
+    }
+    msg
+}
+
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("warn");
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+}
+
+/// A panic prints one line, not a backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("ozfs: internal error{place}: {}", msg.replace('\n', " "));
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,200 @@
+//! `ozfs serve`: the S3 endpoint on the embedded store (or on a remote S3 with `--backend`),
+//! behind one shared page cache, with the admin API the other commands use.
+//!
+//! Start-up order: resolve the settings; open the store (a held data directory is a one-line
+//! error naming the holder); wrap it in the page cache; bind the endpoint; write
+//! `DATA/server.info` (address, pid, a fresh random admin token; mode 0600); print the readiness
+//! line `ozfs: serving S3 on http://ADDR`. Shutdown (Ctrl-C or SIGTERM): stop accepting, let
+//! requests in flight finish (bounded), remove the server file if it is still ours.
+
+use super::connect::{pid_alive, ServerInfo};
+use super::{CliError, CliResult, StoreArgs};
+use clap::Args;
+use ozfs::config::{Flags, Settings};
+use ozfs::store::remote::RemoteConfig;
+use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs_gateway::{Gateway, GatewayConfig};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address of the S3 endpoint, HOST:PORT (port 0 picks a free port) [default: 127.0.0.1:9878]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Security on: only secrets from `ozfs s3 getsecret` are accepted
+    #[arg(long)]
+    pub secure: bool,
+    /// Domain for virtual-host style addressing (BUCKET.DOMAIN); repeatable
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Page-cache budget, e.g. 512M, 1G, or plain bytes [default: 512M]
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
+    /// Serve a remote S3 endpoint (http://HOST:PORT) instead of the embedded store; credentials
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
+}
+
+impl ServeArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            listen: self.listen.clone(),
+            secure: self.secure,
+            domains: self.domains.clone(),
+            cache_size: self.cache_size.clone(),
+            backend: self.backend.clone(),
+            ..self.store.flags()
+        }
+    }
+}
+
+/// Resolve `HOST:PORT` (a literal address, or a name such as `localhost:9878`).
+async fn resolve_listen(listen: &str) -> CliResult<SocketAddr> {
+    if let Ok(a) = listen.parse() {
+        return Ok(a);
+    }
+    let bad = || CliError(format!("invalid listen address {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:9878)"));
+    if !listen.contains(':') {
+        return Err(bad());
+    }
+    let mut addrs = tokio::net::lookup_host(listen).await.map_err(|_| bad())?;
+    addrs.next().ok_or_else(bad)
+}
+
+/// Open the embedded store, turning "held by another process" into a sentence naming it.
+fn open_local_store(settings: &Settings) -> CliResult<LocalStore> {
+    LocalStore::open(&settings.data_dir, &settings.s3_volume).map_err(|e| {
+        if super::store::is_held_elsewhere(&e) {
+            held_error(&settings.data_dir)
+        } else {
+            CliError(format!("cannot open the store in {}: {e}", settings.data_dir.display()))
+        }
+    })
+}
+
+fn held_error(data_dir: &Path) -> CliError {
+    match ServerInfo::read(data_dir).filter(|i| pid_alive(i.pid)) {
+        Some(i) => CliError(format!(
+            "the data directory {} is already served by ozfs (pid {}) on http://{}",
+            data_dir.display(),
+            i.pid,
+            i.dial_addr()
+        )),
+        None => CliError(format!(
+            "the data directory {} is in use by another ozfs process",
+            data_dir.display()
+        )),
+    }
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub async fn run(args: ServeArgs) -> CliResult<()> {
+    let settings = Settings::from_process(&args.flags())?;
+    let listen = resolve_listen(&settings.listen).await?;
+
+    // The store: embedded, or a remote S3 (then the embedded store keeps only the S3 secrets).
+    let dir = settings.clone();
+    let local = tokio::task::spawn_blocking(move || open_local_store(&dir))
+        .await
+        .map_err(|e| CliError(format!("opening the store failed: {e}")))??;
+    let local = Arc::new(local);
+    let secrets: Arc<dyn SecretStore> = local.clone();
+    let inner: Arc<dyn ObjectStore> = match &settings.backend {
+        None => local,
+        Some(url) => {
+            let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+            let (ak, sk) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(a), Some(s)) => (a, s),
+                _ => {
+                    return Err(CliError(
+                        "--backend needs credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                    ))
+                }
+            };
+            let mut cfg = RemoteConfig::new(url.clone(), ak, sk);
+            cfg.volume = settings.s3_volume.clone();
+            Arc::new(RemoteStore::new(cfg)?)
+        }
+    };
+    let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    let store: Arc<dyn ObjectStore> = Arc::new(CachingStore::new(inner, cache));
+
+    let token = new_token();
+    let cfg = GatewayConfig {
+        listen,
+        secure: settings.secure,
+        domains: settings.domains.clone(),
+        s3_volume: settings.s3_volume.clone(),
+        admin_token: Some(token.clone()),
+    };
+    let gateway = Gateway::bind(cfg, store.clone(), secrets)
+        .await
+        .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
+    let addr = gateway.local_addr();
+
+    let info = ServerInfo {
+        addr,
+        token,
+        pid: std::process::id(),
+    };
+    info.write(&settings.data_dir).map_err(|e| {
+        CliError(format!(
+            "cannot write {}: {}",
+            ServerInfo::path(&settings.data_dir).display(),
+            super::sh::io_msg(&e)
+        ))
+    })?;
+
+    println!("ozfs: serving S3 on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let result = gateway.run(shutdown_signal()).await;
+    info.remove_if_ours(&settings.data_dir);
+    result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn listen_addresses() {
+        assert_eq!(
+            resolve_listen("127.0.0.1:9878").await.unwrap(),
+            "127.0.0.1:9878".parse().unwrap()
+        );
+        assert_eq!(resolve_listen("[::1]:0").await.unwrap(), "[::1]:0".parse().unwrap());
+        assert!(resolve_listen("localhost:9878").await.unwrap().ip().is_loopback());
+        assert!(resolve_listen("nonsense").await.is_err());
+        assert!(resolve_listen("127.0.0.1:99999").await.is_err());
+    }
+}

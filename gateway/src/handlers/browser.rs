@@ -1,0 +1,259 @@
+//! `GET /bucket?browser=true`: a self-contained HTML page browsing the bucket.
+//!
+//! Rendered on the server from one ListObjects page (delimiter `/`), so it works without
+//! JavaScript and needs no CDN: folders first, then objects with size, date and a download
+//! link (a plain path-style GET of the object), breadcrumbs for the prefix, and a "next page"
+//! link carrying `browser=true&prefix=…&continuation-token=…` for big buckets.
+//!
+//! Access: a browser has no S3 credentials. With security off the page (and the download
+//! links) work for everyone, as reads are open. With security on the page is served only for a
+//! bucket that grants READ to AllUsers (`x-amz-acl: public-read`) or to a request that is
+//! signed by a user allowed to read (e.g. a presigned URL); otherwise the answer is a clear 403
+//! HTML page explaining how to make the bucket public.
+
+use super::{allowed, Access, Ctx};
+use crate::body::RespBody;
+use crate::error::S3Error;
+use http::{HeaderValue, Response, StatusCode};
+use ozfs::{ListRequest, ObjectInfo};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Entries per page.
+const PAGE: usize = 200;
+
+const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn qenc(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_SET).to_string()
+}
+
+/// Human-readable size (`1.5 MiB`).
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}\
+header{background:#1f3b57;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px;font-weight:600}\
+header .sub{opacity:.8;font-size:13px;margin-top:2px}main{padding:16px 24px;max-width:1100px}\
+nav.crumbs{font-size:15px;margin:4px 0 14px}nav.crumbs a{color:#1f5fa8;text-decoration:none}nav.crumbs span.sep{color:#888;margin:0 6px}\
+table{width:100%;border-collapse:collapse;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08)}\
+th,td{text-align:left;padding:8px 12px;border-bottom:1px solid #e6e8eb;font-size:14px}th{background:#eef1f4;font-weight:600}\
+td.size,th.size{text-align:right;white-space:nowrap}td.date{white-space:nowrap;color:#555}\
+a.obj,a.dir{color:#1f5fa8;text-decoration:none}a.dir{font-weight:600}a.obj:hover,a.dir:hover{text-decoration:underline}\
+.icon{display:inline-block;width:1.4em}.pager{margin:14px 0;display:flex;gap:12px;align-items:center}\
+.pager a{background:#1f5fa8;color:#fff;padding:6px 14px;border-radius:4px;text-decoration:none}\
+.empty{padding:24px;text-align:center;color:#777}.count{color:#555;font-size:13px}footer{color:#888;font-size:12px;padding:12px 24px}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}<footer>ozfs S3 gateway</footer></body></html>",
+        esc(title)
+    )
+}
+
+fn html(status: StatusCode, s: String) -> Response<RespBody> {
+    let mut r = Response::new(RespBody::full(s));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn denied(bucket: &str) -> Response<RespBody> {
+    let body = format!(
+        "<header><h1>Access denied</h1><div class=\"sub\">bucket {b}</div></header><main>\
+         <p>This server runs with security on, and bucket <b>{b}</b> is not readable anonymously. \
+         A web browser cannot sign S3 requests, so the browser page is only available for buckets \
+         that grant READ to everyone.</p><p>The owner can allow it with \
+         <code>aws s3api put-bucket-acl --bucket {b} --acl public-read</code>, or share single objects \
+         with presigned URLs.</p></main>",
+        b = esc(bucket)
+    );
+    html(StatusCode::FORBIDDEN, page(&format!("Access denied: {bucket}"), &body))
+}
+
+fn browse_link(bucket: &str, prefix: &str, token: Option<&str>) -> String {
+    let mut s = format!("/{}?browser=true", utf8_percent_encode(bucket, PATH_SET));
+    if !prefix.is_empty() {
+        s.push_str("&prefix=");
+        s.push_str(&qenc(prefix));
+    }
+    if let Some(t) = token {
+        s.push_str("&continuation-token=");
+        s.push_str(&qenc(t));
+    }
+    s
+}
+
+pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
+    let bucket = ctx.bucket_name().to_string();
+    if ctx.state.cfg.secure {
+        let info = ctx.state.store.bucket_info(&ctx.bucket_path()).await?;
+        if !allowed(&info, ctx.user.as_deref(), Access::Read) {
+            return Ok(denied(&bucket));
+        }
+    }
+    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
+    let token = ctx.query.get("continuation-token").filter(|t| !t.is_empty());
+    let start_after = match token {
+        Some(t) => Some(super::list::decode_token(t)?),
+        None => None,
+    };
+    let p = ctx
+        .state
+        .store
+        .list_objects(
+            &ctx.bucket_path(),
+            ListRequest {
+                prefix: prefix.clone(),
+                delimiter: Some("/".into()),
+                start_after,
+                max_keys: PAGE,
+            },
+        )
+        .await?;
+
+    let mut b = String::new();
+    b.push_str(&format!(
+        "<header><h1>{}</h1><div class=\"sub\">S3 bucket browser</div></header><main>",
+        esc(&bucket)
+    ));
+    // Breadcrumbs.
+    b.push_str("<nav class=\"crumbs\">");
+    b.push_str(&format!(
+        "<a href=\"{}\">{}</a>",
+        esc(&browse_link(&bucket, "", None)),
+        esc(&bucket)
+    ));
+    let mut acc = String::new();
+    for seg in prefix.split_inclusive('/') {
+        acc.push_str(seg);
+        b.push_str("<span class=\"sep\">/</span>");
+        b.push_str(&format!(
+            "<a href=\"{}\">{}</a>",
+            esc(&browse_link(&bucket, &acc, None)),
+            esc(seg.trim_end_matches('/'))
+        ));
+    }
+    b.push_str("</nav>");
+    b.push_str(
+        "<table><thead><tr><th>Name</th><th class=\"size\">Size</th><th>Last modified (UTC)</th></tr></thead><tbody>",
+    );
+    if !prefix.is_empty() {
+        let parent = match prefix.trim_end_matches('/').rfind('/') {
+            Some(i) => &prefix[..=i],
+            None => "",
+        };
+        b.push_str(&format!(
+            "<tr><td><span class=\"icon\">&#8617;</span><a class=\"dir\" href=\"{}\">..</a></td><td class=\"size\"></td><td class=\"date\"></td></tr>",
+            esc(&browse_link(&bucket, parent, None))
+        ));
+    }
+    for cp in &p.common_prefixes {
+        let name = cp.strip_prefix(prefix.as_str()).unwrap_or(cp);
+        b.push_str(&format!(
+            "<tr><td><span class=\"icon\">&#128193;</span><a class=\"dir\" href=\"{}\">{}</a></td><td class=\"size\">&ndash;</td><td class=\"date\"></td></tr>",
+            esc(&browse_link(&bucket, cp, None)),
+            esc(name)
+        ));
+    }
+    for o in &p.objects {
+        b.push_str(&object_row(&bucket, &prefix, o));
+    }
+    if p.common_prefixes.is_empty() && p.objects.is_empty() {
+        b.push_str("<tr><td colspan=\"3\" class=\"empty\">No objects here.</td></tr>");
+    }
+    b.push_str("</tbody></table><div class=\"pager\">");
+    b.push_str(&format!(
+        "<span class=\"count\">{} folder(s), {} object(s) on this page</span>",
+        p.common_prefixes.len(),
+        p.objects.len()
+    ));
+    if token.is_some() {
+        b.push_str(&format!(
+            "<a href=\"{}\">First page</a>",
+            esc(&browse_link(&bucket, &prefix, None))
+        ));
+    }
+    if let (true, Some(next)) = (p.is_truncated, p.next_start_after.as_deref()) {
+        let t = super::list::encode_token(next);
+        b.push_str(&format!(
+            "<a href=\"{}\">Next page &rarr;</a>",
+            esc(&browse_link(&bucket, &prefix, Some(&t)))
+        ));
+    }
+    b.push_str("</div></main>");
+    Ok(html(StatusCode::OK, page(&format!("{bucket}/{prefix}"), &b)))
+}
+
+fn object_row(bucket: &str, prefix: &str, o: &ObjectInfo) -> String {
+    let name = o.key.strip_prefix(prefix).unwrap_or(&o.key);
+    let href = format!(
+        "/{}/{}",
+        utf8_percent_encode(bucket, PATH_SET),
+        utf8_percent_encode(&o.key, PATH_SET)
+    );
+    let date = ozfs::time::iso8601(o.last_modified);
+    let date = date.get(..19).unwrap_or(&date).replace('T', " ");
+    format!(
+        "<tr><td><span class=\"icon\">&#128196;</span><a class=\"obj\" href=\"{}\" download>{}</a></td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"date\">{}</td></tr>",
+        esc(&href),
+        esc(name),
+        o.size,
+        human_size(o.size),
+        esc(&date)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_escaping() {
+        assert_eq!(human_size(10), "10 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(esc("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+        assert_eq!(
+            browse_link("b", "a b/", Some("t-1")),
+            "/b?browser=true&prefix=a%20b%2F&continuation-token=t-1"
+        );
+    }
+}

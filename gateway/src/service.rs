@@ -1,0 +1,241 @@
+//! One request: parse → authenticate → dispatch → render.
+//!
+//! * `/_ozfs/…` goes to the admin API (only when an admin token is configured, else 404).
+//! * Routing ([`crate::router`]) picks an [`Endpoint`]; requests for other AWS services and
+//!   unimplemented sub-resources are answered at once (501) without reading the body.
+//! * Bucket names are checked on every request (InvalidBucketName, as Ozone).
+//! * Authentication ([`crate::auth`]) says who the user is and how to read the body.
+//! * The handler gets a [`Ctx`] and the request body as a `ByteStream`.
+//! * Errors become S3 XML (no body for HEAD). Every response carries `x-amz-request-id`,
+//!   `x-amz-id-2` and `Server`.
+
+use crate::body::{incoming_stream, RespBody};
+use crate::error::S3Error;
+use crate::handlers::{self, Ctx};
+use crate::router::{self, Endpoint, Query};
+use crate::GatewayConfig;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use ozfs::{ByteStream, ObjectStore, SecretStore};
+use rand::RngCore;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a request body may stall between two chunks.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest header section we accept (all names and values).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Shared server state.
+pub struct State {
+    pub cfg: GatewayConfig,
+    pub store: Arc<dyn ObjectStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub admin: Option<crate::admin::AdminState>,
+    pub header_read_timeout: Duration,
+    pub body_idle_timeout: Duration,
+}
+
+fn request_id() -> (String, String) {
+    let mut b = [0u8; 8];
+    let mut rng = rand::thread_rng();
+    rng.fill_bytes(&mut b);
+    let mut id2 = [0u8; 24];
+    rng.fill_bytes(&mut id2);
+    use base64::Engine as _;
+    (
+        hex::encode_upper(b),
+        base64::engine::general_purpose::STANDARD.encode(id2),
+    )
+}
+
+/// Serve one request (the hyper service function).
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<RespBody>, Infallible> {
+    let started = Instant::now();
+    let (rid, id2) = request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (mut resp, what) = if path.starts_with("/_ozfs/") {
+        (admin(&state, req).await, "Admin".to_string())
+    } else {
+        s3(&state, req, &rid).await
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert("x-amz-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id2) {
+        h.insert("x-amz-id-2", v);
+    }
+    h.insert(http::header::SERVER, HeaderValue::from_static("ozfs"));
+    log::debug!(
+        "{rid} {method} {path} {what} -> {} in {:?}",
+        resp.status().as_u16(),
+        started.elapsed()
+    );
+    Ok(resp)
+}
+
+async fn admin(state: &State, req: Request<Incoming>) -> Response<RespBody> {
+    let Some(admin) = &state.admin else {
+        let mut r = Response::new(RespBody::full("not found\n"));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        return r;
+    };
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, incoming_stream(body, state.body_idle_timeout).0);
+    let (parts, body) = crate::admin::handle(admin, req).await.into_parts();
+    Response::from_parts(parts, RespBody::Stream(body))
+}
+
+/// Render an error.
+pub fn error_response(e: &S3Error, resource: &str, rid: &str, head: bool) -> Response<RespBody> {
+    let mut r = if head {
+        Response::new(RespBody::Empty)
+    } else {
+        let mut r = Response::new(RespBody::full(e.to_xml(resource, rid)));
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        r
+    };
+    *r.status_mut() = e.status;
+    r
+}
+
+async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<RespBody>, String) {
+    let (parts, body) = req.into_parts();
+    let resource = parts.uri.path().to_string();
+    let head = parts.method == Method::HEAD;
+    let mut what = String::from("-");
+    // A body left unread (an early error, or `Expect: 100-continue` never answered) makes the
+    // connection unusable for the client's next request (botocore reuses it and misreads the
+    // next response), so such responses close the connection.
+    let may_have_body = parts.headers.contains_key(http::header::EXPECT)
+        || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let (body, done) = incoming_stream(body, state.body_idle_timeout);
+    let mut resp = match s3_inner(state, parts, body, &mut what).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                log::warn!("{rid} {resource}: {e}");
+            }
+            error_response(&e, &resource, rid, head)
+        }
+    };
+    if may_have_body && !done.load(std::sync::atomic::Ordering::Acquire) {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    (resp, what)
+}
+
+async fn s3_inner(
+    state: &Arc<State>,
+    parts: http::request::Parts,
+    body: ByteStream,
+    what: &mut String,
+) -> Result<Response<RespBody>, S3Error> {
+    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(S3Error::new(
+            "RequestHeaderSectionTooLarge",
+            StatusCode::BAD_REQUEST,
+            format!("Your request header section exceeds the maximum allowed size of {MAX_HEADER_BYTES} bytes."),
+        ));
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.host());
+    let target = router::target(host, parts.uri.path(), &state.cfg.domains)?;
+    let query = Query::parse(parts.uri.query())?;
+    let endpoint = router::refine_copy(
+        router::route(&parts.method, &target, &query),
+        parts.headers.contains_key("x-amz-copy-source"),
+    );
+    *what = endpoint.name().to_string();
+    match &endpoint {
+        Endpoint::OtherService => return Err(S3Error::not_implemented(
+            "This endpoint serves the S3 API only; requests for other AWS services (IAM, STS, ...) are not supported.",
+        )),
+        Endpoint::NotImplemented(what) => {
+            return Err(S3Error::not_implemented(format!(
+                "{what}: this operation or sub-resource is not implemented"
+            )))
+        }
+        _ => {}
+    }
+    if let Some(b) = &target.bucket {
+        ozfs::namespace::name::validate_resource_name(ozfs::error::NameKind::Bucket, b)
+            .map_err(|e| S3Error::from(e).with_resource(b.clone()))?;
+    }
+    if let Some(k) = &target.key {
+        ozfs::namespace::name::validate_key(k).map_err(S3Error::from)?;
+    }
+    let vhost = target.bucket.as_deref().filter(|_| target.virtual_host);
+    let auth = crate::auth::authenticate(state, &parts, vhost).await?;
+    if auth.user.is_none() && !state.cfg.secure && !matches!(parts.method, Method::GET | Method::HEAD) {
+        return Err(S3Error::new(
+            "AccessDenied",
+            StatusCode::FORBIDDEN,
+            "Anonymous requests may only read; sign the request with any access key.",
+        ));
+    }
+    let ctx = Ctx {
+        state: state.clone(),
+        headers: parts.headers,
+        query,
+        bucket: target.bucket,
+        key: target.key,
+        user: auth.user,
+        region: auth.region,
+        payload: auth.payload,
+    };
+    dispatch(&ctx, endpoint, body).await
+}
+
+async fn dispatch(ctx: &Ctx, e: Endpoint, body: ByteStream) -> Result<Response<RespBody>, S3Error> {
+    use handlers::*;
+    match e {
+        Endpoint::ListBuckets => {
+            if ctx.user.is_none() && ctx.state.cfg.secure {
+                return Err(S3Error::access_denied());
+            }
+            bucket::list_buckets(ctx).await
+        }
+        Endpoint::CreateBucket => bucket::create_bucket(ctx).await,
+        Endpoint::HeadBucket => bucket::head_bucket(ctx).await,
+        Endpoint::DeleteBucket => bucket::delete_bucket(ctx).await,
+        Endpoint::GetBucketLocation => bucket::location(ctx).await,
+        Endpoint::ListObjects { v2 } => list::list_objects(ctx, v2).await,
+        Endpoint::ListObjectVersions => list::list_versions(ctx).await,
+        Endpoint::GetBucketAcl => acl::get(ctx).await,
+        Endpoint::PutBucketAcl => acl::put(ctx, body).await,
+        Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
+        Endpoint::DeleteObjects => delete::delete_objects(ctx, body).await,
+        Endpoint::Browser => browser::browse(ctx).await,
+        Endpoint::GetObject => object_get::get_object(ctx).await,
+        Endpoint::HeadObject => object_get::head_object(ctx).await,
+        Endpoint::PutObject => object_put::put_object(ctx, body).await,
+        Endpoint::CopyObject => copy::copy_object(ctx).await,
+        Endpoint::DeleteObject => delete::delete_object(ctx).await,
+        Endpoint::GetObjectTagging => tagging::get(ctx).await,
+        Endpoint::PutObjectTagging => tagging::put(ctx, body).await,
+        Endpoint::DeleteObjectTagging => tagging::delete(ctx).await,
+        Endpoint::CreateMultipartUpload => multipart::create(ctx).await,
+        Endpoint::UploadPart => multipart::upload_part(ctx, body).await,
+        Endpoint::UploadPartCopy => multipart::upload_part_copy(ctx).await,
+        Endpoint::CompleteMultipartUpload => multipart::complete(ctx, body).await,
+        Endpoint::AbortMultipartUpload => multipart::abort(ctx).await,
+        Endpoint::ListParts => multipart::list_parts(ctx).await,
+        Endpoint::OtherService | Endpoint::NotImplemented(_) => {
+            Err(S3Error::not_implemented("this operation is not implemented"))
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Disk-full test of the embedded store. The test re-executes itself inside a private user and
+//! mount namespace (`unshare --map-root-user --mount`) on a 24 MiB tmpfs, so the file system
+//! really runs out of space without touching the host; the mount disappears with the
+//! namespace. The child fills the store until a put fails, which must be `Error::NoSpace`, then
+//! checks that the store stayed consistent: every acknowledged object reads back, nothing is
+//! left in `tmp/`, and after a reopen and a delete a new put succeeds.
+
+use md5::{Digest, Md5};
+use ozfs::*;
+use std::path::Path;
+use std::process::Command;
+
+const CHILD_ENV: &str = "OZFS_NOSPACE_CHILD";
+
+fn md5hex(d: &[u8]) -> String {
+    hex::encode(Md5::digest(d))
+}
+
+async fn child(dir: &Path) {
+    let b = BucketPath::new("s3v", "full");
+    let mut acked = Vec::new();
+    let mut failure = None;
+    {
+        let s = LocalStore::open(dir, "s3v").unwrap();
+        s.create_bucket(&b, "u").await.unwrap();
+        for i in 0..100u32 {
+            let data: Vec<u8> = (0..3_000_000u32).map(|j| (j ^ i) as u8).collect();
+            let key = format!("obj{i}");
+            match s
+                .put_object(&b, &key, body_from_bytes(data.clone()), PutOptions::default())
+                .await
+            {
+                Ok(info) => {
+                    assert_eq!(info.etag, md5hex(&data));
+                    acked.push((key, info.etag));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        match failure {
+            Some(Error::NoSpace) => {}
+            other => panic!("expected NoSpace, got {other:?}"),
+        }
+        assert!(!acked.is_empty());
+        assert_eq!(
+            std::fs::read_dir(dir.join("tmp")).unwrap().count(),
+            0,
+            "tmp/ not cleaned"
+        );
+    }
+    let s = LocalStore::open(dir, "s3v").unwrap();
+    for (key, etag) in &acked {
+        let r = s.get_object(&b, key, GetOptions::default()).await.unwrap();
+        let data = collect_body(r.body, 8 << 20).await.unwrap();
+        assert_eq!(&md5hex(&data), etag, "{key} damaged");
+    }
+    s.delete_object(&b, &acked[0].0, None).await.unwrap();
+    s.put_object(&b, "after", body_from_bytes(&b"room again"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    println!("NOSPACE-OK {} objects before the disk was full", acked.len());
+}
+
+#[test]
+fn nospace_child() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(child(Path::new(&dir)));
+    }
+}
+
+#[test]
+fn disk_full_gives_nospace_and_keeps_the_store_consistent() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let probe = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "true"])
+        .status();
+    if !matches!(probe, Ok(s) if s.success()) {
+        eprintln!("SKIPPED: user+mount namespaces (unshare) are not available here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let script =
+        r#"mount -t tmpfs -o size=24m tmpfs "$1" && exec "$2" nospace_child --exact --nocapture --test-threads=1"#;
+    let out = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .arg(dir.path())
+        .arg(&exe)
+        .env(CHILD_ENV, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("NOSPACE-OK"),
+        "child failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,140 @@
+"""Shared helpers of the end-to-end S3 scripts.
+
+The Rust harness (gateway/tests/e2e_clients.rs) starts an endpoint and passes:
+  OZFS_S3_ENDPOINT   http://127.0.0.1:PORT
+  OZFS_S3_SECURE     "1" when security is on
+  OZFS_S3_USERS      "alice:secret,bob:secret" (security on: users known to the SecretStore)
+  OZFS_S3_DOMAIN     a virtual-host domain the endpoint was configured with (optional)
+
+Every script registers test functions with @case and calls run(); a failing case prints the
+reason and the script exits 1, so `cargo test` fails with the name of the broken behaviour.
+"""
+
+import hashlib
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+
+import boto3
+import botocore
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ENDPOINT = os.environ.get("OZFS_S3_ENDPOINT", "http://127.0.0.1:9878")
+SECURE = os.environ.get("OZFS_S3_SECURE", "0") == "1"
+DOMAIN = os.environ.get("OZFS_S3_DOMAIN", "")
+USERS = dict(
+    u.split(":", 1) for u in os.environ.get("OZFS_S3_USERS", "").split(",") if ":" in u
+)
+
+_cases = []
+
+
+def case(fn):
+    _cases.append(fn)
+    return fn
+
+
+def run():
+    failed = []
+    only = sys.argv[1:]
+    for fn in _cases:
+        if only and fn.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            print(f"ok   {fn.__name__} ({time.time() - t0:.2f}s)", flush=True)
+        except Exception:  # noqa: BLE001 - report every failure, keep going
+            failed.append(fn.__name__)
+            print(f"FAIL {fn.__name__}", flush=True)
+            traceback.print_exc()
+    if failed:
+        print(f"{len(failed)} failed: {' '.join(failed)}", flush=True)
+        sys.exit(1)
+    print(f"all {len(_cases) if not only else len(only)} passed", flush=True)
+
+
+def client(access_key="alice", secret="anysecret", region="us-east-1", style="path",
+           endpoint=None, **cfg):
+    """A boto3 S3 client against the endpoint."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or ENDPOINT,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        region_name=region,
+        config=Config(
+            s3={"addressing_style": style},
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            **cfg,
+        ),
+    )
+
+
+def user_client(name, **kw):
+    """A client for a user known to the SecretStore (security on) or any key (off)."""
+    return client(access_key=name, secret=USERS.get(name, "anysecret"), **kw)
+
+
+def bucket_name(tag="b"):
+    return f"{tag}-{uuid.uuid4().hex[:12]}"
+
+
+def new_bucket(c, tag="b"):
+    b = bucket_name(tag)
+    c.create_bucket(Bucket=b)
+    return b
+
+
+def err(fn, *a, **kw):
+    """Call fn expecting an S3 error; return (code, http status)."""
+    try:
+        fn(*a, **kw)
+    except ClientError as e:
+        return e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError(f"{getattr(fn, '__name__', fn)} succeeded, an error was expected")
+
+
+def expect(code, fn, *a, **kw):
+    got = err(fn, *a, **kw)
+    assert got[0] == code or str(got[1]) == str(code), f"expected {code}, got {got}"
+    return got
+
+
+def eq(a, b, what=""):
+    assert a == b, f"{what}: {a!r} != {b!r}"
+
+
+def md5hex(b):
+    return hashlib.md5(b).hexdigest()
+
+
+def mpu_etag(parts):
+    d = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f'"{hashlib.md5(d).hexdigest()}-{len(parts)}"'
+
+
+def resolve_to_loopback(domain):
+    """Make every `*.domain` (and the domain) resolve to 127.0.0.1 inside this process, so
+    virtual-host URLs work without DNS."""
+    real = socket.getaddrinfo
+
+    def fake(host, *a, **kw):
+        if isinstance(host, str) and (host == domain or host.endswith("." + domain)):
+            host = "127.0.0.1"
+        return real(host, *a, **kw)
+
+    socket.getaddrinfo = fake
+
+
+__all__ = [
+    "ENDPOINT", "SECURE", "DOMAIN", "USERS", "case", "run", "client", "user_client",
+    "bucket_name", "new_bucket", "err", "expect", "eq", "md5hex", "mpu_etag",
+    "resolve_to_loopback", "ClientError", "botocore",
+]
