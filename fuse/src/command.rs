@@ -184,12 +184,16 @@ fn run_foreground(a: MountArgs, notify: Option<std::fs::File>) -> i32 {
         Err(e) => return fail(format!("tokio runtime: {e}"), notify),
     };
     let _enter = rt.enter();
-    let store = match backend::open_store(&a) {
+    let settings = match backend::settings(&a) {
+        Ok(s) => s,
+        Err(e) => return fail(e, notify),
+    };
+    let store = match backend::open_store(&a, &settings) {
         Ok(s) => s,
         Err(e) => return fail(e, notify),
     };
     let (bucket, prefix) = a.bucket_and_prefix();
-    let bucket = ozfs::BucketPath::new(backend::S3_VOLUME, bucket);
+    let bucket = ozfs::BucketPath::new(settings.s3_volume.clone(), bucket);
     let handle = match mount_store(store, bucket, prefix, &a.mountpoint, mount_options(&a)) {
         Ok(h) => h,
         Err(e) => return fail(e.to_string(), notify),

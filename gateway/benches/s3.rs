@@ -117,7 +117,11 @@ async fn response(s: &mut TcpStream, buf: &mut Vec<u8>, keep: bool) -> (u16, u64
         .unwrap_or(0);
     let start = head_end + 4;
     let take = ((buf.len() - start) as u64).min(len) as usize;
-    let mut body = if keep { buf[start..start + take].to_vec() } else { Vec::new() };
+    let mut body = if keep {
+        buf[start..start + take].to_vec()
+    } else {
+        Vec::new()
+    };
     let leftover = buf[start + take..].to_vec();
     *buf = leftover;
     let mut got = take as u64;
@@ -206,8 +210,14 @@ async fn small_ops(addr: SocketAddr, put: bool, conc: usize, secs: u64) -> f64 {
 }
 
 fn main() {
-    let mib: u64 = std::env::var("OZFS_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
-    let secs: u64 = std::env::var("OZFS_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let mib: u64 = std::env::var("OZFS_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let secs: u64 = std::env::var("OZFS_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let size = mib * MIB;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -267,7 +277,10 @@ fn main() {
             "PUT single part {mib} MiB: {put:.2} GB/s = {:.2} x MD5 (target >= 0.8)",
             put / md5
         );
-        println!("peak RSS growth during the {mib} MiB PUT + GETs: {peak_growth} MiB (base {} MiB)", base / 1024);
+        println!(
+            "peak RSS growth during the {mib} MiB PUT + GETs: {peak_growth} MiB (base {} MiB)",
+            base / 1024
+        );
 
         let put_ops = small_ops(addr, true, 32, secs).await;
         let get_ops = small_ops(addr, false, 32, secs).await;
