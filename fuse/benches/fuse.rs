@@ -123,7 +123,20 @@ impl Drop for S3fs {
 }
 
 fn report(fs: &str, what: &str, value: f64, unit: &str) {
-    println!("{fs:<6} {what:<12} {value:>10.3} {unit}");
+    println!(
+        "{fs:<6} {what:<12} {value:>10.3} {unit}    (rss now {:.0} MiB)",
+        rss_mib()
+    );
+}
+
+fn rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 fn main() {

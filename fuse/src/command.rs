@@ -49,9 +49,13 @@ pub fn run_mount_command(args: Vec<OsString>) -> i32 {
 /// arenas it stays within ~60 MiB of it (measured, see the report). Process-wide: a binary that
 /// mounts in-process (`ozfs serve --mount`) may call it first thing too.
 pub fn limit_malloc_arenas() {
-    // SAFETY: mallopt only changes allocator tunables; M_ARENA_MAX is valid on glibc.
+    // SAFETY: mallopt only changes allocator tunables; both parameters are valid on glibc.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // A fixed threshold also stops glibc from raising it after the first large free, which
+        // would move later 16 MiB FUSE request buffers (one per worker, mostly untouched) from
+        // lazily-zeroed mmaps into the heap, where calloc has to clear them.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
