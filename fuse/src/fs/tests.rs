@@ -542,3 +542,43 @@ async fn out_of_order_changes_cancel_the_background_upload() {
     assert!(s.get("old").await.is_none());
     assert_eq!(s.get("new").await.unwrap(), data);
 }
+
+#[tokio::test]
+async fn lookup_modes_cheap_and_no_implicit_dir() {
+    let s = setup().await;
+    s.put("implicit/x", b"1").await;
+    s.put("marked/", b"").await;
+    s.put("both", b"file").await;
+    s.put("both/y", b"2").await;
+    let fs_with = |cheap: bool, no_implicit_dir: bool| {
+        let cfg = FsConfig {
+            cheap,
+            no_implicit_dir,
+            stat_ttl: Duration::ZERO,
+            type_ttl: Duration::ZERO,
+            ..Default::default()
+        };
+        Fs::new(s.store.clone(), s.bucket.clone(), "", cfg).unwrap()
+    };
+    let normal = fs_with(false, false);
+    assert_eq!(normal.lookup(ROOT_INO, "implicit").await.unwrap().kind, Kind::Dir);
+    assert_eq!(normal.lookup(ROOT_INO, "marked").await.unwrap().kind, Kind::Dir);
+    assert_eq!(
+        normal.lookup(ROOT_INO, "both").await.unwrap().kind,
+        Kind::Dir,
+        "dir shadows file"
+    );
+    let explicit = fs_with(false, true);
+    assert!(matches!(
+        explicit.lookup(ROOT_INO, "implicit").await,
+        Err(FsError::NotFound)
+    ));
+    assert_eq!(explicit.lookup(ROOT_INO, "marked").await.unwrap().kind, Kind::Dir);
+    let cheap = fs_with(true, false);
+    assert_eq!(cheap.lookup(ROOT_INO, "implicit").await.unwrap().kind, Kind::Dir);
+    assert_eq!(
+        cheap.lookup(ROOT_INO, "both").await.unwrap().kind,
+        Kind::File,
+        "cheap: first answer wins"
+    );
+}
