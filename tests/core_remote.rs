@@ -842,9 +842,8 @@ async fn a_body_cut_mid_page_is_reloaded() {
     let (port, seen) = proxy(server_port(), Fault::Truncate(2000)).await;
     let remote = Arc::new(RemoteStore::new(config(port)).unwrap());
     let cs = CachingStore::new(remote, Arc::new(PageCache::new(16 << 20, 64 << 10)));
-    let got = collect_body(cs.read_version(&b, &info, 0..200_000).await.unwrap(), 1 << 20)
-        .await
-        .unwrap();
+    let got = collect_body(cs.read_version(&b, &info, 0..200_000).await.unwrap(), 1 << 20).await;
+    let got = got.unwrap_or_else(|e| panic!("{e:?} after {} connections", seen.load(Ordering::SeqCst)));
     assert!(got == data);
     assert!(seen.load(Ordering::SeqCst) >= 2, "the cut connection was replaced");
 }

@@ -450,7 +450,9 @@ impl ObjectStore for RemoteStore {
         Ok(info)
     }
     /// A CopyObject of the key onto itself with the REPLACE directive. The remote gives the
-    /// result a new Last-Modified (and so a new cache identity) although the bytes are the same.
+    /// result a new Last-Modified (and so a new cache identity) although the bytes are the same;
+    /// for an object made by multipart upload the copy also gets a new (single-part) ETag, so a
+    /// reader pinned to the old info gets [`Error::ObjectChanged`] afterwards.
     async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
         let opts = CopyOptions {
             attrs: Some(attrs),

@@ -9,8 +9,9 @@
 //! - Signing: SigV4 header auth with [`crate::sigv4::sign_request`] (the same module the
 //!   gateway verifies with). Bodies we hold in memory (XML, buffered parts) are signed with
 //!   their SHA-256; streamed bodies with `UNSIGNED-PAYLOAD` and an exact `Content-Length`.
-//! - Timeouts: the configured timeout bounds the wait for response headers and every wait for
-//!   the next chunk of a response body.
+//! - Timeouts: the configured timeout bounds the wait for response headers (plus one second per
+//!   MiB of request body, which has to go up first) and every wait for the next chunk of a
+//!   response body.
 //! - Retries: connection errors, timeouts and 5xx answers are retried with exponential backoff
 //!   (100 ms doubling, bounded count) when the request body can be replayed (empty or in
 //!   memory). A streamed body is sent once: it cannot be replayed.
@@ -265,7 +266,14 @@ impl Client {
                 }
             };
             let request = self.build(&req, body, &hash)?;
-            let outcome = tokio::time::timeout(self.cfg.timeout, self.http.request(request)).await;
+            // The answer comes after the whole body went up: allow one second per MiB on top.
+            let body_len = match &req.body {
+                Body::Empty => 0,
+                Body::Bytes(b) | Body::UnsignedBytes(b) => b.len() as u64,
+                Body::Stream(_, len) => *len,
+            };
+            let wait = self.cfg.timeout + Duration::from_secs(body_len >> 20);
+            let outcome = tokio::time::timeout(wait, self.http.request(request)).await;
             let retry_left = replayable && attempt < self.cfg.max_retries;
             let failure = match outcome {
                 Ok(Ok(resp)) if resp.status().is_server_error() && retry_left => {
