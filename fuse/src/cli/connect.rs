@@ -30,8 +30,6 @@ pub struct ServerInfo {
     pub pid: u32,
 }
 
-// The writing half is used by `ozfs serve` (lands with the gateway's accept loop).
-#[allow(dead_code)]
 impl ServerInfo {
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join(SERVER_FILE)

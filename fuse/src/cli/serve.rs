@@ -12,11 +12,12 @@ use super::{CliError, CliResult, StoreArgs};
 use clap::Args;
 use ozfs::config::{Flags, Settings};
 use ozfs::store::remote::RemoteConfig;
-use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs_fuse::{mount_store, MountHandle, MountOptions};
 use ozfs_gateway::{Gateway, GatewayConfig};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -39,6 +40,34 @@ pub struct ServeArgs {
     /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
+    /// Also mount BUCKET of the S3 volume (only the keys under PREFIX, if given) at MOUNTPOINT,
+    /// in this process; repeatable
+    #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One `--mount BUCKET[:PREFIX]:MOUNTPOINT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub bucket: String,
+    pub prefix: String,
+    pub mountpoint: PathBuf,
+}
+
+/// `BUCKET:MOUNTPOINT` or `BUCKET:PREFIX:MOUNTPOINT`: the bucket ends at the first `:`, the
+/// mount point starts after the last one, the prefix is what lies between.
+fn parse_mount_spec(s: &str) -> Result<MountSpec, String> {
+    let bad = || format!("{s:?} is not BUCKET[:PREFIX]:MOUNTPOINT");
+    let (bucket, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (prefix, mountpoint) = rest.rsplit_once(':').unwrap_or(("", rest));
+    if bucket.is_empty() || mountpoint.is_empty() {
+        return Err(bad());
+    }
+    Ok(MountSpec {
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+        mountpoint: PathBuf::from(mountpoint),
+    })
 }
 
 impl ServeArgs {
@@ -59,7 +88,11 @@ async fn resolve_listen(listen: &str) -> CliResult<SocketAddr> {
     if let Ok(a) = listen.parse() {
         return Ok(a);
     }
-    let bad = || CliError(format!("invalid listen address {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:9878)"));
+    let bad = || {
+        CliError(format!(
+            "invalid listen address {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:9878)"
+        ))
+    };
     if !listen.contains(':') {
         return Err(bad());
     }
@@ -161,25 +194,79 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
     let addr = gateway.local_addr();
 
+    // The mounts share the store (and its page cache) with the endpoint.
+    let mut mounts = Vec::new();
+    for m in &args.mounts {
+        match mount_one(store.clone(), &settings.s3_volume, m).await {
+            Ok(h) => mounts.push(h),
+            Err(e) => {
+                unmount_all(mounts).await;
+                return Err(e);
+            }
+        }
+    }
+
     let info = ServerInfo {
         addr,
         token,
         pid: std::process::id(),
     };
-    info.write(&settings.data_dir).map_err(|e| {
-        CliError(format!(
+    if let Err(e) = info.write(&settings.data_dir) {
+        unmount_all(mounts).await;
+        return Err(CliError(format!(
             "cannot write {}: {}",
             ServerInfo::path(&settings.data_dir).display(),
             super::sh::io_msg(&e)
-        ))
-    })?;
+        )));
+    }
 
     println!("ozfs: serving S3 on http://{addr}");
+    for m in &mounts {
+        println!("ozfs: mounted at {}", m.mountpoint().display());
+    }
     let _ = std::io::stdout().flush();
 
     let result = gateway.run(shutdown_signal()).await;
+    unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
+}
+
+/// Mount one `--mount` (blocking until the kernel answered, so off the async workers).
+async fn mount_one(store: Arc<dyn ObjectStore>, volume: &str, m: &MountSpec) -> CliResult<MountHandle> {
+    let bucket = BucketPath::new(volume, m.bucket.clone());
+    let (prefix, mountpoint) = (m.prefix.clone(), m.mountpoint.clone());
+    tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, MountOptions::default()))
+        .await
+        .map_err(|e| CliError(format!("mounting failed: {e}")))?
+        .map_err(|e| CliError(format!("cannot mount {}: {}", m.mountpoint.display(), error_chain(&e))))
+}
+
+/// Unmount (each blocks while the kernel finishes), reporting failures as warnings.
+async fn unmount_all(mounts: Vec<MountHandle>) {
+    for h in mounts {
+        let path = h.mountpoint().to_path_buf();
+        match tokio::task::spawn_blocking(move || h.unmount_with_retries(10)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("ozfs: warning: {}", error_chain(&e)),
+            Err(e) => eprintln!("ozfs: warning: unmounting {} failed: {e}", path.display()),
+        }
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }
 
 #[cfg(test)]
@@ -196,5 +283,18 @@ mod tests {
         assert!(resolve_listen("localhost:9878").await.unwrap().ip().is_loopback());
         assert!(resolve_listen("nonsense").await.is_err());
         assert!(resolve_listen("127.0.0.1:99999").await.is_err());
+    }
+
+    #[test]
+    fn mount_specs() {
+        let m = parse_mount_spec("bucket1:/mnt/b").unwrap();
+        assert_eq!((m.bucket.as_str(), m.prefix.as_str()), ("bucket1", ""));
+        assert_eq!(m.mountpoint, PathBuf::from("/mnt/b"));
+        let m = parse_mount_spec("bucket1:dir/sub/:/mnt/b").unwrap();
+        assert_eq!(m.prefix, "dir/sub/");
+        assert_eq!(m.mountpoint, PathBuf::from("/mnt/b"));
+        for bad in ["bucket1", ":/mnt", "bucket1:", "b:p:"] {
+            assert!(parse_mount_spec(bad).is_err(), "{bad}");
+        }
     }
 }
