@@ -37,7 +37,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
     /// Serve a remote S3 endpoint (http://HOST:PORT) instead of the embedded store; credentials
-    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
     /// Also mount BUCKET of the S3 volume (only the keys under PREFIX, if given) at MOUNTPOINT,
@@ -164,16 +164,13 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let inner: Arc<dyn ObjectStore> = match &settings.backend {
         None => local,
         Some(url) => {
-            let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-            let (ak, sk) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(a), Some(s)) => (a, s),
-                _ => {
-                    return Err(CliError(
-                        "--backend needs credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
-                    ))
-                }
-            };
-            let mut cfg = RemoteConfig::new(url.clone(), ak, sk);
+            let mut cfg = RemoteConfig::from_env(url.clone());
+            if cfg.access_key.is_empty() {
+                return Err(CliError(
+                    "--backend needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials"
+                        .into(),
+                ));
+            }
             cfg.volume = settings.s3_volume.clone();
             Arc::new(RemoteStore::new(cfg)?)
         }
