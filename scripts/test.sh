@@ -30,11 +30,11 @@ for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh; do
 done
 
 # ---- the tests ----
-log "cargo test --workspace $*"
+log "cargo test --workspace --no-fail-fast $*"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 set +e
-cargo test --workspace "$@" 2>&1 | tee "$out"
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
 

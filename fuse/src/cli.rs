@@ -150,11 +150,13 @@ async fn run(command: Command) -> CliResult<()> {
             "internal error: mount arguments {args:?} reached the async runtime"
         ))),
         Command::Sh { store, command } => {
+            default_sigpipe();
             let settings = Settings::from_process(&store.flags())?;
             let admin = connect::open_admin(&settings).await?;
             sh::run(admin.as_ref(), &login, command).await
         }
         Command::S3 { store, command } => {
+            default_sigpipe();
             let settings = Settings::from_process(&store.flags())?;
             let admin = connect::open_admin(&settings).await?;
             s3::run(admin.as_ref(), &login, command).await
@@ -225,6 +227,16 @@ fn one_line_usage_error(rendered: &str, kind: clap::error::ErrorKind) -> String 
         msg.push_str(" (see --help)");
     }
     msg
+}
+
+/// `ozfs sh key list | head` should end quietly when the reader goes away, as other Unix
+/// tools do, not report a broken pipe. Only for the short-lived commands: sockets are written
+/// with MSG_NOSIGNAL by the standard library, so the HTTP client is unaffected.
+fn default_sigpipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn init_logging() {

@@ -755,3 +755,25 @@ fn store_held_by_a_mount() {
         env.run(&["sh", "volume", "list"]).status.success()
     });
 }
+
+/// `ozfs sh key get … - | head -c1`: when the reader goes away the command ends quietly (killed
+/// by SIGPIPE like other Unix tools), with no error message and no panic.
+#[test]
+fn closed_stdout_is_quiet() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let src = env.path("big.bin");
+    write_file(&src, &pattern(4 * 1024 * 1024, 7));
+    env.ok(&["sh", "key", "put", "/s3v/bucket1/big.bin", src.to_str().unwrap()]);
+    let mut child = env
+        .cmd(&["sh", "key", "get", "/s3v/bucket1/big.bin", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
