@@ -777,3 +777,27 @@ fn closed_stdout_is_quiet() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Several `ozfs sh` commands at once in local mode: each waits its turn for the data
+/// directory instead of failing on the lock.
+#[test]
+fn concurrent_local_commands_take_turns() {
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let src = env.path("v.txt");
+    write_file(&src, b"v");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            env.cmd(&["sh", "key", "put", &format!("/s3v/bucket1/k{i}"), src.to_str().unwrap()])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let list = env.ok(&["sh", "key", "list", "/s3v/bucket1"]);
+    assert_eq!(list.matches("\"name\"").count(), 6, "{list}");
+}

@@ -17,6 +17,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Name of the server file inside the data directory.
 pub const SERVER_FILE: &str = "server.info";
@@ -132,29 +133,38 @@ async fn running_server(data_dir: &Path) -> CliResult<Option<RemoteAdmin>> {
     }
 }
 
+/// How long a command waits for another short-lived process (a concurrent `ozfs sh`, a server
+/// that is starting) to release the data directory before it gives up.
+pub const HELD_WAIT: Duration = Duration::from_secs(3);
+
 /// The [`Admin`] for this data directory: the running server's admin API, else the store opened
-/// here.
+/// here. While another process holds the store and no server answers, retry for [`HELD_WAIT`].
 pub async fn open_admin(settings: &Settings) -> CliResult<Box<dyn Admin>> {
-    if let Some(remote) = running_server(&settings.data_dir).await? {
-        return Ok(Box::new(remote));
-    }
-    match super::store::open_local(settings).await {
-        Ok(admin) => Ok(Box::new(admin)),
-        Err(e) if super::store::is_held_elsewhere(&e) => {
-            // A server may have started between the two checks.
-            if let Some(remote) = running_server(&settings.data_dir).await? {
-                return Ok(Box::new(remote));
-            }
-            Err(CliError(format!(
-                "the data directory {} is in use by another ozfs process that offers no admin API \
-                 (an `ozfs mount` on the embedded store?); stop it, or run `ozfs serve` and retry",
-                settings.data_dir.display()
-            )))
+    let deadline = Instant::now() + HELD_WAIT;
+    loop {
+        if let Some(remote) = running_server(&settings.data_dir).await? {
+            return Ok(Box::new(remote));
         }
-        Err(e) => Err(CliError(format!(
-            "cannot open the store in {}: {e}",
-            settings.data_dir.display()
-        ))),
+        match super::store::open_local(settings).await {
+            Ok(admin) => return Ok(Box::new(admin)),
+            Err(e) if super::store::is_held_elsewhere(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(CliError(format!(
+                        "the data directory {} is in use by another ozfs process that offers no admin API \
+                         (an `ozfs mount` on the embedded store?); stop it, or run `ozfs serve` and retry",
+                        settings.data_dir.display()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                return Err(CliError(format!(
+                    "cannot open the store in {}: {}",
+                    settings.data_dir.display(),
+                    CliError::from(e)
+                )))
+            }
+        }
     }
 }
 

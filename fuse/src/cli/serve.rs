@@ -7,7 +7,7 @@
 //! line `ozfs: serving S3 on http://ADDR`. Shutdown (Ctrl-C or SIGTERM): stop accepting, let
 //! requests in flight finish (bounded), remove the server file if it is still ours.
 
-use super::connect::{pid_alive, ServerInfo};
+use super::connect::{pid_alive, ServerInfo, HELD_WAIT};
 use super::{CliError, CliResult, StoreArgs};
 use clap::Args;
 use ozfs::config::{Flags, Settings};
@@ -19,6 +19,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -100,15 +101,30 @@ async fn resolve_listen(listen: &str) -> CliResult<SocketAddr> {
     addrs.next().ok_or_else(bad)
 }
 
-/// Open the embedded store, turning "held by another process" into a sentence naming it.
+/// Open the embedded store, turning "held by another process" into a sentence naming it. A
+/// short-lived holder (an `ozfs sh` in local mode) is waited for, up to [`HELD_WAIT`]; a
+/// running server is reported at once.
 fn open_local_store(settings: &Settings) -> CliResult<LocalStore> {
-    LocalStore::open(&settings.data_dir, &settings.s3_volume).map_err(|e| {
-        if super::store::is_held_elsewhere(&e) {
-            held_error(&settings.data_dir)
-        } else {
-            CliError(format!("cannot open the store in {}: {e}", settings.data_dir.display()))
+    let deadline = Instant::now() + HELD_WAIT;
+    loop {
+        match LocalStore::open(&settings.data_dir, &settings.s3_volume) {
+            Ok(s) => return Ok(s),
+            Err(e) if super::store::is_held_elsewhere(&e) => {
+                let served = ServerInfo::read(&settings.data_dir).is_some_and(|i| pid_alive(i.pid));
+                if served || Instant::now() >= deadline {
+                    return Err(held_error(&settings.data_dir));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(CliError(format!(
+                    "cannot open the store in {}: {}",
+                    settings.data_dir.display(),
+                    CliError::from(e)
+                )))
+            }
         }
-    })
+    }
 }
 
 fn held_error(data_dir: &Path) -> CliError {
