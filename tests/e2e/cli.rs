@@ -801,3 +801,144 @@ fn concurrent_local_commands_take_turns() {
     let list = env.ok(&["sh", "key", "list", "/s3v/bucket1"]);
     assert_eq!(list.matches("\"name\"").count(), 6, "{list}");
 }
+
+/// Run the aws CLI with these credentials; returns (success, stdout + stderr).
+fn aws(env: &Env, access: &str, secret: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("aws")
+        .args(args)
+        .env("HOME", env.dir.path())
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The examples of Ozone's S3 page, with `ozfs` in place of `ozone` (as the README shows them):
+/// the aws CLI on the endpoint, `ozfs sh bucket link`, the goofys line as `ozfs mount
+/// --endpoint`, and `ozfs s3 getsecret` keys on a `--secure` server.
+#[test]
+fn seed_page_examples() {
+    let env = Env::new();
+    let server = Server::start(&env);
+    let ep = format!("http://{}", server.addr);
+    let ep = ep.as_str();
+    let (any_key, any_secret) = ("testuser", "anything");
+
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &["s3api", "--endpoint", ep, "create-bucket", "--bucket", "buckettest"],
+    );
+    assert!(ok, "{out}");
+    let f = env.path("hello.txt");
+    write_file(&f, b"hello from aws\n");
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &[
+            "s3",
+            "cp",
+            f.to_str().unwrap(),
+            "s3://buckettest/hello.txt",
+            "--endpoint",
+            ep,
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &["s3", "ls", "--endpoint", ep, "s3://buckettest"],
+    );
+    assert!(ok && out.contains("hello.txt"), "{out}");
+
+    // Expose any volume.
+    env.ok(&["sh", "volume", "create", "/vol1"]);
+    env.ok(&["sh", "bucket", "create", "/vol1/bucket1"]);
+    env.ok(&["sh", "bucket", "link", "/vol1/bucket1", "/s3v/common-bucket"]);
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &[
+            "s3",
+            "cp",
+            f.to_str().unwrap(),
+            "s3://common-bucket/via-link.txt",
+            "--endpoint",
+            ep,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(env
+        .ok(&["sh", "key", "list", "/vol1/bucket1"])
+        .contains("\"name\" : \"via-link.txt\""));
+    let (ok, out) = aws(&env, any_key, any_secret, &["s3", "ls", "--endpoint", ep]);
+    assert!(
+        ok && out.contains("common-bucket") && out.contains("buckettest"),
+        "{out}"
+    );
+
+    // The goofys line, with ozfs mount.
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: install fuse3 (scripts/test-deps-fuse.sh)"
+    );
+    let mnt = env.path("bucket1-mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = env
+        .cmd(&["mount", "--endpoint", ep, "buckettest", mnt.to_str().unwrap()])
+        .env("AWS_ACCESS_KEY_ID", any_key)
+        .env("AWS_SECRET_ACCESS_KEY", any_secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let guard = LazyUnmount(mnt.clone());
+    assert_eq!(std::fs::read(mnt.join("hello.txt")).unwrap(), b"hello from aws\n");
+    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    std::mem::forget(guard);
+    assert!(server.stop());
+
+    // Security on: only keys from `ozfs s3 getsecret`.
+    let server = Server::start_with(&env, &["--secure"], &[]);
+    let ep = format!("http://{}", server.addr);
+    let ep = ep.as_str();
+    let user = "testuser/scm@EXAMPLE.COM";
+    let out = env.ok(&["s3", "getsecret", "-u", user]);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("awsSecret="))
+        .unwrap()
+        .to_string();
+    let (ok, out) = aws(
+        &env,
+        user,
+        &secret,
+        &["s3api", "--endpoint", ep, "create-bucket", "--bucket", "bucket1"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = aws(&env, user, "not-the-secret", &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok && out.contains("SignatureDoesNotMatch"), "{out}");
+    let (ok, out) = aws(&env, "nobody", "whatever", &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok && out.contains("InvalidAccessKeyId"), "{out}");
+    // Revoked: the key stops working.
+    env.ok(&["s3", "revokesecret", "-y", "-u", user]);
+    let (ok, out) = aws(&env, user, &secret, &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok, "{out}");
+    assert!(server.stop());
+}
