@@ -942,3 +942,25 @@ fn seed_page_examples() {
     assert!(!ok, "{out}");
     assert!(server.stop());
 }
+
+/// A server that holds the data directory but never answers: the command gives up after the
+/// bounded liveness check with one line, instead of hanging.
+#[test]
+fn hung_server_is_reported_not_waited_for() {
+    let env = Env::new();
+    env.ok(&["sh", "volume", "list"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Alive pid (this test), a port that accepts connections and never answers.
+    std::fs::write(
+        env.data().join("server.info"),
+        format!("address={addr}\ntoken=t\npid={}\n", std::process::id()),
+    )
+    .unwrap();
+    let accepted = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let start = Instant::now();
+    let e = env.fail(&["sh", "volume", "list"]);
+    assert!(e.contains("did not answer"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    drop(accepted.join());
+}

@@ -129,6 +129,11 @@ async fn running_server(data_dir: &Path) -> CliResult<Option<RemoteAdmin>> {
             info.pid,
             ServerInfo::path(data_dir).display()
         ))),
+        Err(e) if e.status == 504 => Err(CliError(format!(
+            "{} (pid {}); it holds the data directory",
+            e.message, info.pid
+        ))),
+        // Nobody listens there (a crashed server whose pid was reused): use the store directly.
         Err(_) => Ok(None),
     }
 }
