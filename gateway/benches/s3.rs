@@ -308,7 +308,7 @@ fn main() {
             put / disk
         );
         println!(
-            "peak RSS growth during the {mib} MiB PUT + GETs: {peak_growth} MiB (base {} MiB)",
+            "peak RSS growth during the {mib} MiB PUT: {put_peak} MiB, PUT + GETs: {peak_growth} MiB (base {} MiB)",
             base / 1024
         );
 
