@@ -84,12 +84,19 @@ pub struct MountArgs {
     #[arg(long = "debug_s3")]
     pub debug_s3: bool,
 
-    /// Data directory of the embedded store (default: $OZFS_DATA, else the per-user default).
-    #[arg(long)]
+    /// Data directory of the embedded store [default: $OZFS_DATA, else $XDG_DATA_HOME/ozfs,
+    /// else ~/.local/share/ozfs].
+    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Page cache budget in bytes (suffixes K, M, G accepted).
-    #[arg(long, value_parser = parse_size)]
-    pub cache_size: Option<u64>,
+    /// Config file of `key = value` lines [default: $OZFS_CONFIG, else DATA/ozfs.conf].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The volume whose buckets are mounted by name [default: s3v].
+    #[arg(long = "s3-volume", value_name = "VOLUME")]
+    pub s3_volume: Option<String>,
+    /// Page cache budget (e.g. 512M, 2G) [default: 512M].
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
     /// Directory of the local staging area (default: the system temp dir).
     #[arg(long)]
     pub staging_dir: Option<PathBuf>,

@@ -1,37 +1,33 @@
 //! Opening the store a `ozfs mount` command mounts: with `--endpoint`, any S3 endpoint through
 //! [`ozfs::RemoteStore`]; without it, the embedded [`ozfs::LocalStore`] in the data directory
-//! (`--data`, else `$OZFS_DATA`, else the per-user default). Either way the store is wrapped in a
+//! (`--data`, else `$OZFS_DATA`, else the config file, else the per-user default). Either way the store is wrapped in a
 //! [`ozfs::CachingStore`] so every read goes through one bounded page cache.
 
 use crate::args::{credentials, MountArgs};
+use ozfs::config::{Flags, Settings};
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The S3 volume whose buckets `ozfs mount BUCKET` names.
+/// The S3 volume whose buckets `ozfs mount BUCKET` names unless `--s3-volume` says otherwise.
 pub const S3_VOLUME: &str = ozfs::namespace::DEFAULT_S3_VOLUME;
 
-/// The data directory: `--data`, else `$OZFS_DATA`, else `$XDG_DATA_HOME/ozfs`, else
-/// `~/.local/share/ozfs`.
-pub fn data_dir(args: &MountArgs) -> PathBuf {
-    if let Some(d) = &args.data {
-        return d.clone();
-    }
-    if let Some(d) = std::env::var_os("OZFS_DATA").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(x).join("ozfs");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local/share/ozfs")
+/// The shared settings (data directory, S3 volume, cache size) for `args`, resolved the way
+/// every `ozfs` command resolves them: flag, else environment (`OZFS_DATA`, ...), else the
+/// config file, else the default (`ozfs::config`).
+pub fn settings(args: &MountArgs) -> Result<Settings, String> {
+    let flags = Flags {
+        config: args.config.clone(),
+        data: args.data.clone(),
+        s3_volume: args.s3_volume.clone(),
+        cache_size: args.cache_size.clone(),
+        ..Flags::default()
+    };
+    Settings::from_process(&flags).map_err(|e| e.to_string())
 }
 
 /// Open the store for `args` (see the module docs). Errors are user-facing messages.
-pub fn open_store(args: &MountArgs) -> Result<Arc<dyn ObjectStore>, String> {
+pub fn open_store(args: &MountArgs, settings: &Settings) -> Result<Arc<dyn ObjectStore>, String> {
     let inner: Arc<dyn ObjectStore> = match &args.endpoint {
         Some(ep) => {
             let env = |k: &str| std::env::var(k).ok();
@@ -47,14 +43,16 @@ pub fn open_store(args: &MountArgs) -> Result<Arc<dyn ObjectStore>, String> {
             cfg.region = args.region.clone();
             cfg.virtual_host = args.subdomain;
             cfg.timeout = args.http_timeout;
+            cfg.volume = settings.s3_volume.clone();
             Arc::new(RemoteStore::new(cfg).map_err(|e| format!("endpoint {ep}: {e}"))?)
         }
         None => {
-            let dir = data_dir(args);
-            Arc::new(LocalStore::open(&dir, S3_VOLUME).map_err(|e| format!("data directory {}: {e}", dir.display()))?)
+            let dir = &settings.data_dir;
+            let store = LocalStore::open(dir, &settings.s3_volume)
+                .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+            Arc::new(store)
         }
     };
-    let budget = args.cache_size.unwrap_or(ozfs::cache::DEFAULT_BUDGET);
-    let cache = Arc::new(PageCache::new(budget, ozfs::cache::DEFAULT_PAGE_SIZE));
+    let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
     Ok(Arc::new(CachingStore::new(inner, cache)))
 }

@@ -1185,8 +1185,9 @@ impl Fs {
             Some(s) => s,
             None => return Err(FsError::BadHandle),
         };
+        let key = self.table().get(ino).map(|i| i.key.clone()).ok_or(FsError::NotFound)?;
         let mut st = staged.lock().await;
-        let n = st.write(self.store.as_ref(), &self.bucket, offset, data).await?;
+        let n = st.write(&self.store, &self.bucket, &key, offset, data).await?;
         let (size, mtime) = (st.size(), st.mtime);
         drop(st);
         if let Some(i) = self.table().get_mut(ino) {

@@ -294,6 +294,36 @@ impl Drop for MountHandle {
     }
 }
 
+/// Kernel readahead window of a mount (KiB): FUSE mounts start at 128 KiB, which caps every
+/// read request at 128 KiB; 1 MiB lets sequential reads arrive as 1 MiB requests.
+const READAHEAD_KB: u32 = 1024;
+
+/// Raise the readahead window of the mount at `mountpoint` through its backing device's sysfs
+/// entry (found in /proc/self/mountinfo, so no FUSE request is needed). Best effort: without
+/// the rights to write sysfs the kernel default stays.
+fn raise_readahead(mountpoint: &Path, kb: u32) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let want = mountpoint.to_string_lossy();
+    // Field 3 is major:minor, field 5 the mount point (with spaces etc. octal-escaped).
+    let dev = info.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let mp = f
+            .get(4)?
+            .replace("\\040", " ")
+            .replace("\\011", "\t")
+            .replace("\\134", "\\");
+        (mp == want).then(|| f.get(2).map(|d| d.to_string())).flatten()
+    });
+    if let Some(dev) = dev {
+        let path = format!("/sys/class/bdi/{dev}/read_ahead_kb");
+        if let Err(e) = std::fs::write(&path, kb.to_string()) {
+            log::debug!("readahead of {}: {path}: {e}", mountpoint.display());
+        }
+    }
+}
+
 fn cstr(p: &Path) -> std::io::Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other)
@@ -441,6 +471,7 @@ pub fn mount_store(
         })
     });
     let mountpoint = mountpoint.canonicalize().unwrap_or_else(|_| mountpoint.to_path_buf());
+    raise_readahead(&mountpoint, READAHEAD_KB);
     Ok(MountHandle {
         mountpoint,
         session: Some(session),

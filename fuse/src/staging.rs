@@ -15,6 +15,14 @@
 //!   file is sparse there).
 //! - Commit fills every missing chunk, then streams the staged file into one `put_object`.
 //!   After a commit the staged file equals the new object and stays usable for more writes.
+//! - Sequential writers do not wait for a full re-read at close: once a new (or truncated) file
+//!   has been written strictly sequentially past [`STREAM_AFTER`] bytes, an upload starts in
+//!   the background (`put_object` fed through a bounded channel) and every further appended
+//!   write is sent to it as well as to the staged file, so the store hashes and writes while the
+//!   application is still writing, and close only finishes the upload. Any other change (a
+//!   write elsewhere, a truncate, an attribute change, a rename) cancels that upload, which
+//!   then ends with an error so the store commits nothing, and the commit falls back to
+//!   uploading the staged file. Small files never start one.
 //! - The area is bounded: the bytes the staged files may hold (their sizes) are reserved
 //!   against [`StagingBudget`]; a write or truncate that would exceed it fails with ENOSPC.
 
@@ -25,12 +33,70 @@ use ozfs::{BucketPath, ByteStream, ObjectAttrs, ObjectInfo, ObjectStore, PutOpti
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
+use tokio::sync::mpsc;
 
 /// Size of a fetch unit of an existing object.
 pub const CHUNK: u64 = 1 << 20;
+
+/// A sequentially written new file starts uploading in the background past this size.
+pub const STREAM_AFTER: u64 = 8 << 20;
+/// Chunks queued between the writer and the background upload.
+const STREAM_QUEUE: usize = 8;
+
+/// A background upload fed by sequential writes.
+#[derive(Debug)]
+struct Upload {
+    tx: Option<mpsc::Sender<Bytes>>,
+    /// Set just before `tx` is dropped on purpose: the body then ends normally. A body that ends
+    /// without it (cancelled upload, dropped staged file) ends with an error instead.
+    complete: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<ozfs::Result<ObjectInfo>>,
+    key: String,
+    attrs: ObjectAttrs,
+    sent: u64,
+}
+
+impl Upload {
+    fn cancel(mut self) {
+        self.tx.take();
+        // The body stream now yields an error; the put fails and commits nothing.
+    }
+}
+
+/// Whether a background upload may start, runs, or is ruled out for this staged file.
+#[derive(Debug)]
+enum Streaming {
+    /// New or truncated file written sequentially so far.
+    Candidate,
+    Running(Upload),
+    Off,
+}
+
+/// The body of a background upload: the channel's chunks, then the end (or an error when the
+/// channel closed without `complete`).
+fn channel_body(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(
+        (rx, complete, false),
+        |(mut rx, complete, failed)| async move {
+            if failed {
+                return None;
+            }
+            match rx.recv().await {
+                Some(b) => Some((Ok(b), (rx, complete, false))),
+                None if complete.load(Ordering::Acquire) => None,
+                None => Some((
+                    Err(ozfs::Error::Body(
+                        "upload cancelled: the file was changed out of sequence".into(),
+                    )),
+                    (rx, complete, true),
+                )),
+            }
+        },
+    ))
+}
 
 /// Byte budget of the staging area, shared by all staged files of a mount.
 #[derive(Debug)]
@@ -100,6 +166,9 @@ pub struct Staged {
     pub attrs: ObjectAttrs,
     /// Modification time to report and to write as `x-amz-meta-mtime`.
     pub mtime: SystemTime,
+    /// End of the data while every write so far was sequential from 0 (new files only).
+    seq_end: Option<u64>,
+    streaming: Streaming,
 }
 
 impl Staged {
@@ -125,6 +194,12 @@ impl Staged {
             base,
             size,
             dirty,
+            seq_end: if size == 0 && dirty { Some(0) } else { None },
+            streaming: if size == 0 && dirty {
+                Streaming::Candidate
+            } else {
+                Streaming::Off
+            },
             attrs,
             mtime,
         })
@@ -231,12 +306,16 @@ impl Staged {
     /// Write `data` at `offset`.
     pub async fn write(
         &mut self,
-        store: &dyn ObjectStore,
+        store: &Arc<dyn ObjectStore>,
         bucket: &BucketPath,
+        key: &str,
         offset: u64,
         data: &[u8],
     ) -> FsResult<u32> {
         let end = offset + data.len() as u64;
+        let store_ref: &dyn ObjectStore = store.as_ref();
+        let store_arc = store;
+        let store = store_ref;
         // Chunks of the base that the write only partly covers must be copied in first; chunks
         // it covers whole are simply overwritten.
         let first = (offset / CHUNK) as usize;
@@ -264,12 +343,127 @@ impl Staged {
         }
         self.dirty = true;
         self.mtime = SystemTime::now();
+        self.seq_end = match self.seq_end {
+            Some(e) if e == offset => Some(end),
+            _ => None,
+        };
+        self.feed_upload(store_arc, bucket, key, offset, data).await;
         Ok(data.len() as u32)
+    }
+
+    /// Keep the background upload going with this write, start it, or cancel it.
+    async fn feed_upload(
+        &mut self,
+        store: &Arc<dyn ObjectStore>,
+        bucket: &BucketPath,
+        key: &str,
+        offset: u64,
+        data: &[u8],
+    ) {
+        match std::mem::replace(&mut self.streaming, Streaming::Off) {
+            Streaming::Off => {}
+            Streaming::Candidate => {
+                if self.seq_end.is_none() {
+                    return;
+                }
+                if self.size < STREAM_AFTER {
+                    self.streaming = Streaming::Candidate;
+                    return;
+                }
+                // Start: queue what is already staged, then go on with every append.
+                let (tx, rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+                let complete = Arc::new(AtomicBool::new(false));
+                let mut attrs = self.attrs.clone();
+                // Last-Modified (the commit) stands for the mtime of a streamed file.
+                attrs.user.remove(crate::posix::META_MTIME);
+                let opts = PutOptions {
+                    attrs,
+                    ..Default::default()
+                };
+                let (store2, bucket2, key2) = (store.clone(), bucket.clone(), key.to_string());
+                let body = channel_body(rx, complete.clone());
+                let task = tokio::spawn(async move { store2.put_object(&bucket2, &key2, body, opts).await });
+                let mut up = Upload {
+                    tx: Some(tx),
+                    complete,
+                    task,
+                    key: key.to_string(),
+                    attrs: self.attrs.clone(),
+                    sent: 0,
+                };
+                let size = self.size;
+                let mut off = 0;
+                while off < size {
+                    let n = (size - off).min(CHUNK) as usize;
+                    let mut buf = vec![0u8; n];
+                    if self.file.read_exact_at(&mut buf, off).is_err() {
+                        up.cancel();
+                        return;
+                    }
+                    let sent = match &up.tx {
+                        Some(tx) => tx.send(Bytes::from(buf)).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        up.cancel();
+                        return;
+                    }
+                    off += n as u64;
+                }
+                up.sent = size;
+                self.streaming = Streaming::Running(up);
+            }
+            Streaming::Running(mut up) => {
+                let end = offset + data.len() as u64;
+                if offset != up.sent || end != self.size || up.key != key {
+                    up.cancel();
+                    return;
+                }
+                let ok = match &up.tx {
+                    Some(tx) => tx.send(Bytes::copy_from_slice(data)).await.is_ok(),
+                    None => false,
+                };
+                if !ok {
+                    up.cancel();
+                    return;
+                }
+                up.sent = end;
+                self.streaming = Streaming::Running(up);
+            }
+        }
+    }
+
+    /// Cancel a background upload (the file changed in a way it cannot follow).
+    fn stop_upload(&mut self) {
+        if let Streaming::Running(up) = std::mem::replace(&mut self.streaming, Streaming::Off) {
+            up.cancel();
+        }
+        self.streaming = Streaming::Off;
+        self.seq_end = None;
+    }
+
+    /// Finish the background upload if it holds exactly the staged file under `key` with the
+    /// current attributes.
+    async fn finish_upload(&mut self, key: &str) -> Option<ObjectInfo> {
+        let Streaming::Running(mut up) = std::mem::replace(&mut self.streaming, Streaming::Off) else {
+            return None;
+        };
+        if up.sent != self.size || up.key != key || up.attrs != self.attrs || self.seq_end != Some(self.size) {
+            up.cancel();
+            return None;
+        }
+        up.complete.store(true, Ordering::Release);
+        up.tx.take();
+        match (&mut up.task).await {
+            Ok(Ok(info)) if info.size == self.size => Some(info),
+            Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
+        }
     }
 
     /// Set the size (truncate or extend with zeros).
     pub fn truncate(&mut self, size: u64) -> FsResult<()> {
         self.resize_reservation(size)?;
+        self.stop_upload();
         if size < self.base_valid {
             self.base_valid = size;
         }
@@ -283,6 +477,7 @@ impl Staged {
     /// Copy every chunk of the base in, so the staged copy no longer depends on the old object
     /// (before the key is renamed away under it).
     pub async fn materialize(&mut self, store: &dyn ObjectStore, bucket: &BucketPath) -> FsResult<()> {
+        self.stop_upload();
         let size = self.size;
         self.fetch_range(store, bucket, 0, size).await
     }
@@ -299,6 +494,14 @@ impl Staged {
             return Ok(None);
         }
         let size = self.size;
+        if let Some(info) = self.finish_upload(key).await {
+            self.present = vec![true; size.div_ceil(CHUNK) as usize];
+            self.base_valid = size;
+            self.base = Some(info.clone());
+            self.attrs = info.attrs.clone();
+            self.dirty = false;
+            return Ok(Some(info));
+        }
         self.fetch_range(store, bucket, 0, size).await?;
         let mut attrs = self.attrs.clone();
         crate::posix::PosixMeta {
@@ -324,6 +527,7 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
+        self.stop_upload();
         self.budget.release(self.reserved);
     }
 }

@@ -441,3 +441,144 @@ async fn mknod_creates_regular_files_only() {
         Err(FsError::NotSupported(_))
     ));
 }
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[tokio::test]
+async fn sequential_writes_upload_in_the_background_and_commit_at_close() {
+    let s = setup().await;
+    let (a, o) = s.fs.create(ROOT_INO, "seq", 0o644, 0, 0, 1).await.unwrap();
+    let data = pattern(20 << 20, 1);
+    for (i, c) in data.chunks(1 << 20).enumerate() {
+        s.fs.write(a.ino, o.fh, (i << 20) as u64, c).await.unwrap();
+    }
+    assert!(
+        s.get("seq").await.is_none(),
+        "the background upload commits nothing before close"
+    );
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("seq").await.unwrap(), data);
+    let info = s.head("seq").await;
+    assert!(
+        !info.attrs.user.contains_key("mtime"),
+        "Last-Modified is the mtime of a streamed file"
+    );
+    assert_eq!(info.attrs.user.get("mode").map(String::as_str), Some("33188"));
+    assert_eq!(s.read_all(a.ino).await, data);
+}
+
+#[tokio::test]
+async fn out_of_order_changes_cancel_the_background_upload() {
+    let s = setup().await;
+    // a write behind the end after streaming started
+    let (a, o) = s.fs.create(ROOT_INO, "rw", 0o644, 0, 0, 1).await.unwrap();
+    let mut model = pattern(12 << 20, 2);
+    for (i, c) in model.chunks(1 << 20).enumerate() {
+        s.fs.write(a.ino, o.fh, (i << 20) as u64, c).await.unwrap();
+    }
+    s.fs.write(a.ino, o.fh, 5, b"PATCHED").await.unwrap();
+    model[5..12].copy_from_slice(b"PATCHED");
+    s.fs.write(a.ino, o.fh, model.len() as u64, b"tail").await.unwrap();
+    model.extend_from_slice(b"tail");
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("rw").await.unwrap(), model);
+    // a truncate after streaming started
+    let (b, o) = s.fs.create(ROOT_INO, "tr", 0o644, 0, 0, 1).await.unwrap();
+    let data = pattern(10 << 20, 3);
+    for (i, c) in data.chunks(1 << 20).enumerate() {
+        s.fs.write(b.ino, o.fh, (i << 20) as u64, c).await.unwrap();
+    }
+    s.fs.setattr(
+        b.ino,
+        SetAttr {
+            size: Some(9 << 20),
+            fh: Some(o.fh),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.fs.release(b.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("tr").await.unwrap(), &data[..9 << 20]);
+    // a chmod while streaming: committed with the new mode
+    let (c, o) = s.fs.create(ROOT_INO, "ch", 0o644, 0, 0, 1).await.unwrap();
+    for (i, d) in data.chunks(1 << 20).enumerate() {
+        s.fs.write(c.ino, o.fh, (i << 20) as u64, d).await.unwrap();
+    }
+    s.fs.setattr(
+        c.ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.fs.release(c.ino, o.fh).await.unwrap();
+    assert_eq!(s.get("ch").await.unwrap(), data);
+    assert_eq!(
+        s.head("ch").await.attrs.user.get("mode").map(String::as_str),
+        Some("33152")
+    );
+    // unlinked while streaming: nothing is committed
+    let (d, o) = s.fs.create(ROOT_INO, "gone", 0o644, 0, 0, 1).await.unwrap();
+    for (i, x) in data.chunks(1 << 20).enumerate() {
+        s.fs.write(d.ino, o.fh, (i << 20) as u64, x).await.unwrap();
+    }
+    s.fs.unlink(ROOT_INO, "gone").await.unwrap();
+    s.fs.release(d.ino, o.fh).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.get("gone").await.is_none());
+    // renamed while streaming: committed under the new name only
+    let (e, o) = s.fs.create(ROOT_INO, "old", 0o644, 0, 0, 1).await.unwrap();
+    for (i, x) in data.chunks(1 << 20).enumerate() {
+        s.fs.write(e.ino, o.fh, (i << 20) as u64, x).await.unwrap();
+    }
+    s.fs.rename(ROOT_INO, "old", ROOT_INO, "new", false).await.unwrap();
+    s.fs.release(e.ino, o.fh).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.get("old").await.is_none());
+    assert_eq!(s.get("new").await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn lookup_modes_cheap_and_no_implicit_dir() {
+    let s = setup().await;
+    s.put("implicit/x", b"1").await;
+    s.put("marked/", b"").await;
+    s.put("both", b"file").await;
+    s.put("both/y", b"2").await;
+    let fs_with = |cheap: bool, no_implicit_dir: bool| {
+        let cfg = FsConfig {
+            cheap,
+            no_implicit_dir,
+            stat_ttl: Duration::ZERO,
+            type_ttl: Duration::ZERO,
+            ..Default::default()
+        };
+        Fs::new(s.store.clone(), s.bucket.clone(), "", cfg).unwrap()
+    };
+    let normal = fs_with(false, false);
+    assert_eq!(normal.lookup(ROOT_INO, "implicit").await.unwrap().kind, Kind::Dir);
+    assert_eq!(normal.lookup(ROOT_INO, "marked").await.unwrap().kind, Kind::Dir);
+    assert_eq!(
+        normal.lookup(ROOT_INO, "both").await.unwrap().kind,
+        Kind::Dir,
+        "dir shadows file"
+    );
+    let explicit = fs_with(false, true);
+    assert!(matches!(
+        explicit.lookup(ROOT_INO, "implicit").await,
+        Err(FsError::NotFound)
+    ));
+    assert_eq!(explicit.lookup(ROOT_INO, "marked").await.unwrap().kind, Kind::Dir);
+    let cheap = fs_with(true, false);
+    assert_eq!(cheap.lookup(ROOT_INO, "implicit").await.unwrap().kind, Kind::Dir);
+    assert_eq!(
+        cheap.lookup(ROOT_INO, "both").await.unwrap().kind,
+        Kind::File,
+        "cheap: first answer wins"
+    );
+}
