@@ -574,6 +574,61 @@ async fn a_cancelled_loader_hands_the_load_over() {
     assert!(store.cache().contains(info.version, 0));
 }
 
+/// A GET of a one-page object whose key is overwritten or deleted after `get_object` answered
+/// (the gateway has sent the 200 and its headers) still streams the whole old object: the body
+/// never breaks off.
+#[tokio::test]
+async fn a_one_page_get_survives_an_overwrite_or_delete_after_it_answered() {
+    let (_inner, store) = setup(1 << 20, 0);
+    let old = pattern(PS as usize / 2, 1);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(old.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let r = store.get_object(&bucket(), "k", GetOptions::default()).await.unwrap();
+    store
+        .put_object(
+            &bucket(),
+            "k",
+            body_from_bytes(pattern(PS as usize / 2, 2)),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(collect_body(r.body, 1 << 24).await.unwrap(), old);
+
+    let r = store.get_object(&bucket(), "k", GetOptions::default()).await.unwrap();
+    let cur = pattern(PS as usize / 2, 2);
+    store.delete_object(&bucket(), "k", None).await.unwrap();
+    assert_eq!(collect_body(r.body, 1 << 24).await.unwrap(), cur);
+}
+
+/// The same over the real LocalStore, the store `ozfs serve` puts under the cache.
+#[tokio::test]
+async fn localstore_one_page_get_survives_an_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(ozfs::LocalStore::open(dir.path(), "s3v").unwrap());
+    local.create_volume("s3v", "tester").await.ok();
+    local.create_bucket(&bucket(), "tester").await.unwrap();
+    let store = CachingStore::new(local.clone(), Arc::new(PageCache::new(1 << 24, 1 << 20)));
+    let old = pattern(300 * 1024, 1);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(old.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let r = store.get_object(&bucket(), "k", GetOptions::default()).await.unwrap();
+    store
+        .put_object(
+            &bucket(),
+            "k",
+            body_from_bytes(pattern(300 * 1024, 2)),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(collect_body(r.body, 1 << 24).await.unwrap(), old);
+}
+
 // ---------------------------------------------------------------- over the real MemStore
 
 async fn mem_setup(budget: u64, page: u64) -> (Arc<ozfs::MemStore>, CachingStore) {

@@ -6,6 +6,9 @@
 //!   missing pages with `inner.read_version(bucket, &info, page_range)`, so the body is pinned to
 //!   the version the head saw: if it is replaced mid-GET, the inner store fails the page load with
 //!   [`Error::ObjectChanged`] and the body ends with that error (never a mix of two versions).
+//!   The first page is loaded before `get_object` returns (looking the object up again, a bounded
+//!   number of times, when it changed in between), so an object of one page is always answered
+//!   whole — old or new — or with a clean error, never with a body that breaks off.
 //! - `read_version` (what the FUSE mount calls per `read` with the info it got at open) is
 //!   served from pages the same way.
 //!
@@ -22,10 +25,13 @@ use crate::store::{
     WriteCondition,
 };
 use async_trait::async_trait;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use std::ops::Range;
 use std::sync::Arc;
 use tokio::sync::broadcast;
+
+/// How many times a GET looks the object up again when it changed before its first page loaded.
+const GET_RETRIES: u32 = 3;
 
 /// An [`ObjectStore`] whose reads go through a shared [`PageCache`].
 pub struct CachingStore {
@@ -119,14 +125,29 @@ impl ObjectStore for CachingStore {
     }
 
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
-        let info = self.inner.head_object(bucket, key).await?;
-        if opts.part_number.is_some() && parts_unknown(&info) {
-            // Only the inner store knows where the part lies: read it uncached.
-            return self.inner.get_object(bucket, key, opts).await;
+        let mut attempt = 0;
+        loop {
+            let info = self.inner.head_object(bucket, key).await?;
+            if opts.part_number.is_some() && parts_unknown(&info) {
+                // Only the inner store knows where the part lies: read it uncached.
+                return self.inner.get_object(bucket, key, opts).await;
+            }
+            let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
+            let mut body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
+            // Load the first page before answering: an object replaced or deleted between the
+            // head and that load is looked up again (a clean NoSuchKey or the new version)
+            // instead of a response whose body fails before its first byte; and an object of one
+            // page is then served whole from the bytes already held, whatever happens next.
+            match body.next().await {
+                None => return Ok(GetResult { info, range, body }),
+                Some(Ok(first)) => {
+                    let body: ByteStream = Box::pin(stream::once(async move { Ok(first) }).chain(body));
+                    return Ok(GetResult { info, range, body });
+                }
+                Some(Err(Error::ObjectChanged(_))) if attempt < GET_RETRIES => attempt += 1,
+                Some(Err(e)) => return Err(e),
+            }
         }
-        let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
-        let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
-        Ok(GetResult { info, range, body })
     }
 
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
