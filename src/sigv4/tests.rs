@@ -688,6 +688,50 @@ fn plus_in_query() {
     assert!(auth.verify("sk", t2013()).is_err());
 }
 
+/// A presigned `X-Amz-Date` with leading non-ASCII whitespace (`%C2%A0` decodes to U+00A0, which
+/// `amz_date::parse` trims) used to panic on a fixed-offset slice (`amz_date[..8]` inside a
+/// two-byte character) and drop the connection; it must be a plain parse error.
+#[test]
+fn presigned_date_with_unicode_whitespace_is_an_error() {
+    let m = Method::GET;
+    let h = headers(&[("host", "h")]);
+    let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=%20%20%20%20%20%20%20%C2%A020130524T000000Z&X-Amz-Expires=100\
+             &X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+    assert!(parse(&parts(&m, "/b/k", q, &h)).is_err());
+}
+
+proptest::proptest! {
+    /// Presigned query parameters hold any (percent-encoded) text: parsing never panics.
+    #[test]
+    fn presigned_parse_never_panics(
+        date in "\\PC{0,24}",
+        cred in "\\PC{0,40}",
+        expires in "\\PC{0,12}",
+        signed in "\\PC{0,20}",
+    ) {
+        let enc = |s: &str| canonical::uri_encode(s.as_bytes(), true);
+        let q = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}&X-Amz-Date={}&X-Amz-Expires={}\
+             &X-Amz-SignedHeaders={}&X-Amz-Signature=00",
+            enc(&cred), enc(&date), enc(&expires), enc(&signed)
+        );
+        let m = Method::GET;
+        let h = headers(&[("host", "h")]);
+        if let Ok(Some(a)) = parse(&parts(&m, "/b/k", &q, &h)) {
+            let _ = a.verify("secret", t2013());
+        }
+        let q = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date={}&X-Amz-Expires=100&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+            enc(&date)
+        );
+        if let Ok(Some(a)) = parse(&parts(&m, "/b/k", &q, &h)) {
+            let _ = a.verify("secret", t2013());
+        }
+    }
+}
+
 proptest::proptest! {
     /// Parsing never panics, whatever the Authorization header, query, path and dates are.
     #[test]

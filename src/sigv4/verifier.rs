@@ -446,11 +446,12 @@ fn parse_v4_header(req: &RequestParts<'_>, rest: &str) -> Result<ParsedAuth, Aut
             None => return Err(AuthError::MissingDate),
         },
     };
-    if credential.scope.date != amz_date[..8] {
+    // `amz_date::parse` trims, so the text may hold more than the 16 date bytes (a presigned
+    // `X-Amz-Date` may even hold non-ASCII whitespace): never slice it at a fixed byte offset.
+    if amz_date.get(..8) != Some(credential.scope.date.as_str()) {
         return Err(malformed(format!(
             "the credential date {} does not match the request date {}",
-            credential.scope.date,
-            &amz_date[..8]
+            credential.scope.date, amz_date
         )));
     }
     let payload_hash = header_str(req.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
@@ -506,7 +507,7 @@ fn parse_v4_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) -> Resul
     }
     let signed = parse_signed_headers(&required("X-Amz-SignedHeaders")?).map_err(malformed)?;
     let signature = required("X-Amz-Signature")?;
-    if credential.scope.date != amz_date[..8] {
+    if amz_date.get(..8) != Some(credential.scope.date.as_str()) {
         return Err(malformed(format!(
             "the credential date {} does not match X-Amz-Date {}",
             credential.scope.date, amz_date
