@@ -384,6 +384,54 @@ fn payload_hash_mismatch_commits_nothing() {
     assert_eq!(request(s.addr, "HEAD", "/hash/k", "", b"").status, 404);
 }
 
+/// A malformed `x-amz-checksum-*` value (not base64, or the wrong length for the algorithm) is
+/// InvalidRequest up front, as S3 answers; it used to be read to the end and answered BadDigest.
+#[test]
+fn malformed_checksum_header_is_invalid_request() {
+    let s = start(true);
+    make_bucket(s.addr, "sums");
+    let body = b"some bytes";
+    for (name, value) in [
+        ("x-amz-checksum-crc32", "!!!"),
+        ("x-amz-checksum-crc32", "AAAAAAAAAAA="),
+        ("x-amz-checksum-sha256", "AAAAAA=="),
+    ] {
+        let (mut h, _) = signed(
+            s.addr,
+            "PUT",
+            "/sums/k",
+            "",
+            &[(name, value.to_string())],
+            &sigv4::canonical::sha256_hex(body),
+            SECRET,
+        );
+        h.insert("content-length", HeaderValue::from(body.len()));
+        let r = send(s.addr, &render("PUT", "/sums/k", &h, body));
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "InvalidRequest"),
+            "{name}: {}",
+            r.text()
+        );
+        assert!(r.text().contains(name), "{}", r.text());
+    }
+    assert_eq!(request(s.addr, "HEAD", "/sums/k", "", b"").status, 404);
+    // A well-formed value still works.
+    let crc = ozfs::checksum::Algorithm::Crc32.checksum(body);
+    let (mut h, _) = signed(
+        s.addr,
+        "PUT",
+        "/sums/k",
+        "",
+        &[("x-amz-checksum-crc32", crc)],
+        &sigv4::canonical::sha256_hex(body),
+        SECRET,
+    );
+    h.insert("content-length", HeaderValue::from(body.len()));
+    let r = send(s.addr, &render("PUT", "/sums/k", &h, body));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 #[test]
 fn chunked_transfer_encoding_with_expect_continue() {
     let s = start(true);

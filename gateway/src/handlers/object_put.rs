@@ -44,7 +44,9 @@ pub fn declared_checksum(ctx: &Ctx) -> Result<Option<ChecksumSpec>, S3Error> {
             }
             let v = value
                 .to_str()
-                .map_err(|_| S3Error::invalid_request("invalid checksum header value"))?;
+                .ok()
+                .filter(|v| alg.is_valid_encoded(v.trim()))
+                .ok_or_else(|| S3Error::invalid_request(format!("Value for {} header is invalid.", name.as_str())))?;
             let cell = OnceLock::new();
             let _ = cell.set(v.trim().to_string());
             found = Some(ChecksumSpec {
