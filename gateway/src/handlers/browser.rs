@@ -227,13 +227,22 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     Ok(html(StatusCode::OK, page(&format!("{bucket}/{prefix}"), &b)))
 }
 
+/// A key as the path of a download link. A browser resolves `.` and `..` segments (also their
+/// `%2e` forms) before it sends the request, so a key such as `a/../../other/k` would link to
+/// bucket `other`; such keys get their `/` encoded too, which keeps the whole key one segment
+/// (the gateway decodes `%2F` back).
+fn key_path(key: &str) -> String {
+    let dots = key.split('/').any(|s| {
+        let d = s.to_ascii_lowercase().replace("%2e", ".");
+        d == "." || d == ".."
+    });
+    let set = if dots { QUERY_SET } else { PATH_SET };
+    utf8_percent_encode(key, set).to_string()
+}
+
 fn object_row(bucket: &str, prefix: &str, o: &ObjectInfo) -> String {
     let name = o.key.strip_prefix(prefix).unwrap_or(&o.key);
-    let href = format!(
-        "/{}/{}",
-        utf8_percent_encode(bucket, PATH_SET),
-        utf8_percent_encode(&o.key, PATH_SET)
-    );
+    let href = format!("/{}/{}", utf8_percent_encode(bucket, PATH_SET), key_path(&o.key));
     let date = ozfs::time::iso8601(o.last_modified);
     let date = date.get(..19).unwrap_or(&date).replace('T', " ");
     format!(
@@ -256,6 +265,14 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
         assert_eq!(esc("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+        assert_eq!(key_path("dir/a b.txt"), "dir/a%20b.txt");
+        // Dot segments would be resolved by the browser: a link must stay inside the bucket.
+        for k in ["a/../../other/k", "../x", "./k", "a/%2E%2e/k"] {
+            let p = key_path(k);
+            assert!(!p.contains('/'), "{k} -> {p}");
+            let back = percent_encoding::percent_decode_str(&p).decode_utf8().unwrap();
+            assert_eq!(back, k);
+        }
         assert_eq!(
             browse_link("b", "a b/", Some("t-1")),
             "/b?browser=true&prefix=a%20b%2F&continuation-token=t-1"
