@@ -38,12 +38,16 @@ fn start(secure: bool) -> Server {
 }
 
 fn start_with(secure: bool, admin_token: Option<&str>) -> Server {
+    start_on(secure, admin_token, Arc::new(ozfs::MemStore::new("s3v")))
+}
+
+/// Start on a store the test prepared (buckets, links, more users' secrets).
+fn start_on(secure: bool, admin_token: Option<&str>, mem: Arc<ozfs::MemStore>) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let mem = Arc::new(ozfs::MemStore::new("s3v"));
     let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = (mem.clone(), mem);
     let mut cfg = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     cfg.secure = secure;
@@ -230,6 +234,111 @@ fn request(addr: SocketAddr, method: &str, path: &str, query: &str, body: &[u8])
 
 fn make_bucket(addr: SocketAddr, b: &str) {
     let r = request(addr, "PUT", &format!("/{b}"), "", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// A SigV4-signed request as `user` (empty body, UNSIGNED-PAYLOAD) with extra headers.
+fn request_as(
+    addr: SocketAddr,
+    user: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let mut h = HeaderMap::new();
+    h.insert("host", HeaderValue::from_str(&addr.to_string()).expect("host"));
+    for (k, v) in extra {
+        h.insert(
+            http::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    let params = SigningParams {
+        access_key: user,
+        secret_key: secret,
+        region: "us-east-1",
+        service: "s3",
+        time: SystemTime::now(),
+    };
+    let m = Method::from_bytes(method.as_bytes()).expect("method");
+    sigv4::sign_request(&m, path, query, &h, sigv4::UNSIGNED_PAYLOAD, &params).apply(&mut h);
+    h.insert("content-length", HeaderValue::from(0));
+    let pq = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
+    send(addr, &render(method, &pq, &h, b""))
+}
+
+/// Security on: the owner of a link that points at another user's bucket may use the bucket
+/// through the link (the administrator made the link for that), but must not change the real
+/// bucket's ACL through it — that would let them open the bucket to everyone, or grant others
+/// direct access to it. It used to succeed: the check was made on the link's record, the new ACL
+/// written to the target.
+#[test]
+fn a_link_owner_cannot_change_the_target_buckets_acl() {
+    let mem = Arc::new(ozfs::MemStore::new("s3v"));
+    let bob_secret = "bob-secret-0123456";
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+    rt.block_on(async {
+        let real = ozfs::BucketPath::new("s3v", "alice-b");
+        mem.create_bucket(&real, "alice").await.expect("bucket");
+        mem.put_object(
+            &real,
+            "k",
+            ozfs::body_from_bytes(&b"alice data"[..]),
+            Default::default(),
+        )
+        .await
+        .expect("put");
+        mem.create_link(&ozfs::BucketPath::new("s3v", "bob-view"), &real, "bob")
+            .await
+            .expect("link");
+        mem.get_secret("bob").await.expect("bob secret");
+        mem.set_secret("bob", bob_secret).await.expect("bob secret");
+    });
+    let s = start_on(true, None, mem);
+    // Through the link bob reads, as the administrator intended.
+    let r = request_as(s.addr, "bob", bob_secret, "GET", "/bob-view/k", "", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Bob may not touch alice-b directly...
+    let r = request_as(s.addr, "bob", bob_secret, "GET", "/alice-b/k", "", &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    // ...nor open it to everyone (or grant himself) through the link.
+    for extra in [("x-amz-acl", "public-read"), ("x-amz-grant-full-control", "id=\"bob\"")] {
+        let r = request_as(s.addr, "bob", bob_secret, "PUT", "/bob-view", "acl", &[extra]);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{extra:?}: {}",
+            r.text()
+        );
+    }
+    let r = send(
+        s.addr,
+        format!("GET /alice-b/k HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes(),
+    );
+    assert_eq!(r.status, 403, "anonymous read of alice-b: {}", r.text());
+    let r = request_as(s.addr, "bob", bob_secret, "GET", "/alice-b/k", "", &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    // The real owner still may.
+    let r = request_as(
+        s.addr,
+        "alice",
+        SECRET,
+        "PUT",
+        "/alice-b",
+        "acl",
+        &[("x-amz-acl", "public-read")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(
+        s.addr,
+        format!("GET /alice-b/k HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
