@@ -6,8 +6,9 @@
 //! checksum), one writing through a 1 MiB buffer into `tmp/<id>` with streaming write-back; the
 //! file is then fsynced and renamed into `objects/`. The directory is fsynced (once for many
 //! puts) by [`Files::sync_dirty_dirs`] before the metadata that references the file becomes
-//! durable. A body that fails, or a put that is dropped half-way, removes its temporary file;
-//! anything left after a crash is removed by [`Files::recover`] on the next open.
+//! durable. A body that fails, or a put that is dropped half-way (wherever it waits, also while
+//! its blocking tasks still run: see [`Gate`]), removes its files at once; anything left after a
+//! crash is removed by [`Files::recover`] on the next open.
 //!
 //! Reading: the bytes of an object are a list of segments (one file for a plain object, one per
 //! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at
@@ -127,9 +128,9 @@ fn hash_loop(mut rx: tokio::sync::mpsc::Receiver<Msg>, mut digest: BodyDigest) -
 
 /// Write the chunks of a body into `tmp` with streaming write-back; returns the file, not yet
 /// fsynced. Removes `tmp` when the body is aborted.
-fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Result<File> {
+fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>, gate: &Gate) -> Result<File> {
     let mut run = || -> Result<File> {
-        let file = fs::OpenOptions::new().write(true).create_new(true).open(tmp)?;
+        let file = gate.run(|| Ok(fs::OpenOptions::new().write(true).create_new(true).open(tmp)?))?;
         let mut w = BufWriter::with_capacity(CHUNK, file);
         let mut written = 0u64; // bytes handed to the writer
         let mut submitted = 0u64; // write-back started up to here
@@ -167,11 +168,53 @@ fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Result<Fi
 /// Make a written temporary file durable and move it under its final name: fsync it, drop its
 /// pages from the kernel's cache, rename it into `objects/`. The directory entry becomes durable
 /// when the caller's directory is synced ([`Files::sync_dirty_dirs`]).
-fn finalize(file: File, tmp: &Path, dst: &Path) -> Result<()> {
+fn finalize(file: File, tmp: &Path, dst: &Path, gate: &Gate) -> Result<()> {
     file.sync_data()?;
     drop_cache(&file, 0, 0);
-    fs::rename(tmp, dst)?;
-    Ok(())
+    gate.run(|| Ok(fs::rename(tmp, dst)?))
+}
+
+/// Cancellation safety of one write. The blocking tasks of a write outlive its future when the
+/// future is dropped (a client that disconnects makes hyper drop the handler wherever it waits),
+/// so they create and rename the write's files only through [`Gate::run`], and the write's
+/// [`Abandon`] guard, dropped with the future, closes the gate and removes whatever exists: no
+/// file of an abandoned write survives it, whichever side gets the lock first.
+#[derive(Clone, Default)]
+struct Gate(Arc<Mutex<bool>>);
+
+impl Gate {
+    /// Run a file-creating step unless the write was abandoned.
+    fn run<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let abandoned = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if *abandoned {
+            return Err(Error::InvalidArgument("write abandoned".into()));
+        }
+        f()
+    }
+}
+
+/// Closes a write's [`Gate`] and removes its temporary and data files when dropped armed.
+struct Abandon {
+    gate: Gate,
+    files: Option<[PathBuf; 2]>,
+}
+
+impl Abandon {
+    fn disarm(mut self) {
+        self.files = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(files) = self.files.take() {
+            let mut abandoned = self.gate.0.lock().unwrap_or_else(|e| e.into_inner());
+            *abandoned = true;
+            for f in files {
+                let _ = fs::remove_file(f);
+            }
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -296,10 +339,15 @@ impl Files {
             len: head_len,
             rest,
         } = head;
+        let gate = Gate::default();
+        let abandon = Abandon {
+            gate: gate.clone(),
+            files: Some([tmp.clone(), dst.clone()]),
+        };
         let Some(mut body) = rest else {
-            let (t, d) = (tmp.clone(), dst.clone());
+            let (t, d, g) = (tmp.clone(), dst.clone(), gate.clone());
             let r = tokio::task::spawn_blocking(move || -> Result<Digests> {
-                let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&t)?;
+                let mut file = g.run(|| Ok(fs::OpenOptions::new().write(true).create_new(true).open(&t)?))?;
                 for c in &head {
                     digest.update(c)?;
                 }
@@ -309,13 +357,14 @@ impl Files {
                     buf.extend_from_slice(c);
                 }
                 file.write_all(&buf)?;
-                finalize(file, &t, &d)?;
+                finalize(file, &t, &d, &g)?;
                 Ok(dg)
             })
             .await
             .map_err(|e| Error::Storage(format!("writer task failed: {e}")))?;
             return match r {
                 Ok(dg) => {
+                    abandon.disarm();
                     self.mark_dirty(id);
                     Ok((dg, FileGuard { path: Some(dst) }))
                 }
@@ -328,8 +377,8 @@ impl Files {
         let (wtx, wrx) = tokio::sync::mpsc::channel::<Msg>(8);
         let (htx, hrx) = tokio::sync::mpsc::channel::<Msg>(8);
         let writer = {
-            let t = tmp.clone();
-            tokio::task::spawn_blocking(move || write_loop(&t, wrx))
+            let (t, g) = (tmp.clone(), gate.clone());
+            tokio::task::spawn_blocking(move || write_loop(&t, wrx, &g))
         };
         let hasher = tokio::task::spawn_blocking(move || hash_loop(hrx, digest));
         let mut body_err = None;
@@ -367,8 +416,8 @@ impl Files {
             (None, Err(e), _) => Err(e),
             (None, Ok(_), Err(e)) => Err(e),
             (None, Ok(dg), Ok(file)) => {
-                let (t, d) = (tmp.clone(), dst.clone());
-                tokio::task::spawn_blocking(move || finalize(file, &t, &d))
+                let (t, d, g) = (tmp.clone(), dst.clone(), gate.clone());
+                tokio::task::spawn_blocking(move || finalize(file, &t, &d, &g))
                     .await
                     .map_err(joined)?
                     .map(|()| dg)
@@ -376,6 +425,7 @@ impl Files {
         };
         match result {
             Ok(dg) => {
+                abandon.disarm();
                 self.mark_dirty(id);
                 Ok((dg, FileGuard { path: Some(dst) }))
             }
