@@ -111,7 +111,33 @@ impl Ctx {
         if self.state.cfg.secure && !allowed(&info, self.user.as_deref(), access) {
             return Err(S3Error::access_denied());
         }
+        if self.state.cfg.secure && info.link_target.is_some() && access != Access::Owner && access != Access::ReadAcp {
+            self.check_link_target(bucket, access).await?;
+        }
         Ok(Some(info))
+    }
+
+    /// Security on, a link: what goes through the link (keys, uploads, the ACL, which the store
+    /// keeps on the real bucket) also needs the permission on the bucket it resolves to, as Ozone
+    /// checks the source too. Without this the owner of a link to another user's bucket — or of a
+    /// dangling link whose name another user later creates — could use that bucket without its
+    /// owner's consent. A dangling link or a loop is left to the operation (NoSuchBucket, or the
+    /// loop error), since bucket operations on a link act on the link itself.
+    async fn check_link_target(&self, link: &BucketPath, access: Access) -> Result<(), S3Error> {
+        let real = match self.state.store.resolve_bucket(link).await {
+            Ok(r) => r,
+            Err(ozfs::Error::NoSuchBucket(_) | ozfs::Error::LinkLoop(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let info = match self.state.store.bucket_info(&real).await {
+            Ok(i) => i,
+            Err(ozfs::Error::NoSuchBucket(_) | ozfs::Error::NoSuchVolume(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if !allowed(&info, self.user.as_deref(), access) {
+            return Err(S3Error::access_denied());
+        }
+        Ok(())
     }
 }
 

@@ -273,13 +273,13 @@ fn request_as(
     send(addr, &render(method, &pq, &h, b""))
 }
 
-/// Security on: the owner of a link that points at another user's bucket may use the bucket
-/// through the link (the administrator made the link for that), but must not change the real
-/// bucket's ACL through it — that would let them open the bucket to everyone, or grant others
-/// direct access to it. It used to succeed: the check was made on the link's record, the new ACL
-/// written to the target.
+/// Security on: going through a link needs the permission on the real bucket too (as Ozone
+/// checks the source). Before, only the link's record was checked, so the owner of a link to
+/// another user's bucket could read and write it, and change its ACL (the store keeps the ACL on
+/// the real bucket) — e.g. make it public-read; and a dangling link became a door into whatever
+/// bucket another user later created under the target name.
 #[test]
-fn a_link_owner_cannot_change_the_target_buckets_acl() {
+fn links_need_the_permission_on_the_real_bucket_too() {
     let mem = Arc::new(ozfs::MemStore::new("s3v"));
     let bob_secret = "bob-secret-0123456";
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
@@ -297,19 +297,47 @@ fn a_link_owner_cannot_change_the_target_buckets_acl() {
         mem.create_link(&ozfs::BucketPath::new("s3v", "bob-view"), &real, "bob")
             .await
             .expect("link");
+        mem.create_link(
+            &ozfs::BucketPath::new("s3v", "bob-later"),
+            &ozfs::BucketPath::new("s3v", "later"),
+            "bob",
+        )
+        .await
+        .expect("dangling link");
         mem.get_secret("bob").await.expect("bob secret");
         mem.set_secret("bob", bob_secret).await.expect("bob secret");
     });
     let s = start_on(true, None, mem);
-    // Through the link bob reads, as the administrator intended.
-    let r = request_as(s.addr, "bob", bob_secret, "GET", "/bob-view/k", "", &[]);
-    assert_eq!(r.status, 200, "{}", r.text());
-    // Bob may not touch alice-b directly...
-    let r = request_as(s.addr, "bob", bob_secret, "GET", "/alice-b/k", "", &[]);
+    let bob = |method: &str, path: &str, query: &str, extra: &[(&str, &str)]| {
+        request_as(s.addr, "bob", bob_secret, method, path, query, extra)
+    };
+    let alice = |method: &str, path: &str, query: &str, extra: &[(&str, &str)]| {
+        request_as(s.addr, "alice", SECRET, method, path, query, extra)
+    };
+    let anonymous_get = |path: &str| {
+        send(
+            s.addr,
+            format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes(),
+        )
+    };
+
+    // Neither directly nor through his link may bob use alice's bucket.
+    for path in ["/alice-b/k", "/bob-view/k"] {
+        let r = bob("GET", path, "", &[]);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{path}: {}",
+            r.text()
+        );
+        let r = bob("DELETE", path, "", &[]);
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+    }
+    let r = bob("GET", "/bob-view", "list-type=2", &[]);
     assert_eq!(r.status, 403, "{}", r.text());
-    // ...nor open it to everyone (or grant himself) through the link.
+    // Nor open it to everyone (or grant himself) through the link.
     for extra in [("x-amz-acl", "public-read"), ("x-amz-grant-full-control", "id=\"bob\"")] {
-        let r = request_as(s.addr, "bob", bob_secret, "PUT", "/bob-view", "acl", &[extra]);
+        let r = bob("PUT", "/bob-view", "acl", &[extra]);
         assert_eq!(
             (r.status, r.code().as_str()),
             (403, "AccessDenied"),
@@ -317,29 +345,32 @@ fn a_link_owner_cannot_change_the_target_buckets_acl() {
             r.text()
         );
     }
-    let r = send(
-        s.addr,
-        format!("GET /alice-b/k HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes(),
-    );
-    assert_eq!(r.status, 403, "anonymous read of alice-b: {}", r.text());
-    let r = request_as(s.addr, "bob", bob_secret, "GET", "/alice-b/k", "", &[]);
+    assert_eq!(anonymous_get("/alice-b/k").status, 403);
+    // The link itself is bob's: he sees it, and may delete it (the bucket stays).
+    assert_eq!(bob("GET", "/bob-view", "acl", &[]).status, 200);
+
+    // Once alice grants bob READ, the link works for reading, not for writing.
+    let r = alice("PUT", "/alice-b", "acl", &[("x-amz-grant-read", "id=\"bob\"")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = bob("GET", "/bob-view/k", "", &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"alice data"[..]), "{}", r.text());
+    let r = bob("DELETE", "/bob-view/k", "", &[]);
     assert_eq!(r.status, 403, "{}", r.text());
-    // The real owner still may.
-    let r = request_as(
-        s.addr,
-        "alice",
-        SECRET,
-        "PUT",
-        "/alice-b",
-        "acl",
-        &[("x-amz-acl", "public-read")],
-    );
+
+    // A dangling link is no door into a bucket another user creates later under its target.
+    let r = alice("PUT", "/later", "", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = send(
-        s.addr,
-        format!("GET /alice-b/k HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes(),
-    );
+    let r = request(s.addr, "PUT", "/later/k", "", b"later data");
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = bob("GET", "/bob-later/k", "", &[]);
+    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"), "{}", r.text());
+
+    // The real owner still decides.
+    let r = alice("PUT", "/alice-b", "acl", &[("x-amz-acl", "public-read")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(anonymous_get("/alice-b/k").status, 200);
+    assert_eq!(bob("DELETE", "/bob-view", "", &[]).status, 204);
+    assert_eq!(alice("GET", "/alice-b/k", "", &[]).status, 200);
 }
 
 #[test]

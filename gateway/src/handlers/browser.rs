@@ -11,7 +11,7 @@
 //! signed by a user allowed to read (e.g. a presigned URL); otherwise the answer is a clear 403
 //! HTML page explaining how to make the bucket public.
 
-use super::{allowed, Access, Ctx};
+use super::{Access, Ctx};
 use crate::body::RespBody;
 use crate::error::S3Error;
 use http::{HeaderValue, Response, StatusCode};
@@ -129,9 +129,10 @@ fn browse_link(bucket: &str, prefix: &str, token: Option<&str>) -> String {
 pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let bucket = ctx.bucket_name().to_string();
     if ctx.state.cfg.secure {
-        let info = ctx.state.store.bucket_info(&ctx.bucket_path()).await?;
-        if !allowed(&info, ctx.user.as_deref(), Access::Read) {
-            return Ok(denied(&bucket));
+        match ctx.check_bucket(Access::Read).await {
+            Ok(_) => {}
+            Err(e) if e.code == "AccessDenied" => return Ok(denied(&bucket)),
+            Err(e) => return Err(e),
         }
     }
     let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
