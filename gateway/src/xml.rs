@@ -65,14 +65,14 @@ impl XmlWriter {
     /// `<name>text</name>` (text escaped).
     pub fn elem(&mut self, name: &str, text: &str) -> &mut Self {
         let _ = self.w.write_event(Event::Start(BytesStart::new(name)));
-        let _ = self.w.write_event(Event::Text(BytesText::new(text)));
+        let _ = self.w.write_event(Event::Text(text_event(text)));
         let _ = self.w.write_event(Event::End(BytesEnd::new(name)));
         self
     }
 
     /// Text inside the innermost open element.
     pub fn elem_text(&mut self, text: &str) -> &mut Self {
-        let _ = self.w.write_event(Event::Text(BytesText::new(text)));
+        let _ = self.w.write_event(Event::Text(text_event(text)));
         self
     }
 
@@ -82,6 +82,17 @@ impl XmlWriter {
             self.end();
         }
         self.w.into_inner()
+    }
+}
+
+/// Escaped text. Besides `<>&'"`, a carriage return is written as `&#13;` (as S3 does): XML
+/// parsers turn a raw CR (and CRLF) into LF, so a key such as `a\rb` would be listed as `a\nb`
+/// and could not be fetched with the name a client read from the listing.
+fn text_event(text: &str) -> BytesText<'_> {
+    if text.contains('\r') {
+        BytesText::from_escaped(quick_xml::escape::escape(text).replace('\r', "&#13;"))
+    } else {
+        BytesText::new(text)
     }
 }
 
@@ -198,6 +209,17 @@ fn element_of(s: &BytesStart<'_>) -> Result<Element, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carriage_returns_survive_a_listing() {
+        let key = "a\rb\r\nc<&>";
+        let mut w = XmlWriter::new();
+        w.start("ListBucketResult").start("Contents").elem("Key", key).end();
+        let out = w.finish();
+        assert!(!out.contains(&b'\r'), "a raw CR is normalised away by XML parsers");
+        let root = parse(&out).unwrap();
+        assert_eq!(root.child("Contents").and_then(|c| c.child_text("Key")), Some(key));
+    }
     use proptest::prelude::*;
 
     #[test]
