@@ -222,5 +222,27 @@ mod tests {
                 let _ = r.resolve(100);
             }
         }
+
+        /// Any numbers, up to u64::MAX and past it, against any object size: a resolved range is
+        /// never empty and never reaches past the object (no overflow on `last + 1`).
+        #[test]
+        fn resolved_ranges_stay_inside_the_object(
+            a in prop_oneof![any::<u64>(), 0u64..100, Just(u64::MAX)],
+            b in prop_oneof![any::<u64>(), 0u64..100, Just(u64::MAX)],
+            size in prop_oneof![any::<u64>(), 0u64..100],
+            form in 0usize..4,
+        ) {
+            let text = match form {
+                0 => format!("bytes={a}-{b}"),
+                1 => format!("bytes={a}-"),
+                2 => format!("bytes=-{b}"),
+                _ => format!("bytes={a}{b}-1"),
+            };
+            if let Some(spec) = parse_range(&text) {
+                if let Ok(r) = spec.resolve(size) {
+                    prop_assert!(r.start < r.end && r.end <= size, "{text} on {size}: {r:?}");
+                }
+            }
+        }
     }
 }
