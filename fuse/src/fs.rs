@@ -551,11 +551,24 @@ impl Fs {
             return Ok(());
         }
         // Not open for writing: stage, truncate and commit at once (truncate(2) is durable).
-        let st = self.stage(ino, false).await?;
-        st.lock().await.truncate(size)?;
-        let r = self.commit_inner(ino).await;
-        self.unstage_if_unused(ino);
+        // Count as an opener meanwhile, so a concurrent release cannot drop the staged copy.
+        self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
+        let r = async {
+            let st = self.stage(ino, false).await?;
+            st.lock().await.truncate(size)?;
+            self.commit_inner(ino).await
+        }
+        .await;
+        self.close_one(ino);
         r
+    }
+
+    /// Drop one opener count of `ino` (and its staged copy with the last one).
+    fn close_one(&self, ino: u64) {
+        if let Some(i) = self.table().get_mut(ino) {
+            i.open = i.open.saturating_sub(1);
+        }
+        self.unstage_if_unused(ino);
     }
 
     /// Give `ino` a staged copy (shared with other writers), starting from the current object
@@ -1024,7 +1037,13 @@ impl Fs {
         }
         if mode.write || mode.truncate {
             self.writable()?;
-            self.stage(ino, mode.truncate).await?;
+            // Count the opener before staging: a release of another handle racing with this
+            // open must not see zero openers and drop the staged copy this handle will use.
+            self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
+            if let Err(e) = self.stage(ino, mode.truncate).await {
+                self.close_one(ino);
+                return Err(e);
+            }
             let info = self.table().get(ino).and_then(|i| i.info.clone());
             let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {
                 ino,
@@ -1033,11 +1052,11 @@ impl Fs {
                 info: Mutex::new(info),
                 last_read_end: Default::default(),
             })));
-            self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
             return Ok(Opened { fh, keep_cache: false });
         }
         let (info, keep_cache) = if staged {
-            (cached, false)
+            // Reads go to the staged copy while it exists, then follow the inode (see read).
+            (None, false)
         } else if fresh && cached.is_some() {
             (cached, true)
         } else {
@@ -1136,7 +1155,12 @@ impl Fs {
                 .read(self.store.as_ref(), &self.bucket, offset, size)
                 .await;
         }
-        let info = h.info.lock().expect("handle poisoned").clone();
+        let mut info = h.info.lock().expect("handle poisoned").clone();
+        if info.is_none() {
+            // Opened while the file was being written: read what was committed since.
+            info = self.table().get(ino).and_then(|i| i.info.clone());
+            *h.info.lock().expect("handle poisoned") = info.clone();
+        }
         log::debug!(
             "read ino={ino} fh={fh} off={offset} size={size} pinned={:?}",
             info.as_ref().map(|i| (i.size, i.version))
@@ -1270,13 +1294,7 @@ impl Fs {
         };
         log::debug!("release ino={ino} fh={fh}");
         let r = if h.writable { self.commit(ino).await } else { Ok(()) };
-        {
-            let mut t = self.table();
-            if let Some(i) = t.get_mut(ino) {
-                i.open = i.open.saturating_sub(1);
-            }
-        }
-        self.unstage_if_unused(ino);
+        self.close_one(ino);
         r
     }
 
