@@ -1,4 +1,5 @@
-//! Model check: random operation sequences run against the embedded `LocalStore` and the
+//! Model check: random operation sequences (keys, multipart, renames, listings, and namespace
+//! operations on buckets, links and volumes) run against the embedded `LocalStore` and the
 //! in-memory reference `MemStore`, which must agree on every result (values and error kinds).
 
 use ozfs::*;
@@ -7,6 +8,15 @@ use std::collections::BTreeMap;
 
 const KEYS: [&str; 8] = ["a", "a/b", "a/x/y", "a/x/z", "ab", "b/c", "c", "b/d/e"];
 const PREFIXES: [&str; 5] = ["a/", "b/", "a/x/", "c/", "a"];
+/// Buckets and links the namespace ops play with ("model" always exists; "vol2" is a volume).
+const BUCKETS: [(&str, &str); 6] = [
+    ("s3v", "model"),
+    ("s3v", "other"),
+    ("s3v", "link1"),
+    ("s3v", "link2"),
+    ("vol2", "src"),
+    ("vol2", "link3"),
+];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -56,10 +66,57 @@ enum Op {
         sizes: Vec<usize>,
         order: Vec<u32>,
         abort: bool,
+        copy_from: Option<usize>,
+    },
+    CreateBucket {
+        b: usize,
+    },
+    CreateLink {
+        b: usize,
+        target: usize,
+    },
+    DeleteBucket {
+        b: usize,
+    },
+    BucketInfo {
+        b: usize,
+    },
+    ListBuckets {
+        vol2: bool,
+    },
+    PutIn {
+        b: usize,
+        key: usize,
+        len: usize,
+    },
+    ListIn {
+        b: usize,
+    },
+    DeleteIn {
+        b: usize,
+        key: usize,
     },
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![4 => key_op(), 1 => namespace_op()]
+}
+
+fn namespace_op() -> impl Strategy<Value = Op> {
+    let k = 0..KEYS.len();
+    prop_oneof![
+        1 => (1..BUCKETS.len()).prop_map(|b| Op::CreateBucket { b }),
+        1 => (1..BUCKETS.len(), 0..BUCKETS.len()).prop_map(|(b, target)| Op::CreateLink { b, target }),
+        1 => (1..BUCKETS.len()).prop_map(|b| Op::DeleteBucket { b }),
+        1 => (0..BUCKETS.len()).prop_map(|b| Op::BucketInfo { b }),
+        1 => any::<bool>().prop_map(|vol2| Op::ListBuckets { vol2 }),
+        2 => (0..BUCKETS.len(), k.clone(), 0usize..100).prop_map(|(b, key, len)| Op::PutIn { b, key, len }),
+        1 => (0..BUCKETS.len()).prop_map(|b| Op::ListIn { b }),
+        1 => (0..BUCKETS.len(), k).prop_map(|(b, key)| Op::DeleteIn { b, key }),
+    ]
+}
+
+fn key_op() -> impl Strategy<Value = Op> {
     let k = 0..KEYS.len();
     prop_oneof![
         4 => (k.clone(), prop_oneof![4 => 0usize..3000, 1 => 65_000usize..140_000], any::<u8>(), any::<bool>())
@@ -74,8 +131,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (k.clone(), k.clone()).prop_map(|(from, to)| Op::Rename { from, to }),
         1 => (0..PREFIXES.len(), 0..PREFIXES.len()).prop_map(|(from, to)| Op::RenamePrefix { from, to }),
         3 => (0..PREFIXES.len() + 1, any::<bool>(), 1usize..4).prop_map(|(prefix, delim, max)| Op::List { prefix, delim, max }),
-        1 => (k, proptest::collection::vec(0usize..2000, 1..4), proptest::collection::vec(1u32..4, 1..4), any::<bool>())
-            .prop_map(|(key, sizes, order, abort)| Op::Multipart { key, sizes, order, abort }),
+        1 => (k.clone(), proptest::collection::vec(0usize..2000, 1..4), proptest::collection::vec(1u32..4, 1..4), any::<bool>(), proptest::option::of(k))
+            .prop_map(|(key, sizes, order, abort, copy_from)| Op::Multipart { key, sizes, order, abort, copy_from }),
     ]
 }
 
@@ -97,6 +154,14 @@ fn norm(i: &ObjectInfo) -> String {
 
 fn bp() -> BucketPath {
     BucketPath::new("s3v", "model")
+}
+
+fn bpi(i: usize) -> BucketPath {
+    BucketPath::new(BUCKETS[i].0, BUCKETS[i].1)
+}
+
+fn norm_bucket(b: &BucketInfo) -> String {
+    format!("{}/{} {} {:?} {:?}", b.volume, b.name, b.owner, b.link_target, b.acl)
 }
 
 fn data(len: usize, fill: u8) -> Vec<u8> {
@@ -211,6 +276,7 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                 sizes,
                 order,
                 abort,
+                copy_from,
             } => {
                 let id = s.create_multipart(&b, KEYS[*key], PutOptions::default()).await?;
                 let mut etags = BTreeMap::new();
@@ -227,6 +293,19 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                         )
                         .await?;
                     etags.insert(n, p.etag);
+                }
+                if let Some(src) = copy_from {
+                    // Replace the last part by a copy of another key (UploadPartCopy).
+                    let n = sizes.len() as u32;
+                    match s.upload_part_copy(&b, KEYS[*key], &id, n, &b, KEYS[*src], None).await {
+                        Ok(p) => {
+                            etags.insert(n, p.etag);
+                        }
+                        Err(e) => {
+                            s.abort_multipart(&b, KEYS[*key], &id).await?;
+                            return Err(e);
+                        }
+                    }
                 }
                 let ups = s.list_uploads(&b, "", None, None, 100).await?;
                 let listed: Vec<String> = ups.uploads.iter().map(|u| u.key.clone()).collect();
@@ -260,6 +339,49 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                 out += &norm(&r?);
                 Ok(out)
             }
+            Op::CreateBucket { b } => Ok(norm_bucket(&s.create_bucket(&bpi(*b), "owner").await?)),
+            Op::CreateLink { b, target } => Ok(norm_bucket(&s.create_link(&bpi(*b), &bpi(*target), "linker").await?)),
+            Op::DeleteBucket { b } => {
+                s.delete_bucket(&bpi(*b)).await?;
+                Ok("deleted".into())
+            }
+            Op::BucketInfo { b } => {
+                let info = norm_bucket(&s.bucket_info(&bpi(*b)).await?);
+                let real = s.resolve_bucket(&bpi(*b)).await.map(|p| p.to_string());
+                Ok(format!("{info} -> {:?}", real.map_err(|e| kind(&e))))
+            }
+            Op::ListBuckets { vol2 } => {
+                let v = if *vol2 { "vol2" } else { "s3v" };
+                let l = s.list_buckets(v).await?;
+                Ok(l.iter().map(norm_bucket).collect::<Vec<_>>().join("|"))
+            }
+            Op::PutIn { b, key, len } => {
+                let i = s
+                    .put_object(
+                        &bpi(*b),
+                        KEYS[*key],
+                        body_from_bytes(data(*len, 3)),
+                        PutOptions::default(),
+                    )
+                    .await?;
+                Ok(norm(&i))
+            }
+            Op::ListIn { b } => {
+                let p = s
+                    .list_objects(
+                        &bpi(*b),
+                        ListRequest {
+                            max_keys: 100,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                Ok(p.objects.iter().map(norm).collect::<Vec<_>>().join("|"))
+            }
+            Op::DeleteIn { b, key } => {
+                s.delete_object(&bpi(*b), KEYS[*key], None).await?;
+                Ok("deleted".into())
+            }
         }
     }
     .await;
@@ -283,8 +405,10 @@ proptest! {
         rt.block_on(async {
             let local = LocalStore::open(dir.path(), "s3v").unwrap();
             let mem = MemStore::new("s3v");
-            local.create_bucket(&bp(), "owner").await.unwrap();
-            mem.create_bucket(&bp(), "owner").await.unwrap();
+            for s in [&local as &dyn ObjectStore, &mem] {
+                s.create_bucket(&bp(), "owner").await.unwrap();
+                s.create_volume("vol2", "admin").await.unwrap();
+            }
             for (i, op) in ops.iter().enumerate() {
                 let a = run(&mem, op).await;
                 let b = run(&local, op).await;

@@ -288,8 +288,13 @@ async fn objects(s: &dyn ObjectStore) {
         s.head_object(&b, "dst").await.unwrap().attrs.user.get("mode").unwrap(),
         "0644"
     );
-    // Renames.
+    // Renames. A version-pinned read follows a renamed object (same bytes, same version).
+    let pinned = s.head_object(&b, "dst").await.unwrap();
     s.rename_object(&b, "dst", "moved").await.unwrap();
+    let rv = collect_body(s.read_version(&b, &pinned, 0..4).await.unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(rv, b"copy");
     assert!(matches!(s.head_object(&b, "dst").await, Err(Error::NoSuchKey(_))));
     assert_eq!(get(s, &b, "moved", GetOptions::default()).await.unwrap().1, b"copy me");
     assert!(matches!(
@@ -299,8 +304,18 @@ async fn objects(s: &dyn ObjectStore) {
     for k in ["d/1", "d/2", "d/e/3", "dx"] {
         put(s, &b, k, k.as_bytes()).await.unwrap();
     }
+    let pinned = s.head_object(&b, "d/e/3").await.unwrap();
     assert_eq!(s.rename_prefix(&b, "d/", "n/").await.unwrap(), 3);
-    assert_eq!(get(s, &b, "n/e/3", GetOptions::default()).await.unwrap().1, b"d/e/3");
+    let rv = collect_body(s.read_version(&b, &pinned, 0..5).await.unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(rv, b"d/e/3");
+    put(s, &b, "n/e/3", b"replaced").await.unwrap();
+    assert!(matches!(
+        s.read_version(&b, &pinned, 0..1).await.err(),
+        Some(Error::ObjectChanged(_))
+    ));
+    assert_eq!(get(s, &b, "n/e/3", GetOptions::default()).await.unwrap().1, b"replaced");
     assert!(s.head_object(&b, "dx").await.is_ok());
     assert!(matches!(s.head_object(&b, "d/1").await, Err(Error::NoSuchKey(_))));
     // Invalid keys.
@@ -613,12 +628,30 @@ async fn local_store_persists_across_reopen() {
         put(&s, &b, "gone", b"x").await.unwrap();
         s.delete_object(&b, "gone", None).await.unwrap();
         s.get_secret("alice").await.unwrap();
-        s.head_object(&b, "k").await.unwrap().version
+        let pinned = s.head_object(&b, "k").await.unwrap();
+        s.rename_object(&b, "k", "k-moved").await.unwrap();
+        s.rename_object(&b, "k-moved", "k").await.unwrap();
+        s.copy_object(&b, "k", &b, "k-tmp", CopyOptions::default())
+            .await
+            .unwrap();
+        s.rename_object(&b, "k-tmp", "k-renamed").await.unwrap();
+        pinned
     };
+    let v1 = v1.version;
     let s = LocalStore::open(dir.path(), "s3v").unwrap();
     let (info, got) = get(&s, &b, "k", GetOptions::default()).await.unwrap();
     assert_eq!(info.version, v1);
     assert!(got == data);
+    // A version-pinned read of the renamed copy, after a restart.
+    let copy = s.head_object(&b, "k-renamed").await.unwrap();
+    let stale = ObjectInfo {
+        key: "k-tmp".into(),
+        ..copy.clone()
+    };
+    let rv = collect_body(s.read_version(&b, &stale, 0..10).await.unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(rv, data[..10]);
     assert!(s.lookup_secret("alice").await.unwrap().is_some());
     let v2 = put(&s, &b, "k2", b"y").await.unwrap().version;
     assert!(v2 > v1, "versions are never reused across restarts");
@@ -627,8 +660,9 @@ async fn local_store_persists_across_reopen() {
     for sub in std::fs::read_dir(dir.path().join("objects")).unwrap() {
         n += std::fs::read_dir(sub.unwrap().path()).unwrap().count();
     }
-    // "k" has a data file; "k2" is small enough to live in the database.
-    assert_eq!(n, 1);
+    // "k" and its copy "k-renamed" have data files (hard links); "k2" is small enough to live in
+    // the database.
+    assert_eq!(n, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

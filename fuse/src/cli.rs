@@ -13,6 +13,7 @@ mod connect;
 mod json;
 mod remote;
 mod s3;
+mod serve;
 mod sh;
 mod store;
 
@@ -85,6 +86,14 @@ impl StoreArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the store over S3 (Ozone S3 gateway compatible), optionally with FUSE mounts.
+    Serve(serve::ServeArgs),
+    /// Mount a bucket, goofys style: ozfs mount [flags] BUCKET[:PREFIX] MOUNTPOINT (see `ozfs mount --help`).
+    #[command(disable_help_flag = true)]
+    Mount {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
     /// Volume, bucket and key commands, like `ozone sh`.
     Sh {
         #[command(flatten)]
@@ -105,6 +114,13 @@ enum Command {
 pub fn main() -> i32 {
     install_panic_hook();
     let args: Vec<OsString> = std::env::args_os().collect();
+    // A mount daemonizes: hand it over before any runtime or thread exists.
+    if args.get(1).is_some_and(|a| a == "mount") {
+        return ozfs_fuse::run_mount_command(args[2..].to_vec());
+    }
+    if is_mount_helper(&args) {
+        return ozfs_fuse::run_mount_command(args[1..].to_vec());
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
@@ -129,16 +145,41 @@ pub fn main() -> i32 {
 async fn run(command: Command) -> CliResult<()> {
     let login = ozfs::config::current_user(&ozfs::config::process_env);
     match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Mount { args } => Err(CliError(format!(
+            "internal error: mount arguments {args:?} reached the async runtime"
+        ))),
         Command::Sh { store, command } => {
+            default_sigpipe();
             let settings = Settings::from_process(&store.flags())?;
             let admin = connect::open_admin(&settings).await?;
             sh::run(admin.as_ref(), &login, command).await
         }
         Command::S3 { store, command } => {
+            default_sigpipe();
             let settings = Settings::from_process(&store.flags())?;
             let admin = connect::open_admin(&settings).await?;
             s3::run(admin.as_ref(), &login, command).await
         }
+    }
+}
+
+/// The mount-helper form: `ozfs BUCKET MOUNTPOINT -o OPTIONS` (what mount(8) runs, through
+/// mount.fuse, for an fstab line `ozfs#BUCKET MOUNTPOINT fuse OPTIONS`), or `ozfs BUCKET
+/// MOUNTPOINT` when the source says `ozfs#…` or the mount point is a directory. The first
+/// argument is not a command name.
+fn is_mount_helper(args: &[OsString]) -> bool {
+    const COMMANDS: &[&str] = &["serve", "mount", "sh", "s3", "help"];
+    let Some(first) = args.get(1).map(|a| a.to_string_lossy()) else {
+        return false;
+    };
+    if first.starts_with('-') || COMMANDS.contains(&first.as_ref()) {
+        return false;
+    }
+    match args.len() {
+        5 => args[3] == "-o" && !args[2].to_string_lossy().starts_with('-'),
+        3 => first.contains('#') || std::path::Path::new(&args[2]).is_dir(),
+        _ => false,
     }
 }
 
@@ -188,6 +229,16 @@ fn one_line_usage_error(rendered: &str, kind: clap::error::ErrorKind) -> String 
     msg
 }
 
+/// `ozfs sh key list | head` should end quietly when the reader goes away, as other Unix
+/// tools do, not report a broken pipe. Only for the short-lived commands: sockets are written
+/// with MSG_NOSIGNAL by the standard library, so the HTTP client is unaffected.
+fn default_sigpipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_logging() {
     let env = env_logger::Env::default().default_filter_or("warn");
     let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
@@ -218,5 +269,22 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn mount_helper_shape() {
+        assert!(is_mount_helper(&os(&["ozfs", "ozfs#bkt", "/mnt", "-o", "rw,_netdev"])));
+        assert!(is_mount_helper(&os(&["ozfs", "bkt", "/mnt", "-o", "rw"])));
+        assert!(is_mount_helper(&os(&["ozfs", "ozfs#bkt", "/mnt"])));
+        assert!(is_mount_helper(&os(&["ozfs", "bkt", "/"])));
+        assert!(!is_mount_helper(&os(&["ozfs", "bkt", "/nonexistent-dir-x"])));
+        assert!(!is_mount_helper(&os(&["ozfs", "sh", "volume", "-o", "x"])));
+        assert!(!is_mount_helper(&os(&["ozfs", "--help"])));
+        assert!(!is_mount_helper(&os(&["ozfs", "serve"])));
+        assert!(!is_mount_helper(&os(&["ozfs", "sreve", "--listen", "x", "y"])));
     }
 }

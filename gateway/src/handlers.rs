@@ -160,6 +160,25 @@ pub fn set_header(h: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
+/// A header value as text: UTF-8 when it is, else Latin-1 (what Python's http.client sends
+/// for non-ASCII values, e.g. botocore's `x-amz-meta-*`).
+pub fn header_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => b.iter().map(|&c| c as char).collect(),
+    }
+}
+
+/// The bytes to send for a stored header text: Latin-1 when every character fits (so clients
+/// that sent Latin-1 read back what they wrote), else UTF-8.
+pub fn header_bytes(s: &str) -> Vec<u8> {
+    if s.chars().all(|c| (c as u32) < 256) {
+        s.chars().map(|c| c as u32 as u8).collect()
+    } else {
+        s.as_bytes().to_vec()
+    }
+}
+
 pub fn quote(etag: &str) -> String {
     format!("\"{etag}\"")
 }
@@ -210,7 +229,7 @@ pub fn attrs_from_headers(h: &HeaderMap) -> Result<ObjectAttrs, S3Error> {
     let mut meta_size = 0usize;
     for (name, value) in h.iter() {
         if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let v = header_text(value.as_bytes());
             meta_size += m.len() + v.len();
             a.user.insert(m.to_string(), v);
         }
@@ -251,7 +270,12 @@ pub fn object_headers(h: &mut HeaderMap, info: &ObjectInfo, with_checksums: bool
         set_header(h, k, v);
     }
     for (k, v) in &info.attrs.user {
-        set_header(h, &format!("x-amz-meta-{k}"), v);
+        if let (Ok(n), Ok(v)) = (
+            http::header::HeaderName::from_bytes(format!("x-amz-meta-{k}").as_bytes()),
+            HeaderValue::from_bytes(&header_bytes(v)),
+        ) {
+            h.insert(n, v);
+        }
     }
     if !info.attrs.tags.is_empty() {
         set_header(h, "x-amz-tagging-count", &info.attrs.tags.len().to_string());
@@ -477,6 +501,14 @@ mod tests {
                 .code,
             "InvalidStorageClass"
         );
+    }
+
+    #[test]
+    fn latin1_header_round_trip() {
+        assert_eq!(header_text(b"M\xfcller"), "M\u{fc}ller");
+        assert_eq!(header_text("M\u{fc}ller".as_bytes()), "M\u{fc}ller");
+        assert_eq!(header_bytes("M\u{fc}ller"), b"M\xfcller");
+        assert_eq!(header_bytes("\u{4e2d}"), "\u{4e2d}".as_bytes());
     }
 
     #[test]

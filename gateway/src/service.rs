@@ -117,6 +117,11 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
             .headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
+    let parts_expect_empty = parts.headers.contains_key(http::header::EXPECT)
+        && parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
     let (body, done) = incoming_stream(body, state.body_idle_timeout);
     let mut resp = match s3_inner(state, parts, body, &mut what).await {
         Ok(r) => r,
@@ -127,7 +132,10 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
             error_response(&e, &resource, rid, head)
         }
     };
-    if may_have_body && !done.load(std::sync::atomic::Ordering::Acquire) {
+    // hyper never sends `100 Continue` for an empty body; botocore then takes the final response
+    // as an early answer and misreads the next one on that connection. Close those too.
+    let empty_expect = parts_expect_empty;
+    if empty_expect || (may_have_body && !done.load(std::sync::atomic::Ordering::Acquire)) {
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -180,11 +188,17 @@ async fn s3_inner(
     }
     let vhost = target.bucket.as_deref().filter(|_| target.virtual_host);
     let auth = crate::auth::authenticate(state, &parts, vhost).await?;
-    if auth.user.is_none() && !state.cfg.secure && !matches!(parts.method, Method::GET | Method::HEAD) {
+    // Security off: an unsigned request may read objects (the browser page's download links)
+    // and the browser page itself, nothing else. Bucket-level probes such as an unsigned HEAD
+    // of the bucket are refused, like Ozone refuses every unsigned request: goofys sends that
+    // probe first and, on a 200, switches the whole mount to unsigned requests.
+    let anonymous_read =
+        matches!(parts.method, Method::GET | Method::HEAD) && (target.key.is_some() || endpoint == Endpoint::Browser);
+    if auth.user.is_none() && !state.cfg.secure && !anonymous_read {
         return Err(S3Error::new(
             "AccessDenied",
             StatusCode::FORBIDDEN,
-            "Anonymous requests may only read; sign the request with any access key.",
+            "Anonymous requests may only read objects; sign the request with any access key.",
         ));
     }
     let ctx = Ctx {

@@ -160,6 +160,13 @@ fn boto3_every_operation() {
 }
 
 #[test]
+fn flexible_checksums() {
+    let _g = serial();
+    let s = start(Opts::default());
+    run_script(&s, "s3_checksums.py", &[]);
+}
+
+#[test]
 fn aws_cli_s3_and_s3api() {
     let _g = serial();
     let s = start(Opts::default());

@@ -34,6 +34,10 @@ impl Drop for Server {
 }
 
 fn start(secure: bool) -> Server {
+    start_with(secure, None)
+}
+
+fn start_with(secure: bool, admin_token: Option<&str>) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -43,6 +47,7 @@ fn start(secure: bool) -> Server {
     let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = (mem.clone(), mem);
     let mut cfg = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     cfg.secure = secure;
+    cfg.admin_token = admin_token.map(str::to_string);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (atx, arx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -624,8 +629,34 @@ fn browser_page_is_self_contained_and_pages() {
         t2.contains("file-229.txt") && !t2.contains("file-000.txt"),
         "second page"
     );
-    assert!(t2.contains("&#128193;") || t2.contains("many"), "breadcrumbs");
+    assert!(t2.contains("&amp;prefix=many%2F\">many</a>"), "breadcrumbs");
     let r = get("/browse/docs/readme%20first.md");
     assert_eq!(r.body, b"content", "anonymous download with security off");
     assert_eq!(get("/nosuch?browser=true").status, 404);
+}
+
+#[test]
+fn admin_paths_route_to_the_admin_api_only_with_a_token() {
+    let s = start(false);
+    let r = send(s.addr, b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("<Error>"), "not an S3 answer: {}", r.text());
+    drop(s);
+    let s = start_with(false, Some("tok"));
+    let r = send(
+        s.addr,
+        b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: tok\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("x-amz-request-id").is_some());
+    let r = send(
+        s.addr,
+        b"GET /_ozfs/admin/ping HTTP/1.1\r\nhost: x\r\nx-ozfs-admin-token: wrong\r\n\r\n",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        !r.text().contains("<Code>"),
+        "answered by the admin API, not S3: {}",
+        r.text()
+    );
 }

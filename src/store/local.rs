@@ -12,19 +12,22 @@
 //! followed by the key → object record listing its data files), `uploads` (bucket id, key, NUL,
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
 //! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
-//! the same transaction as its record: one commit, no data file), `secrets`, and `meta`
-//! (counters). A listing is a range scan of `objects`, so a page
-//! costs O(page) and a common prefix is skipped with one seek (see
-//! [`crate::namespace::listing`]).
+//! the same transaction as its record: one commit, no data file), `versions` (version → its
+//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters).
+//! A listing is a range scan of `objects`, so a page costs O(page) and a common prefix is
+//! skipped with one seek (see [`crate::namespace::listing`]).
 //!
-//! Contract: a put streams into `tmp/`, is fsynced, renamed into `objects/` and the directory
-//! fsynced before one redb transaction commits the metadata with immediate durability; only then
-//! is it acknowledged. An overwrite writes a new file and removes the old one after the commit,
-//! so a reader (which opens the files before returning) sees the old or the new object, never a
-//! mix. A put interrupted at any point leaves at most an unreferenced file, which the next
-//! [`LocalStore::open`] removes. Multipart parts are files of their own and a completed object
-//! lists them; a whole-object copy hard-links the source files. Rename and prefix rename are one
-//! transaction each. Hashing happens on the writer thread, outside any transaction.
+//! Contract: a put streams into `tmp/`, is fsynced and renamed into `objects/`, then one redb
+//! transaction commits the metadata; the directory is fsynced before that commit is made
+//! durable, and only then is the put acknowledged. An overwrite writes a new file and removes the
+//! old one after the commit, so a reader (which opens the files before returning) sees the old or
+//! the new object, never a mix. A put interrupted at any point leaves at most an unreferenced
+//! file, which the next [`LocalStore::open`] removes. Multipart parts are files of their own and a
+//! completed object lists them; a whole-object copy hard-links the source files. Rename and
+//! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
+//! outside any transaction. Concurrent transactions share their fsync (see [`GroupCommit`]): each
+//! commits without durability, then waits for one durable commit that covers it before it
+//! returns.
 
 mod codec;
 mod files;
@@ -66,6 +69,9 @@ const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const SECRETS: TableDefinition<&str, &str> = TableDefinition::new("secrets");
 /// The bytes of small objects, by version.
 const INLINE: TableDefinition<u64, &[u8]> = TableDefinition::new("inline");
+/// Where each live object version is (its `objects` key), so a version-pinned read still finds
+/// an object that was renamed (the bytes, and so the version, stay the same).
+const VERSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("versions");
 
 /// Objects up to this size keep their bytes in the database (one commit, no data file, no
 /// extra fsyncs); larger ones live in data files.
@@ -171,7 +177,14 @@ fn release(txn: &WriteTransaction, old: &ObjectRec) -> Result<Vec<u64>> {
     if old.inline {
         txn.open_table(INLINE).map_err(db)?.remove(old.version).map_err(db)?;
     }
+    txn.open_table(VERSIONS).map_err(db)?.remove(old.version).map_err(db)?;
     Ok(old.segments.iter().map(|s| s.file).collect())
+}
+
+/// Record that object `version` lives at `objects` key `k`.
+fn index_version(txn: &WriteTransaction, version: u64, k: &[u8]) -> Result<()> {
+    txn.open_table(VERSIONS).map_err(db)?.insert(version, k).map_err(db)?;
+    Ok(())
 }
 
 /// Where the bytes of an object being read are.
@@ -241,6 +254,29 @@ struct Inner {
     next_version: AtomicU64,
     changes: broadcast::Sender<ChangeEvent>,
     dir: PathBuf,
+    sync: GroupCommit,
+}
+
+/// Group commit. Each write transaction commits without durability (no fsync, serialized by
+/// redb but short), then waits until a durable commit covers it. The first waiter that finds no
+/// durable commit in flight makes one (a tiny transaction with immediate durability, which
+/// persists every commit made before it); the others wait for it, so concurrent writers share one
+/// fsync. A writer returns — and removes data files its transaction released — only once durable.
+#[derive(Default)]
+struct GroupCommit {
+    state: std::sync::Mutex<SyncState>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Commits made (counted after `commit` returned).
+    committed: u64,
+    /// Commits known durable.
+    durable: u64,
+    syncing: bool,
+    /// The last durable commit failed (its message), for the commits it should have covered.
+    failed: Option<(u64, String)>,
 }
 
 impl Inner {
@@ -248,13 +284,74 @@ impl Inner {
         self.next_version.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Run `f` in one write transaction committed with immediate durability.
+    /// Run `f` in one write transaction; returns once the commit is durable (group commit).
     fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+        let (out, durable) = self.write_staged(f)?;
+        durable?;
+        Ok(out)
+    }
+
+    /// [`Inner::write`] telling apart "not committed" (the outer error) from "committed, but the
+    /// durable commit failed" (the inner one). In the second case the commit is visible in this
+    /// process, so the data files it references must stay; if it never becomes durable, the next
+    /// open removes them as unreferenced.
+    fn write_staged<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<(T, Result<()>)> {
         let mut txn = self.db.begin_write().map_err(db)?;
-        txn.set_durability(Durability::Immediate);
+        txn.set_durability(Durability::None);
         let out = f(&txn)?;
         txn.commit().map_err(db)?;
-        Ok(out)
+        let seq = {
+            let mut st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.committed += 1;
+            st.committed
+        };
+        Ok((out, self.wait_durable(seq)))
+    }
+
+    /// Wait until commit number `seq` is durable, making a durable commit if none is in flight.
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if let Some((upto, msg)) = &st.failed {
+                if *upto >= seq {
+                    return Err(Error::Storage(format!("durable commit failed: {msg}")));
+                }
+            }
+            if !st.syncing {
+                st.syncing = true;
+                let target = st.committed;
+                drop(st);
+                let r = self.durable_commit(target);
+                st = self.sync.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.syncing = false;
+                self.sync.cv.notify_all();
+                match r {
+                    Ok(()) => st.durable = st.durable.max(target),
+                    Err(e) => {
+                        st.failed = Some((target, e.to_string()));
+                        return Err(e);
+                    }
+                }
+            } else {
+                st = self.sync.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+
+    /// A durable commit: persists every commit made before it.
+    fn durable_commit(&self, target: u64) -> Result<()> {
+        // Directory entries of new data files first, then the metadata that references them.
+        self.files.sync_dirty_dirs()?;
+        let mut txn = self.db.begin_write().map_err(db)?;
+        txn.set_durability(Durability::Immediate);
+        txn.open_table(META)
+            .map_err(db)?
+            .insert("durable_seq", target)
+            .map_err(db)?;
+        txn.commit().map_err(db)
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
@@ -296,15 +393,31 @@ impl Inner {
             let txn = self.read()?;
             let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let objs = txn.open_table(OBJECTS).map_err(db)?;
-            let rec = get_object_rec(&objs, &obj_key(b.id, key))?;
+            let mut rec = get_object_rec(&objs, &obj_key(b.id, key))?;
+            let mut found_key = key.to_string();
+            if let Some(v) = want_version {
+                if rec.as_ref().map(|r| r.version) != Some(v) {
+                    // Renamed since? Follow the version to its current key in this bucket.
+                    rec = None;
+                    let versions = txn.open_table(VERSIONS).map_err(db)?;
+                    if let Some(k) = versions.get(v).map_err(db)? {
+                        let k = k.value();
+                        if k.len() >= 8 && k[..8] == b.id.to_be_bytes() {
+                            if let Some(r) = get_object_rec(&objs, k)?.filter(|r| r.version == v) {
+                                found_key = String::from_utf8_lossy(&k[8..]).into_owned();
+                                rec = Some(r);
+                            }
+                        }
+                    }
+                }
+            }
             drop(objs);
             let rec = match (rec, want_version) {
-                (Some(r), Some(v)) if r.version != v => return Err(Error::ObjectChanged(key.to_string())),
                 (Some(r), _) => r,
                 (None, Some(_)) => return Err(Error::ObjectChanged(key.to_string())),
                 (None, None) => return Err(Error::NoSuchKey(key.to_string())),
             };
-            let info = object_info(key, &rec);
+            let info = object_info(&found_key, &rec);
             let range = range_of(&info)?;
             if rec.inline {
                 let data = read_inline(&txn, rec.version)?;
@@ -357,7 +470,7 @@ impl Inner {
         guards: Vec<FileGuard>,
         inline: Option<&[u8]>,
     ) -> Result<(BucketPath, ObjectInfo)> {
-        let (real, old_files, info) = self.write(|txn| {
+        let ((real, old_files, info), durable) = self.write_staged(|txn| {
             let (real, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let mut objs = txn.open_table(OBJECTS).map_err(db)?;
             let k = obj_key(b.id, key);
@@ -377,12 +490,14 @@ impl Inner {
                     .insert(rec.version, data)
                     .map_err(db)?;
             }
+            index_version(txn, rec.version, &k)?;
             bump_version(txn, rec.version + 1)?;
             Ok((real, old_files, object_info(key, &rec)))
         })?;
         for g in guards {
             g.disarm();
         }
+        durable?;
         self.files.remove(old_files);
         Ok((real, info))
     }
@@ -397,7 +512,7 @@ impl Inner {
         rec: PartRec,
         guard: FileGuard,
     ) -> Result<PartInfo> {
-        let old = self.write(|txn| {
+        let (old, durable) = self.write_staged(|txn| {
             let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
             let uploads = txn.open_table(UPLOADS).map_err(db)?;
             if uploads
@@ -419,6 +534,7 @@ impl Inner {
             Ok(old)
         })?;
         guard.disarm();
+        durable?;
         if let Some(old) = old {
             self.files.remove([old.file]);
         }
@@ -516,6 +632,7 @@ impl LocalStore {
             txn.open_table(PARTS).map_err(db)?;
             txn.open_table(SECRETS).map_err(db)?;
             txn.open_table(INLINE).map_err(db)?;
+            txn.open_table(VERSIONS).map_err(db)?;
             let mut vols = txn.open_table(VOLUMES).map_err(db)?;
             if vols.get(s3_volume).map_err(db)?.is_none() {
                 let rec = VolumeRec {
@@ -529,13 +646,15 @@ impl LocalStore {
         // Every data file a record references (and every inline body).
         let mut referenced = HashSet::new();
         let mut inline_refs = HashSet::new();
+        let mut versions: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut max_ref = 0u64;
         let stored_next;
         {
             let txn = database.begin_read().map_err(db)?;
             for e in txn.open_table(OBJECTS).map_err(db)?.iter().map_err(db)? {
-                let (_, v) = e.map_err(db)?;
+                let (k, v) = e.map_err(db)?;
                 let r = ObjectRec::decode(v.value())?;
+                versions.push((r.version, k.value().to_vec()));
                 max_ref = max_ref.max(r.version);
                 if r.inline {
                     inline_refs.insert(r.version);
@@ -577,6 +696,21 @@ impl LocalStore {
             }
             stray.len()
         };
+        {
+            // The version index must list exactly the live objects; rebuild it if it does not
+            // (a data directory written before the index existed).
+            let mut t = txn.open_table(VERSIONS).map_err(db)?;
+            let consistent = redb::ReadableTableMetadata::len(&t).map_err(db)? == versions.len() as u64
+                && versions.iter().try_fold(true, |ok, (v, k)| -> Result<bool> {
+                    Ok(ok && t.get(*v).map_err(db)?.is_some_and(|g| g.value() == k.as_slice()))
+                })?;
+            if !consistent {
+                t.retain(|_, _| false).map_err(db)?;
+                for (v, k) in &versions {
+                    t.insert(*v, k.as_slice()).map_err(db)?;
+                }
+            }
+        }
         txn.commit().map_err(db)?;
         if stray_inline > 0 {
             log::warn!(
@@ -601,6 +735,7 @@ impl LocalStore {
                 next_version: AtomicU64::new(next),
                 changes: broadcast::channel(1024).0,
                 dir: dir.to_path_buf(),
+                sync: GroupCommit::default(),
             }),
         })
     }
@@ -1084,8 +1219,10 @@ impl ObjectStore for LocalStore {
                         return Ok((None, Vec::new()));
                     }
                     objs.remove(fk.as_slice()).map_err(db)?;
+                    let tk = obj_key(rec.id, &t);
+                    index_version(txn, o.version, &tk)?;
                     let old = objs
-                        .insert(obj_key(rec.id, &t).as_slice(), o.encode().as_slice())
+                        .insert(tk.as_slice(), o.encode().as_slice())
                         .map_err(db)?
                         .map(|v| ObjectRec::decode(v.value()))
                         .transpose()?;
@@ -1134,8 +1271,11 @@ impl ObjectStore for LocalStore {
                         objs.remove(obj_key(rec.id, old).as_slice()).map_err(db)?;
                     }
                     let mut replaced = Vec::new();
+                    let mut moved_versions = Vec::with_capacity(moving.len());
                     for (_, new, v) in &moving {
-                        if let Some(prev) = objs.insert(obj_key(rec.id, new).as_slice(), v.as_slice()).map_err(db)? {
+                        let nk = obj_key(rec.id, new);
+                        moved_versions.push((ObjectRec::decode(v)?.version, nk.clone()));
+                        if let Some(prev) = objs.insert(nk.as_slice(), v.as_slice()).map_err(db)? {
                             replaced.push(ObjectRec::decode(prev.value())?);
                         }
                     }
@@ -1143,6 +1283,9 @@ impl ObjectStore for LocalStore {
                     let mut files = Vec::new();
                     for o in &replaced {
                         files.extend(release(txn, o)?);
+                    }
+                    for (v, nk) in &moved_versions {
+                        index_version(txn, *v, nk)?;
                     }
                     let renames: Vec<(String, String)> = moving.into_iter().map(|(o, n, _)| (o, n)).collect();
                     Ok((real, renames, files))
@@ -1347,6 +1490,7 @@ impl ObjectStore for LocalStore {
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;
+                    index_version(txn, version, &ok)?;
                     for n in all.keys() {
                         parts.remove(part_key(&u, *n).as_slice()).map_err(db)?;
                     }
@@ -1576,6 +1720,12 @@ mod tests {
         };
         // Live objects: a, e/x.
         assert_eq!(inline_entries, 2);
+        let indexed = {
+            let txn = s.inner.db.begin_read().unwrap();
+            let t = txn.open_table(VERSIONS).unwrap();
+            redb::ReadableTableMetadata::len(&t).unwrap()
+        };
+        assert_eq!(indexed, 2);
         let r = s.get_object(&b, "a", GetOptions::default()).await.unwrap();
         assert_eq!(crate::store::collect_body(r.body, 10).await.unwrap(), b"3");
     }

@@ -340,7 +340,11 @@ impl ObjectStore for MemStore {
         let (_, mb) = g.real(bucket)?;
         let o = match mb.objects.get(info.key.as_bytes()) {
             Some(o) if o.info.version == info.version => o.clone(),
-            _ => return Err(Error::ObjectChanged(info.key.clone())),
+            // Renamed since? A rename keeps the bytes and so the version.
+            _ => match mb.objects.values().find(|o| o.info.version == info.version) {
+                Some(o) => o.clone(),
+                None => return Err(Error::ObjectChanged(info.key.clone())),
+            },
         };
         drop(g);
         check_source_range(&range, o.info.size)?;
@@ -584,6 +588,10 @@ impl ObjectStore for MemStore {
     ) -> Result<PartInfo> {
         check_part_number(part_number)?;
         let mut g = self.lock();
+        {
+            let (_, mb) = g.real(bucket)?;
+            Self::upload_mut(mb, key, upload_id)?;
+        }
         let (_, smb) = g.real(src_bucket)?;
         let src = smb
             .objects

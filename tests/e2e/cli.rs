@@ -4,9 +4,11 @@
 //! same commands go through the server's admin API ("server mode"). Both runs expect the same
 //! output and the same one-line errors.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ozfs");
 
@@ -100,6 +102,88 @@ fn one_line_error(args: &[&str], out: Output) -> String {
         "{stderr}"
     );
     stderr.trim_end().to_string()
+}
+
+/// A running `ozfs serve`; stopped (SIGTERM, then SIGKILL) on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(env: &Env) -> Server {
+        Server::start_with(env, &[], &[])
+    }
+
+    /// `ozfs serve` with extra flags and environment; waits for the readiness line.
+    fn start_with(env: &Env, extra: &[&str], vars: &[(&str, &str)]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--cache-size", "16M"];
+        args.extend_from_slice(extra);
+        let mut child = env
+            .cmd(&args)
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ozfs serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("ozfs: serving S3 on http://") {
+                        return Server {
+                            child,
+                            addr: url.trim().to_string(),
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("ozfs serve did not report readiness within 60 s");
+                }
+            }
+        }
+    }
+
+    /// SIGTERM and wait (bounded); returns whether it exited by itself with status 0.
+    fn stop(mut self) -> bool {
+        let clean = self.terminate();
+        std::mem::forget(self);
+        clean
+    }
+
+    fn terminate(&mut self) -> bool {
+        let pid = self.child.id() as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.terminate();
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8]) {
@@ -377,10 +461,64 @@ fn sh_and_s3_in_local_mode() {
 }
 
 #[test]
+fn sh_and_s3_through_a_running_server() {
+    let env = Env::new();
+    // The store exists before the server starts, and a stale server file (dead pid) is ignored.
+    env.ok(&["sh", "volume", "list"]);
+    let mut dead = Command::new("true").spawn().expect("spawn true");
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(
+        env.data().join("server.info"),
+        format!("address=127.0.0.1:1\ntoken=stale\npid={dead_pid}\n"),
+    )
+    .unwrap();
+    env.ok(&["sh", "volume", "list"]);
+
+    let server = Server::start(&env);
+    let info = std::fs::read_to_string(env.data().join("server.info")).unwrap();
+    assert!(info.contains(&format!("address={}", server.addr)), "{info}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.data().join("server.info"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "server file must be private");
+
+    exercise_sh(&env);
+    exercise_s3(&env);
+
+    // A wrong token is refused, in one line.
+    let good = std::fs::read_to_string(env.data().join("server.info")).unwrap();
+    let bad: String = good
+        .lines()
+        .map(|l| {
+            if l.starts_with("token=") {
+                "token=wrong".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(env.data().join("server.info"), bad).unwrap();
+    let e = env.fail(&["sh", "volume", "list"]);
+    assert!(e.contains("token"), "{e}");
+    std::fs::write(env.data().join("server.info"), good).unwrap();
+
+    // Clean exit removes the server file; the store is usable directly again.
+    assert!(server.stop(), "ozfs serve should exit 0 on SIGTERM");
+    assert!(!env.data().join("server.info").exists());
+    env.ok(&["sh", "volume", "info", "/s3v"]);
+}
+
+#[test]
 fn help_on_every_command() {
     let env = Env::new();
     let commands: &[&[&str]] = &[
         &[],
+        &["serve"],
+        &["mount"],
         &["sh"],
         &["sh", "volume"],
         &["sh", "volume", "create"],
@@ -421,6 +559,8 @@ fn usage_errors_are_one_line() {
         &["sh", "volume", "frobnicate"][..],
         &["sh", "key", "put", "/v/b/k"],
         &["s3", "setsecret"],
+        &["serve", "--cache-size", "lots"],
+        &["serve", "--listen", "not-an-address"],
         &["nosuchcommand"],
         &["sh", "key", "get", "/v/b", "-"],
     ] {
@@ -459,4 +599,368 @@ fn config_file_and_environment() {
     ]);
     env.ok(&["sh", "volume", "info", "--data", other.to_str().unwrap(), "/only-there"]);
     env.fail(&["sh", "volume", "info", "/only-there"]);
+}
+
+/// Unmounts (lazily) a mount this test made if the test fails before unmounting it.
+struct LazyUnmount(PathBuf);
+
+impl Drop for LazyUnmount {
+    fn drop(&mut self) {
+        if is_mounted(&self.0) {
+            let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.0).status();
+        }
+    }
+}
+
+/// Wait (bounded) until `check` holds.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(canon.to_str().unwrap_or("")))
+}
+
+/// `ozfs serve --mount`: one process serves a bucket over S3 and as a mount; a key written
+/// through the server is a file at once, a file written on the mount is a key; SIGTERM unmounts.
+#[test]
+fn serve_with_a_mount() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: install fuse3 (scripts/test-deps-fuse.sh)"
+    );
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let spec = format!("bucket1:{}", mnt.display());
+    let server = Server::start_with(&env, &["--mount", &spec], &[]);
+    assert!(is_mounted(&mnt), "{} is not mounted", mnt.display());
+
+    // Through the server (admin API → the shared store) → visible on the mount.
+    let src = env.path("src.txt");
+    write_file(&src, b"written through the server\n");
+    env.ok(&[
+        "sh",
+        "key",
+        "put",
+        "/s3v/bucket1/dir/from-server.txt",
+        src.to_str().unwrap(),
+    ]);
+    wait_for("the key to appear on the mount", || {
+        std::fs::read(mnt.join("dir/from-server.txt")).ok().as_deref() == Some(&b"written through the server\n"[..])
+    });
+
+    // On the mount → a key.
+    std::fs::write(mnt.join("from-mount.txt"), b"written on the mount").unwrap();
+    assert_eq!(
+        env.ok(&["sh", "key", "get", "/s3v/bucket1/from-mount.txt", "-"]),
+        "written on the mount"
+    );
+
+    assert!(server.stop(), "ozfs serve should exit 0 on SIGTERM");
+    assert!(!is_mounted(&mnt), "SIGTERM must unmount {}", mnt.display());
+
+    // A mount that cannot work is a one-line error before serving.
+    let e = one_line_error(
+        &["serve", "--mount"],
+        env.run(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mount",
+            "nobucket:/nonexistent/dir",
+        ]),
+    );
+    assert!(e.contains("/nonexistent/dir"), "{e}");
+}
+
+/// `ozfs serve --backend`: a second server in front of the first one (the scale-out shape: ozfs
+/// as a caching client of another S3 endpoint); CLI commands on the front server reach the
+/// back server's store.
+#[test]
+fn serve_in_front_of_another_s3_endpoint() {
+    let back_env = Env::new();
+    let back = Server::start(&back_env);
+    back_env.ok(&["sh", "bucket", "create", "/s3v/shared"]);
+
+    let front_env = Env::new();
+    let url = format!("http://{}", back.addr);
+    let creds = [("AWS_ACCESS_KEY_ID", "tester"), ("AWS_SECRET_ACCESS_KEY", "anything")];
+    let e = front_env.fail(&["serve", "--listen", "127.0.0.1:0", "--backend", &url]);
+    assert!(e.contains("AWS_ACCESS_KEY_ID"), "{e}");
+    let front = Server::start_with(&front_env, &["--backend", &url], &creds);
+
+    let src = front_env.path("k.txt");
+    write_file(&src, b"through two servers");
+    front_env.ok(&["sh", "key", "put", "/s3v/shared/k.txt", src.to_str().unwrap()]);
+    assert_eq!(
+        back_env.ok(&["sh", "key", "get", "/s3v/shared/k.txt", "-"]),
+        "through two servers"
+    );
+    assert_eq!(
+        front_env.ok(&["sh", "key", "get", "/s3v/shared/k.txt", "-"]),
+        "through two servers"
+    );
+    let list = front_env.ok(&["sh", "key", "list", "/s3v/shared"]);
+    assert!(list.contains("\"name\" : \"k.txt\""), "{list}");
+    // Secrets stay with the front server's data directory.
+    assert!(front_env.ok(&["s3", "getsecret"]).starts_with("awsAccessKey=tester\n"));
+
+    assert!(front.stop());
+    assert!(back.stop());
+}
+
+/// An `ozfs mount` on the embedded store holds the data directory and has no admin API: the CLI
+/// says so in one sentence (never a database lock error), and works again after the unmount.
+#[test]
+fn store_held_by_a_mount() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: install fuse3 (scripts/test-deps-fuse.sh)"
+    );
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    // `ozfs mount` goes to the background once the mount works.
+    env.ok(&[
+        "mount",
+        "--data",
+        env.data().to_str().unwrap(),
+        "bucket1",
+        mnt.to_str().unwrap(),
+    ]);
+    let guard = LazyUnmount(mnt.clone());
+    assert!(is_mounted(&mnt));
+    let e = env.fail(&["sh", "volume", "list"]);
+    assert!(e.contains("in use by another ozfs process"), "{e}");
+    assert!(!e.to_lowercase().contains("database"), "{e}");
+    let e = env.fail(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(e.contains("in use by another ozfs process"), "{e}");
+
+    let st = Command::new("umount").arg(&mnt).status().expect("umount");
+    assert!(st.success());
+    std::mem::forget(guard);
+    // The mount process exits after the unmount and releases the store.
+    wait_for("the mount process to release the store", || {
+        env.run(&["sh", "volume", "list"]).status.success()
+    });
+}
+
+/// `ozfs sh key get … - | head -c1`: when the reader goes away the command ends quietly (killed
+/// by SIGPIPE like other Unix tools), with no error message and no panic.
+#[test]
+fn closed_stdout_is_quiet() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let src = env.path("big.bin");
+    write_file(&src, &pattern(4 * 1024 * 1024, 7));
+    env.ok(&["sh", "key", "put", "/s3v/bucket1/big.bin", src.to_str().unwrap()]);
+    let mut child = env
+        .cmd(&["sh", "key", "get", "/s3v/bucket1/big.bin", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Several `ozfs sh` commands at once in local mode: each waits its turn for the data
+/// directory instead of failing on the lock.
+#[test]
+fn concurrent_local_commands_take_turns() {
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let src = env.path("v.txt");
+    write_file(&src, b"v");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            env.cmd(&["sh", "key", "put", &format!("/s3v/bucket1/k{i}"), src.to_str().unwrap()])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let list = env.ok(&["sh", "key", "list", "/s3v/bucket1"]);
+    assert_eq!(list.matches("\"name\"").count(), 6, "{list}");
+}
+
+/// Run the aws CLI with these credentials; returns (success, stdout + stderr).
+fn aws(env: &Env, access: &str, secret: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("aws")
+        .args(args)
+        .env("HOME", env.dir.path())
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The examples of Ozone's S3 page, with `ozfs` in place of `ozone` (as the README shows them):
+/// the aws CLI on the endpoint, `ozfs sh bucket link`, the goofys line as `ozfs mount
+/// --endpoint`, and `ozfs s3 getsecret` keys on a `--secure` server.
+#[test]
+fn seed_page_examples() {
+    let env = Env::new();
+    let server = Server::start(&env);
+    let ep = format!("http://{}", server.addr);
+    let ep = ep.as_str();
+    let (any_key, any_secret) = ("testuser", "anything");
+
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &["s3api", "--endpoint", ep, "create-bucket", "--bucket", "buckettest"],
+    );
+    assert!(ok, "{out}");
+    let f = env.path("hello.txt");
+    write_file(&f, b"hello from aws\n");
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &[
+            "s3",
+            "cp",
+            f.to_str().unwrap(),
+            "s3://buckettest/hello.txt",
+            "--endpoint",
+            ep,
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &["s3", "ls", "--endpoint", ep, "s3://buckettest"],
+    );
+    assert!(ok && out.contains("hello.txt"), "{out}");
+
+    // Expose any volume.
+    env.ok(&["sh", "volume", "create", "/vol1"]);
+    env.ok(&["sh", "bucket", "create", "/vol1/bucket1"]);
+    env.ok(&["sh", "bucket", "link", "/vol1/bucket1", "/s3v/common-bucket"]);
+    let (ok, out) = aws(
+        &env,
+        any_key,
+        any_secret,
+        &[
+            "s3",
+            "cp",
+            f.to_str().unwrap(),
+            "s3://common-bucket/via-link.txt",
+            "--endpoint",
+            ep,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(env
+        .ok(&["sh", "key", "list", "/vol1/bucket1"])
+        .contains("\"name\" : \"via-link.txt\""));
+    let (ok, out) = aws(&env, any_key, any_secret, &["s3", "ls", "--endpoint", ep]);
+    assert!(
+        ok && out.contains("common-bucket") && out.contains("buckettest"),
+        "{out}"
+    );
+
+    // The goofys line, with ozfs mount.
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: install fuse3 (scripts/test-deps-fuse.sh)"
+    );
+    let mnt = env.path("bucket1-mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = env
+        .cmd(&["mount", "--endpoint", ep, "buckettest", mnt.to_str().unwrap()])
+        .env("AWS_ACCESS_KEY_ID", any_key)
+        .env("AWS_SECRET_ACCESS_KEY", any_secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let guard = LazyUnmount(mnt.clone());
+    assert_eq!(std::fs::read(mnt.join("hello.txt")).unwrap(), b"hello from aws\n");
+    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    std::mem::forget(guard);
+    assert!(server.stop());
+
+    // Security on: only keys from `ozfs s3 getsecret`.
+    let server = Server::start_with(&env, &["--secure"], &[]);
+    let ep = format!("http://{}", server.addr);
+    let ep = ep.as_str();
+    let user = "testuser/scm@EXAMPLE.COM";
+    let out = env.ok(&["s3", "getsecret", "-u", user]);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("awsSecret="))
+        .unwrap()
+        .to_string();
+    let (ok, out) = aws(
+        &env,
+        user,
+        &secret,
+        &["s3api", "--endpoint", ep, "create-bucket", "--bucket", "bucket1"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = aws(&env, user, "not-the-secret", &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok && out.contains("SignatureDoesNotMatch"), "{out}");
+    let (ok, out) = aws(&env, "nobody", "whatever", &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok && out.contains("InvalidAccessKeyId"), "{out}");
+    // Revoked: the key stops working.
+    env.ok(&["s3", "revokesecret", "-y", "-u", user]);
+    let (ok, out) = aws(&env, user, &secret, &["s3", "ls", "--endpoint", ep]);
+    assert!(!ok, "{out}");
+    assert!(server.stop());
+}
+
+/// A server that holds the data directory but never answers: the command gives up after the
+/// bounded liveness check with one line, instead of hanging.
+#[test]
+fn hung_server_is_reported_not_waited_for() {
+    let env = Env::new();
+    env.ok(&["sh", "volume", "list"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Alive pid (this test), a port that accepts connections and never answers.
+    std::fs::write(
+        env.data().join("server.info"),
+        format!("address={addr}\ntoken=t\npid={}\n", std::process::id()),
+    )
+    .unwrap();
+    let accepted = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let start = Instant::now();
+    let e = env.fail(&["sh", "volume", "list"]);
+    assert!(e.contains("did not answer"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    drop(accepted.join());
 }

@@ -17,6 +17,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Name of the server file inside the data directory.
 pub const SERVER_FILE: &str = "server.info";
@@ -30,8 +31,6 @@ pub struct ServerInfo {
     pub pid: u32,
 }
 
-// The writing half is used by `ozfs serve` (lands with the gateway's accept loop).
-#[allow(dead_code)]
 impl ServerInfo {
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join(SERVER_FILE)
@@ -130,33 +129,47 @@ async fn running_server(data_dir: &Path) -> CliResult<Option<RemoteAdmin>> {
             info.pid,
             ServerInfo::path(data_dir).display()
         ))),
+        Err(e) if e.status == 504 => Err(CliError(format!(
+            "{} (pid {}); it holds the data directory",
+            e.message, info.pid
+        ))),
+        // Nobody listens there (a crashed server whose pid was reused): use the store directly.
         Err(_) => Ok(None),
     }
 }
 
+/// How long a command waits for another short-lived process (a concurrent `ozfs sh`, a server
+/// that is starting) to release the data directory before it gives up.
+pub const HELD_WAIT: Duration = Duration::from_secs(3);
+
 /// The [`Admin`] for this data directory: the running server's admin API, else the store opened
-/// here.
+/// here. While another process holds the store and no server answers, retry for [`HELD_WAIT`].
 pub async fn open_admin(settings: &Settings) -> CliResult<Box<dyn Admin>> {
-    if let Some(remote) = running_server(&settings.data_dir).await? {
-        return Ok(Box::new(remote));
-    }
-    match super::store::open_local(settings).await {
-        Ok(admin) => Ok(Box::new(admin)),
-        Err(e) if super::store::is_held_elsewhere(&e) => {
-            // A server may have started between the two checks.
-            if let Some(remote) = running_server(&settings.data_dir).await? {
-                return Ok(Box::new(remote));
-            }
-            Err(CliError(format!(
-                "the data directory {} is in use by another ozfs process that offers no admin API \
-                 (an `ozfs mount` on the embedded store?); stop it, or run `ozfs serve` and retry",
-                settings.data_dir.display()
-            )))
+    let deadline = Instant::now() + HELD_WAIT;
+    loop {
+        if let Some(remote) = running_server(&settings.data_dir).await? {
+            return Ok(Box::new(remote));
         }
-        Err(e) => Err(CliError(format!(
-            "cannot open the store in {}: {e}",
-            settings.data_dir.display()
-        ))),
+        match super::store::open_local(settings).await {
+            Ok(admin) => return Ok(Box::new(admin)),
+            Err(e) if super::store::is_held_elsewhere(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(CliError(format!(
+                        "the data directory {} is in use by another ozfs process that offers no admin API \
+                         (an `ozfs mount` on the embedded store?); stop it, or run `ozfs serve` and retry",
+                        settings.data_dir.display()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                return Err(CliError(format!(
+                    "cannot open the store in {}: {}",
+                    settings.data_dir.display(),
+                    CliError::from(e)
+                )))
+            }
+        }
     }
 }
 

@@ -19,6 +19,9 @@ use std::net::SocketAddr;
 
 type ReqBody = UnsyncBoxBody<Bytes, ozfs::Error>;
 
+/// How long the liveness check of a server may take.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Largest non-streamed answer accepted (records of a listing page).
 const MAX_TEXT: usize = 256 * 1024 * 1024;
 
@@ -120,9 +123,21 @@ impl RemoteAdmin {
     }
 
     /// `GET /ping`: is a server with this token there?
+    /// Bounded by [`PING_TIMEOUT`], so a hung server cannot hang every CLI command.
     pub async fn ping(&self) -> AdminResult<()> {
-        let resp = self.send(http::Method::GET, "/ping", &[], empty(), None).await?;
-        self.text(resp).await.map(|_| ())
+        let ping = async {
+            let resp = self.send(http::Method::GET, "/ping", &[], empty(), None).await?;
+            self.text(resp).await.map(|_| ())
+        };
+        tokio::time::timeout(PING_TIMEOUT, ping).await.map_err(|_| {
+            AdminError::new(
+                504,
+                format!(
+                    "the ozfs server at {} did not answer within {PING_TIMEOUT:?}",
+                    self.addr
+                ),
+            )
+        })?
     }
 }
 

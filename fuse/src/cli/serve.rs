@@ -7,17 +7,19 @@
 //! line `ozfs: serving S3 on http://ADDR`. Shutdown (Ctrl-C or SIGTERM): stop accepting, let
 //! requests in flight finish (bounded), remove the server file if it is still ours.
 
-use super::connect::{pid_alive, ServerInfo};
+use super::connect::{pid_alive, ServerInfo, HELD_WAIT};
 use super::{CliError, CliResult, StoreArgs};
 use clap::Args;
 use ozfs::config::{Flags, Settings};
 use ozfs::store::remote::RemoteConfig;
-use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs_fuse::{mount_store, MountHandle, MountOptions};
 use ozfs_gateway::{Gateway, GatewayConfig};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -36,9 +38,37 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
     /// Serve a remote S3 endpoint (http://HOST:PORT) instead of the embedded store; credentials
-    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
+    /// Also mount BUCKET of the S3 volume (only the keys under PREFIX, if given) at MOUNTPOINT,
+    /// in this process; repeatable
+    #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One `--mount BUCKET[:PREFIX]:MOUNTPOINT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub bucket: String,
+    pub prefix: String,
+    pub mountpoint: PathBuf,
+}
+
+/// `BUCKET:MOUNTPOINT` or `BUCKET:PREFIX:MOUNTPOINT`: the bucket ends at the first `:`, the
+/// mount point starts after the last one, the prefix is what lies between.
+fn parse_mount_spec(s: &str) -> Result<MountSpec, String> {
+    let bad = || format!("{s:?} is not BUCKET[:PREFIX]:MOUNTPOINT");
+    let (bucket, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (prefix, mountpoint) = rest.rsplit_once(':').unwrap_or(("", rest));
+    if bucket.is_empty() || mountpoint.is_empty() {
+        return Err(bad());
+    }
+    Ok(MountSpec {
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+        mountpoint: PathBuf::from(mountpoint),
+    })
 }
 
 impl ServeArgs {
@@ -59,7 +89,11 @@ async fn resolve_listen(listen: &str) -> CliResult<SocketAddr> {
     if let Ok(a) = listen.parse() {
         return Ok(a);
     }
-    let bad = || CliError(format!("invalid listen address {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:9878)"));
+    let bad = || {
+        CliError(format!(
+            "invalid listen address {listen:?} (expected HOST:PORT, e.g. 127.0.0.1:9878)"
+        ))
+    };
     if !listen.contains(':') {
         return Err(bad());
     }
@@ -67,15 +101,30 @@ async fn resolve_listen(listen: &str) -> CliResult<SocketAddr> {
     addrs.next().ok_or_else(bad)
 }
 
-/// Open the embedded store, turning "held by another process" into a sentence naming it.
+/// Open the embedded store, turning "held by another process" into a sentence naming it. A
+/// short-lived holder (an `ozfs sh` in local mode) is waited for, up to [`HELD_WAIT`]; a
+/// running server is reported at once.
 fn open_local_store(settings: &Settings) -> CliResult<LocalStore> {
-    LocalStore::open(&settings.data_dir, &settings.s3_volume).map_err(|e| {
-        if super::store::is_held_elsewhere(&e) {
-            held_error(&settings.data_dir)
-        } else {
-            CliError(format!("cannot open the store in {}: {e}", settings.data_dir.display()))
+    let deadline = Instant::now() + HELD_WAIT;
+    loop {
+        match LocalStore::open(&settings.data_dir, &settings.s3_volume) {
+            Ok(s) => return Ok(s),
+            Err(e) if super::store::is_held_elsewhere(&e) => {
+                let served = ServerInfo::read(&settings.data_dir).is_some_and(|i| pid_alive(i.pid));
+                if served || Instant::now() >= deadline {
+                    return Err(held_error(&settings.data_dir));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(CliError(format!(
+                    "cannot open the store in {}: {}",
+                    settings.data_dir.display(),
+                    CliError::from(e)
+                )))
+            }
         }
-    })
+    }
 }
 
 fn held_error(data_dir: &Path) -> CliError {
@@ -131,16 +180,13 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let inner: Arc<dyn ObjectStore> = match &settings.backend {
         None => local,
         Some(url) => {
-            let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-            let (ak, sk) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(a), Some(s)) => (a, s),
-                _ => {
-                    return Err(CliError(
-                        "--backend needs credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
-                    ))
-                }
-            };
-            let mut cfg = RemoteConfig::new(url.clone(), ak, sk);
+            let mut cfg = RemoteConfig::from_env(url.clone());
+            if cfg.access_key.is_empty() {
+                return Err(CliError(
+                    "--backend needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials"
+                        .into(),
+                ));
+            }
             cfg.volume = settings.s3_volume.clone();
             Arc::new(RemoteStore::new(cfg)?)
         }
@@ -161,25 +207,79 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
     let addr = gateway.local_addr();
 
+    // The mounts share the store (and its page cache) with the endpoint.
+    let mut mounts = Vec::new();
+    for m in &args.mounts {
+        match mount_one(store.clone(), &settings.s3_volume, m).await {
+            Ok(h) => mounts.push(h),
+            Err(e) => {
+                unmount_all(mounts).await;
+                return Err(e);
+            }
+        }
+    }
+
     let info = ServerInfo {
         addr,
         token,
         pid: std::process::id(),
     };
-    info.write(&settings.data_dir).map_err(|e| {
-        CliError(format!(
+    if let Err(e) = info.write(&settings.data_dir) {
+        unmount_all(mounts).await;
+        return Err(CliError(format!(
             "cannot write {}: {}",
             ServerInfo::path(&settings.data_dir).display(),
             super::sh::io_msg(&e)
-        ))
-    })?;
+        )));
+    }
 
     println!("ozfs: serving S3 on http://{addr}");
+    for m in &mounts {
+        println!("ozfs: mounted at {}", m.mountpoint().display());
+    }
     let _ = std::io::stdout().flush();
 
     let result = gateway.run(shutdown_signal()).await;
+    unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
+}
+
+/// Mount one `--mount` (blocking until the kernel answered, so off the async workers).
+async fn mount_one(store: Arc<dyn ObjectStore>, volume: &str, m: &MountSpec) -> CliResult<MountHandle> {
+    let bucket = BucketPath::new(volume, m.bucket.clone());
+    let (prefix, mountpoint) = (m.prefix.clone(), m.mountpoint.clone());
+    tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, MountOptions::default()))
+        .await
+        .map_err(|e| CliError(format!("mounting failed: {e}")))?
+        .map_err(|e| CliError(format!("cannot mount {}: {}", m.mountpoint.display(), error_chain(&e))))
+}
+
+/// Unmount (each blocks while the kernel finishes), reporting failures as warnings.
+async fn unmount_all(mounts: Vec<MountHandle>) {
+    for h in mounts {
+        let path = h.mountpoint().to_path_buf();
+        match tokio::task::spawn_blocking(move || h.unmount_with_retries(10)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("ozfs: warning: {}", error_chain(&e)),
+            Err(e) => eprintln!("ozfs: warning: unmounting {} failed: {e}", path.display()),
+        }
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }
 
 #[cfg(test)]
@@ -196,5 +296,18 @@ mod tests {
         assert!(resolve_listen("localhost:9878").await.unwrap().ip().is_loopback());
         assert!(resolve_listen("nonsense").await.is_err());
         assert!(resolve_listen("127.0.0.1:99999").await.is_err());
+    }
+
+    #[test]
+    fn mount_specs() {
+        let m = parse_mount_spec("bucket1:/mnt/b").unwrap();
+        assert_eq!((m.bucket.as_str(), m.prefix.as_str()), ("bucket1", ""));
+        assert_eq!(m.mountpoint, PathBuf::from("/mnt/b"));
+        let m = parse_mount_spec("bucket1:dir/sub/:/mnt/b").unwrap();
+        assert_eq!(m.prefix, "dir/sub/");
+        assert_eq!(m.mountpoint, PathBuf::from("/mnt/b"));
+        for bad in ["bucket1", ":/mnt", "bucket1:", "b:p:"] {
+            assert!(parse_mount_spec(bad).is_err(), "{bad}");
+        }
     }
 }

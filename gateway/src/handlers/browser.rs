@@ -64,6 +64,11 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// Inline SVG icons (no emoji: headless and minimal systems often lack an emoji font).
+const ICON_DIR: &str = "<svg class=\"icon\" viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"M1 3h5l2 2h7v9H1z\" fill=\"#e0a83e\"/><path d=\"M1 6h14v8H1z\" fill=\"#f2c261\"/></svg>";
+const ICON_FILE: &str = "<svg class=\"icon\" viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"M3 1h7l3 3v11H3z\" fill=\"#a9b6c6\"/><path d=\"M10 1v3h3z\" fill=\"#dde3ea\"/></svg>";
+const ICON_UP: &str = "<svg class=\"icon\" viewBox=\"0 0 16 16\" aria-hidden=\"true\"><path d=\"M8 2l-6 6h4v6h4V8h4z\" fill=\"#7b8a9c\"/></svg>";
+
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}\
 header{background:#1f3b57;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px;font-weight:600}\
 header .sub{opacity:.8;font-size:13px;margin-top:2px}main{padding:16px 24px;max-width:1100px}\
@@ -72,7 +77,7 @@ table{width:100%;border-collapse:collapse;background:#fff;box-shadow:0 1px 2px r
 th,td{text-align:left;padding:8px 12px;border-bottom:1px solid #e6e8eb;font-size:14px}th{background:#eef1f4;font-weight:600}\
 td.size,th.size{text-align:right;white-space:nowrap}td.date{white-space:nowrap;color:#555}\
 a.obj,a.dir{color:#1f5fa8;text-decoration:none}a.dir{font-weight:600}a.obj:hover,a.dir:hover{text-decoration:underline}\
-.icon{display:inline-block;width:1.4em}.pager{margin:14px 0;display:flex;gap:12px;align-items:center}\
+.icon{width:16px;height:16px;vertical-align:-3px;margin-right:8px}.pager{margin:14px 0;display:flex;gap:12px;align-items:center}\
 .pager a{background:#1f5fa8;color:#fff;padding:6px 14px;border-radius:4px;text-decoration:none}\
 .empty{padding:24px;text-align:center;color:#777}.count{color:#555;font-size:13px}footer{color:#888;font-size:12px;padding:12px 24px}";
 
@@ -181,14 +186,14 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
             None => "",
         };
         b.push_str(&format!(
-            "<tr><td><span class=\"icon\">&#8617;</span><a class=\"dir\" href=\"{}\">..</a></td><td class=\"size\"></td><td class=\"date\"></td></tr>",
+            "<tr><td>{ICON_UP}<a class=\"dir\" href=\"{}\">..</a></td><td class=\"size\"></td><td class=\"date\"></td></tr>",
             esc(&browse_link(&bucket, parent, None))
         ));
     }
     for cp in &p.common_prefixes {
         let name = cp.strip_prefix(prefix.as_str()).unwrap_or(cp);
         b.push_str(&format!(
-            "<tr><td><span class=\"icon\">&#128193;</span><a class=\"dir\" href=\"{}\">{}</a></td><td class=\"size\">&ndash;</td><td class=\"date\"></td></tr>",
+            "<tr><td>{ICON_DIR}<a class=\"dir\" href=\"{}\">{}</a></td><td class=\"size\">&ndash;</td><td class=\"date\"></td></tr>",
             esc(&browse_link(&bucket, cp, None)),
             esc(name)
         ));
@@ -232,7 +237,7 @@ fn object_row(bucket: &str, prefix: &str, o: &ObjectInfo) -> String {
     let date = ozfs::time::iso8601(o.last_modified);
     let date = date.get(..19).unwrap_or(&date).replace('T', " ");
     format!(
-        "<tr><td><span class=\"icon\">&#128196;</span><a class=\"obj\" href=\"{}\" download>{}</a></td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"date\">{}</td></tr>",
+        "<tr><td>{ICON_FILE}<a class=\"obj\" href=\"{}\" download>{}</a></td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"date\">{}</td></tr>",
         esc(&href),
         esc(name),
         o.size,

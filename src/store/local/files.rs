@@ -2,16 +2,17 @@
 //! version number allocated by the store and `xx` its low byte in hex (256-way fan-out); a key
 //! name never becomes part of a path, so no key can reach outside the data directory.
 //!
-//! Writing: a body streams through a bounded channel to one blocking writer thread that hashes
-//! (MD5, checksum) and writes through a 1 MiB buffer into `tmp/<id>`, fsyncs the file, renames it
-//! into `objects/`, and fsyncs that directory. Only then may the caller commit metadata that
-//! references the file. A body that fails, or a put that is dropped half-way, removes its
-//! temporary file; anything left after a crash is removed by [`Files::recover`] on the next open.
+//! Writing: a body streams through bounded channels to two blocking tasks, one hashing (MD5,
+//! checksum), one writing through a 1 MiB buffer into `tmp/<id>` with streaming write-back; the
+//! file is then fsynced and renamed into `objects/`. The directory is fsynced (once for many
+//! puts) by [`Files::sync_dirty_dirs`] before the metadata that references the file becomes
+//! durable. A body that fails, or a put that is dropped half-way, removes its temporary file;
+//! anything left after a crash is removed by [`Files::recover`] on the next open.
 //!
 //! Reading: the bytes of an object are a list of segments (one file for a plain object, one per
-//! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at once. Pages are
-//! dropped from the kernel's cache after each chunk (`POSIX_FADV_DONTNEED`), since the page cache
-//! of ozfs above the store keeps what is worth keeping.
+//! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at
+//! once. Pages are dropped from the kernel's cache after each chunk (`POSIX_FADV_DONTNEED`),
+//! since the page cache of ozfs above the store keeps what is worth keeping.
 
 use super::codec::Segment;
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub const CHUNK: usize = 1 << 20;
 pub struct Files {
     objects: PathBuf,
     tmp: PathBuf,
+    /// Fan-out directories that gained entries not yet made durable.
+    dirty: Mutex<HashSet<u8>>,
 }
 
 /// What recovery removed and found.
@@ -161,15 +164,13 @@ fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>) -> Result<Fi
     r
 }
 
-/// Make a written temporary file durable under its final name: fsync it, drop its pages from the
-/// kernel's cache, rename it into `objects/`, fsync that directory.
+/// Make a written temporary file durable and move it under its final name: fsync it, drop its
+/// pages from the kernel's cache, rename it into `objects/`. The directory entry becomes durable
+/// when the caller's directory is synced ([`Files::sync_dirty_dirs`]).
 fn finalize(file: File, tmp: &Path, dst: &Path) -> Result<()> {
     file.sync_data()?;
     drop_cache(&file, 0, 0);
     fs::rename(tmp, dst)?;
-    if let Some(parent) = dst.parent() {
-        fsync_dir(parent)?;
-    }
     Ok(())
 }
 
@@ -232,7 +233,35 @@ impl Files {
         }
         fsync_dir(&objects)?;
         fsync_dir(dir)?;
-        Ok(Files { objects, tmp })
+        Ok(Files {
+            objects,
+            tmp,
+            dirty: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn mark_dirty(&self, id: u64) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((id & 0xff) as u8);
+    }
+
+    /// Fsync every fan-out directory that gained a data file since the last call. The store calls
+    /// this before each durable metadata commit, so the directory entries of the files a commit
+    /// references are durable before the commit is, and concurrent puts share the fsyncs.
+    pub fn sync_dirty_dirs(&self) -> Result<()> {
+        let dirs: Vec<u8> = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (i, d) in dirs.iter().enumerate() {
+            if let Err(e) = fsync_dir(&self.objects.join(format!("{d:02x}"))) {
+                self.dirty
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(dirs[i..].iter().copied());
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// Where the data file `id` lives.
@@ -286,7 +315,10 @@ impl Files {
             .await
             .map_err(|e| Error::Storage(format!("writer task failed: {e}")))?;
             return match r {
-                Ok(dg) => Ok((dg, FileGuard { path: Some(dst) })),
+                Ok(dg) => {
+                    self.mark_dirty(id);
+                    Ok((dg, FileGuard { path: Some(dst) }))
+                }
                 Err(e) => {
                     let _ = fs::remove_file(&tmp);
                     Err(e)
@@ -343,7 +375,10 @@ impl Files {
             }
         };
         match result {
-            Ok(dg) => Ok((dg, FileGuard { path: Some(dst) })),
+            Ok(dg) => {
+                self.mark_dirty(id);
+                Ok((dg, FileGuard { path: Some(dst) }))
+            }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
@@ -361,9 +396,7 @@ impl Files {
             File::open(&tmp)?.sync_data()?;
             fs::rename(&tmp, &d)?;
         }
-        if let Some(parent) = d.parent() {
-            fsync_dir(parent)?;
-        }
+        self.mark_dirty(dst);
         Ok(FileGuard { path: Some(d) })
     }
 
