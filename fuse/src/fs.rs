@@ -151,10 +151,10 @@ pub struct Fs {
     budget: Arc<StagingBudget>,
     _staging: tempfile::TempDir,
     invalidator: OnceLock<Arc<dyn Invalidator>>,
-    /// Mutating operations hold it shared; the change-feed handler holds it exclusively, so it
-    /// never sees the table half-way through one of our own changes (the store announces a
-    /// rename before the table has followed it).
-    ops: tokio::sync::RwLock<()>,
+    /// Keys our own operations are changing right now: the change-feed handler waits for them
+    /// to finish before it looks at such a key, so it never sees the table half-way through one
+    /// of our own changes (the store announces a rename before the table has followed it).
+    busy: Busy,
     /// The link-resolved bucket (change events name it).
     real_bucket: OnceLock<BucketPath>,
 }
@@ -165,6 +165,50 @@ impl std::fmt::Debug for Fs {
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
+    }
+}
+
+/// Registry of keys (or key prefixes) being changed by operations of this mount.
+#[derive(Default)]
+struct Busy {
+    keys: Mutex<Vec<(u64, String, bool)>>,
+    next: std::sync::atomic::AtomicU64,
+    done: tokio::sync::Notify,
+}
+
+/// Holds a key busy until dropped.
+struct BusyGuard<'a> {
+    busy: &'a Busy,
+    id: u64,
+}
+
+impl Busy {
+    fn hold(&self, key: &str, prefix: bool) -> BusyGuard<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.keys
+            .lock()
+            .expect("busy keys poisoned")
+            .push((id, key.to_string(), prefix));
+        BusyGuard { busy: self, id }
+    }
+
+    fn is_busy(&self, key: &str) -> bool {
+        self.keys
+            .lock()
+            .expect("busy keys poisoned")
+            .iter()
+            .any(|(_, k, prefix)| if *prefix { key.starts_with(k.as_str()) } else { key == k })
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.busy
+            .keys
+            .lock()
+            .expect("busy keys poisoned")
+            .retain(|(id, _, _)| *id != self.id);
+        self.busy.done.notify_waiters();
     }
 }
 
@@ -219,7 +263,7 @@ impl Fs {
             budget,
             _staging: staging,
             invalidator: OnceLock::new(),
-            ops: tokio::sync::RwLock::new(()),
+            busy: Busy::default(),
             real_bucket: OnceLock::new(),
         })
     }
@@ -499,7 +543,6 @@ impl Fs {
 
     /// chmod, chown, utimes, truncate.
     pub async fn setattr(&self, ino: u64, sa: SetAttr) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if let Some(size) = sa.size {
             self.truncate(ino, size).await?;
@@ -638,6 +681,7 @@ impl Fs {
             let i = t.get(ino).ok_or(FsError::NotFound)?;
             (i.kind, i.key.clone(), i.staged.clone(), i.info.clone())
         };
+        let _busy = self.busy.hold(&key, false);
         if let Some(st) = staged {
             let mut st = st.lock().await;
             f(&mut st.attrs)?;
@@ -769,11 +813,11 @@ impl Fs {
 
     /// mkdir: writes the `name/` marker (with s3fs attributes).
     pub async fn mkdir(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}/");
+        let _busy = self.busy.hold(&key, false);
         let mut attrs = self.new_meta(S_IFDIR | (mode & 0o7777), uid, gid);
         attrs.content_type = Some(DIR_CONTENT_TYPE.into());
         let info = self
@@ -797,7 +841,6 @@ impl Fs {
 
     /// Create an empty regular file at once (mknod).
     pub async fn mknod(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if mode & S_IFMT != S_IFREG && mode & S_IFMT != 0 {
             return Err(FsError::NotSupported("only regular files can be created with mknod"));
@@ -805,6 +848,7 @@ impl Fs {
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}");
+        let _busy = self.busy.hold(&key, false);
         let attrs = self.new_meta(S_IFREG | (mode & 0o7777), uid, gid);
         let info = self
             .store
@@ -827,11 +871,11 @@ impl Fs {
 
     /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (s3fs's format).
     pub async fn symlink(&self, parent: u64, name: &str, target: &str, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}");
+        let _busy = self.busy.hold(&key, false);
         let attrs = self.new_meta(S_IFLNK | 0o777, uid, gid);
         let info = self
             .store
@@ -885,12 +929,12 @@ impl Fs {
 
     /// unlink: delete the object (a file created and not yet closed is just forgotten).
     pub async fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind == Kind::Dir {
             return Err(FsError::IsDir);
         }
+        let _busy = self.busy.hold(&f.key, false);
         let pending = ino
             .and_then(|i| self.table().get(i).map(|x| x.pending))
             .unwrap_or(false);
@@ -905,12 +949,12 @@ impl Fs {
 
     /// rmdir: ENOTEMPTY unless nothing but the marker is under `name/`.
     pub async fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind != Kind::Dir {
             return Err(FsError::NotDir);
         }
+        let _busy = self.busy.hold(&f.key, false);
         if let Some(ino) = ino {
             if self.table().has_pending_children(ino) {
                 return Err(FsError::NotEmpty);
@@ -936,7 +980,6 @@ impl Fs {
         new_name: &str,
         noreplace: bool,
     ) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (src_ino, src) = self.entry(parent, name).await?;
         let new_pkey = self.dir_key(new_parent)?;
@@ -968,6 +1011,14 @@ impl Fs {
         let pending = src_ino
             .and_then(|i| self.table().get(i).map(|x| x.pending))
             .unwrap_or(false);
+        let is_dir = src.kind == Kind::Dir;
+        let dst_key = if is_dir {
+            format!("{new_pkey}{new_name}/")
+        } else {
+            format!("{new_pkey}{new_name}")
+        };
+        let _busy_src = self.busy.hold(&src.key, is_dir);
+        let _busy_dst = self.busy.hold(&dst_key, is_dir);
         match src.kind {
             Kind::File | Kind::Symlink => {
                 let new_key = format!("{new_pkey}{new_name}");
@@ -1224,7 +1275,6 @@ impl Fs {
 
     /// Commit the staged copy of `ino` (if dirty) as a new object version.
     pub async fn commit(&self, ino: u64) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.commit_inner(ino).await
     }
 
@@ -1242,6 +1292,7 @@ impl Fs {
         if unlinked {
             return Ok(());
         }
+        let _busy = self.busy.hold(&key, false);
         log::debug!("commit ino={ino} key={key} dirty={} size={}", st.is_dirty(), st.size());
         if let Some(info) = st.commit(self.store.as_ref(), &self.bucket, &key).await? {
             let f = self.fresh_object(info);
@@ -1601,7 +1652,6 @@ impl Fs {
 
     /// setxattr with XATTR_CREATE (1) / XATTR_REPLACE (2) honoured.
     pub async fn setxattr(&self, ino: u64, name: &str, value: &[u8], flags: i32) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1623,7 +1673,6 @@ impl Fs {
     }
 
     pub async fn removexattr(&self, ino: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1642,7 +1691,15 @@ impl Fs {
         if &ev.bucket != real || !ev.key.starts_with(&self.prefix) || ev.key.len() == self.prefix.len() {
             return;
         }
-        let ops = self.ops.write().await;
+        // Wait (bounded) while one of our own operations is changing this key.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = self.busy.done.notified();
+            if !self.busy.is_busy(&ev.key) || std::time::Instant::now() > deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), done).await;
+        }
         let known = {
             let t = self.table();
             t.by_key(&ev.key).map(|i| {
@@ -1734,9 +1791,8 @@ impl Fs {
                 parent = d;
             }
         }
-        // Never call into the kernel while holding `ops`: a FUSE request waiting for it may hold
-        // the very inode lock the invalidation needs.
-        drop(ops);
+        // No lock of ours is held here: a FUSE request waiting for one may hold the very inode
+        // lock the invalidation needs.
         if let Some(inv) = self.invalidator.get() {
             for ino in inodes {
                 inv.inval_inode(ino);
@@ -1745,6 +1801,11 @@ impl Fs {
                 inv.inval_entry(parent, &name);
             }
         }
+    }
+
+    /// Forget that any cached attribute or name is current (missed change events).
+    pub fn mark_all_stale(&self) {
+        self.table().mark_all_stale();
     }
 
     /// Commit every staged file (unmount).

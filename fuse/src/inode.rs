@@ -364,6 +364,13 @@ impl InodeTable {
         ino
     }
 
+    /// Mark every inode's cached attributes as needing a re-read.
+    pub fn mark_all_stale(&mut self) {
+        for i in self.inodes.values_mut() {
+            i.stale = true;
+        }
+    }
+
     /// Every live inode whose key lies under `prefix` (directories included), for invalidation.
     pub fn under(&self, prefix: &str) -> Vec<u64> {
         self.inodes
