@@ -5,18 +5,12 @@
 //! goofys v0.24.0 is built from the Go module proxy by `scripts/install-goofys.sh` (about 75 s
 //! on a fresh machine, then cached); if it cannot be built the test fails and says why.
 
-use std::io::{BufRead, BufReader};
+mod serve_common;
+
+use serve_common::{is_mounted, repo_root, Server};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn ozfs() -> &'static str {
-    env!("CARGO_BIN_EXE_ozfs")
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// Build goofys into target dir (once) and return its path.
 fn goofys() -> PathBuf {
@@ -34,78 +28,6 @@ fn goofys() -> PathBuf {
     dest
 }
 
-/// `ozfs serve` on a free port with a fresh data dir; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(ozfs())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ozfs serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .filter(|_| line.contains("serving S3 on"))
-            .unwrap_or_else(|| panic!("unexpected first line from ozfs serve: {line:?}"))
-            .to_string();
-        Server { child, addr, data }
-    }
-
-    fn sh(&self, args: &[&str]) -> String {
-        let out = Command::new(ozfs())
-            .args(args)
-            .arg("--data")
-            .arg(self.data.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ozfs {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The object's bytes, read through the running server.
-    fn get(&self, key: &str) -> Vec<u8> {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("out");
-        self.sh(&[
-            "sh",
-            "key",
-            "get",
-            &format!("/s3v/bucket1/{key}"),
-            file.to_str().unwrap(),
-        ]);
-        std::fs::read(file).unwrap()
-    }
-
-    fn keys(&self) -> String {
-        self.sh(&["sh", "key", "list", "/s3v/bucket1"])
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A goofys mount; unmounted (and goofys reaped) on drop.
 struct GoofysMount {
     dir: tempfile::TempDir,
@@ -121,13 +43,6 @@ impl Drop for GoofysMount {
     fn drop(&mut self) {
         let _ = Command::new("fusermount3").arg("-u").arg(self.dir.path()).status();
     }
-}
-
-fn is_mounted(p: &Path) -> bool {
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
 }
 
 #[test]
