@@ -149,7 +149,6 @@ pub struct Fs {
     table: Mutex<InodeTable>,
     handles: Handles,
     budget: Arc<StagingBudget>,
-    _staging: tempfile::TempDir,
     invalidator: OnceLock<Arc<dyn Invalidator>>,
     /// Keys our own operations are changing right now: the change-feed handler waits for them
     /// to finish before it looks at such a key, so it never sees the table half-way through one
@@ -234,14 +233,18 @@ impl Fs {
     /// A filesystem showing `bucket`/`prefix` of `store`.
     pub fn new(store: Arc<dyn ObjectStore>, bucket: BucketPath, prefix: &str, cfg: FsConfig) -> FsResult<Self> {
         let prefix = normalize_prefix(prefix);
+        // Staged files are anonymous (created unlinked), so the directory itself is shared and
+        // nothing is left in it when the process ends, however it ends.
         let staging = match &cfg.staging_dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
-                tempfile::Builder::new().prefix("ozfs-staging-").tempdir_in(d)?
+                d.clone()
             }
-            None => tempfile::Builder::new().prefix("ozfs-staging-").tempdir()?,
+            None => std::env::temp_dir(),
         };
-        let budget = Arc::new(StagingBudget::new(staging.path().to_path_buf(), cfg.staging_limit));
+        // Fail now, not at the first write, when the directory is unusable.
+        drop(tempfile::tempfile_in(&staging)?);
+        let budget = Arc::new(StagingBudget::new(staging, cfg.staging_limit));
         let now = SystemTime::now();
         let root = Fresh {
             kind: Kind::Dir,
@@ -261,7 +264,6 @@ impl Fs {
             cfg,
             handles: Handles::default(),
             budget,
-            _staging: staging,
             invalidator: OnceLock::new(),
             busy: Busy::default(),
             real_bucket: OnceLock::new(),
