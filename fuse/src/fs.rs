@@ -1221,12 +1221,14 @@ impl Fs {
         let Some(info) = info else { return Ok(Vec::new()) };
         match self.read_pinned(&info, offset, size).await {
             Err(FsError::Store(ozfs::Error::ObjectChanged(_))) => {
-                // The key may have been renamed (same bytes under a new key): follow it.
+                // The version this handle opened is gone: the key was renamed (same bytes
+                // under a new key) or overwritten. Go on reading what the name holds now, as a
+                // reader of a local file sees another process's in-place rewrite. A deleted
+                // object cannot be read any more: ESTALE.
                 let key = self.table().get(ino).map(|i| i.key.clone()).ok_or(FsError::NotFound)?;
-                let now = self.head(&key).await?.ok_or(FsError::NotFound)?;
-                if now.etag != info.etag || now.size != info.size {
+                let Some(now) = self.head(&key).await? else {
                     return Err(FsError::Store(ozfs::Error::ObjectChanged(key)));
-                }
+                };
                 *h.info.lock().expect("handle poisoned") = Some(now.clone());
                 self.read_pinned(&now, offset, size).await
             }
