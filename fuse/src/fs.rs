@@ -255,6 +255,7 @@ impl Fs {
             perm: cfg.dir_mode,
             uid: cfg.uid,
             gid: cfg.gid,
+            asof: None,
         };
         Ok(Fs {
             store,
@@ -336,6 +337,7 @@ impl Fs {
             uid: m.uid.unwrap_or(self.cfg.uid),
             gid: m.gid.unwrap_or(self.cfg.gid),
             info: Some(info),
+            asof: None,
         }
     }
 
@@ -357,6 +359,7 @@ impl Fs {
             uid: m.uid.unwrap_or(self.cfg.uid),
             gid: m.gid.unwrap_or(self.cfg.gid),
             info: marker,
+            asof: None,
         }
     }
 
@@ -472,8 +475,10 @@ impl Fs {
             pkey
         };
         self.check_name(&pkey, name)?;
+        let asof = std::time::Instant::now();
         match self.resolve(&pkey, name).await? {
-            Some(f) => {
+            Some(mut f) => {
+                f.asof = Some(asof);
                 let mut t = self.table();
                 let ino = t.upsert(parent, name, f);
                 t.add_lookup(ino, 1);
@@ -514,12 +519,13 @@ impl Fs {
             return Ok(i.attr());
         }
         if kind != Kind::Dir && stale && !pending {
+            let asof = std::time::Instant::now();
             match self.head(&key).await? {
                 Some(info) => {
                     let f = self.fresh_object(info);
                     let mut t = self.table();
                     if let Some(i) = t.get_mut(ino) {
-                        if i.kind == f.kind && i.staged.is_none() {
+                        if i.kind == f.kind && i.staged.is_none() && i.refreshed <= asof {
                             i.size = f.size;
                             i.mtime = f.mtime;
                             i.ctime = f.mtime;
@@ -534,6 +540,10 @@ impl Fs {
                 }
                 None => {
                     let mut t = self.table();
+                    // Unless something (our own commit) refreshed it while the HEAD was out.
+                    if t.get(ino).is_some_and(|i| i.refreshed > asof || i.staged.is_some()) {
+                        return Ok(t.get(ino).expect("checked").attr());
+                    }
                     t.detach(ino);
                     return Err(FsError::NotFound);
                 }
@@ -917,6 +927,7 @@ impl Fs {
                         perm: c.perm,
                         uid: c.uid,
                         gid: c.gid,
+                        asof: None,
                     };
                     return Ok((Some(c.ino), f));
                 }
@@ -1113,19 +1124,23 @@ impl Fs {
         } else if fresh && cached.is_some() {
             (cached, true)
         } else {
-            let now = self.head(&key).await?.ok_or(FsError::NotFound)?;
-            let keep = cached.as_ref().is_some_and(|c| c.version == now.version);
+            let asof = std::time::Instant::now();
+            let mut now = self.head(&key).await?.ok_or(FsError::NotFound)?;
             let f = self.fresh_object(now.clone());
             let mut t = self.table();
             if let Some(i) = t.get_mut(ino) {
-                if i.staged.is_none() {
+                if i.staged.is_none() && i.refreshed <= asof {
                     i.size = f.size;
                     i.mtime = f.mtime;
                     i.info = Some(now.clone());
                     i.refreshed = std::time::Instant::now();
                     i.stale = false;
+                } else if let Some(newer) = i.info.clone() {
+                    // Our own commit landed while the HEAD was out: read that.
+                    now = newer;
                 }
             }
+            let keep = cached.as_ref().is_some_and(|c| c.version == now.version);
             (Some(now), keep)
         };
         let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {
@@ -1171,6 +1186,7 @@ impl Fs {
             perm: (mode & 0o7777) as u16,
             uid,
             gid,
+            asof: None,
         };
         let (ino, attr) = {
             let mut t = self.table();
@@ -1381,6 +1397,7 @@ impl Fs {
     }
 
     async fn fetch_page(&self, dir_key: &str, s: &mut DirStream) -> FsResult<()> {
+        s.page_asof = Some(std::time::Instant::now());
         let page = self
             .store
             .list_objects(
@@ -1537,7 +1554,8 @@ impl Fs {
                 match t.child(ino, &l.name) {
                     Some(c) if c.pending || c.staged.is_some() || !plus => c.attr(),
                     _ if plus => {
-                        let f = self.fresh_listed(&dir_key, &l);
+                        let mut f = self.fresh_listed(&dir_key, &l);
+                        f.asof = s.page_asof;
                         let id = t.upsert(ino, &l.name, f);
                         t.get(id).expect("just inserted").attr()
                     }
@@ -1721,6 +1739,7 @@ impl Fs {
         match known {
             Some((_, _, _, _, true)) => return, // being written here: our commit will win
             Some((ino, parent, name, old, false)) => {
+                let asof = std::time::Instant::now();
                 let now = match ev.kind {
                     ChangeKind::Put => self.head(&ev.key).await.ok().flatten(),
                     ChangeKind::Delete => None,
@@ -1735,11 +1754,12 @@ impl Fs {
                     }
                     Some(info) => {
                         let is_dir = ev.key.ends_with('/');
-                        let f = if is_dir {
+                        let mut f = if is_dir {
                             self.fresh_dir(ev.key.clone(), Some(info))
                         } else {
                             self.fresh_object(info)
                         };
+                        f.asof = Some(asof);
                         let mut t = self.table();
                         let kind_changed = t.get(ino).is_some_and(|i| i.kind != f.kind);
                         t.upsert(parent, &name, f);
