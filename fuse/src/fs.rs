@@ -622,6 +622,7 @@ impl Fs {
     fn close_one(&self, ino: u64) {
         if let Some(i) = self.table().get_mut(ino) {
             i.open = i.open.saturating_sub(1);
+            log::debug!("close_one ino={ino} open now {}", i.open);
         }
         self.unstage_if_unused(ino);
     }
@@ -1272,13 +1273,21 @@ impl Fs {
 
     /// write at any offset into the staged copy.
     pub async fn write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        let h = self.file_handle(fh)?;
+        let h = self
+            .file_handle(fh)
+            .inspect_err(|_| log::warn!("write ino={ino}: no handle {fh}"))?;
         if !h.writable {
             return Err(FsError::NotWritable);
         }
         let staged = match self.table().get(ino).and_then(|i| i.staged.clone()) {
             Some(s) => s,
-            None => return Err(FsError::BadHandle),
+            None => {
+                log::warn!(
+                    "write ino={ino} fh={fh}: no staged copy (open={:?})",
+                    self.table().get(ino).map(|i| i.open)
+                );
+                return Err(FsError::BadHandle);
+            }
         };
         let key = self.table().get(ino).map(|i| i.key.clone()).ok_or(FsError::NotFound)?;
         let mut st = staged.lock().await;
