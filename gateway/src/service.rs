@@ -188,11 +188,17 @@ async fn s3_inner(
     }
     let vhost = target.bucket.as_deref().filter(|_| target.virtual_host);
     let auth = crate::auth::authenticate(state, &parts, vhost).await?;
-    if auth.user.is_none() && !state.cfg.secure && !matches!(parts.method, Method::GET | Method::HEAD) {
+    // Security off: an unsigned request may read objects (the browser page's download links)
+    // and the browser page itself, nothing else. Bucket-level probes such as an unsigned HEAD
+    // of the bucket are refused, like Ozone refuses every unsigned request: goofys sends that
+    // probe first and, on a 200, switches the whole mount to unsigned requests.
+    let anonymous_read =
+        matches!(parts.method, Method::GET | Method::HEAD) && (target.key.is_some() || endpoint == Endpoint::Browser);
+    if auth.user.is_none() && !state.cfg.secure && !anonymous_read {
         return Err(S3Error::new(
             "AccessDenied",
             StatusCode::FORBIDDEN,
-            "Anonymous requests may only read; sign the request with any access key.",
+            "Anonymous requests may only read objects; sign the request with any access key.",
         ));
     }
     let ctx = Ctx {
