@@ -145,6 +145,13 @@ fn serve_boto3_every_operation() {
 }
 
 #[test]
+fn serve_flexible_checksums() {
+    let _g = serial();
+    let s = serve(&[]);
+    run_script(&s, "s3_checksums.py", &[]);
+}
+
+#[test]
 fn serve_aws_cli_and_s3cmd() {
     let _g = serial();
     let s = serve(&[]);
