@@ -103,6 +103,7 @@ echo "# ozfs FUSE benchmark, $(date -u +%FT%TZ), file size ${SIZE_MB} MiB, $(npr
 
 if have_serve_mount; then
   PORT=$((20000 + RANDOM % 20000))
+  "$BIN" sh bucket create /s3v/bench --data "$DATA" > /dev/null
   "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --mount "bench:$MNT" &
   SERVE=$!
   PIDS+=("$SERVE")

@@ -434,6 +434,12 @@ impl Filesystem for Adapter {
         reply.ok();
     }
 
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        // Like goofys, the mount does not enforce permissions itself (the kernel does when the
+        // mount has `-o default_permissions`): every access check passes.
+        reply.ok();
+    }
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let s = self.fs.statfs();
         reply.statfs(

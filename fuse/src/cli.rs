@@ -123,9 +123,14 @@ pub fn main() -> i32 {
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => return usage_error(e),
+        Err(e) => return ozfs_fuse::usage::usage_error(e),
     };
     init_logging();
+    if matches!(cli.command, Command::Serve(..)) {
+        // `serve --mount` runs FUSE threads in this process: keep its memory within the cache
+        // budget the same way `ozfs mount` does (before any thread exists).
+        ozfs_fuse::command::limit_malloc_arenas();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -185,50 +190,6 @@ fn is_mount_helper(args: &[OsString]) -> bool {
 
 /// Help and version go to stdout as clap prints them; any other parse error (a missing
 /// subcommand too) becomes one line: clap's message, then the usage of the command at fault.
-fn usage_error(e: clap::Error) -> i32 {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        let _ = e.print();
-        return 0;
-    }
-    eprintln!("ozfs: {}", one_line_usage_error(&e.render().to_string(), e.kind()));
-    2
-}
-
-/// Fold clap's multi-line error into one line.
-fn one_line_usage_error(rendered: &str, kind: clap::error::ErrorKind) -> String {
-    let mut lines = rendered.lines().map(str::trim);
-    let usage = rendered
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Usage: "))
-        .map(str::to_string);
-    let mut msg = if kind == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        "a command is missing".to_string()
-    } else {
-        let mut parts = Vec::new();
-        for l in lines.by_ref() {
-            if l.starts_with("Usage:") || (l.is_empty() && !parts.is_empty()) {
-                break;
-            }
-            if !l.is_empty() {
-                parts.push(l.strip_prefix("error: ").unwrap_or(l).to_string());
-            }
-        }
-        let joined = parts.join(" ");
-        if joined.is_empty() {
-            "invalid command line".to_string()
-        } else {
-            joined
-        }
-    };
-    if let Some(u) = usage {
-        msg.push_str(&format!(" (usage: {u}; see --help)"));
-    } else {
-        msg.push_str(" (see --help)");
-    }
-    msg
-}
-
 /// `ozfs sh key list | head` should end quietly when the reader goes away, as other Unix
 /// tools do, not report a broken pipe. Only for the short-lived commands: sockets are written
 /// with MSG_NOSIGNAL by the standard library, so the HTTP client is unaffected.
@@ -241,7 +202,11 @@ fn default_sigpipe() {
 
 fn init_logging() {
     let env = env_logger::Env::default().default_filter_or("warn");
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let mut b = env_logger::Builder::from_env(env);
+    // fuser warns when its unmount-on-drop finds the mount already gone, which is how every
+    // clean unmount of `serve --mount` ends (the mount handle unmounts first).
+    b.filter_module("fuser::mnt", log::LevelFilter::Error);
+    let _ = b.format_timestamp_millis().try_init();
 }
 
 /// A panic prints one line, not a backtrace.

@@ -27,10 +27,7 @@ pub fn run_mount_command(args: Vec<OsString>) -> i32 {
     let massaged = args::massage_helper_args(args);
     let parsed = match args::parse(massaged.clone()) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
-        }
+        Err(e) => return crate::usage::usage_error(e),
     };
     init_logging(&parsed);
     let notify = std::env::var(NOTIFY_ENV).ok().and_then(|v| v.parse::<RawFd>().ok());

@@ -149,12 +149,11 @@ pub struct Fs {
     table: Mutex<InodeTable>,
     handles: Handles,
     budget: Arc<StagingBudget>,
-    _staging: tempfile::TempDir,
     invalidator: OnceLock<Arc<dyn Invalidator>>,
-    /// Mutating operations hold it shared; the change-feed handler holds it exclusively, so it
-    /// never sees the table half-way through one of our own changes (the store announces a
-    /// rename before the table has followed it).
-    ops: tokio::sync::RwLock<()>,
+    /// Keys our own operations are changing right now: the change-feed handler waits for them
+    /// to finish before it looks at such a key, so it never sees the table half-way through one
+    /// of our own changes (the store announces a rename before the table has followed it).
+    busy: Busy,
     /// The link-resolved bucket (change events name it).
     real_bucket: OnceLock<BucketPath>,
 }
@@ -165,6 +164,50 @@ impl std::fmt::Debug for Fs {
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
+    }
+}
+
+/// Registry of keys (or key prefixes) being changed by operations of this mount.
+#[derive(Default)]
+struct Busy {
+    keys: Mutex<Vec<(u64, String, bool)>>,
+    next: std::sync::atomic::AtomicU64,
+    done: tokio::sync::Notify,
+}
+
+/// Holds a key busy until dropped.
+struct BusyGuard<'a> {
+    busy: &'a Busy,
+    id: u64,
+}
+
+impl Busy {
+    fn hold(&self, key: &str, prefix: bool) -> BusyGuard<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.keys
+            .lock()
+            .expect("busy keys poisoned")
+            .push((id, key.to_string(), prefix));
+        BusyGuard { busy: self, id }
+    }
+
+    fn is_busy(&self, key: &str) -> bool {
+        self.keys
+            .lock()
+            .expect("busy keys poisoned")
+            .iter()
+            .any(|(_, k, prefix)| if *prefix { key.starts_with(k.as_str()) } else { key == k })
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.busy
+            .keys
+            .lock()
+            .expect("busy keys poisoned")
+            .retain(|(id, _, _)| *id != self.id);
+        self.busy.done.notify_waiters();
     }
 }
 
@@ -190,14 +233,18 @@ impl Fs {
     /// A filesystem showing `bucket`/`prefix` of `store`.
     pub fn new(store: Arc<dyn ObjectStore>, bucket: BucketPath, prefix: &str, cfg: FsConfig) -> FsResult<Self> {
         let prefix = normalize_prefix(prefix);
+        // Staged files are anonymous (created unlinked), so the directory itself is shared and
+        // nothing is left in it when the process ends, however it ends.
         let staging = match &cfg.staging_dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
-                tempfile::Builder::new().prefix("ozfs-staging-").tempdir_in(d)?
+                d.clone()
             }
-            None => tempfile::Builder::new().prefix("ozfs-staging-").tempdir()?,
+            None => std::env::temp_dir(),
         };
-        let budget = Arc::new(StagingBudget::new(staging.path().to_path_buf(), cfg.staging_limit));
+        // Fail now, not at the first write, when the directory is unusable.
+        drop(tempfile::tempfile_in(&staging)?);
+        let budget = Arc::new(StagingBudget::new(staging, cfg.staging_limit));
         let now = SystemTime::now();
         let root = Fresh {
             kind: Kind::Dir,
@@ -208,6 +255,7 @@ impl Fs {
             perm: cfg.dir_mode,
             uid: cfg.uid,
             gid: cfg.gid,
+            asof: None,
         };
         Ok(Fs {
             store,
@@ -217,9 +265,8 @@ impl Fs {
             cfg,
             handles: Handles::default(),
             budget,
-            _staging: staging,
             invalidator: OnceLock::new(),
-            ops: tokio::sync::RwLock::new(()),
+            busy: Busy::default(),
             real_bucket: OnceLock::new(),
         })
     }
@@ -290,6 +337,7 @@ impl Fs {
             uid: m.uid.unwrap_or(self.cfg.uid),
             gid: m.gid.unwrap_or(self.cfg.gid),
             info: Some(info),
+            asof: None,
         }
     }
 
@@ -311,6 +359,7 @@ impl Fs {
             uid: m.uid.unwrap_or(self.cfg.uid),
             gid: m.gid.unwrap_or(self.cfg.gid),
             info: marker,
+            asof: None,
         }
     }
 
@@ -426,8 +475,10 @@ impl Fs {
             pkey
         };
         self.check_name(&pkey, name)?;
+        let asof = std::time::Instant::now();
         match self.resolve(&pkey, name).await? {
-            Some(f) => {
+            Some(mut f) => {
+                f.asof = Some(asof);
                 let mut t = self.table();
                 let ino = t.upsert(parent, name, f);
                 t.add_lookup(ino, 1);
@@ -468,12 +519,13 @@ impl Fs {
             return Ok(i.attr());
         }
         if kind != Kind::Dir && stale && !pending {
+            let asof = std::time::Instant::now();
             match self.head(&key).await? {
                 Some(info) => {
                     let f = self.fresh_object(info);
                     let mut t = self.table();
                     if let Some(i) = t.get_mut(ino) {
-                        if i.kind == f.kind && i.staged.is_none() {
+                        if i.kind == f.kind && i.staged.is_none() && i.refreshed <= asof {
                             i.size = f.size;
                             i.mtime = f.mtime;
                             i.ctime = f.mtime;
@@ -488,6 +540,10 @@ impl Fs {
                 }
                 None => {
                     let mut t = self.table();
+                    // Unless something (our own commit) refreshed it while the HEAD was out.
+                    if t.get(ino).is_some_and(|i| i.refreshed > asof || i.staged.is_some()) {
+                        return Ok(t.get(ino).expect("checked").attr());
+                    }
                     t.detach(ino);
                     return Err(FsError::NotFound);
                 }
@@ -499,7 +555,6 @@ impl Fs {
 
     /// chmod, chown, utimes, truncate.
     pub async fn setattr(&self, ino: u64, sa: SetAttr) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if let Some(size) = sa.size {
             self.truncate(ino, size).await?;
@@ -551,11 +606,25 @@ impl Fs {
             return Ok(());
         }
         // Not open for writing: stage, truncate and commit at once (truncate(2) is durable).
-        let st = self.stage(ino, false).await?;
-        st.lock().await.truncate(size)?;
-        let r = self.commit_inner(ino).await;
-        self.unstage_if_unused(ino);
+        // Count as an opener meanwhile, so a concurrent release cannot drop the staged copy.
+        self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
+        let r = async {
+            let st = self.stage(ino, false).await?;
+            st.lock().await.truncate(size)?;
+            self.commit_inner(ino).await
+        }
+        .await;
+        self.close_one(ino);
         r
+    }
+
+    /// Drop one opener count of `ino` (and its staged copy with the last one).
+    fn close_one(&self, ino: u64) {
+        if let Some(i) = self.table().get_mut(ino) {
+            i.open = i.open.saturating_sub(1);
+            log::debug!("close_one ino={ino} open now {}", i.open);
+        }
+        self.unstage_if_unused(ino);
     }
 
     /// Give `ino` a staged copy (shared with other writers), starting from the current object
@@ -625,6 +694,7 @@ impl Fs {
             let i = t.get(ino).ok_or(FsError::NotFound)?;
             (i.kind, i.key.clone(), i.staged.clone(), i.info.clone())
         };
+        let _busy = self.busy.hold(&key, false);
         if let Some(st) = staged {
             let mut st = st.lock().await;
             f(&mut st.attrs)?;
@@ -756,11 +826,11 @@ impl Fs {
 
     /// mkdir: writes the `name/` marker (with s3fs attributes).
     pub async fn mkdir(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}/");
+        let _busy = self.busy.hold(&key, false);
         let mut attrs = self.new_meta(S_IFDIR | (mode & 0o7777), uid, gid);
         attrs.content_type = Some(DIR_CONTENT_TYPE.into());
         let info = self
@@ -784,7 +854,6 @@ impl Fs {
 
     /// Create an empty regular file at once (mknod).
     pub async fn mknod(&self, parent: u64, name: &str, mode: u32, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if mode & S_IFMT != S_IFREG && mode & S_IFMT != 0 {
             return Err(FsError::NotSupported("only regular files can be created with mknod"));
@@ -792,6 +861,7 @@ impl Fs {
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}");
+        let _busy = self.busy.hold(&key, false);
         let attrs = self.new_meta(S_IFREG | (mode & 0o7777), uid, gid);
         let info = self
             .store
@@ -814,11 +884,11 @@ impl Fs {
 
     /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (s3fs's format).
     pub async fn symlink(&self, parent: u64, name: &str, target: &str, uid: u32, gid: u32) -> FsResult<Attr> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let pkey = self.dir_key(parent)?;
         self.ensure_absent(parent, &pkey, name).await?;
         let key = format!("{pkey}{name}");
+        let _busy = self.busy.hold(&key, false);
         let attrs = self.new_meta(S_IFLNK | 0o777, uid, gid);
         let info = self
             .store
@@ -858,6 +928,7 @@ impl Fs {
                         perm: c.perm,
                         uid: c.uid,
                         gid: c.gid,
+                        asof: None,
                     };
                     return Ok((Some(c.ino), f));
                 }
@@ -872,12 +943,12 @@ impl Fs {
 
     /// unlink: delete the object (a file created and not yet closed is just forgotten).
     pub async fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind == Kind::Dir {
             return Err(FsError::IsDir);
         }
+        let _busy = self.busy.hold(&f.key, false);
         let pending = ino
             .and_then(|i| self.table().get(i).map(|x| x.pending))
             .unwrap_or(false);
@@ -892,12 +963,12 @@ impl Fs {
 
     /// rmdir: ENOTEMPTY unless nothing but the marker is under `name/`.
     pub async fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (ino, f) = self.entry(parent, name).await?;
         if f.kind != Kind::Dir {
             return Err(FsError::NotDir);
         }
+        let _busy = self.busy.hold(&f.key, false);
         if let Some(ino) = ino {
             if self.table().has_pending_children(ino) {
                 return Err(FsError::NotEmpty);
@@ -923,7 +994,6 @@ impl Fs {
         new_name: &str,
         noreplace: bool,
     ) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         let (src_ino, src) = self.entry(parent, name).await?;
         let new_pkey = self.dir_key(new_parent)?;
@@ -955,6 +1025,14 @@ impl Fs {
         let pending = src_ino
             .and_then(|i| self.table().get(i).map(|x| x.pending))
             .unwrap_or(false);
+        let is_dir = src.kind == Kind::Dir;
+        let dst_key = if is_dir {
+            format!("{new_pkey}{new_name}/")
+        } else {
+            format!("{new_pkey}{new_name}")
+        };
+        let _busy_src = self.busy.hold(&src.key, is_dir);
+        let _busy_dst = self.busy.hold(&dst_key, is_dir);
         match src.kind {
             Kind::File | Kind::Symlink => {
                 let new_key = format!("{new_pkey}{new_name}");
@@ -1024,7 +1102,13 @@ impl Fs {
         }
         if mode.write || mode.truncate {
             self.writable()?;
-            self.stage(ino, mode.truncate).await?;
+            // Count the opener before staging: a release of another handle racing with this
+            // open must not see zero openers and drop the staged copy this handle will use.
+            self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
+            if let Err(e) = self.stage(ino, mode.truncate).await {
+                self.close_one(ino);
+                return Err(e);
+            }
             let info = self.table().get(ino).and_then(|i| i.info.clone());
             let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {
                 ino,
@@ -1033,27 +1117,31 @@ impl Fs {
                 info: Mutex::new(info),
                 last_read_end: Default::default(),
             })));
-            self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
             return Ok(Opened { fh, keep_cache: false });
         }
         let (info, keep_cache) = if staged {
-            (cached, false)
+            // Reads go to the staged copy while it exists, then follow the inode (see read).
+            (None, false)
         } else if fresh && cached.is_some() {
             (cached, true)
         } else {
-            let now = self.head(&key).await?.ok_or(FsError::NotFound)?;
-            let keep = cached.as_ref().is_some_and(|c| c.version == now.version);
+            let asof = std::time::Instant::now();
+            let mut now = self.head(&key).await?.ok_or(FsError::NotFound)?;
             let f = self.fresh_object(now.clone());
             let mut t = self.table();
             if let Some(i) = t.get_mut(ino) {
-                if i.staged.is_none() {
+                if i.staged.is_none() && i.refreshed <= asof {
                     i.size = f.size;
                     i.mtime = f.mtime;
                     i.info = Some(now.clone());
                     i.refreshed = std::time::Instant::now();
                     i.stale = false;
+                } else if let Some(newer) = i.info.clone() {
+                    // Our own commit landed while the HEAD was out: read that.
+                    now = newer;
                 }
             }
+            let keep = cached.as_ref().is_some_and(|c| c.version == now.version);
             (Some(now), keep)
         };
         let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {
@@ -1099,6 +1187,7 @@ impl Fs {
             perm: (mode & 0o7777) as u16,
             uid,
             gid,
+            asof: None,
         };
         let (ino, attr) = {
             let mut t = self.table();
@@ -1136,7 +1225,12 @@ impl Fs {
                 .read(self.store.as_ref(), &self.bucket, offset, size)
                 .await;
         }
-        let info = h.info.lock().expect("handle poisoned").clone();
+        let mut info = h.info.lock().expect("handle poisoned").clone();
+        if info.is_none() {
+            // Opened while the file was being written: read what was committed since.
+            info = self.table().get(ino).and_then(|i| i.info.clone());
+            *h.info.lock().expect("handle poisoned") = info.clone();
+        }
         log::debug!(
             "read ino={ino} fh={fh} off={offset} size={size} pinned={:?}",
             info.as_ref().map(|i| (i.size, i.version))
@@ -1144,12 +1238,14 @@ impl Fs {
         let Some(info) = info else { return Ok(Vec::new()) };
         match self.read_pinned(&info, offset, size).await {
             Err(FsError::Store(ozfs::Error::ObjectChanged(_))) => {
-                // The key may have been renamed (same bytes under a new key): follow it.
+                // The version this handle opened is gone: the key was renamed (same bytes
+                // under a new key) or overwritten. Go on reading what the name holds now, as a
+                // reader of a local file sees another process's in-place rewrite. A deleted
+                // object cannot be read any more: ESTALE.
                 let key = self.table().get(ino).map(|i| i.key.clone()).ok_or(FsError::NotFound)?;
-                let now = self.head(&key).await?.ok_or(FsError::NotFound)?;
-                if now.etag != info.etag || now.size != info.size {
+                let Some(now) = self.head(&key).await? else {
                     return Err(FsError::Store(ozfs::Error::ObjectChanged(key)));
-                }
+                };
                 *h.info.lock().expect("handle poisoned") = Some(now.clone());
                 self.read_pinned(&now, offset, size).await
             }
@@ -1177,13 +1273,21 @@ impl Fs {
 
     /// write at any offset into the staged copy.
     pub async fn write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        let h = self.file_handle(fh)?;
+        let h = self
+            .file_handle(fh)
+            .inspect_err(|_| log::warn!("write ino={ino}: no handle {fh}"))?;
         if !h.writable {
             return Err(FsError::NotWritable);
         }
         let staged = match self.table().get(ino).and_then(|i| i.staged.clone()) {
             Some(s) => s,
-            None => return Err(FsError::BadHandle),
+            None => {
+                log::warn!(
+                    "write ino={ino} fh={fh}: no staged copy (open={:?})",
+                    self.table().get(ino).map(|i| i.open)
+                );
+                return Err(FsError::BadHandle);
+            }
         };
         let key = self.table().get(ino).map(|i| i.key.clone()).ok_or(FsError::NotFound)?;
         let mut st = staged.lock().await;
@@ -1200,7 +1304,6 @@ impl Fs {
 
     /// Commit the staged copy of `ino` (if dirty) as a new object version.
     pub async fn commit(&self, ino: u64) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.commit_inner(ino).await
     }
 
@@ -1218,6 +1321,7 @@ impl Fs {
         if unlinked {
             return Ok(());
         }
+        let _busy = self.busy.hold(&key, false);
         log::debug!("commit ino={ino} key={key} dirty={} size={}", st.is_dirty(), st.size());
         if let Some(info) = st.commit(self.store.as_ref(), &self.bucket, &key).await? {
             let f = self.fresh_object(info);
@@ -1270,13 +1374,7 @@ impl Fs {
         };
         log::debug!("release ino={ino} fh={fh}");
         let r = if h.writable { self.commit(ino).await } else { Ok(()) };
-        {
-            let mut t = self.table();
-            if let Some(i) = t.get_mut(ino) {
-                i.open = i.open.saturating_sub(1);
-            }
-        }
-        self.unstage_if_unused(ino);
+        self.close_one(ino);
         r
     }
 
@@ -1308,6 +1406,7 @@ impl Fs {
     }
 
     async fn fetch_page(&self, dir_key: &str, s: &mut DirStream) -> FsResult<()> {
+        s.page_asof = Some(std::time::Instant::now());
         let page = self
             .store
             .list_objects(
@@ -1464,7 +1563,8 @@ impl Fs {
                 match t.child(ino, &l.name) {
                     Some(c) if c.pending || c.staged.is_some() || !plus => c.attr(),
                     _ if plus => {
-                        let f = self.fresh_listed(&dir_key, &l);
+                        let mut f = self.fresh_listed(&dir_key, &l);
+                        f.asof = s.page_asof;
                         let id = t.upsert(ino, &l.name, f);
                         t.get(id).expect("just inserted").attr()
                     }
@@ -1583,7 +1683,6 @@ impl Fs {
 
     /// setxattr with XATTR_CREATE (1) / XATTR_REPLACE (2) honoured.
     pub async fn setxattr(&self, ino: u64, name: &str, value: &[u8], flags: i32) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1605,7 +1704,6 @@ impl Fs {
     }
 
     pub async fn removexattr(&self, ino: u64, name: &str) -> FsResult<()> {
-        let _ops = self.ops.read().await;
         self.writable()?;
         if name.starts_with("s3.") {
             return Err(FsError::Perm("s3.* attributes are read-only"));
@@ -1624,7 +1722,15 @@ impl Fs {
         if &ev.bucket != real || !ev.key.starts_with(&self.prefix) || ev.key.len() == self.prefix.len() {
             return;
         }
-        let ops = self.ops.write().await;
+        // Wait (bounded) while one of our own operations is changing this key.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = self.busy.done.notified();
+            if !self.busy.is_busy(&ev.key) || std::time::Instant::now() > deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), done).await;
+        }
         let known = {
             let t = self.table();
             t.by_key(&ev.key).map(|i| {
@@ -1642,6 +1748,7 @@ impl Fs {
         match known {
             Some((_, _, _, _, true)) => return, // being written here: our commit will win
             Some((ino, parent, name, old, false)) => {
+                let asof = std::time::Instant::now();
                 let now = match ev.kind {
                     ChangeKind::Put => self.head(&ev.key).await.ok().flatten(),
                     ChangeKind::Delete => None,
@@ -1656,11 +1763,12 @@ impl Fs {
                     }
                     Some(info) => {
                         let is_dir = ev.key.ends_with('/');
-                        let f = if is_dir {
+                        let mut f = if is_dir {
                             self.fresh_dir(ev.key.clone(), Some(info))
                         } else {
                             self.fresh_object(info)
                         };
+                        f.asof = Some(asof);
                         let mut t = self.table();
                         let kind_changed = t.get(ino).is_some_and(|i| i.kind != f.kind);
                         t.upsert(parent, &name, f);
@@ -1716,9 +1824,8 @@ impl Fs {
                 parent = d;
             }
         }
-        // Never call into the kernel while holding `ops`: a FUSE request waiting for it may hold
-        // the very inode lock the invalidation needs.
-        drop(ops);
+        // No lock of ours is held here: a FUSE request waiting for one may hold the very inode
+        // lock the invalidation needs.
         if let Some(inv) = self.invalidator.get() {
             for ino in inodes {
                 inv.inval_inode(ino);
@@ -1727,6 +1834,11 @@ impl Fs {
                 inv.inval_entry(parent, &name);
             }
         }
+    }
+
+    /// Forget that any cached attribute or name is current (missed change events).
+    pub fn mark_all_stale(&self) {
+        self.table().mark_all_stale();
     }
 
     /// Commit every staged file (unmount).

@@ -108,6 +108,9 @@ pub struct Fresh {
     pub perm: u16,
     pub uid: u32,
     pub gid: u32,
+    /// When the store request these fields came from was sent (None: not from the store, e.g.
+    /// our own write). Data older than what the inode already knows is not applied.
+    pub asof: Option<Instant>,
 }
 
 /// The table. See the module docs.
@@ -214,6 +217,11 @@ impl InodeTable {
             let same_kind = self.inodes.get(&ino).is_some_and(|i| i.kind == f.kind);
             if same_kind {
                 let inode = self.inodes.get_mut(&ino).expect("child maps to a live inode");
+                if f.asof.is_some_and(|a| inode.refreshed > a) {
+                    // Something newer (our own commit, a later answer) arrived while this
+                    // answer was on its way: keep the newer attributes.
+                    return ino;
+                }
                 // A file being written locally keeps its local size and times.
                 if inode.staged.is_none() {
                     inode.size = f.size;
@@ -364,6 +372,13 @@ impl InodeTable {
         ino
     }
 
+    /// Mark every inode's cached attributes as needing a re-read.
+    pub fn mark_all_stale(&mut self) {
+        for i in self.inodes.values_mut() {
+            i.stale = true;
+        }
+    }
+
     /// Every live inode whose key lies under `prefix` (directories included), for invalidation.
     pub fn under(&self, prefix: &str) -> Vec<u64> {
         self.inodes
@@ -388,6 +403,7 @@ mod tests {
             perm: 0o644,
             uid: 0,
             gid: 0,
+            asof: None,
         }
     }
 

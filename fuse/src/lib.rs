@@ -23,6 +23,7 @@ pub mod inode;
 pub mod mount;
 pub mod posix;
 pub mod staging;
+pub mod usage;
 
 pub use command::run_mount_command;
 pub use error::{FsError, FsResult};

@@ -459,11 +459,20 @@ pub fn mount_store(
     let feed = feed_rx.map(|mut rx| {
         let fs = fs.clone();
         handle.spawn(async move {
+            let mut last_warn: Option<std::time::Instant> = None;
             loop {
                 match rx.recv().await {
                     Ok(ev) => fs.on_change(&ev).await,
                     Err(RecvError::Lagged(n)) => {
-                        log::warn!("change feed lagged by {n} events; relying on TTLs for those");
+                        // Some changes were missed: trust nothing cached in here any more.
+                        fs.mark_all_stale();
+                        let now = std::time::Instant::now();
+                        if last_warn.is_none_or(|t: std::time::Instant| now.duration_since(t) > Duration::from_secs(10)) {
+                            log::warn!(
+                                "change feed lagged by {n} events; cached attributes re-read, kernel caches expire with the TTLs"
+                            );
+                            last_warn = Some(now);
+                        }
                     }
                     Err(RecvError::Closed) => break,
                 }

@@ -46,9 +46,11 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run ozfs")
+        self.run_with_stdin(args, "")
     }
 
+    /// Run with `input` on stdin; bounded by [`COMMAND_TIMEOUT`] (a hung command fails the test
+    /// instead of hanging the suite).
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
             .cmd(args)
@@ -57,13 +59,11 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn ozfs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait ozfs")
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A command that does not read its input closes the pipe: that is not an error here.
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        wait_bounded(child, args)
     }
 
     /// Run; expect success; return stdout.
@@ -81,6 +81,42 @@ impl Env {
     /// Run; expect failure with exactly one line `ozfs: …` on stderr; return that line.
     fn fail(&self, args: &[&str]) -> String {
         one_line_error(args, self.run(args))
+    }
+}
+
+/// Longest time one command (ozfs or aws) may take in these tests.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Collect a child's output; kill it and fail if it runs longer than [`COMMAND_TIMEOUT`].
+fn wait_bounded(mut child: Child, args: &[&str]) -> Output {
+    use std::io::Read;
+    fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut b);
+            }
+            b
+        })
+    }
+    let out_reader = reader(child.stdout.take());
+    let err_reader = reader(child.stderr.take());
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait ozfs") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not finish within {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
     }
 }
 
@@ -580,8 +616,11 @@ fn config_file_and_environment() {
     let out = env
         .cmd(&["sh", "volume", "info", "/envvol"])
         .env("OZFS_S3_VOLUME", "envvol")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let out = wait_bounded(out, &["sh", "volume", "info", "/envvol"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::write(env.data().join("ozfs.conf"), "cahce-size = 1G\n").unwrap();
     let e = env.fail(&["sh", "volume", "list"]);
@@ -773,7 +812,7 @@ fn closed_stdout_is_quiet() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = wait_bounded(child, &["sh", "key", "get"]);
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -795,7 +834,7 @@ fn concurrent_local_commands_take_turns() {
         })
         .collect();
     for c in children {
-        let out = c.wait_with_output().unwrap();
+        let out = wait_bounded(c, &["sh", "key", "put"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let list = env.ok(&["sh", "key", "list", "/s3v/bucket1"]);
@@ -815,8 +854,11 @@ fn aws(env: &Env, access: &str, secret: &str, args: &[&str]) -> (bool, String) {
         .env_remove("AWS_CONFIG_FILE")
         .env_remove("AWS_SHARED_CREDENTIALS_FILE")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
+    let out = wait_bounded(out, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -905,8 +947,11 @@ fn seed_page_examples() {
         .cmd(&["mount", "--endpoint", ep, "buckettest", mnt.to_str().unwrap()])
         .env("AWS_ACCESS_KEY_ID", any_key)
         .env("AWS_SECRET_ACCESS_KEY", any_secret)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let out = wait_bounded(out, &["mount", "--endpoint", ep]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let guard = LazyUnmount(mnt.clone());
     assert_eq!(std::fs::read(mnt.join("hello.txt")).unwrap(), b"hello from aws\n");

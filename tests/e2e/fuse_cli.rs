@@ -232,3 +232,87 @@ fn mount_helper_form_from_fstab() {
     assert!(st.success());
     wait_until("daemon exit", || pids_with(mnt).is_empty());
 }
+
+#[test]
+fn endpoint_mount_through_remote_store_and_ttl_for_outside_changes() {
+    // An S3 endpoint served by this test process over its own store; `ozfs mount --endpoint`
+    // (another process) reaches it through RemoteStore. Changes made here are "elsewhere" for
+    // the mount: they show after the TTLs.
+    let bin = binary();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let local = std::sync::Arc::new(ozfs::LocalStore::open(data.path(), "s3v").unwrap());
+    let secrets: std::sync::Arc<dyn ozfs::SecretStore> = local.clone();
+    let store: std::sync::Arc<dyn ozfs::ObjectStore> = local;
+    let bucket = ozfs::BucketPath::new("s3v", "remote-bkt");
+    rt.block_on(store.create_bucket(&bucket, "tester")).unwrap();
+    let gw = rt
+        .block_on(ozfs_gateway::Gateway::bind(
+            ozfs_gateway::GatewayConfig::new("127.0.0.1:0".parse().unwrap()),
+            store.clone(),
+            secrets,
+        ))
+        .unwrap();
+    let port = gw.local_addr().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(async move {
+        let _ = gw
+            .run(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    let put = |key: &str, body: &[u8]| {
+        rt.block_on(store.put_object(&bucket, key, ozfs::body_from_bytes(body.to_vec()), Default::default()))
+            .unwrap();
+    };
+    put("before.txt", b"already there");
+    let mnt = tempfile::tempdir().unwrap();
+    let o = Command::new(&bin)
+        .args([
+            "mount",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--stat-cache-ttl",
+            "1s",
+            "--type-cache-ttl",
+            "1s",
+            "remote-bkt",
+            mnt.path().to_str().unwrap(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "tester")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mp = mnt.path();
+    assert_eq!(std::fs::read(mp.join("before.txt")).unwrap(), b"already there");
+    std::fs::create_dir(mp.join("dir")).unwrap();
+    std::fs::write(mp.join("dir/from-mount.txt"), b"written through the mount").unwrap();
+    let got = rt
+        .block_on(store.get_object(&bucket, "dir/from-mount.txt", Default::default()))
+        .unwrap();
+    assert_eq!(
+        rt.block_on(ozfs::collect_body(got.body, 1024)).unwrap(),
+        b"written through the mount"
+    );
+    assert!(
+        rt.block_on(store.head_object(&bucket, "dir/")).is_ok(),
+        "mkdir wrote the marker remotely"
+    );
+    // a change made elsewhere: visible once the 1 s TTLs expired
+    put("before.txt", b"changed elsewhere");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(std::fs::read(mp.join("before.txt")).unwrap(), b"changed elsewhere");
+    std::fs::rename(mp.join("dir"), mp.join("moved")).unwrap();
+    assert!(rt.block_on(store.head_object(&bucket, "moved/from-mount.txt")).is_ok());
+    let st = Command::new("umount").arg(mp).status().unwrap();
+    assert!(st.success());
+    wait_until("daemon exit", || pids_with(mp.to_str().unwrap()).is_empty());
+    let _ = tx.send(());
+}

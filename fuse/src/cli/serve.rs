@@ -142,21 +142,22 @@ fn held_error(data_dir: &Path) -> CliError {
     }
 }
 
-/// Wait for Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called (at start-up), so a
+/// signal that arrives while the store opens or the mounts are made still ends in a clean
+/// shutdown instead of killing the process with its mounts in place.
+fn shutdown_signal() -> CliResult<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| CliError(format!("cannot install a signal handler: {}", super::sh::io_msg(&e))))
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
+    let mut int = install(SignalKind::interrupt())?;
+    let mut term = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 fn new_token() -> String {
@@ -167,6 +168,7 @@ fn new_token() -> String {
 }
 
 pub async fn run(args: ServeArgs) -> CliResult<()> {
+    let shutdown = shutdown_signal()?;
     let settings = Settings::from_process(&args.flags())?;
     let listen = resolve_listen(&settings.listen).await?;
 
@@ -239,7 +241,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     }
     let _ = std::io::stdout().flush();
 
-    let result = gateway.run(shutdown_signal()).await;
+    let result = gateway.run(shutdown).await;
     unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))

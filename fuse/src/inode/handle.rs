@@ -51,6 +51,8 @@ pub struct DirStream {
     pub done: bool,
     /// Local-only children (created, not yet committed) were appended after the listing.
     pub pending_added: bool,
+    /// When the current page was requested (its attributes are at least that old).
+    pub page_asof: Option<std::time::Instant>,
     /// Names of the entries produced so far that may collide with a later entry of the other
     /// kind (`x` and `x/`): only the first one is shown.
     pub seen: std::collections::HashSet<String>,
