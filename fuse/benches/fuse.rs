@@ -140,6 +140,8 @@ fn rss_mib() -> f64 {
 }
 
 fn main() {
+    // As `ozfs mount` and `ozfs serve` do before any thread exists.
+    ozfs_fuse::command::limit_malloc_arenas();
     let size_mb: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1024);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
