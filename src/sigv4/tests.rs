@@ -701,6 +701,20 @@ fn presigned_date_with_unicode_whitespace_is_an_error() {
     assert!(parse(&parts(&m, "/b/k", q, &h)).is_err());
 }
 
+/// A SigV2 presigned `Expires` past what `SystemTime` can hold used to panic (overflow adding
+/// the duration) and drop the connection; it is a malformed query.
+#[test]
+fn sigv2_presigned_expires_out_of_range_is_an_error() {
+    let m = Method::GET;
+    let h = headers(&[("host", "h")]);
+    for e in ["18446744073709551615", "9223372036854775807", "99999999999999999"] {
+        let q = format!("AWSAccessKeyId=ak&Expires={e}&Signature=abc");
+        if let Ok(Some(a)) = parse(&parts(&m, "/b/k", &q, &h)) {
+            assert!(a.verify("secret", t2013()).is_err(), "{e}");
+        }
+    }
+}
+
 proptest::proptest! {
     /// Presigned query parameters hold any (percent-encoded) text: parsing never panics.
     #[test]
@@ -709,6 +723,7 @@ proptest::proptest! {
         cred in "\\PC{0,40}",
         expires in "\\PC{0,12}",
         signed in "\\PC{0,20}",
+        big in proptest::prelude::any::<u64>(),
     ) {
         let enc = |s: &str| canonical::uri_encode(s.as_bytes(), true);
         let q = format!(
@@ -731,6 +746,10 @@ proptest::proptest! {
         }
         // SigV2 presigned, and a Date header path for V4 with the same text.
         let q = format!("AWSAccessKeyId={}&Signature={}&Expires={}", enc(&cred), enc(&signed), enc(&expires));
+        if let Ok(Some(a)) = parse(&parts(&m, "/b/k", &q, &h)) {
+            let _ = a.verify("secret", t2013());
+        }
+        let q = format!("AWSAccessKeyId=ak&Signature=x&Expires={big}");
         if let Ok(Some(a)) = parse(&parts(&m, &format!("/b/{}", enc(&date)), &q, &h)) {
             let _ = a.verify("secret", t2013());
         }

@@ -306,7 +306,10 @@ pub(crate) fn parse_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) 
         .trim()
         .parse()
         .map_err(|_| AuthError::MalformedQuery(format!("Expires should be a number, got {expires_text:?}")))?;
-    let expires_at = UNIX_EPOCH + Duration::from_secs(expires);
+    // `SystemTime + Duration` panics past the platform's range: a huge `Expires` is malformed.
+    let expires_at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(expires))
+        .ok_or_else(|| AuthError::MalformedQuery(format!("Expires is out of range: {expires_text:?}")))?;
     Ok(ParsedAuth {
         access_key,
         scheme: Scheme::V2Presigned,

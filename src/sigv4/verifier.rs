@@ -535,7 +535,11 @@ fn parse_v4_query(req: &RequestParts<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) -> Resul
         strings_to_sign,
         canonical_request,
         request_time,
-        expires: Some(request_time + Duration::from_secs(expires)),
+        expires: Some(
+            request_time
+                .checked_add(Duration::from_secs(expires))
+                .ok_or_else(|| malformed(format!("X-Amz-Expires is out of range: {expires}")))?,
+        ),
         payload,
         unsigned_headers,
     })
