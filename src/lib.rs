@@ -26,5 +26,5 @@ pub use store::remote::RemoteStore;
 pub use store::{
     body_from_bytes, collect_body, BucketInfo, ByteStream, ChangeEvent, ChangeKind, ChecksumSpec, CompletedPart,
     CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo,
-    PartsPage, PutOptions, RangeSpec, UploadInfo, UploadsPage, VolumeInfo, WriteCondition,
+    PartsPage, PutOptions, RangeSpec, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };

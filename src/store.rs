@@ -295,6 +295,36 @@ pub struct ChangeEvent {
     pub kind: ChangeKind,
 }
 
+/// A drop guard returned by [`ObjectStore::pin_version`]: while it lives, `read_version` of the
+/// pinned version keeps working even if its key is overwritten, deleted or renamed. Dropping it
+/// lets the store reclaim what the version held (e.g. data files an overwrite deferred removing).
+pub struct VersionPin(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl VersionPin {
+    /// A pin that holds nothing (stores whose versions stay readable without one).
+    pub fn none() -> VersionPin {
+        VersionPin(None)
+    }
+
+    /// A pin holding `guard`, whose drop releases the version.
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> VersionPin {
+        VersionPin(Some(Box::new(guard)))
+    }
+
+    /// Whether this pin holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl std::fmt::Debug for VersionPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("VersionPin")
+            .field(&if self.0.is_some() { "held" } else { "none" })
+            .finish()
+    }
+}
+
 /// The object API. Implemented by [`crate::LocalStore`], [`crate::RemoteStore`],
 /// [`crate::MemStore`] (tests) and [`crate::CachingStore`] (the page-cache decorator).
 #[async_trait]
@@ -328,6 +358,16 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Read `range` of exactly the object version `info` describes (the page cache's loader).
     /// Fails with [`Error::ObjectChanged`] if that version is gone.
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream>;
+    /// Pin the object version `info` describes: while the returned [`VersionPin`] lives,
+    /// [`ObjectStore::read_version`] of that version keeps working even if the key is overwritten,
+    /// deleted or renamed (a GET streaming many pages reads the old object whole). Fails with
+    /// [`Error::ObjectChanged`] if that version is already gone. The default returns an empty pin:
+    /// right for stores whose versions stay readable anyway, and for remote stores with S3
+    /// semantics, which need nothing from us.
+    async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
+        let _ = (bucket, info);
+        Ok(VersionPin::none())
+    }
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo>;
     /// Deleting a missing key succeeds (S3 semantics); `if_match` fails with
     /// [`Error::PreconditionFailed`] when the key is missing or has another ETag.

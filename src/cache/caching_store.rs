@@ -2,13 +2,15 @@
 //!
 //! Everything is delegated to the inner store except the two byte-reading calls:
 //! - `get_object` resolves the object with one `head_object` on the inner store, resolves the
-//!   range (or part number), and returns a lazy body that yields slices of cached pages, loading
-//!   missing pages with `inner.read_version(bucket, &info, page_range)`, so the body is pinned to
-//!   the version the head saw: if it is replaced mid-GET, the inner store fails the page load with
-//!   [`Error::ObjectChanged`] and the body ends with that error (never a mix of two versions).
-//!   The first page is loaded before `get_object` returns (looking the object up again, a bounded
-//!   number of times, when it changed in between), so an object of one page is always answered
-//!   whole — old or new — or with a clean error, never with a body that breaks off.
+//!   range (or part number), pins that version with `inner.pin_version` and returns a lazy body
+//!   that yields slices of cached pages, loading missing pages (in parallel, with readahead) with
+//!   `inner.read_version(bucket, &info, page_range)`. The body holds the [`VersionPin`] until it
+//!   ends or is dropped, so an object overwritten, deleted or renamed mid-GET is still served
+//!   whole as the version the head saw (what S3 does), never a mix of two versions. The first
+//!   page is loaded before `get_object` returns (looking the object up again, a bounded number of
+//!   times, when it changed between the head and the pin or that load), so a GET answers old or
+//!   new, or a clean error. A store without pins (the remote one) keeps the old failure mode: a
+//!   page load of a replaced version fails with [`Error::ObjectChanged`] and the body ends there.
 //! - `read_version` (what the FUSE mount calls per `read` with the info it got at open) is
 //!   served from pages the same way.
 //!
@@ -21,13 +23,15 @@ use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
     BucketInfo, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage,
-    ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VolumeInfo,
-    WriteCondition,
+    ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VersionPin,
+    VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::sync::broadcast;
 
 /// How many times a GET looks the object up again when it changed before its first page loaded.
@@ -64,6 +68,24 @@ impl CachingStore {
             info,
         });
         self.cache.stream(src, range, limit)
+    }
+}
+
+/// A body that holds a [`VersionPin`] until it ends (or fails, or is dropped).
+struct PinnedBody {
+    body: ByteStream,
+    pin: Option<VersionPin>,
+}
+
+impl Stream for PinnedBody {
+    type Item = Result<bytes::Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = self.body.poll_next_unpin(cx);
+        if matches!(r, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.pin = None;
+        }
+        r
     }
 }
 
@@ -133,7 +155,18 @@ impl ObjectStore for CachingStore {
                 return self.inner.get_object(bucket, key, opts).await;
             }
             let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
-            let mut body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
+            // Pin the version before the first page load, so pages loaded later (in parallel,
+            // or by readahead) still read it after an overwrite or delete commits.
+            let pin = match self.inner.pin_version(bucket, &info).await {
+                Ok(p) => p,
+                Err(Error::ObjectChanged(_)) if attempt < GET_RETRIES => {
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
+            let mut body: ByteStream = Box::pin(PinnedBody { body, pin: Some(pin) });
             // Load the first page before answering: an object replaced or deleted between the
             // head and that load is looked up again (a clean NoSuchKey or the new version)
             // instead of a response whose body fails before its first byte; and an object of one
@@ -155,6 +188,10 @@ impl ObjectStore for CachingStore {
             return Err(Error::InvalidRange);
         }
         Ok(self.cached_stream(bucket, info.clone(), range, info.size))
+    }
+
+    async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
+        self.inner.pin_version(bucket, info).await
     }
 
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {

@@ -21,7 +21,12 @@
 //! transaction commits the metadata; the directory is fsynced before that commit is made
 //! durable, and only then is the put acknowledged. An overwrite writes a new file and removes the
 //! old one after the commit, so a reader (which opens the files before returning) sees the old or
-//! the new object, never a mix. A put interrupted at any point leaves at most an unreferenced
+//! the new object, never a mix. A reader that loads a version piece by piece (the page cache)
+//! pins it first ([`ObjectStore::pin_version`]): the pin holds the version's segments (or its
+//! inline bytes) in a map `read_version` falls back to once the record is gone, and every removal
+//! of a pinned data file (overwrite, delete, rename over, abort, complete discarding parts) is
+//! deferred to the drop of the last pin. A deferred file that a crash leaves behind is
+//! unreferenced, so the next open removes it like any orphan. A put interrupted at any point leaves at most an unreferenced
 //! file, which the next [`LocalStore::open`] removes. Multipart parts are files of their own and a
 //! completed object lists them; a whole-object copy hard-links the source files. Rename and
 //! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
@@ -46,17 +51,17 @@ use crate::store::mem::{check_new_secret, check_rename_prefix, check_source_rang
 use crate::store::{
     BucketInfo, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions, GetResult, Grant,
     ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadInfo,
-    UploadsPage, VolumeInfo, WriteCondition,
+    UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
 use files::{read_stream, FileGuard, Files, SegHandle};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::broadcast;
 
@@ -255,6 +260,51 @@ struct Inner {
     changes: broadcast::Sender<ChangeEvent>,
     dir: PathBuf,
     sync: GroupCommit,
+    /// Versions pinned by readers ([`ObjectStore::pin_version`]), by version.
+    pinned: Arc<Mutex<HashMap<u64, PinnedVersion>>>,
+}
+
+/// What a pinned version's bytes are, kept so `read_version` finds it after its record is gone.
+struct PinnedVersion {
+    /// How many [`LocalPin`]s hold it.
+    count: usize,
+    /// The bytes of an inline object (its `inline` entry goes with its record).
+    inline: Option<bytes::Bytes>,
+    /// The data files of a file-backed object (their removal is deferred while pinned).
+    segments: Vec<Segment>,
+}
+
+/// The guard inside a [`VersionPin`] of the embedded store. Dropping the last pin of a version
+/// forgets it and removes the data files an overwrite or delete left to it.
+struct LocalPin {
+    pinned: Arc<Mutex<HashMap<u64, PinnedVersion>>>,
+    files: Arc<Files>,
+    version: u64,
+    ids: Vec<u64>,
+}
+
+impl Drop for LocalPin {
+    fn drop(&mut self) {
+        {
+            let mut m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = m.get_mut(&self.version) {
+                p.count -= 1;
+                if p.count == 0 {
+                    m.remove(&self.version);
+                }
+            }
+        }
+        let gone = self.files.unpin(&self.ids);
+        if gone.is_empty() {
+            return;
+        }
+        // Unlinking large files blocks: off the executor when there is one.
+        let files = self.files.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(move || files.remove_now(gone))),
+            Err(_) => files.remove_now(gone),
+        }
+    }
 }
 
 /// Group commit. Each write transaction commits without durability (no fsync, serialized by
@@ -455,6 +505,54 @@ impl Inner {
             }
         }
         Err(Error::ObjectChanged(key.to_string()))
+    }
+
+    /// Pin `version` (found at `key` of `bucket`, or already pinned): its bytes stay readable by
+    /// [`Inner::pinned_source`] until the returned guard drops.
+    fn pin_version(&self, bucket: &BucketPath, key: &str, version: u64) -> Result<LocalPin> {
+        let held = self
+            .pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&version)
+            .map(|p| (p.inline.clone(), p.segments.clone()));
+        let (inline, segments) = match held {
+            Some(h) => h,
+            None => match self.open_object(bucket, key, Some(version), &|_| Ok(0..0))? {
+                (_, Source::Inline(b), _) => (Some(b), Vec::new()),
+                (_, Source::Files(h), _) => (None, h.iter().map(|s| s.seg).collect()),
+            },
+        };
+        let ids: Vec<u64> = segments.iter().map(|s| s.file).collect();
+        if !self.files.pin(&ids) {
+            return Err(Error::ObjectChanged(key.to_string()));
+        }
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(version)
+            .or_insert_with(|| PinnedVersion {
+                count: 0,
+                inline,
+                segments,
+            })
+            .count += 1;
+        Ok(LocalPin {
+            pinned: self.pinned.clone(),
+            files: self.files.clone(),
+            version,
+            ids,
+        })
+    }
+
+    /// The bytes of a pinned version, if it is pinned.
+    fn pinned_source(&self, version: u64) -> Option<Source> {
+        let m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        let p = m.get(&version)?;
+        Some(match &p.inline {
+            Some(b) => Source::Inline(b.clone()),
+            None => Source::Files(p.segments.iter().map(|s| SegHandle::new(*s, None)).collect()),
+        })
     }
 
     /// Commit an object record at `key` of `bucket`, checking `cond` against the current one
@@ -736,6 +834,7 @@ impl LocalStore {
                 changes: broadcast::channel(1024).0,
                 dir: dir.to_path_buf(),
                 sync: GroupCommit::default(),
+                pinned: Arc::default(),
             }),
         })
     }
@@ -1040,15 +1139,32 @@ impl ObjectStore for LocalStore {
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
         let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
         let r = range.clone();
-        let (_, src, range) = self
+        let found = self
             .run(move |i| {
                 i.open_object(&b, &k, Some(v), &|info: &ObjectInfo| {
                     check_source_range(&r, info.size)?;
                     Ok(r.clone())
                 })
             })
-            .await?;
-        Ok(body_of(&self.inner.files, src, range, &info.key))
+            .await;
+        match found {
+            Ok((_, src, range)) => Ok(body_of(&self.inner.files, src, range, &info.key)),
+            // Gone from the metadata (overwritten, deleted): a pin may still hold its bytes.
+            Err(Error::ObjectChanged(k)) => match self.inner.pinned_source(v) {
+                Some(src) => {
+                    check_source_range(&range, info.size)?;
+                    Ok(body_of(&self.inner.files, src, range, &info.key))
+                }
+                None => Err(Error::ObjectChanged(k)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
+        let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
+        let pin = self.run(move |i| i.pin_version(&b, &k, v)).await?;
+        Ok(VersionPin::new(pin))
     }
 
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {

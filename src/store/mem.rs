@@ -18,16 +18,16 @@ use crate::secrets::SecretStore;
 use crate::store::{
     body_from_bytes, BucketInfo, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions,
     GetResult, Grant, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions,
-    UploadInfo, UploadsPage, VolumeInfo, WriteCondition,
+    UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 use tokio::sync::broadcast;
 
@@ -131,6 +131,28 @@ impl Inner {
 pub struct MemStore {
     inner: Mutex<Inner>,
     changes: broadcast::Sender<ChangeEvent>,
+    /// Pinned versions (version → pin count, bytes), readable after their key changed.
+    pinned: Arc<Mutex<PinMap>>,
+}
+
+type PinMap = HashMap<u64, (usize, Bytes)>;
+
+/// The guard inside a [`VersionPin`] of the in-memory store.
+struct MemPin {
+    pinned: Arc<Mutex<PinMap>>,
+    version: u64,
+}
+
+impl Drop for MemPin {
+    fn drop(&mut self) {
+        let mut m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = m.get_mut(&self.version) {
+            p.0 -= 1;
+            if p.0 == 0 {
+                m.remove(&self.version);
+            }
+        }
+    }
 }
 
 impl MemStore {
@@ -148,6 +170,7 @@ impl MemStore {
         MemStore {
             inner: Mutex::new(inner),
             changes: broadcast::channel(1024).0,
+            pinned: Arc::default(),
         }
     }
 
@@ -343,12 +366,49 @@ impl ObjectStore for MemStore {
             // Renamed since? A rename keeps the bytes and so the version.
             _ => match mb.objects.values().find(|o| o.info.version == info.version) {
                 Some(o) => o.clone(),
-                None => return Err(Error::ObjectChanged(info.key.clone())),
+                None => {
+                    drop(g);
+                    // Overwritten or deleted: a pin may still hold its bytes.
+                    let m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+                    let data = match m.get(&info.version) {
+                        Some((_, data)) => data.clone(),
+                        None => return Err(Error::ObjectChanged(info.key.clone())),
+                    };
+                    drop(m);
+                    check_source_range(&range, data.len() as u64)?;
+                    return Ok(slice_body(&data, &range));
+                }
             },
         };
         drop(g);
         check_source_range(&range, o.info.size)?;
         Ok(slice_body(&o.data, &range))
+    }
+
+    async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
+        let mut g = self.lock();
+        let (_, mb) = g.real(bucket)?;
+        let live = match mb.objects.get(info.key.as_bytes()) {
+            Some(o) if o.info.version == info.version => Some(o.data.clone()),
+            _ => mb
+                .objects
+                .values()
+                .find(|o| o.info.version == info.version)
+                .map(|o| o.data.clone()),
+        };
+        // Lock order: the store, then the pins (read_version never holds both).
+        let mut m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        match (m.get_mut(&info.version), live) {
+            (Some(p), _) => p.0 += 1,
+            (None, Some(data)) => {
+                m.insert(info.version, (1, data));
+            }
+            (None, None) => return Err(Error::ObjectChanged(info.key.clone())),
+        }
+        Ok(VersionPin::new(MemPin {
+            pinned: self.pinned.clone(),
+            version: info.version,
+        }))
     }
 
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {

@@ -21,7 +21,7 @@ use crate::namespace::rules::{BodyDigest, Digests};
 use crate::store::ByteStream;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::ops::Range;
@@ -39,6 +39,16 @@ pub struct Files {
     tmp: PathBuf,
     /// Fan-out directories that gained entries not yet made durable.
     dirty: Mutex<HashSet<u8>>,
+    /// Data files pinned by readers (see [`Files::pin`]).
+    pins: Mutex<Pins>,
+}
+
+/// Data files a reader pinned: their pin counts, and those whose removal waits for the last
+/// unpin. A deferred file left behind by a crash is unreferenced and [`Files::recover`] removes it.
+#[derive(Default)]
+struct Pins {
+    count: HashMap<u64, usize>,
+    deferred: HashSet<u64>,
 }
 
 /// What recovery removed and found.
@@ -280,6 +290,7 @@ impl Files {
             objects,
             tmp,
             dirty: Mutex::new(HashSet::new()),
+            pins: Mutex::new(Pins::default()),
         })
     }
 
@@ -451,8 +462,19 @@ impl Files {
     }
 
     /// Remove data files no longer referenced (after the commit that dropped them). A reader that
-    /// already opened one keeps reading it.
+    /// already opened one keeps reading it; a pinned file is removed when its last pin drops.
     pub fn remove(&self, ids: impl IntoIterator<Item = u64>) {
+        let now: Vec<u64> = {
+            let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+            let (pinned, now): (Vec<u64>, Vec<u64>) = ids.into_iter().partition(|id| pins.count.contains_key(id));
+            pins.deferred.extend(pinned);
+            now
+        };
+        self.remove_now(now);
+    }
+
+    /// Remove data files at once (no pin check).
+    pub fn remove_now(&self, ids: Vec<u64>) {
         for id in ids {
             if let Err(e) = fs::remove_file(self.path(id)) {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -460,6 +482,44 @@ impl Files {
                 }
             }
         }
+    }
+
+    /// Pin the data files `ids`: until [`Files::unpin`], [`Files::remove`] defers removing them.
+    /// Returns false (pinning nothing) when one of them is already gone.
+    pub fn pin(&self, ids: &[u64]) -> bool {
+        {
+            let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+            for id in ids {
+                *pins.count.entry(*id).or_insert(0) += 1;
+            }
+        }
+        // Every removal consults the pins first, so a file present now stays until the unpin.
+        if ids.iter().all(|id| self.path(*id).exists()) {
+            return true;
+        }
+        let gone = self.unpin(ids);
+        self.remove_now(gone);
+        false
+    }
+
+    /// Release pins taken by [`Files::pin`]; returns the files whose removal was deferred and
+    /// that nobody pins any more, for the caller to remove with [`Files::remove_now`].
+    #[must_use]
+    pub fn unpin(&self, ids: &[u64]) -> Vec<u64> {
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = Vec::new();
+        for id in ids {
+            if let Some(c) = pins.count.get_mut(id) {
+                *c -= 1;
+                if *c == 0 {
+                    pins.count.remove(id);
+                    if pins.deferred.remove(id) {
+                        now.push(*id);
+                    }
+                }
+            }
+        }
+        now
     }
 
     /// Open a data file for reading, telling the kernel it will be read sequentially.
