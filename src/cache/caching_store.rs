@@ -156,8 +156,16 @@ impl ObjectStore for CachingStore {
             }
             let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
             // Pin the version before the first page load, so pages loaded later (in parallel,
-            // or by readahead) still read it after an overwrite or delete commits.
-            let pin = match self.inner.pin_version(bucket, &info).await {
+            // or by readahead) still read it after an overwrite or delete commits. A range within
+            // one page needs no pin: that page is loaded whole below, before answering.
+            let page = self.cache.page_size().max(1);
+            let one_page = range.end.saturating_sub(range.start - range.start % page) <= page;
+            let pinned = if one_page {
+                Ok(VersionPin::none())
+            } else {
+                self.inner.pin_version(bucket, &info).await
+            };
+            let pin = match pinned {
                 Ok(p) => p,
                 Err(Error::ObjectChanged(_)) if attempt < GET_RETRIES => {
                     attempt += 1;
