@@ -195,3 +195,95 @@ fn read_while_a_writer_is_open_after_a_rename() {
     assert_eq!(std::fs::read(m.p("b")).unwrap().len(), 5003);
     drop(w);
 }
+
+/// Many threads create, write, close, re-open, write and close files on private and shared
+/// names while others list and stat the directory: no write may fail on a valid descriptor
+/// (EBADF after a re-open once raced the previous handle's release). Bounded: 8 writers ×
+/// 400 rounds or 20 s.
+#[test]
+fn reopen_after_create_under_concurrency() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let m = mount(Backend::Local, "", opts());
+    std::fs::create_dir(m.p("d")).unwrap();
+    let root = m.path().to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for t in 0..8u32 {
+        let (root, rounds) = (root.clone(), rounds.clone());
+        writers.push(std::thread::spawn(move || -> Result<(), String> {
+            for i in 0..400u32 {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let private = i % 3 != 0;
+                let name = if private {
+                    format!("d/p{t}-{}", i % 4)
+                } else {
+                    format!("d/s{}", i % 2)
+                };
+                let p = root.join(&name);
+                let ctx = format!("thread {t} round {i} {name}");
+                let first: Vec<u8> = (0..(1 + (i as usize * 7_919) % 20_000))
+                    .map(|k| (k as u8) ^ t as u8)
+                    .collect();
+                let mut f = std::fs::File::create(&p).map_err(|e| format!("{ctx}: create: {e}"))?;
+                f.write_all(&first).map_err(|e| format!("{ctx}: first write: {e}"))?;
+                drop(f);
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&p)
+                    .map_err(|e| format!("{ctx}: re-open: {e}"))?;
+                f.seek(SeekFrom::Start(first.len() as u64))
+                    .map_err(|e| format!("{ctx}: seek: {e}"))?;
+                f.write_all(b"tail")
+                    .map_err(|e| format!("{ctx}: write after re-open: {e}"))?;
+                drop(f);
+                if private {
+                    let got = std::fs::read(&p).map_err(|e| format!("{ctx}: read: {e}"))?;
+                    if got.len() != first.len() + 4 || got[..first.len()] != first[..] || &got[first.len()..] != b"tail"
+                    {
+                        return Err(format!(
+                            "{ctx}: content differs ({} bytes, want {})",
+                            got.len(),
+                            first.len() + 4
+                        ));
+                    }
+                    if i % 5 == 4 {
+                        std::fs::remove_file(&p).map_err(|e| format!("{ctx}: unlink: {e}"))?;
+                    }
+                }
+                rounds.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    let mut listers = Vec::new();
+    for _ in 0..2 {
+        let (root, stop) = (root.clone(), stop.clone());
+        listers.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) && n < 5_000 && Instant::now() < deadline {
+                if let Ok(rd) = std::fs::read_dir(root.join("d")) {
+                    for e in rd.flatten() {
+                        let _ = e.metadata();
+                    }
+                }
+                n += 1;
+            }
+        }));
+    }
+    let results: Vec<Result<(), String>> = writers.into_iter().map(|w| w.join().expect("writer")).collect();
+    stop.store(true, Ordering::Relaxed);
+    for l in listers {
+        l.join().expect("lister");
+    }
+    eprintln!("{} rounds", rounds.load(Ordering::Relaxed));
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
