@@ -46,15 +46,29 @@ async fn cancelled_puts_and_parts_leave_no_files() {
     let objects = dir.path().join("objects");
     let tmp = dir.path().join("tmp");
     let mut completed = 0;
-    // Sweep the moment of cancellation across the whole write, for a streamed (large) body and
-    // for a small one that is written in one go.
+    // How long one uncancelled write of each kind takes on this machine right now, so the sweep
+    // below covers the whole write (and a margin past it) however fast or loaded the machine is.
+    let mut full = [Duration::ZERO; 2];
+    for (k, (len, chunk)) in [(3usize << 20, 256usize << 10), (100 << 10, 100 << 10)]
+        .into_iter()
+        .enumerate()
+    {
+        let t = std::time::Instant::now();
+        store
+            .put_object(&b, "k", body(len, chunk), PutOptions::default())
+            .await
+            .unwrap();
+        full[k] = t.elapsed();
+    }
+    // Sweep the moment of cancellation from 0 to 1.5 x that duration, for a streamed (large)
+    // body and for a small one that is written in one go.
     for i in 0..300u64 {
         let (len, chunk) = if i % 2 == 0 {
             (3 << 20, 256 << 10)
         } else {
             (100 << 10, 100 << 10)
         };
-        let after = Duration::from_micros((i / 2) * 60);
+        let after = full[(i % 2) as usize].mul_f64(1.5 * (i / 2) as f64 / 150.0);
         let fut = async {
             if i % 4 < 2 {
                 store
