@@ -833,23 +833,24 @@ impl Fs {
         let _busy = self.busy.hold(&key, false);
         let mut attrs = self.new_meta(S_IFDIR | (mode & 0o7777), uid, gid);
         attrs.content_type = Some(DIR_CONTENT_TYPE.into());
-        let info = self
-            .store
-            .put_object(
-                &self.bucket,
-                &key,
-                ozfs::body_from_bytes(Vec::new()),
-                PutOptions {
-                    attrs,
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let info = self.put_empty(&key, attrs).await?;
         let f = self.fresh_dir(key, Some(info));
         let mut t = self.table();
         let ino = t.upsert(parent, name, f);
         t.add_lookup(ino, 1);
         Ok(t.get(ino).expect("just inserted").attr())
+    }
+
+    /// PUT an empty object (a directory marker or a new empty file) with these attributes.
+    async fn put_empty(&self, key: &str, attrs: ObjectAttrs) -> FsResult<ObjectInfo> {
+        let opts = PutOptions {
+            attrs,
+            ..Default::default()
+        };
+        Ok(self
+            .store
+            .put_object(&self.bucket, key, ozfs::body_from_bytes(Vec::new()), opts)
+            .await?)
     }
 
     /// Create an empty regular file at once (mknod).
@@ -863,18 +864,7 @@ impl Fs {
         let key = format!("{pkey}{name}");
         let _busy = self.busy.hold(&key, false);
         let attrs = self.new_meta(S_IFREG | (mode & 0o7777), uid, gid);
-        let info = self
-            .store
-            .put_object(
-                &self.bucket,
-                &key,
-                ozfs::body_from_bytes(Vec::new()),
-                PutOptions {
-                    attrs,
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let info = self.put_empty(&key, attrs).await?;
         let f = self.fresh_object(info);
         let mut t = self.table();
         let ino = t.upsert(parent, name, f);
