@@ -507,18 +507,7 @@ fn aws_sigv2_examples() {
         ("date", "Tue, 27 Mar 2007 21:15:45 +0000"),
         ("authorization", &format!("AWS {AK}:MyyxeRY7whkBe+bq8fHCL/2kKUg=")),
     ]);
-    let req = RequestParts {
-        method: &m,
-        raw_path: "/johnsmith/photos/puppy.jpg",
-        raw_query: "",
-        headers: &h,
-        virtual_host_bucket: None,
-    };
-    parse(&req)
-        .unwrap()
-        .unwrap()
-        .verify(SK, UNIX_EPOCH + Duration::from_secs(1_175_030_145))
-        .unwrap();
+    verify_known_answer(&m, "/johnsmith/photos/puppy.jpg", "", &h, 1_175_030_145);
 
     // Bucket ACL sub-resource: `?acl` is part of the resource.
     let m = Method::GET;
@@ -526,18 +515,7 @@ fn aws_sigv2_examples() {
         ("date", "Tue, 27 Mar 2007 19:42:41 +0000"),
         ("authorization", &format!("AWS {AK}:/dUAUi+fuxkz/MzNKEEbO2tmXwQ=")),
     ]);
-    let req = RequestParts {
-        method: &m,
-        raw_path: "/johnsmith/",
-        raw_query: "acl",
-        headers: &h,
-        virtual_host_bucket: None,
-    };
-    parse(&req)
-        .unwrap()
-        .unwrap()
-        .verify(SK, UNIX_EPOCH + Duration::from_secs(1_175_024_561))
-        .unwrap();
+    verify_known_answer(&m, "/johnsmith/", "acl", &h, 1_175_024_561);
 
     // x-amz-date present: the Date line is empty, x-amz-date is a canonical header.
     let m = Method::DELETE;
@@ -546,18 +524,7 @@ fn aws_sigv2_examples() {
         ("x-amz-date", "Tue, 27 Mar 2007 21:20:26 +0000"),
         ("authorization", &format!("AWS {AK}:R4dJ53KECjStyBO5iTBJZ4XVOaI=")),
     ]);
-    let req = RequestParts {
-        method: &m,
-        raw_path: "/johnsmith/photos/puppy.jpg",
-        raw_query: "",
-        headers: &h,
-        virtual_host_bucket: None,
-    };
-    parse(&req)
-        .unwrap()
-        .unwrap()
-        .verify(SK, UNIX_EPOCH + Duration::from_secs(1_175_030_426))
-        .unwrap();
+    verify_known_answer(&m, "/johnsmith/photos/puppy.jpg", "", &h, 1_175_030_426);
 
     // Presigned (query string) GET, Expires=1175139620.
     let m = Method::GET;
@@ -919,4 +886,15 @@ fn verify_cost() {
         "SigV4 parse+verify: {per:?} per request; sign: {:?} per request",
         t.elapsed() / n
     );
+}
+
+/// Parse the request and verify it with the test secret at `secs` after the epoch (the
+/// published examples' clock).
+fn verify_known_answer(m: &Method, raw_path: &str, raw_query: &str, h: &HeaderMap, secs: u64) {
+    let at = UNIX_EPOCH + Duration::from_secs(secs);
+    parse(&parts(m, raw_path, raw_query, h))
+        .unwrap()
+        .unwrap()
+        .verify(SK, at)
+        .unwrap();
 }
