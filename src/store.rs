@@ -10,6 +10,7 @@
 //! Every write of a key gets a fresh [`ObjectInfo::version`], which the page cache uses as the
 //! key of its pages, so an overwrite can never be answered from stale pages.
 
+pub mod deadline;
 pub mod local;
 pub mod mem;
 pub mod remote;

@@ -40,18 +40,28 @@ pub struct MountArgs {
     /// in the data directory is mounted.
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Region used for signing.
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
-    /// Profile of ~/.aws/credentials to use.
+    /// Region used for signing [default: AWS_REGION, AWS_DEFAULT_REGION, region of the
+    /// profile in ~/.aws/config, else us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Profile of ~/.aws/credentials and ~/.aws/config to use (beats AWS_ACCESS_KEY_ID and
+    /// AWS_PROFILE).
     #[arg(long)]
     pub profile: Option<String>,
+    /// PEM file of the CA certificates to trust for an https:// endpoint, instead of the
+    /// system's [default: $AWS_CA_BUNDLE, else ca_bundle of the profile in ~/.aws/config].
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
     /// Virtual-host style requests (bucket.host) instead of path style.
     #[arg(long)]
     pub subdomain: bool,
     /// Timeout of each HTTP request (Go duration).
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub http_timeout: Duration,
+    /// Bound on each backend call made for a FUSE request, retries included (Go duration;
+    /// writes get one more second per MiB); past it the request fails with EIO. 0 = none.
+    #[arg(long, default_value = "60s", value_parser = parse_go_duration)]
+    pub backend_deadline: Duration,
 
     /// Owner of files (default: the invoking user).
     #[arg(long, value_parser = parse_go_uint)]
@@ -238,87 +248,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("size {s:?} out of range"))
 }
 
-/// AWS credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub session_token: Option<String>,
-}
-
-/// The AWS SDK chain, minus the instance-metadata service: `AWS_ACCESS_KEY_ID` /
-/// `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`), else the profile (`--profile`, else
-/// `AWS_PROFILE`, else `default`) of `AWS_SHARED_CREDENTIALS_FILE` (default
-/// `~/.aws/credentials`), else the same profile in `AWS_CONFIG_FILE` (default `~/.aws/config`,
-/// section `[profile NAME]`). `None` when nothing is configured.
-pub fn credentials(profile: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Option<Credentials> {
-    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        if !a.is_empty() && !s.is_empty() {
-            return Some(Credentials {
-                access_key: a,
-                secret_key: s,
-                session_token: env("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
-            });
-        }
-    }
-    let profile = profile
-        .map(str::to_string)
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".into());
-    let home = env("HOME").unwrap_or_default();
-    let creds_file = env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
-    if let Ok(text) = std::fs::read_to_string(&creds_file) {
-        if let Some(c) = ini_credentials(&text, &profile) {
-            return Some(c);
-        }
-    }
-    let config_file = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
-    if let Ok(text) = std::fs::read_to_string(&config_file) {
-        let section = if profile == "default" {
-            profile.clone()
-        } else {
-            format!("profile {profile}")
-        };
-        if let Some(c) = ini_credentials(&text, &section) {
-            return Some(c);
-        }
-    }
-    None
-}
-
-/// Credentials of `[section]` of an AWS ini file.
-fn ini_credentials(text: &str, section: &str) -> Option<Credentials> {
-    let mut cur = String::new();
-    let (mut a, mut s, mut t) = (None, None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            cur = name.trim().to_string();
-            continue;
-        }
-        if cur != section {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().to_string();
-            match k.trim() {
-                "aws_access_key_id" => a = Some(v),
-                "aws_secret_access_key" => s = Some(v),
-                "aws_session_token" => t = Some(v),
-                _ => {}
-            }
-        }
-    }
-    Some(Credentials {
-        access_key: a?,
-        secret_key: s?,
-        session_token: t,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,7 +265,8 @@ mod tests {
         assert_eq!(a.stat_cache_ttl, Duration::from_secs(60));
         assert_eq!(a.type_cache_ttl, Duration::from_secs(60));
         assert_eq!(a.http_timeout, Duration::from_secs(30));
-        assert_eq!(a.region, "us-east-1");
+        assert_eq!(a.region, None);
+        assert_eq!(a.backend_deadline, Duration::from_secs(60));
         assert!(!a.foreground && !a.cheap && !a.no_implicit_dir && !a.subdomain);
         assert_eq!(a.bucket_and_prefix(), ("bucket".to_string(), String::new()));
     }
@@ -418,29 +348,6 @@ mod tests {
         assert_eq!(parse_go_uint("1000").unwrap(), 1000);
         assert_eq!(parse_go_uint("0").unwrap(), 0);
         assert!(parse_go_uint("09").is_err());
-    }
-
-    #[test]
-    fn credential_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = dir.path().join("credentials");
-        std::fs::write(
-            &creds,
-            "[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n\n[other]\naws_access_key_id=A2\naws_secret_access_key=S2\naws_session_token=T2\n",
-        )
-        .unwrap();
-        let path = creds.to_string_lossy().to_string();
-        let env = |k: &str| (k == "AWS_SHARED_CREDENTIALS_FILE").then(|| path.clone());
-        assert_eq!(credentials(None, &env).unwrap().access_key, "A1");
-        let c = credentials(Some("other"), &env).unwrap();
-        assert_eq!((c.access_key.as_str(), c.session_token.as_deref()), ("A2", Some("T2")));
-        assert!(credentials(Some("missing"), &env).is_none());
-        let env2 = |k: &str| match k {
-            "AWS_ACCESS_KEY_ID" => Some("E".to_string()),
-            "AWS_SECRET_ACCESS_KEY" => Some("F".to_string()),
-            _ => None,
-        };
-        assert_eq!(credentials(Some("other"), &env2).unwrap().access_key, "E");
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 //! (`--data`, else `$OZFS_DATA`, else the config file, else the per-user default). Either way the store is wrapped in a
 //! [`ozfs::CachingStore`] so every read goes through one bounded page cache.
 
-use crate::args::{credentials, MountArgs};
+use crate::args::MountArgs;
 use ozfs::config::{Flags, Settings};
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore};
@@ -30,17 +30,14 @@ pub fn settings(args: &MountArgs) -> Result<Settings, String> {
 pub fn open_store(args: &MountArgs, settings: &Settings) -> Result<Arc<dyn ObjectStore>, String> {
     let inner: Arc<dyn ObjectStore> = match &args.endpoint {
         Some(ep) => {
-            let env = |k: &str| std::env::var(k).ok();
-            let creds = credentials(args.profile.as_deref(), &env).ok_or_else(|| {
-                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure \
-                 ~/.aws/credentials (--profile)"
-                    .to_string()
-            })?;
-            if creds.session_token.is_some() {
-                log::warn!("AWS session tokens are not sent by the remote store; using the key pair only");
+            let aws = ozfs::store::remote::credentials::load(args.profile.as_deref());
+            let mut cfg = RemoteConfig::from_aws(ep.trim_end_matches('/'), &aws).map_err(|e| e.to_string())?;
+            if let Some(r) = &args.region {
+                cfg.region = r.clone();
             }
-            let mut cfg = RemoteConfig::new(ep.trim_end_matches('/'), creds.access_key, creds.secret_key);
-            cfg.region = args.region.clone();
+            if let Some(ca) = &args.ca_bundle {
+                cfg.ca_bundle = Some(ca.clone());
+            }
             cfg.virtual_host = args.subdomain;
             cfg.timeout = args.http_timeout;
             cfg.volume = settings.s3_volume.clone();

@@ -148,6 +148,7 @@ fn mount_options(a: &MountArgs) -> MountOptions {
     if let Some(s) = a.staging_size {
         o.staging_limit = s;
     }
+    o.backend_deadline = Some(a.backend_deadline);
     o
 }
 

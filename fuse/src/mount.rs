@@ -46,7 +46,13 @@ pub struct MountOptions {
     /// Follow the store's change feed and invalidate kernel caches on changes made through the
     /// other front ends of this process (the S3 endpoint).
     pub notify_changes: bool,
+    /// `--backend-deadline` (60 s): bound on every store call made for a FUSE request (see
+    /// [`ozfs::store::deadline`]); `None` or zero: unbounded.
+    pub backend_deadline: Option<Duration>,
 }
+
+/// Default of [`MountOptions::backend_deadline`].
+pub const DEFAULT_BACKEND_DEADLINE: Duration = Duration::from_secs(60);
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -67,6 +73,7 @@ impl Default for MountOptions {
             staging_dir: None,
             staging_limit: fs.staging_limit,
             notify_changes: true,
+            backend_deadline: Some(DEFAULT_BACKEND_DEADLINE),
         }
     }
 }
@@ -381,6 +388,11 @@ pub fn mount_store(
         });
     }
     let fuse = parse_fuse_options(&opts.fuse_options)?;
+    // A FUSE request holds its caller in uninterruptible sleep: bound every store call.
+    let store: Arc<dyn ObjectStore> = match opts.backend_deadline {
+        Some(d) if !d.is_zero() => Arc::new(ozfs::store::deadline::DeadlineStore::new(store, d)),
+        _ => store,
+    };
     let (handle, runtime) = match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => (h, None),
         _ => {

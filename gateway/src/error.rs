@@ -180,7 +180,13 @@ impl From<ozfs::Error> for S3Error {
             E::ObjectChanged(_) => S3Error::new("SlowDown", StatusCode::SERVICE_UNAVAILABLE, msg),
             E::Body(src) => crate::body::body_error_to_s3(src),
             E::Backend { status, code, message } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                // The remote's error status, but never a success or redirect one: a backend
+                // failure that came with a 2xx (an `<Error>` body on a 200) or an odd status is a
+                // 500 (what AWS itself answers for such an InternalError), never passed as OK.
+                let status = StatusCode::from_u16(status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 S3Error::new(backend_code(&code), status, message)
             }
             E::Storage(_) | E::Io(_) => S3Error::internal(msg),
@@ -253,5 +259,25 @@ mod tests {
         }
         .into();
         assert_eq!((e.code, e.status), ("NoSuchKey", StatusCode::NOT_FOUND));
+    }
+
+    #[test]
+    fn a_backend_error_never_goes_out_with_a_success_status() {
+        for status in [200u16, 204, 301, 0, 1000] {
+            let e: S3Error = ozfs::Error::Backend {
+                status,
+                code: "InternalError".into(),
+                message: "m".into(),
+            }
+            .into();
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR, "{status}");
+        }
+        let e: S3Error = ozfs::Error::Backend {
+            status: 503,
+            code: "SlowDown".into(),
+            message: "m".into(),
+        }
+        .into();
+        assert_eq!((e.code, e.status), ("SlowDown", StatusCode::SERVICE_UNAVAILABLE));
     }
 }

@@ -25,6 +25,7 @@ mod handlers;
 mod router;
 mod server;
 mod service;
+pub mod tls;
 mod xml;
 
 pub use error::S3Error;

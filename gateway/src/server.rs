@@ -1,6 +1,7 @@
 //! The accept loop: tokio + hyper 1 HTTP/1.1 (hyper-util), with a header read timeout for slow
 //! clients, a bound on the header count, and graceful shutdown (stop accepting, let requests
-//! in flight finish, bounded wait).
+//! in flight finish, bounded wait). With [`Gateway::with_tls`], each connection first does a
+//! rustls handshake (tokio-rustls), bounded by the same header read timeout.
 
 use crate::service::{self, State};
 use crate::GatewayConfig;
@@ -26,6 +27,7 @@ pub struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
     state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Gateway {
@@ -51,6 +53,7 @@ impl Gateway {
         Ok(Gateway {
             listener,
             addr,
+            tls: None,
             state: Arc::new(State {
                 cfg,
                 store,
@@ -71,6 +74,21 @@ impl Gateway {
             st.body_idle_timeout = body_idle;
         }
         self
+    }
+
+    /// Serve https with this rustls configuration (see [`crate::tls::server_config`]).
+    pub fn with_tls(mut self, cfg: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(cfg));
+        self
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The address actually bound (useful with port 0).
@@ -97,18 +115,23 @@ impl Gateway {
                     };
                     let _ = stream.set_nodelay(true);
                     let state = self.state.clone();
-                    let svc = service_fn(move |req| service::handle(state.clone(), req));
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(self.state.header_read_timeout)
-                        .max_headers(MAX_HEADERS)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            log::debug!("connection from {peer}: {e}");
+                    let watcher = graceful.watcher();
+                    match &self.tls {
+                        None => {
+                            tokio::spawn(serve_io(TokioIo::new(stream), state, watcher, peer));
                         }
-                    });
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let limit = state.header_read_timeout;
+                                match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                                    Ok(Ok(tls)) => serve_io(TokioIo::new(tls), state, watcher, peer).await,
+                                    Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {e}"),
+                                    Err(_) => log::debug!("TLS handshake with {peer}: no progress in {limit:?}"),
+                                }
+                            });
+                        }
+                    }
                 }
                 _ = &mut shutdown => break,
             }
@@ -121,5 +144,26 @@ impl Gateway {
             }
         }
         Ok(())
+    }
+}
+
+/// Serve one connection (plain or TLS) until it closes or shutdown asks it to.
+async fn serve_io<I>(
+    io: TokioIo<I>,
+    state: Arc<State>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_state = state.clone();
+    let svc = service_fn(move |req| service::handle(svc_state.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.header_read_timeout)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(io, svc);
+    if let Err(e) = watcher.watch(conn).await {
+        log::debug!("connection from {peer}: {e}");
     }
 }

@@ -22,12 +22,17 @@
 //!   `rename_object` is copy + delete; `rename_prefix` is list + copy + delete per key;
 //!   `set_attrs` is a CopyObject onto itself with the REPLACE directive; `delete_object` with
 //!   `if_match` checks with a HEAD and then sends a DELETE with `If-Match`.
+//! - Transport (`client.rs`): http or https (rustls, ring provider; system roots or a CA
+//!   bundle), SigV4 with session tokens, per-request timeouts, retries with backoff and jitter
+//!   for requests that are safe to repeat. Credentials come from one loader
+//!   ([`credentials`]) shared by `ozfs mount` and `ozfs serve --backend`.
 //! - Change feed: a local broadcast of the changes made through this `RemoteStore`; changes
 //!   made by other clients of the remote are not seen.
 
 mod bucket;
 mod client;
 mod copy_object;
+pub mod credentials;
 mod delete_object;
 mod error_xml;
 mod get_object;
@@ -58,17 +63,26 @@ use tokio::sync::broadcast;
 /// Settings of a [`RemoteStore`].
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
-    /// `http://host:port` (an optional path prefix is kept). https is not supported.
+    /// `http://host:port` or `https://host:port` (an optional path prefix is kept).
     pub endpoint: String,
     pub region: String,
     pub access_key: String,
     pub secret_key: String,
+    /// Session token of temporary credentials, sent (and signed) as `x-amz-security-token`.
+    pub session_token: Option<String>,
+    /// PEM file of the CA certificates trusted for an `https://` endpoint instead of the
+    /// system's (what `AWS_CA_BUNDLE` means to the aws CLI).
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// Virtual-host addressing (`bucket.host`); path style (`host/bucket`) when false.
     pub virtual_host: bool,
-    /// Bound on waiting for response headers and for each chunk of a response body.
+    /// Bound on connecting, on waiting for response headers and for each chunk of a response
+    /// body.
     pub timeout: Duration,
-    /// Retries after the first attempt (5xx, connection errors, timeouts).
+    /// Retries after the first attempt (5xx, 503 SlowDown, connection errors, timeouts), for
+    /// requests that are safe to repeat (see `client.rs`).
     pub max_retries: u32,
+    /// First retry delay; each retry doubles it (capped at 5 s), with full jitter.
+    pub retry_base: Duration,
     /// The volume whose buckets the remote's buckets are.
     pub volume: String,
     /// Bodies longer than this (or of unknown length longer than one part) use multipart.
@@ -88,9 +102,12 @@ impl RemoteConfig {
             region: "us-east-1".into(),
             access_key: access_key.into(),
             secret_key: secret_key.into(),
+            session_token: None,
+            ca_bundle: None,
             virtual_host: false,
             timeout: Duration::from_secs(30),
             max_retries: 4,
+            retry_base: Duration::from_millis(100),
             volume: DEFAULT_S3_VOLUME.into(),
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 8 * 1024 * 1024,
@@ -100,61 +117,23 @@ impl RemoteConfig {
 }
 
 impl RemoteConfig {
-    /// Defaults for `endpoint` with credentials and region found the way AWS tools find them:
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, else the `AWS_PROFILE` (or `default`)
-    /// section of `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/credentials`); region from
-    /// `AWS_REGION` / `AWS_DEFAULT_REGION`. Keys stay empty when none is found.
-    pub fn from_env(endpoint: impl Into<String>) -> Self {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let mut cfg = RemoteConfig::new(endpoint, "", "");
-        if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
-            cfg.region = r;
+    /// Defaults for `endpoint` with the credentials and region of `aws` (see
+    /// [`credentials::load`]); an error naming where it looked when no keys were found.
+    pub fn from_aws(endpoint: impl Into<String>, aws: &credentials::AwsProfile) -> Result<Self> {
+        let c = aws.credentials.clone().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no AWS credentials ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure \
+                 ~/.aws/credentials (AWS_PROFILE / --profile)",
+                aws.source
+            ))
+        })?;
+        let mut cfg = RemoteConfig::new(endpoint, c.access_key, c.secret_key);
+        cfg.session_token = c.session_token;
+        if let Some(r) = &aws.region {
+            cfg.region = r.clone();
         }
-        if let (Some(a), Some(s)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            cfg.access_key = a;
-            cfg.secret_key = s;
-            return cfg;
-        }
-        let file = var("AWS_SHARED_CREDENTIALS_FILE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| var("HOME").map(|h| std::path::Path::new(&h).join(".aws").join("credentials")));
-        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_string());
-        if let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) {
-            if let Some((a, s)) = credentials_from_ini(&text, &profile) {
-                cfg.access_key = a;
-                cfg.secret_key = s;
-            }
-        }
-        cfg
+        Ok(cfg)
     }
-}
-
-/// `aws_access_key_id` / `aws_secret_access_key` of `[profile]` in an AWS credentials file.
-fn credentials_from_ini(text: &str, profile: &str) -> Option<(String, String)> {
-    let mut in_section = false;
-    let (mut access, mut secret) = (None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let name = name.trim();
-            in_section = name == profile || name.strip_prefix("profile ").map(str::trim) == Some(profile);
-            continue;
-        }
-        if !in_section {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            match k.trim() {
-                "aws_access_key_id" => access = Some(v.trim().to_string()),
-                "aws_secret_access_key" => secret = Some(v.trim().to_string()),
-                _ => {}
-            }
-        }
-    }
-    Some((access?, secret?))
 }
 
 /// The remote S3 store.
@@ -573,22 +552,23 @@ mod tests {
     }
 
     #[test]
-    fn credentials_file_sections() {
-        let ini = "[default]\naws_access_key_id = AK1\naws_secret_access_key=SK1\n\n# c\n[profile ci]\n\
-                   aws_access_key_id=AK2\naws_secret_access_key = SK2\n[half]\naws_access_key_id=x\n";
-        assert_eq!(credentials_from_ini(ini, "default"), Some(("AK1".into(), "SK1".into())));
-        assert_eq!(credentials_from_ini(ini, "ci"), Some(("AK2".into(), "SK2".into())));
-        assert_eq!(credentials_from_ini(ini, "half"), None);
-        assert_eq!(credentials_from_ini(ini, "missing"), None);
-    }
-
-    #[test]
-    fn https_is_refused_clearly() {
-        match RemoteStore::new(RemoteConfig::new("https://example.invalid", "a", "b")) {
-            Err(Error::NotSupported(m)) => assert!(m.contains("https")),
+    fn https_endpoints_need_a_readable_ca_bundle_when_one_is_named() {
+        let mut cfg = RemoteConfig::new("https://127.0.0.1:1", "a", "b");
+        cfg.ca_bundle = Some("/nonexistent/ca.pem".into());
+        match RemoteStore::new(cfg.clone()) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("/nonexistent/ca.pem"), "{m}"),
             Err(e) => panic!("{e:?}"),
-            Ok(_) => panic!("https accepted"),
+            Ok(_) => panic!("a missing CA bundle was accepted"),
         }
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        cfg.ca_bundle = Some(empty);
+        assert!(matches!(RemoteStore::new(cfg), Err(Error::InvalidArgument(m)) if m.contains("no PEM certificate")));
+        assert!(matches!(
+            RemoteStore::new(RemoteConfig::new("ftp://h", "a", "b")),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     proptest::proptest! {

@@ -37,10 +37,25 @@ pub struct ServeArgs {
     /// Page-cache budget, e.g. 512M, 1G, or plain bytes [default: 512M]
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
-    /// Serve a remote S3 endpoint (http://HOST:PORT) instead of the embedded store; credentials
-    /// from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials
+    /// Serve a remote S3 endpoint (http://HOST:PORT or https://HOST:PORT) instead of the
+    /// embedded store; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
+    /// AWS_SESSION_TOKEN), else the profile (--profile, AWS_PROFILE) in ~/.aws/credentials or
+    /// ~/.aws/config
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
+    /// AWS profile for --backend (beats AWS_ACCESS_KEY_ID and AWS_PROFILE)
+    #[arg(long, value_name = "NAME", requires = "backend")]
+    pub profile: Option<String>,
+    /// PEM file of the CA certificates to trust for an https --backend, instead of the system's
+    /// [default: $AWS_CA_BUNDLE]
+    #[arg(long, value_name = "FILE", requires = "backend")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Serve https with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Also mount BUCKET of the S3 volume (only the keys under PREFIX, if given) at MOUNTPOINT,
     /// in this process; repeatable
     #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
@@ -182,12 +197,11 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let inner: Arc<dyn ObjectStore> = match &settings.backend {
         None => local,
         Some(url) => {
-            let mut cfg = RemoteConfig::from_env(url.clone());
-            if cfg.access_key.is_empty() {
-                return Err(CliError(
-                    "--backend needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials"
-                        .into(),
-                ));
+            let aws = ozfs::store::remote::credentials::load(args.profile.as_deref());
+            let mut cfg = RemoteConfig::from_aws(url.trim_end_matches('/'), &aws)
+                .map_err(|e| CliError(format!("--backend {url}: {}", CliError::from(e))))?;
+            if let Some(ca) = &args.ca_bundle {
+                cfg.ca_bundle = Some(ca.clone());
             }
             cfg.volume = settings.s3_volume.clone();
             Arc::new(RemoteStore::new(cfg)?)
@@ -204,9 +218,17 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         s3_volume: settings.s3_volume.clone(),
         admin_token: Some(token.clone()),
     };
-    let gateway = Gateway::bind(cfg, store.clone(), secrets)
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ozfs_gateway::tls::server_config(cert, key).map_err(CliError)?),
+        _ => None,
+    };
+    let mut gateway = Gateway::bind(cfg, store.clone(), secrets)
         .await
         .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
+    if let Some(tls) = tls {
+        gateway = gateway.with_tls(tls);
+    }
+    let scheme = gateway.scheme();
     let addr = gateway.local_addr();
 
     // The mounts share the store (and its page cache) with the endpoint.
@@ -235,7 +257,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         )));
     }
 
-    println!("ozfs: serving S3 on http://{addr}");
+    println!("ozfs: serving S3 on {scheme}://{addr}");
     for m in &mounts {
         println!("ozfs: mounted at {}", m.mountpoint().display());
     }

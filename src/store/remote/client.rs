@@ -1,20 +1,37 @@
-//! The HTTP side of [`RemoteStore`](super::RemoteStore): one pooled hyper client, request
-//! building (path-style or virtual-host addressing, S3 URI encoding), SigV4 signing, timeouts
-//! and retries.
+//! The HTTP side of [`RemoteStore`](super::RemoteStore): one pooled hyper client over http or
+//! https, request building (path-style or virtual-host addressing, S3 URI encoding), SigV4
+//! signing, timeouts and retries.
 //!
 //! - Connection pool: hyper-util's legacy `Client` keeps idle keep-alive connections per host
 //!   (TCP_NODELAY), so page loads and part uploads reuse connections and run in parallel.
-//! - Only `http://` endpoints are supported (no TLS crate in the dependency set); an `https://`
-//!   endpoint is refused with a clear [`Error::NotSupported`] at construction.
+//! - TLS: `https://` endpoints go through rustls (hyper-rustls, ring provider, TLS 1.2/1.3).
+//!   Trusted roots are the system's (rustls-native-certs: `/etc/ssl/certs`, `SSL_CERT_FILE`,
+//!   `SSL_CERT_DIR`), or, when a CA bundle is configured (`--ca-bundle`, `AWS_CA_BUNDLE`,
+//!   `ca_bundle` in `~/.aws/config`), only the certificates of that PEM file, as the aws CLI
+//!   does. The roots are loaded once, when the store is made, and only for https.
 //! - Signing: SigV4 header auth with [`crate::sigv4::sign_request`] (the same module the
-//!   gateway verifies with). Bodies we hold in memory (XML, buffered parts) are signed with
-//!   their SHA-256; streamed bodies with `UNSIGNED-PAYLOAD` and an exact `Content-Length`.
-//! - Timeouts: the configured timeout bounds the wait for response headers (plus one second per
-//!   MiB of request body, which has to go up first) and every wait for the next chunk of a
-//!   response body.
-//! - Retries: connection errors, timeouts and 5xx answers are retried with exponential backoff
-//!   (100 ms doubling, bounded count) when the request body can be replayed (empty or in
-//!   memory). A streamed body is sent once: it cannot be replayed.
+//!   gateway verifies with); a session token goes in `x-amz-security-token` and is signed.
+//!   Bodies we hold in memory (XML, buffered parts) are signed with their SHA-256; streamed
+//!   bodies with `UNSIGNED-PAYLOAD` and an exact `Content-Length`.
+//! - Timeouts: the configured timeout bounds connecting (TCP and TLS handshake), the wait for
+//!   response headers (plus one second per MiB of request body, which has to go up first) and
+//!   every wait for the next chunk of a response body.
+//! - Retries ([`retry_decision`]): up to `max_retries` more attempts, sleeping
+//!   `base × 2^n` (capped at 5 s) with equal jitter (half fixed, half random) so clients that
+//!   failed together do not come back together. What is retried:
+//!   - a connection that could not be made (nothing was sent): always;
+//!   - 503 (SlowDown, ServiceUnavailable) and 429: always (the server refused the request
+//!     before doing anything);
+//!   - 500, 502, 504, a connection reset or closed before the answer, a timeout waiting for
+//!     it: only for idempotent requests (GET, HEAD, PUT, DELETE, and the POSTs marked
+//!     [`Req::idempotent`]: CompleteMultipartUpload, DeleteObjects);
+//!   - a 2xx answer whose XML body is an `<Error>` (CopyObject, UploadPartCopy and
+//!     CompleteMultipartUpload can fail that way after the status line went out) with a
+//!     transient code (InternalError, SlowDown, ServiceUnavailable): like a 500 / 503.
+//!
+//!   Never retried: a streamed request body (it cannot be replayed), 501 and 4xx answers. A
+//!   response body that fails midway is not retried here: the reader sees an error (never a
+//!   short body: [`Client::body_stream`] checks the length it was promised).
 
 use super::error_xml::{self, Context};
 use super::RemoteConfig;
@@ -28,10 +45,12 @@ use http::{Method, Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,8 +58,8 @@ type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Largest error body we read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// First retry delay.
-const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest sleep between two attempts.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// A request body.
 pub enum Body {
@@ -63,18 +82,28 @@ pub struct Req<'a> {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(HeaderName, String)>,
     pub body: Body,
+    /// Safe to send twice (a retry after a lost answer does no harm). GET, HEAD, PUT and
+    /// DELETE are; a POST is only when marked with [`Req::idempotent`].
+    pub idempotent: bool,
 }
 
 impl<'a> Req<'a> {
     pub fn new(method: Method, bucket: Option<&'a str>, key: Option<&'a str>) -> Self {
         Req {
-            method,
             bucket,
             key,
             query: Vec::new(),
             headers: Vec::new(),
             body: Body::Empty,
+            idempotent: method != Method::POST,
+            method,
         }
+    }
+
+    /// Mark a POST as safe to repeat (CompleteMultipartUpload, DeleteObjects).
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 
     pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -100,12 +129,106 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
 
 /// The pooled, signing, retrying S3 HTTP client.
 pub struct Client {
-    http: HyperClient<HttpConnector, ReqBody>,
+    http: HyperClient<HttpsConnector<HttpConnector>, ReqBody>,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// `host[:port]` of the endpoint.
     authority: String,
     /// Path prefix of the endpoint (no trailing `/`).
     base_path: String,
     cfg: RemoteConfig,
+}
+
+/// The rustls client configuration for `cfg`: ring provider, safe default protocol versions,
+/// the CA bundle's certificates when one is configured, else the system's.
+fn tls_config(cfg: &RemoteConfig, https: bool) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match &cfg.ca_bundle {
+        Some(path) => {
+            let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("CA bundle {}: {e}", path.display()));
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))?;
+            for cert in certs {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(&"no PEM certificate in the file"));
+            }
+        }
+        // Plain http never needs roots: do not read the system store for nothing.
+        None if https => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "endpoint {}: no trusted CA certificates found on this system{}; pass --ca-bundle FILE \
+                     or set AWS_CA_BUNDLE",
+                    cfg.endpoint,
+                    found.errors.first().map(|e| format!(" ({e})")).unwrap_or_default()
+                )));
+            }
+        }
+        None => {}
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidArgument(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// What to do after one failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection could not be made: nothing reached the server.
+    Connect,
+    /// The server refused the request without doing it (503 SlowDown/ServiceUnavailable, 429).
+    Refused,
+    /// The request may or may not have been carried out (500/502/504, a reset or close after
+    /// sending, no answer in time, a 2xx carrying a transient `<Error>`).
+    Unknown,
+}
+
+/// Whether a failure of this kind may be retried for a request with this idempotency and
+/// replayability (see the module docs).
+pub fn retry_decision(failure: Failure, idempotent: bool, replayable: bool) -> bool {
+    replayable
+        && match failure {
+            Failure::Connect | Failure::Refused => true,
+            Failure::Unknown => idempotent,
+        }
+}
+
+/// The failure kind of an HTTP status, `None` when the status is not retried.
+pub fn status_failure(status: u16) -> Option<Failure> {
+    match status {
+        429 | 503 => Some(Failure::Refused),
+        500 | 502 | 504 => Some(Failure::Unknown),
+        _ => None,
+    }
+}
+
+/// The sleep before retry number `attempt` (0-based): `base × 2^attempt` capped at
+/// [`BACKOFF_CAP`], half of it fixed and half random.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    use rand::Rng;
+    let full = base.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    let half = full / 2;
+    let jitter_ms = half.as_millis() as u64;
+    half + Duration::from_millis(if jitter_ms == 0 {
+        0
+    } else {
+        rand::thread_rng().gen_range(0..=jitter_ms)
+    })
+}
+
+/// An answer to [`Client::send_inner`]: the response with its body still streaming, or (for
+/// [`Client::send_read`]) a success read whole.
+enum Answer {
+    Streaming(Response<Incoming>),
+    Read(http::HeaderMap, Vec<u8>),
 }
 
 impl Client {
@@ -114,37 +237,39 @@ impl Client {
             .endpoint
             .parse()
             .map_err(|e| Error::InvalidArgument(format!("endpoint {:?}: {e}", cfg.endpoint)))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(Error::NotSupported(format!(
-                    "endpoint {}: https is not supported by the remote S3 client; use http:// \
-                     (or a local TLS-terminating proxy)",
-                    cfg.endpoint
-                )))
-            }
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
             _ => {
                 return Err(Error::InvalidArgument(format!(
-                    "endpoint {:?} must be an http:// URL",
+                    "endpoint {:?} must be an http:// or https:// URL",
                     cfg.endpoint
                 )))
             }
-        }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| Error::InvalidArgument(format!("endpoint {:?} has no host", cfg.endpoint)))?
             .to_string();
         let base_path = uri.path().trim_end_matches('/').to_string();
         let mut conn = HttpConnector::new();
+        conn.enforce_http(false);
         conn.set_nodelay(true);
         conn.set_keepalive(Some(Duration::from_secs(60)));
         conn.set_connect_timeout(Some(cfg.timeout));
+        let tls = tls_config(&cfg, scheme == "https")?;
+        let conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(conn);
         Ok(Client {
             http,
+            scheme,
             authority,
             base_path,
             cfg,
@@ -194,6 +319,11 @@ impl Client {
             http::header::HOST,
             HeaderValue::from_str(&host).map_err(|_| Error::InvalidArgument(format!("bad host {host:?}")))?,
         );
+        if let Some(token) = &self.cfg.session_token {
+            let value = HeaderValue::from_str(token.trim())
+                .map_err(|_| Error::InvalidArgument("the AWS session token cannot be sent in a header".into()))?;
+            headers.insert(HeaderName::from_static("x-amz-security-token"), value);
+        }
         for (n, v) in &req.headers {
             let value = HeaderValue::from_str(v.trim())
                 .map_err(|_| Error::InvalidArgument(format!("header {n}: value {v:?} cannot be sent")))?;
@@ -210,9 +340,9 @@ impl Client {
         signed.apply(&mut headers);
 
         let uri = if query_string.is_empty() {
-            format!("http://{}{}", self.authority, path)
+            format!("{}://{}{}", self.scheme, self.authority, path)
         } else {
-            format!("http://{}{}?{}", self.authority, path, query_string)
+            format!("{}://{}{}?{}", self.scheme, self.authority, path, query_string)
         };
         let mut builder = Request::builder().method(req.method.clone()).uri(uri);
         if let Some(h) = builder.headers_mut() {
@@ -233,8 +363,16 @@ impl Client {
     }
 
     /// Send `req`, retrying where it is safe, and return the response whatever its status.
-    pub async fn send_raw(&self, mut req: Req<'_>) -> Result<Response<Incoming>> {
-        let mut delay = BACKOFF_START;
+    pub async fn send_raw(&self, req: Req<'_>) -> Result<Response<Incoming>> {
+        match self.send_inner(req, None).await? {
+            Answer::Streaming(resp) => Ok(resp),
+            Answer::Read(..) => unreachable!("send_inner reads only when asked to"),
+        }
+    }
+
+    /// The retry loop. With `read_limit`, a 2xx answer is read whole (at most that many bytes)
+    /// and a transient `<Error>` inside it is retried like the status it stands for.
+    async fn send_inner(&self, mut req: Req<'_>, read_limit: Option<usize>) -> Result<Answer> {
         let mut attempt = 0u32;
         loop {
             let (body, hash, replayable): (ReqBody, String, bool) = match std::mem::replace(&mut req.body, Body::Empty)
@@ -274,41 +412,84 @@ impl Client {
             };
             let wait = self.cfg.timeout + Duration::from_secs(body_len >> 20);
             let outcome = tokio::time::timeout(wait, self.http.request(request)).await;
-            let retry_left = replayable && attempt < self.cfg.max_retries;
-            let failure = match outcome {
-                Ok(Ok(resp)) if resp.status().is_server_error() && retry_left => {
-                    let status = resp.status();
-                    let _ = read_body_limited(resp.into_body(), MAX_ERROR_BODY, self.cfg.timeout).await;
-                    format!("HTTP {status}")
-                }
-                Ok(Ok(resp)) => return Ok(resp),
-                Ok(Err(e)) if retry_left => format!("{e}"),
-                Ok(Err(e)) => {
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        format!("remote S3 endpoint {}: {e}", self.cfg.endpoint),
-                    )))
-                }
-                Err(_) if retry_left => "timed out".to_string(),
-                Err(_) => {
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "remote S3 endpoint {}: no answer within {:?}",
-                            self.cfg.endpoint, self.cfg.timeout
-                        ),
-                    )))
+            let may_retry =
+                |f: Failure| attempt < self.cfg.max_retries && retry_decision(f, req.idempotent, replayable);
+            let (failure, what) = 'outcome: {
+                match outcome {
+                    Ok(Ok(resp)) => {
+                        let status = resp.status();
+                        match status_failure(status.as_u16()) {
+                            Some(f) if may_retry(f) => {
+                                let body = read_body_limited(resp.into_body(), MAX_ERROR_BODY, self.cfg.timeout)
+                                    .await
+                                    .unwrap_or_default();
+                                let code = error_xml::parse(&body).map(|e| e.code).unwrap_or_default();
+                                (f, format!("HTTP {status} {code}"))
+                            }
+                            _ => match read_limit {
+                                Some(limit) if status.is_success() => {
+                                    let (parts, body) = resp.into_parts();
+                                    let body = match read_body_limited(body, limit, self.cfg.timeout).await {
+                                        Ok(b) => b,
+                                        Err(e) if may_retry(Failure::Unknown) => {
+                                            break 'outcome (
+                                                Failure::Unknown,
+                                                format!("HTTP {status}, body failed: {e}"),
+                                            );
+                                        }
+                                        Err(e) => return Err(e),
+                                    };
+                                    match error_xml::parse(&body) {
+                                        Some(e) => {
+                                            let f = error_xml::code_status(&e.code).and_then(status_failure);
+                                            match f {
+                                                Some(f) if may_retry(f) => {
+                                                    (f, format!("HTTP {status} with an <Error> body: {}", e.code))
+                                                }
+                                                _ => return Ok(Answer::Read(parts.headers, body)),
+                                            }
+                                        }
+                                        None => return Ok(Answer::Read(parts.headers, body)),
+                                    }
+                                }
+                                _ => return Ok(Answer::Streaming(resp)),
+                            },
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        let f = if e.is_connect() {
+                            Failure::Connect
+                        } else {
+                            Failure::Unknown
+                        };
+                        if !may_retry(f) {
+                            return Err(Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionAborted,
+                                format!("remote S3 endpoint {}: {}", self.cfg.endpoint, error_chain(&e)),
+                            )));
+                        }
+                        (f, error_chain(&e))
+                    }
+                    Err(_) => {
+                        if !may_retry(Failure::Unknown) {
+                            return Err(Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("remote S3 endpoint {}: no answer within {wait:?}", self.cfg.endpoint),
+                            )));
+                        }
+                        (Failure::Unknown, "timed out".to_string())
+                    }
                 }
             };
+            let delay = backoff(self.cfg.retry_base, attempt);
             log::debug!(
-                "{} {:?}/{:?}: {failure}; retry {} in {delay:?}",
+                "{} {:?}/{:?}: {what} ({failure:?}); retry {} in {delay:?}",
                 req.method,
                 req.bucket,
                 req.key,
                 attempt + 1
             );
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
             attempt += 1;
         }
     }
@@ -331,28 +512,61 @@ impl Client {
         error_xml::to_error(status.as_u16(), &body, ctx)
     }
 
-    /// Send `req` and read a small (XML) success body.
+    /// Send `req` and read a small (XML) success body. A transient `<Error>` body on a 2xx
+    /// answer is retried like its status; any other `<Error>` body is left to the caller's
+    /// parser (`multipart::parse_result`), which maps it to an error status.
     pub async fn send_read(&self, req: Req<'_>, ctx: &Context, limit: usize) -> Result<(http::HeaderMap, Vec<u8>)> {
-        let resp = self.send(req, ctx).await?;
-        let (parts, body) = resp.into_parts();
-        let body = read_body_limited(body, limit, self.cfg.timeout).await?;
-        Ok((parts.headers, body))
+        match self.send_inner(req, Some(limit)).await? {
+            Answer::Read(headers, body) => Ok((headers, body)),
+            Answer::Streaming(resp) => Err(self.error_of(resp, ctx).await),
+        }
     }
 
-    /// A response body as a [`ByteStream`] with the per-chunk timeout.
-    pub fn body_stream(&self, body: Incoming) -> ByteStream {
+    /// A response body as a [`ByteStream`] with the per-chunk timeout. With `expected`, the
+    /// stream fails (instead of ending) when the body is shorter or longer than that: a
+    /// truncated answer never reads as a complete one.
+    pub fn body_stream(&self, body: Incoming, expected: Option<u64>) -> ByteStream {
         let timeout = self.cfg.timeout;
-        Box::pin(stream::unfold(Some(body), move |state| async move {
-            let mut body = state?;
+        Box::pin(stream::unfold(Some((body, 0u64)), move |state| async move {
+            let (mut body, mut seen) = state?;
             loop {
                 match tokio::time::timeout(timeout, body.frame()).await {
                     Err(_) => return Some((Err(io_err(std::io::ErrorKind::TimedOut, "response body stalled")), None)),
-                    Ok(None) => return None,
-                    Ok(Some(Err(e))) => return Some((Err(io_err(std::io::ErrorKind::ConnectionAborted, e)), None)),
+                    Ok(None) => {
+                        return match expected {
+                            Some(n) if n != seen => Some((
+                                Err(io_err(
+                                    std::io::ErrorKind::UnexpectedEof,
+                                    format!("response body ended after {seen} of {n} bytes"),
+                                )),
+                                None,
+                            )),
+                            _ => None,
+                        }
+                    }
+                    Ok(Some(Err(e))) => {
+                        return Some((
+                            Err(io_err(std::io::ErrorKind::ConnectionAborted, error_chain(&e))),
+                            None,
+                        ))
+                    }
                     Ok(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data() {
                             if !data.is_empty() {
-                                return Some((Ok(data), Some(body)));
+                                seen += data.len() as u64;
+                                if expected.is_some_and(|n| seen > n) {
+                                    return Some((
+                                        Err(io_err(
+                                            std::io::ErrorKind::InvalidData,
+                                            format!(
+                                                "response body longer than the {} bytes announced",
+                                                expected.unwrap_or(0)
+                                            ),
+                                        )),
+                                        None,
+                                    ));
+                                }
+                                return Some((Ok(data), Some((body, seen))));
                             }
                         }
                     }
@@ -360,6 +574,21 @@ impl Client {
             }
         }))
     }
+}
+
+/// An error and its sources on one line (hyper's own message is often just "connection error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }
 
 fn io_err(kind: std::io::ErrorKind, e: impl std::fmt::Display) -> Error {
@@ -373,12 +602,12 @@ pub async fn read_body_limited(mut body: Incoming, limit: usize, timeout: Durati
         match tokio::time::timeout(timeout, body.frame()).await {
             Err(_) => return Err(io_err(std::io::ErrorKind::TimedOut, "response body stalled")),
             Ok(None) => return Ok(out),
-            Ok(Some(Err(e))) => return Err(io_err(std::io::ErrorKind::ConnectionAborted, e)),
+            Ok(Some(Err(e))) => return Err(io_err(std::io::ErrorKind::ConnectionAborted, error_chain(&e))),
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if out.len() + data.len() > limit {
                         return Err(Error::Backend {
-                            status: 200,
+                            status: 502,
                             code: "ResponseTooLarge".into(),
                             message: format!("remote answer larger than {limit} bytes"),
                         });

@@ -103,6 +103,29 @@ pub fn to_error(status: u16, body: &[u8], ctx: &Context) -> Error {
     }
 }
 
+/// The HTTP status AWS answers with for an error code, for the codes a remote may put in an
+/// `<Error>` body of a 2xx answer (CopyObject, UploadPartCopy, CompleteMultipartUpload).
+pub fn code_status(code: &str) -> Option<u16> {
+    Some(match code {
+        "InternalError" => 500,
+        "SlowDown" | "ServiceUnavailable" => 503,
+        "RequestTimeout" | "IncompleteBody" | "BadDigest" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"
+        | "InvalidArgument" | "InvalidRequest" | "MalformedXML" => 400,
+        "AccessDenied" => 403,
+        "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" => 404,
+        "PreconditionFailed" => 412,
+        "NotImplemented" => 501,
+        _ => return None,
+    })
+}
+
+/// Map an `<Error>` body that came with a 2xx status: never a success status, but the status
+/// AWS gives the code inside (an unknown code is an InternalError, 500).
+pub fn error_in_success(body: &[u8], ctx: &Context) -> Error {
+    let code = parse(body).map(|e| e.code).unwrap_or_default();
+    to_error(code_status(&code).unwrap_or(500), body, ctx)
+}
+
 fn status_code_name(status: u16) -> &'static str {
     match status {
         400 => "BadRequest",
@@ -160,5 +183,26 @@ mod tests {
             to_error(500, b"not xml", &c),
             Error::Backend { status: 500, .. }
         ));
+    }
+
+    #[test]
+    fn an_error_body_on_a_success_status_never_keeps_the_success_status() {
+        let body = b"<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>";
+        assert!(
+            matches!(error_in_success(body, &ctx()), Error::Backend { status: 500, ref code, .. } if code == "InternalError")
+        );
+        let body = b"<Error><Code>SlowDown</Code><Message>m</Message></Error>";
+        assert!(matches!(
+            error_in_success(body, &ctx()),
+            Error::Backend { status: 503, .. }
+        ));
+        let body = b"<Error><Code>SomethingNew</Code><Message>m</Message></Error>";
+        assert!(
+            matches!(error_in_success(body, &ctx()), Error::Backend { status: 500, ref code, .. } if code == "SomethingNew")
+        );
+        let body = b"<Error><Code>NoSuchUpload</Code></Error>";
+        assert!(matches!(error_in_success(body, &ctx()), Error::NoSuchUpload(_)));
+        let body = b"<Error><Code>AccessDenied</Code></Error>";
+        assert!(matches!(error_in_success(body, &ctx()), Error::AccessDenied(_)));
     }
 }

@@ -53,7 +53,7 @@ impl RemoteStore {
         if opts.range.is_some() && info.size == 0 {
             return Err(Error::InvalidRange);
         }
-        let body = self.client.body_stream(resp.into_body());
+        let body = self.client.body_stream(resp.into_body(), Some(range.end - range.start));
         Ok(GetResult { info, range, body })
     }
 
@@ -82,7 +82,7 @@ impl RemoteStore {
             StatusCode::OK if range.start == 0 && range.end == info.size => {}
             StatusCode::OK => {
                 return Err(Error::Backend {
-                    status: 200,
+                    status: 502,
                     code: "RangeIgnored".into(),
                     message: "the remote ignored the Range header".into(),
                 })
@@ -96,7 +96,17 @@ impl RemoteStore {
         if now.size != info.size || (!info.etag.is_empty() && now.etag != info.etag) {
             return Err(Error::ObjectChanged(info.key.clone()));
         }
-        Ok(self.client.body_stream(resp.into_body()))
+        // a 206 must cover exactly the asked range
+        if let Some(got) = super::client::header_str(resp.headers(), "content-range").and_then(parse_content_range) {
+            if got != range {
+                return Err(Error::Backend {
+                    status: 502,
+                    code: "InvalidRange".into(),
+                    message: format!("asked for bytes {range:?}, the remote sent {got:?}"),
+                });
+            }
+        }
+        Ok(self.client.body_stream(resp.into_body(), Some(range.end - range.start)))
     }
 }
 

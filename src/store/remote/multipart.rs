@@ -28,7 +28,7 @@ const MAX_BUFFERED_PART: usize = 64 * 1024 * 1024;
 pub(super) fn parse_result(body: &[u8], ctx: &Context) -> Result<xml::Element> {
     let root = xml::parse(body)?;
     if root.name == "Error" {
-        return Err(error_xml::to_error(200, body, ctx));
+        return Err(error_xml::error_in_success(body, ctx));
     }
     Ok(root)
 }
@@ -87,7 +87,7 @@ impl RemoteStore {
             .filter(|id| !id.is_empty())
             .map(str::to_string)
             .ok_or_else(|| Error::Backend {
-                status: 200,
+                status: 502,
                 code: "MalformedXML".into(),
                 message: "CreateMultipartUpload answer has no UploadId".into(),
             })
@@ -227,10 +227,12 @@ impl RemoteStore {
             ));
         }
         doc.push_str("</CompleteMultipartUpload>");
+        // Completing the same parts again makes the same object: safe to retry.
         let mut req = Req::new(Method::POST, Some(b), Some(key))
             .query("uploadId", upload_id)
             .header(http::header::CONTENT_TYPE, "application/xml")
-            .body(Body::Bytes(doc.into()));
+            .body(Body::Bytes(doc.into()))
+            .idempotent();
         for (n, v) in condition_headers(condition) {
             req = req.header(n, v);
         }

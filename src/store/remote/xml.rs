@@ -34,7 +34,7 @@ impl Element {
 
 fn bad(msg: impl std::fmt::Display) -> Error {
     Error::Backend {
-        status: 200,
+        status: 502,
         code: "MalformedXML".into(),
         message: format!("remote sent unreadable XML: {msg}"),
     }
