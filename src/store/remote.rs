@@ -132,6 +132,7 @@ impl RemoteConfig {
         if let Some(r) = &aws.region {
             cfg.region = r.clone();
         }
+        cfg.ca_bundle = aws.ca_bundle.clone();
         Ok(cfg)
     }
 }

@@ -17,6 +17,10 @@
 //!
 //! Region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `region` of the profile in the config
 //! file (then the credentials file). A command-line `--region` is applied by the caller.
+//!
+//! CA bundle (the PEM file trusted for https instead of the system roots): `AWS_CA_BUNDLE`, else
+//! `ca_bundle` of the profile in the config file. A command-line `--ca-bundle` is applied by the
+//! caller.
 
 use std::path::PathBuf;
 
@@ -46,6 +50,8 @@ impl std::fmt::Debug for Credentials {
 pub struct AwsProfile {
     pub credentials: Option<Credentials>,
     pub region: Option<String>,
+    /// `AWS_CA_BUNDLE`, else `ca_bundle` of the profile.
+    pub ca_bundle: Option<PathBuf>,
     /// `environment`, or `profile NAME in FILE`.
     pub source: String,
 }
@@ -89,6 +95,9 @@ pub fn load_with(explicit_profile: Option<&str>, env: &dyn Fn(&str) -> Option<St
         .or_else(|| var("AWS_DEFAULT_REGION"))
         .or_else(|| in_config.get("region"))
         .or_else(|| in_creds.get("region"));
+    let ca_bundle = var("AWS_CA_BUNDLE")
+        .or_else(|| in_config.get("ca_bundle"))
+        .map(PathBuf::from);
 
     if explicit.is_none() {
         if let (Some(a), Some(s)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
@@ -99,6 +108,7 @@ pub fn load_with(explicit_profile: Option<&str>, env: &dyn Fn(&str) -> Option<St
                     session_token: var("AWS_SESSION_TOKEN").or_else(|| var("AWS_SECURITY_TOKEN")),
                 }),
                 region,
+                ca_bundle,
                 source: "environment".into(),
             };
         }
@@ -108,6 +118,7 @@ pub fn load_with(explicit_profile: Option<&str>, env: &dyn Fn(&str) -> Option<St
             return AwsProfile {
                 credentials: Some(c),
                 region,
+                ca_bundle,
                 source: format!("profile {profile} in {}", file.display()),
             };
         }
@@ -115,6 +126,7 @@ pub fn load_with(explicit_profile: Option<&str>, env: &dyn Fn(&str) -> Option<St
     AwsProfile {
         credentials: None,
         region,
+        ca_bundle,
         source: format!(
             "no keys in the environment, nor for profile {profile} in {} or {}",
             creds_file.display(),
@@ -295,6 +307,18 @@ mod tests {
             .set("AWS_REGION", "r2")
             .load(None);
         assert_eq!(p.region.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn ca_bundle_from_environment_then_profile() {
+        let config = "[default]\nca_bundle = /etc/profile-ca.pem\n";
+        let p = Env::new(CREDS, config).load(None);
+        assert_eq!(p.ca_bundle, Some(PathBuf::from("/etc/profile-ca.pem")));
+        let p = Env::new(CREDS, config)
+            .set("AWS_CA_BUNDLE", "/tmp/env-ca.pem")
+            .load(None);
+        assert_eq!(p.ca_bundle, Some(PathBuf::from("/tmp/env-ca.pem")));
+        assert_eq!(Env::new(CREDS, CONFIG).load(None).ca_bundle, None);
     }
 
     #[test]
