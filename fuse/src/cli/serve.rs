@@ -4,7 +4,7 @@
 //! Start-up order: resolve the settings; open the store (a held data directory is a one-line
 //! error naming the holder); wrap it in the page cache; bind the endpoint; write
 //! `DATA/server.info` (address, pid, a fresh random admin token; mode 0600); print the readiness
-//! line `ozfs: serving S3 on http://ADDR`. Shutdown (Ctrl-C or SIGTERM): stop accepting, let
+//! line `ozfs: serving S3 on http://ADDR` (`https://` with `--tls-cert`). Shutdown (Ctrl-C or SIGTERM): stop accepting, let
 //! requests in flight finish (bounded), remove the server file if it is still ours.
 
 use super::connect::{pid_alive, ServerInfo, HELD_WAIT};

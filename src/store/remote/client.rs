@@ -653,6 +653,53 @@ mod tests {
     }
 
     #[test]
+    fn retry_policy() {
+        use Failure::*;
+        // nothing reached the server, or the server refused: always, if the body can be resent
+        for f in [Connect, Refused] {
+            assert!(retry_decision(f, false, true));
+            assert!(retry_decision(f, true, true));
+            assert!(!retry_decision(f, true, false));
+        }
+        // maybe done: only idempotent requests
+        assert!(retry_decision(Unknown, true, true));
+        assert!(!retry_decision(Unknown, false, true));
+        assert!(!retry_decision(Unknown, true, false));
+        assert_eq!(status_failure(503), Some(Refused));
+        assert_eq!(status_failure(429), Some(Refused));
+        for s in [500, 502, 504] {
+            assert_eq!(status_failure(s), Some(Unknown));
+        }
+        for s in [200, 400, 403, 404, 409, 412, 501] {
+            assert_eq!(status_failure(s), None, "{s}");
+        }
+        // what is idempotent
+        assert!(Req::new(Method::PUT, Some("b"), Some("k")).idempotent);
+        assert!(Req::new(Method::DELETE, Some("b"), Some("k")).idempotent);
+        assert!(!Req::new(Method::POST, Some("b"), Some("k")).idempotent);
+        assert!(Req::new(Method::POST, Some("b"), Some("k")).idempotent().idempotent);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..20 {
+            let full = (base * 2u32.pow(attempt.min(10))).min(BACKOFF_CAP);
+            for _ in 0..20 {
+                let d = backoff(base, attempt);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
+            }
+        }
+        // jitter: not always the same
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(base, 3)).collect();
+        assert!(samples.len() > 1);
+    }
+
+    #[test]
     fn encodes_like_s3() {
         assert_eq!(uri_encode("a b/c~d", true), "a%20b/c~d");
         assert_eq!(uri_encode("a b/c", false), "a%20b%2Fc");
