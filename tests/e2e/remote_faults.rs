@@ -94,6 +94,10 @@ struct Mount {
 
 impl Mount {
     fn new(endpoint: &str, extra: &[&str]) -> Mount {
+        Mount::with_env(endpoint, extra, &[])
+    }
+
+    fn with_env(endpoint: &str, extra: &[&str], env: &[(&str, &str)]) -> Mount {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(ozfs());
         cmd.args([
@@ -114,6 +118,9 @@ impl Mount {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = wait_for(cmd.spawn().unwrap(), COMMAND_BOUND).expect("ozfs mount did not return");
         assert!(out.status.success(), "ozfs mount: {}", text(&out));
         assert!(is_mounted(dir.path()));
@@ -224,6 +231,28 @@ fn mount_surfaces_persistent_faults_as_errors_and_never_returns_truncated_bytes(
     }
     // with the faults gone, the same file reads whole
     assert!(std::fs::read(m.p("good.bin")).unwrap() == data);
+}
+
+#[test]
+fn session_token_goes_with_every_request() {
+    let (_server, proxy) = backend();
+    // every request carrying the token meets one 503 first: the count proves the header is sent
+    // (the signer signs every header it is given, so it is covered by the signature too)
+    proxy.add(Rule::new("", "x-amz-security-token: tok-e2e-123", Fault::SlowDown, 1));
+    let m = Mount::with_env(&proxy.endpoint(), &[], &[("AWS_SESSION_TOKEN", "tok-e2e-123")]);
+    let o = sh(&format!("echo hi > {f} && cat {f}", f = m.p("t.txt").display()));
+    assert!(o.status.success() && text(&o).contains("hi"), "{}", text(&o));
+    assert_eq!(proxy.injected(), vec![(Fault::SlowDown, 1)]);
+    proxy.clear();
+    // and the header is in the signed list (`SignedHeaders=…;x-amz-security-token…`)
+    proxy.add(Rule::new("PUT", ";x-amz-security-token", Fault::SlowDown, 1));
+    let o = sh(&format!("echo again > {}", m.p("u.txt").display()));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        proxy.clear(),
+        vec![(Fault::SlowDown, 1)],
+        "x-amz-security-token is not in SignedHeaders"
+    );
 }
 
 #[test]
