@@ -60,8 +60,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
-/// Settings of a [`RemoteStore`].
-#[derive(Debug, Clone)]
+/// Settings of a [`RemoteStore`]. `Debug` leaves the secret key and session token out.
+#[derive(Clone)]
 pub struct RemoteConfig {
     /// `http://host:port` or `https://host:port` (an optional path prefix is kept).
     pub endpoint: String,
@@ -113,6 +113,21 @@ impl RemoteConfig {
             part_size: 8 * 1024 * 1024,
             part_concurrency: 4,
         }
+    }
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("virtual_host", &self.virtual_host)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("volume", &self.volume)
+            .finish_non_exhaustive()
     }
 }
 
@@ -570,6 +585,17 @@ mod tests {
             RemoteStore::new(RemoteConfig::new("ftp://h", "a", "b")),
             Err(Error::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn config_debug_hides_secrets() {
+        let mut cfg = RemoteConfig::new("http://h:1", "AKID", "the-secret-key");
+        cfg.session_token = Some("the-session-token".into());
+        let s = format!("{cfg:?}");
+        assert!(
+            s.contains("AKID") && !s.contains("the-secret-key") && !s.contains("the-session-token"),
+            "{s}"
+        );
     }
 
     proptest::proptest! {

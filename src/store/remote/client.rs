@@ -27,7 +27,8 @@
 //!     [`Req::idempotent`]: CompleteMultipartUpload, DeleteObjects);
 //!   - a 2xx answer whose XML body is an `<Error>` (CopyObject, UploadPartCopy and
 //!     CompleteMultipartUpload can fail that way after the status line went out) with a
-//!     transient code (InternalError, SlowDown, ServiceUnavailable): like a 500 / 503.
+//!     transient code (InternalError, SlowDown, ServiceUnavailable): like a 500, only for
+//!     idempotent requests.
 //!
 //!   Never retried: a streamed request body (it cannot be replayed), 501 and 4xx answers. A
 //!   response body that fails midway is not retried here: the reader sees an error (never a
@@ -441,7 +442,11 @@ impl Client {
                                     };
                                     match error_xml::parse(&body) {
                                         Some(e) => {
-                                            let f = error_xml::code_status(&e.code).and_then(status_failure);
+                                            // The status line said success: the request may
+                                            // have been carried out, whatever the code says.
+                                            let f = error_xml::code_status(&e.code)
+                                                .and_then(status_failure)
+                                                .map(|_| Failure::Unknown);
                                             match f {
                                                 Some(f) if may_retry(f) => {
                                                     (f, format!("HTTP {status} with an <Error> body: {}", e.code))
