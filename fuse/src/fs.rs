@@ -1751,6 +1751,24 @@ impl Fs {
                     {
                         return; // our own write
                     }
+                    // Our own rename on a store whose object identity includes the key (the
+                    // remote one): same bytes and metadata under the new key. Take the new
+                    // identity without telling the kernel: invalidating the inode here would
+                    // wait on the page lock of a read of this very file that is waiting for us
+                    // (the hang of a `cat` right after `mv` of its directory).
+                    Some(info)
+                        if old.as_ref().is_some_and(|o| {
+                            o.key != info.key
+                                && o.etag == info.etag
+                                && o.size == info.size
+                                && o.attrs.user == info.attrs.user
+                        }) =>
+                    {
+                        if let Some(i) = self.table().get_mut(ino) {
+                            i.info = Some(info);
+                        }
+                        return;
+                    }
                     Some(info) => {
                         let is_dir = ev.key.ends_with('/');
                         let mut f = if is_dir {
