@@ -446,7 +446,14 @@ impl Fs {
             }
         };
         let (file, marker, implicit) = tokio::join!(self.head(&file_key), self.head(&dir_key), implicit);
-        let (file, marker, implicit) = (file?, marker?, implicit?);
+        let (file, mut marker, implicit) = (file?, marker?, implicit?);
+        // A server that ignores the trailing slash (Ozone on FILE_SYSTEM_OPTIMIZED buckets)
+        // answers the HEAD of `name/` with the file `name`: the same object twice is a file.
+        if let (Some(f), Some(m)) = (&file, &marker) {
+            if f.etag == m.etag && f.size == m.size && f.last_modified == m.last_modified {
+                marker = None;
+            }
+        }
         if marker.is_some() || implicit {
             return Ok(Some(self.fresh_dir(dir_key, marker)));
         }
