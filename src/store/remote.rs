@@ -476,7 +476,8 @@ impl ObjectStore for RemoteStore {
             attrs: Some(attrs),
             ..CopyOptions::default()
         };
-        let direct = if self.self_copy_refused.load(Ordering::Relaxed) {
+        // A directory marker is rewritten with a PUT (see `copy_marker`), never copied onto itself.
+        let direct = if self.self_copy_refused.load(Ordering::Relaxed) && !key.ends_with('/') {
             None
         } else {
             match self.copy_object_impl(bucket, key, bucket, key, opts.clone()).await {

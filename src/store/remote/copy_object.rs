@@ -106,8 +106,19 @@ impl RemoteStore {
             expected_len: Some(0),
             ..PutOptions::default()
         };
+        let wanted = put.attrs.user.clone();
         let body: crate::store::ByteStream = Box::pin(futures_util::stream::empty());
-        self.put_object_impl(dst_bucket, dst_key, body, put).await.map(Some)
+        self.put_object_impl(dst_bucket, dst_key, body, put).await?;
+        let now = self.head_object_impl(dst_bucket, dst_key).await?;
+        if now.attrs.user != wanted {
+            // Ozone's FILE_SYSTEM_OPTIMIZED directories carry no user metadata: a PUT of `b/`
+            // with x-amz-meta-* makes the directory and drops the metadata. Say so instead of
+            // reporting attributes that were not stored.
+            return Err(Error::NotSupported(format!(
+                "the remote keeps no metadata on the directory {dst_key} (an Ozone FILE_SYSTEM_OPTIMIZED bucket)"
+            )));
+        }
+        Ok(Some(now))
     }
 
     pub(super) async fn rename_object_impl(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
