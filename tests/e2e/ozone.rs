@@ -181,12 +181,25 @@ fn aws(c: &Cluster, args: &[&str]) -> String {
 struct Mount {
     child: Child,
     dir: tempfile::TempDir,
+    /// The FUSE connection id (minor device number of the mount), to abort a wedged mount.
+    conn: Option<String>,
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
         // Kill first: an unmount while a request hangs would wait for it.
         let _ = self.child.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // A thread of the killed daemon is stuck in the kernel on its own mount: abort the
+            // connection (fusectl) so the process can go.
+            if let Some(c) = &self.conn {
+                let _ = std::fs::write(format!("/sys/fs/fuse/connections/{c}/abort"), "1");
+            }
+        }
         let _ = self.child.wait();
         let _ = Command::new("fusermount3")
             .arg("-uz")
@@ -224,7 +237,15 @@ fn mount(c: &Cluster, bucket: &str) -> Mount {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Mount { child, dir }
+    let conn = std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|mi| {
+        let p = dir.path().to_string_lossy().into_owned();
+        mi.lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(p.as_str()))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|dev| dev.split(':').nth(1))
+            .map(str::to_string)
+    });
+    Mount { child, dir, conn }
 }
 
 /// Run a scenario script on the mount under a kill timeout; return its output.
