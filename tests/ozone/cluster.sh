@@ -127,6 +127,8 @@ case "$cmd" in
         mkdir -p "$RUN/tmp" "$RUN/data" "$RUN/conf"
         mapfile -t FLAGS < <(jvm_flags)
         say "Ozone log: $RUN/ozone.log"
+        # Ozone unpacks its RocksDB native libraries into the working directory
+        cd "$RUN"
         exec "$JAVA" "${FLAGS[@]}" -cp "$CLASSES:$(cat "$CP")" OzfsOzoneCluster \
             --port-base "$BASE" --s3-port "$S3_PORT" --conf-dir "$RUN/conf" "$@"
         ;;
