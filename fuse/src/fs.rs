@@ -446,7 +446,14 @@ impl Fs {
             }
         };
         let (file, marker, implicit) = tokio::join!(self.head(&file_key), self.head(&dir_key), implicit);
-        let (file, marker, implicit) = (file?, marker?, implicit?);
+        let (file, mut marker, implicit) = (file?, marker?, implicit?);
+        // A server that ignores the trailing slash (Ozone on FILE_SYSTEM_OPTIMIZED buckets)
+        // answers the HEAD of `name/` with the file `name`: the same object twice is a file.
+        if let (Some(f), Some(m)) = (&file, &marker) {
+            if f.etag == m.etag && f.size == m.size && f.last_modified == m.last_modified {
+                marker = None;
+            }
+        }
         if marker.is_some() || implicit {
             return Ok(Some(self.fresh_dir(dir_key, marker)));
         }
@@ -1750,6 +1757,24 @@ impl Fs {
                             .is_some_and(|o| o.version == info.version && o.attrs.user == info.attrs.user) =>
                     {
                         return; // our own write
+                    }
+                    // Our own rename on a store whose object identity includes the key (the
+                    // remote one): same bytes and metadata under the new key. Take the new
+                    // identity without telling the kernel: invalidating the inode here would
+                    // wait on the page lock of a read of this very file that is waiting for us
+                    // (the hang of a `cat` right after `mv` of its directory).
+                    Some(info)
+                        if old.as_ref().is_some_and(|o| {
+                            o.key != info.key
+                                && o.etag == info.etag
+                                && o.size == info.size
+                                && o.attrs.user == info.attrs.user
+                        }) =>
+                    {
+                        if let Some(i) = self.table().get_mut(ino) {
+                            i.info = Some(info);
+                        }
+                        return;
                     }
                     Some(info) => {
                         let is_dir = ev.key.ends_with('/');

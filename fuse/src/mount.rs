@@ -463,7 +463,7 @@ pub fn mount_store(
         path: mountpoint.to_path_buf(),
         source: e,
     })?;
-    fs.set_invalidator(Arc::new(KernelInvalidator(session.notifier())));
+    fs.set_invalidator(Arc::new(KernelInvalidator::new(session.notifier())));
     let session = session.spawn().map_err(|e| MountError::Mount {
         path: mountpoint.to_path_buf(),
         source: e,

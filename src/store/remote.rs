@@ -55,7 +55,7 @@ use error_xml::Context;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::ops::Range;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -158,6 +158,9 @@ pub struct RemoteStore {
     changes: broadcast::Sender<ChangeEvent>,
     /// Set once the remote refused ListObjectsV2: use V1 from then on.
     list_v1: AtomicBool,
+    /// Set once the remote refused a CopyObject onto the same key: `set_attrs` goes through a
+    /// temporary key from then on.
+    self_copy_refused: AtomicBool,
 }
 
 impl RemoteStore {
@@ -174,6 +177,7 @@ impl RemoteStore {
             client: Arc::new(Client::new(cfg)?),
             changes: broadcast::channel(1024).0,
             list_v1: AtomicBool::new(false),
+            self_copy_refused: AtomicBool::new(false),
         })
     }
 
@@ -203,6 +207,20 @@ impl RemoteStore {
             key: key.to_string(),
             kind,
         });
+    }
+
+    /// `set_attrs` for a remote that refuses a copy onto itself: copy to a temporary sibling
+    /// key, copy back with the new attributes, delete the temporary key. The object is never
+    /// missing; a crash in between leaves the temporary key behind (its name says what it is).
+    async fn set_attrs_via_temp(&self, bucket: &BucketPath, key: &str, opts: CopyOptions) -> Result<ObjectInfo> {
+        let tmp = format!("{key}.ozfs-set-attrs-{:016x}", rand::random::<u64>());
+        self.copy_object_impl(bucket, key, bucket, &tmp, CopyOptions::default())
+            .await?;
+        let res = self.copy_object_impl(bucket, &tmp, bucket, key, opts).await;
+        let cleanup = self.delete_object_impl(bucket, &tmp, None).await;
+        let info = res?;
+        cleanup?;
+        Ok(info)
     }
 
     fn no_links(&self, what: &str) -> Error {
@@ -453,7 +471,26 @@ impl ObjectStore for RemoteStore {
             attrs: Some(attrs),
             ..CopyOptions::default()
         };
-        let info = self.copy_object_impl(bucket, key, bucket, key, opts).await?;
+        // A directory marker is rewritten with a PUT (see `copy_marker`), never copied onto itself.
+        let direct = if self.self_copy_refused.load(Ordering::Relaxed) && !key.ends_with('/') {
+            None
+        } else {
+            match self.copy_object_impl(bucket, key, bucket, key, opts.clone()).await {
+                Err(Error::Backend { status: 400, code, .. }) if code == "InvalidRequest" => {
+                    // Ozone refuses a CopyObject of a key onto itself on some buckets (FSO
+                    // buckets and links to them) even with the REPLACE directive: learn it and
+                    // go through a temporary key from now on.
+                    log::debug!("{key}: the remote refuses a copy onto itself; using a temporary key");
+                    self.self_copy_refused.store(true, Ordering::Relaxed);
+                    None
+                }
+                r => Some(r?),
+            }
+        };
+        let info = match direct {
+            Some(info) => info,
+            None => self.set_attrs_via_temp(bucket, key, opts).await?,
+        };
         self.notify(bucket, key, ChangeKind::Put);
         Ok(info)
     }
