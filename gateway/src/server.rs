@@ -1,5 +1,6 @@
 //! The accept loop: tokio + hyper 1 HTTP/1.1 (hyper-util), with a header read timeout for slow
-//! clients, a bound on the header count, and graceful shutdown (stop accepting, let requests
+//! clients, a bound on the header count, the connection limits of [`crate::conn`], and graceful
+//! shutdown (stop accepting, let requests
 //! in flight finish, bounded wait).
 
 use crate::service::{self, State};
@@ -83,6 +84,7 @@ impl Gateway {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        let connections = Arc::new(tokio::sync::Semaphore::new(crate::conn::MAX_CONNECTIONS));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
@@ -96,18 +98,25 @@ impl Gateway {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        // Over the bound: a short S3 answer, then close (no state kept).
+                        tokio::spawn(crate::conn::refuse(stream));
+                        continue;
+                    };
                     let state = self.state.clone();
                     let svc = service_fn(move |req| service::handle(state.clone(), req));
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(self.state.header_read_timeout)
                         .max_headers(MAX_HEADERS)
-                        .serve_connection(TokioIo::new(stream), svc);
+                        .max_buf_size(crate::conn::MAX_BUF)
+                        .serve_connection(TokioIo::new(crate::conn::S3Io::new(stream)), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
                             log::debug!("connection from {peer}: {e}");
                         }
+                        drop(permit);
                     });
                 }
                 _ = &mut shutdown => break,
