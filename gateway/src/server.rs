@@ -27,6 +27,7 @@ pub struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
     state: Arc<State>,
+    max_connections: usize,
 }
 
 impl Gateway {
@@ -52,6 +53,7 @@ impl Gateway {
         Ok(Gateway {
             listener,
             addr,
+            max_connections: crate::conn::MAX_CONNECTIONS,
             state: Arc::new(State {
                 cfg,
                 store,
@@ -74,6 +76,13 @@ impl Gateway {
         self
     }
 
+    /// Change how many connections are served at once (default [`crate::conn::MAX_CONNECTIONS`]);
+    /// one more is answered `503 SlowDown` and closed. Tests lower it.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -84,7 +93,7 @@ impl Gateway {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
-        let connections = Arc::new(tokio::sync::Semaphore::new(crate::conn::MAX_CONNECTIONS));
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
