@@ -8,4 +8,5 @@
 
 mod common;
 mod crash;
+mod nospace;
 mod storm;
