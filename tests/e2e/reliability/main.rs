@@ -9,4 +9,5 @@
 mod common;
 mod crash;
 mod nospace;
+mod secure;
 mod storm;
