@@ -13,6 +13,9 @@ use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::time::SystemTime;
 
+/// Method, path, query, extra headers, body.
+type Attempt<'a> = (&'a str, String, &'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+
 fn secret_of(data: &std::path::Path, user: &str) -> String {
     let out = cli(data, &["s3", "getsecret", "-u", user]);
     out.lines()
@@ -72,7 +75,7 @@ fn users_are_isolated_and_nothing_secret_leaks() {
         &["sh", "bucket", "link", "-u", "bob", "/s3v/alice-b", "/s3v/bob-link"],
     );
     for b in ["alice-b", "bob-link"] {
-        let attempts: Vec<(&str, String, &str, Vec<(&str, &str)>, &[u8])> = vec![
+        let attempts: Vec<Attempt> = vec![
             ("GET", format!("/{b}/secret.txt"), "", vec![], b""),
             ("HEAD", format!("/{b}/secret.txt"), "", vec![], b""),
             ("GET", format!("/{b}"), "list-type=2", vec![], b""),
