@@ -10,4 +10,5 @@ mod common;
 mod crash;
 mod nospace;
 mod secure;
+mod soak;
 mod storm;
