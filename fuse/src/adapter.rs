@@ -542,60 +542,21 @@ fn xattr_reply(reply: ReplyXattr, size: u32, v: &[u8]) {
     }
 }
 
-/// [`Invalidator`] over fuser's [`Notifier`]. The notifications are written by one dedicated
-/// thread, never by the caller: the kernel may hold an invalidation until a FUSE request on the
-/// same inode is answered (an inode invalidation waits for the page lock a `read` holds), and
-/// that answer may need the async runtime the caller runs on. Writing from a runtime worker
-/// could therefore deadlock the read (the `cat` after `mv` of its directory on Ozone did).
-pub struct KernelInvalidator {
-    tx: std::sync::Mutex<std::sync::mpsc::Sender<Inval>>,
-}
-
-enum Inval {
-    Entry(u64, std::ffi::OsString),
-    Inode(u64),
-}
-
-impl KernelInvalidator {
-    pub fn new(notifier: Notifier) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<Inval>();
-        let spawned = std::thread::Builder::new().name("ozfs-inval".into()).spawn(move || {
-            // ends when the invalidator (the only sender) is dropped
-            for inv in rx {
-                match inv {
-                    Inval::Entry(parent, name) => {
-                        if let Err(e) = notifier.inval_entry(INodeNo(parent), &name) {
-                            log::debug!("inval_entry({parent}, {name:?}): {e}");
-                        }
-                    }
-                    Inval::Inode(ino) => {
-                        if let Err(e) = notifier.inval_inode(INodeNo(ino), 0, -1) {
-                            log::debug!("inval_inode({ino}): {e}");
-                        }
-                    }
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            log::error!("cannot start the kernel invalidation thread: {e}; changes show after the TTLs");
-        }
-        KernelInvalidator {
-            tx: std::sync::Mutex::new(tx),
-        }
-    }
-
-    fn send(&self, inv: Inval) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = tx.send(inv);
-    }
-}
+/// [`Invalidator`] over fuser's [`Notifier`]: it blocks while the kernel holds the locks, so the
+/// mount only calls it from [`crate::invalidate::QueuedInvalidator`]'s own thread (a write from a
+/// runtime worker deadlocked a `cat` after `mv` of its directory on Ozone).
+pub struct KernelInvalidator(pub Notifier);
 
 impl Invalidator for KernelInvalidator {
     fn inval_entry(&self, parent: u64, name: &str) {
-        self.send(Inval::Entry(parent, OsStr::new(name).to_os_string()));
+        if let Err(e) = self.0.inval_entry(INodeNo(parent), OsStr::new(name)) {
+            log::debug!("inval_entry({parent}, {name:?}): {e}");
+        }
     }
 
     fn inval_inode(&self, ino: u64) {
-        self.send(Inval::Inode(ino));
+        if let Err(e) = self.0.inval_inode(INodeNo(ino), 0, -1) {
+            log::debug!("inval_inode({ino}): {e}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`command`]: `ozfs mount` (goofys flags, fstab helper form, backgrounding, signals);
 //! - [`mount`]: [`mount_store`], [`MountOptions`], [`MountHandle`] (unmount on drop), the
 //!   change-feed task that invalidates kernel caches;
+//! - `invalidate`: kernel invalidations from a dedicated thread, never from a request path;
 //! - `adapter`: the thin `fuser::Filesystem` implementation;
 //! - [`fs`]: the filesystem logic over `Arc<dyn ObjectStore>`, testable without a kernel;
 //! - [`inode`], [`staging`], [`posix`]: inode table and handles, the local staging area for
@@ -20,6 +21,7 @@ pub mod command;
 pub mod error;
 pub mod fs;
 pub mod inode;
+mod invalidate;
 pub mod mount;
 pub mod posix;
 pub mod staging;

@@ -8,6 +8,7 @@
 
 use crate::adapter::{Adapter, KernelInvalidator};
 use crate::fs::{Fs, FsConfig};
+use crate::invalidate::QueuedInvalidator;
 use fuser::{Config, MountOption, SessionACL};
 use ozfs::{BucketPath, ObjectStore};
 use std::path::{Path, PathBuf};
@@ -463,7 +464,14 @@ pub fn mount_store(
         path: mountpoint.to_path_buf(),
         source: e,
     })?;
-    fs.set_invalidator(Arc::new(KernelInvalidator::new(session.notifier())));
+    // Invalidations go through a queue to their own thread: the kernel may block a notification
+    // while a request holds the directory lock, and no request may ever wait for that.
+    let invalidator =
+        QueuedInvalidator::new(Arc::new(KernelInvalidator(session.notifier()))).map_err(|e| MountError::Mount {
+            path: mountpoint.to_path_buf(),
+            source: e,
+        })?;
+    fs.set_invalidator(Arc::new(invalidator));
     let session = session.spawn().map_err(|e| MountError::Mount {
         path: mountpoint.to_path_buf(),
         source: e,

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! server.rs   accept loop (tokio + hyper 1), graceful shutdown
+//! conn.rs     per-connection limits, S3 XML for requests hyper cannot parse
 //! service.rs  parse → auth → dispatch → render
 //! router.rs   method + path/virtual host + query → Endpoint
 //! auth.rs     ozfs::sigv4 verification, security on/off
@@ -20,6 +21,7 @@
 pub mod admin;
 mod auth;
 mod body;
+mod conn;
 mod error;
 mod handlers;
 mod router;

@@ -1,7 +1,8 @@
 //! The accept loop: tokio + hyper 1 HTTP/1.1 (hyper-util), with a header read timeout for slow
-//! clients, a bound on the header count, and graceful shutdown (stop accepting, let requests
-//! in flight finish, bounded wait). With [`Gateway::with_tls`], each connection first does a
-//! rustls handshake (tokio-rustls), bounded by the same header read timeout.
+//! clients, a bound on the header count, the connection limits of [`crate::conn`], and graceful
+//! shutdown (stop accepting, let requests in flight finish, bounded wait). With
+//! [`Gateway::with_tls`], each connection first does a rustls handshake (tokio-rustls), bounded
+//! by the same header read timeout.
 
 use crate::service::{self, State};
 use crate::GatewayConfig;
@@ -28,6 +29,7 @@ pub struct Gateway {
     addr: SocketAddr,
     state: Arc<State>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    max_connections: usize,
 }
 
 impl Gateway {
@@ -54,6 +56,7 @@ impl Gateway {
             listener,
             addr,
             tls: None,
+            max_connections: crate::conn::MAX_CONNECTIONS,
             state: Arc::new(State {
                 cfg,
                 store,
@@ -91,6 +94,13 @@ impl Gateway {
         }
     }
 
+    /// Change how many connections are served at once (default [`crate::conn::MAX_CONNECTIONS`]);
+    /// one more is answered `503 SlowDown` and closed. Tests lower it.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -101,6 +111,7 @@ impl Gateway {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
@@ -114,21 +125,30 @@ impl Gateway {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        // Over the bound: a short S3 answer, then close (no state kept).
+                        tokio::spawn(crate::conn::refuse(stream));
+                        continue;
+                    };
                     let state = self.state.clone();
                     let watcher = graceful.watcher();
                     match &self.tls {
                         None => {
-                            tokio::spawn(serve_io(TokioIo::new(stream), state, watcher, peer));
+                            tokio::spawn(async move {
+                                serve_io(TokioIo::new(crate::conn::S3Io::new(stream)), state, watcher, peer).await;
+                                drop(permit);
+                            });
                         }
                         Some(acceptor) => {
                             let acceptor = acceptor.clone();
                             tokio::spawn(async move {
                                 let limit = state.header_read_timeout;
                                 match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                                    Ok(Ok(tls)) => serve_io(TokioIo::new(tls), state, watcher, peer).await,
+                                    Ok(Ok(tls)) => serve_io(TokioIo::new(crate::conn::S3Io::new(tls)), state, watcher, peer).await,
                                     Ok(Err(e)) => log::debug!("TLS handshake with {peer} failed: {e}"),
                                     Err(_) => log::debug!("TLS handshake with {peer}: no progress in {limit:?}"),
                                 }
+                                drop(permit);
                             });
                         }
                     }
@@ -162,6 +182,7 @@ async fn serve_io<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(state.header_read_timeout)
         .max_headers(MAX_HEADERS)
+        .max_buf_size(crate::conn::MAX_BUF)
         .serve_connection(io, svc);
     if let Err(e) = watcher.watch(conn).await {
         log::debug!("connection from {peer}: {e}");

@@ -697,6 +697,31 @@ pub struct LocalStore {
     inner: Arc<Inner>,
 }
 
+/// Create `dir` (parents as usual) private to this user (0700): it holds every object and the
+/// S3 secrets. An existing directory that others may enter is tightened to 0700, with a warning.
+fn make_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                log::warn!(
+                    "data directory {} was accessible to other users (mode {:o}); made it private (0700)",
+                    dir.display(),
+                    mode & 0o777
+                );
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl LocalStore {
     /// Open (creating if needed) the data directory `dir`, with `s3_volume` as the volume the S3
     /// endpoint shows (created if missing). Recovers from an interrupted run: removes every
@@ -704,7 +729,7 @@ impl LocalStore {
     /// when another process holds the directory.
     pub fn open(dir: &Path, s3_volume: &str) -> Result<LocalStore> {
         validate_resource_name(NameKind::Volume, s3_volume)?;
-        std::fs::create_dir_all(dir)?;
+        make_private_dir(dir)?;
         let database = match Database::builder()
             .set_cache_size(METADATA_CACHE_BYTES)
             .create(dir.join("meta.redb"))
