@@ -20,6 +20,7 @@ pub mod command;
 pub mod error;
 pub mod fs;
 pub mod inode;
+pub mod logging;
 pub mod mount;
 pub mod posix;
 pub mod staging;

@@ -97,7 +97,7 @@ impl Gateway {
                     };
                     let _ = stream.set_nodelay(true);
                     let state = self.state.clone();
-                    let svc = service_fn(move |req| service::handle(state.clone(), req));
+                    let svc = service_fn(move |req| service::handle(state.clone(), peer, req));
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(self.state.header_read_timeout)

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// in this process; repeatable
     #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
     pub mounts: Vec<MountSpec>,
+    /// Append one line per S3 request (client, user, request, status, bytes, time, request id)
+    /// to FILE
+    #[arg(long, value_name = "FILE", env = "OZFS_ACCESS_LOG")]
+    pub access_log: Option<PathBuf>,
 }
 
 /// One `--mount BUCKET[:PREFIX]:MOUNTPOINT`.
@@ -194,6 +198,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         }
     };
     let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    ozfs::metrics::register_cache(&cache);
     let store: Arc<dyn ObjectStore> = Arc::new(CachingStore::new(inner, cache));
 
     let token = new_token();
@@ -206,7 +211,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     };
     let gateway = Gateway::bind(cfg, store.clone(), secrets)
         .await
-        .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
+        .map_err(|e| listen_error(listen, &e))?;
     let addr = gateway.local_addr();
 
     // The mounts share the store (and its page cache) with the endpoint.
@@ -239,12 +244,50 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     for m in &mounts {
         println!("ozfs: mounted at {}", m.mountpoint().display());
     }
+    println!("ozfs: data in {}", settings.data_dir.display());
+    println!(
+        "ozfs: metrics on http://{addr}/prom; stop with Ctrl-C (or kill {})",
+        std::process::id()
+    );
     let _ = std::io::stdout().flush();
 
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
     let result = gateway.run(shutdown).await;
+    if stopping_rx.await.is_ok() {
+        println!("ozfs: stopping (finishing requests in flight, unmounting)");
+        let _ = std::io::stdout().flush();
+    }
+    let unmounted: Vec<String> = mounts.iter().map(|m| m.mountpoint().display().to_string()).collect();
     unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
+    if result.is_ok() {
+        match unmounted.is_empty() {
+            true => println!("ozfs: stopped"),
+            false => println!("ozfs: stopped; unmounted {}", unmounted.join(", ")),
+        }
+        let _ = std::io::stdout().flush();
+    }
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
+}
+
+/// Binding the endpoint failed: say which flag picks another address.
+fn listen_error(listen: SocketAddr, e: &std::io::Error) -> CliError {
+    let msg = super::sh::io_msg(e);
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => CliError(format!(
+            "cannot listen on {listen}: port {} is already in use (another ozfs serve?); choose another with --listen HOST:PORT, e.g. --listen 127.0.0.1:{}",
+            listen.port(),
+            listen.port().wrapping_add(1).max(1024)
+        )),
+        std::io::ErrorKind::PermissionDenied => CliError(format!(
+            "cannot listen on {listen}: {msg}; ports below 1024 need privileges, choose another with --listen HOST:PORT"
+        )),
+        _ => CliError(format!("cannot listen on {listen}: {msg} (change the address with --listen HOST:PORT)")),
+    }
 }
 
 /// Mount one `--mount` (blocking until the kernel answered, so off the async workers).
