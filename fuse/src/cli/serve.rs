@@ -171,6 +171,16 @@ fn new_token() -> String {
     hex::encode(b)
 }
 
+/// A status line on standard output. Unlike `println!` it never panics: whoever started us may
+/// have stopped reading after the readiness line (a closed pipe must not kill the server).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, $($t)*);
+        let _ = out.flush();
+    }};
+}
+
 pub async fn run(args: ServeArgs) -> CliResult<()> {
     let shutdown = shutdown_signal()?;
     let settings = Settings::from_process(&args.flags())?;
@@ -240,36 +250,29 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         )));
     }
 
-    println!("ozfs: serving S3 on http://{addr}");
+    say!("ozfs: serving S3 on http://{addr}");
     for m in &mounts {
-        println!("ozfs: mounted at {}", m.mountpoint().display());
+        say!("ozfs: mounted at {}", m.mountpoint().display());
     }
-    println!("ozfs: data in {}", settings.data_dir.display());
-    println!(
+    say!("ozfs: data in {}", settings.data_dir.display());
+    say!(
         "ozfs: metrics on http://{addr}/prom; stop with Ctrl-C (or kill {})",
         std::process::id()
     );
-    let _ = std::io::stdout().flush();
 
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
-        let _ = stopping_tx.send(());
+        say!("ozfs: stopping (finishing requests in flight, unmounting)");
     };
     let result = gateway.run(shutdown).await;
-    if stopping_rx.await.is_ok() {
-        println!("ozfs: stopping (finishing requests in flight, unmounting)");
-        let _ = std::io::stdout().flush();
-    }
     let unmounted: Vec<String> = mounts.iter().map(|m| m.mountpoint().display().to_string()).collect();
     unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
     if result.is_ok() {
         match unmounted.is_empty() {
-            true => println!("ozfs: stopped"),
-            false => println!("ozfs: stopped; unmounted {}", unmounted.join(", ")),
+            true => say!("ozfs: stopped"),
+            false => say!("ozfs: stopped; unmounted {}", unmounted.join(", ")),
         }
-        let _ = std::io::stdout().flush();
     }
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
 }
