@@ -7,6 +7,10 @@
 #   BUCKET      default bucket1 (in the S3 volume, s3v)
 #   MOUNTPOINT  default ~/ozfs/BUCKET
 #   Data lives in $OZFS_DATA, else ~/.local/share/ozfs.
+#   The built binary is linked as $OZFS_BIN_DIR/ozfs (default ~/.local/bin/ozfs), so the
+#   README's `ozfs …` commands work from any shell that has that directory on its PATH.
+#   The first release build takes about 4-6 minutes on 2 idle cores, longer on a busy machine
+#   (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +43,19 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-log "building ozfs (release)"
+log "building ozfs (release; the first build takes 4-6 minutes on 2 idle cores, more on a busy machine; later ones seconds)"
 cargo build --release -p ozfs-fuse --bin ozfs
-BIN="${CARGO_TARGET_DIR:-target}/release/ozfs"
+BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/ozfs"
+
+# Put `ozfs` on the PATH: a symbolic link to the build, so a rebuild updates it.
+BIN_DIR=${OZFS_BIN_DIR:-$HOME/.local/bin}
+mkdir -p "$BIN_DIR"
+ln -sfn "$BIN" "$BIN_DIR/ozfs"
+log "linked $BIN_DIR/ozfs -> $BIN"
+case ":$PATH:" in
+    *":$BIN_DIR:"*) ;;
+    *) log "$BIN_DIR is not on your PATH; add it with: export PATH=\"$BIN_DIR:\$PATH\"" ;;
+esac
 
 if ! "$BIN" sh bucket info "/$VOLUME/$BUCKET" >/dev/null 2>&1; then
     log "creating bucket /$VOLUME/$BUCKET"
@@ -49,5 +63,16 @@ if ! "$BIN" sh bucket info "/$VOLUME/$BUCKET" >/dev/null 2>&1; then
 fi
 mkdir -p "$MOUNTPOINT"
 
-log "serving /$VOLUME/$BUCKET over S3 and at $MOUNTPOINT (Ctrl-C to stop)"
-exec "$BIN" serve --mount "$BUCKET:$MOUNTPOINT" "$@"
+DATA=${OZFS_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/ozfs}
+log "starting: bucket /$VOLUME/$BUCKET, S3 endpoint and mount at $MOUNTPOINT, data in $DATA"
+log "stop with Ctrl-C (the mount is unmounted on the way out)"
+# `ozfs serve` prints the endpoint, the mount, the data directory and the metrics URL once it
+# is ready, and "ozfs: stopped" when it has shut down.
+status=0
+"$BIN" serve --mount "$BUCKET:$MOUNTPOINT" "$@" || status=$?
+if [ "$status" -eq 0 ] || [ "$status" -eq 130 ]; then
+    log "ozfs stopped; $MOUNTPOINT is unmounted, the data stays in $DATA"
+else
+    log "ozfs exited with status $status"
+fi
+exit "$status"

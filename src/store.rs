@@ -79,7 +79,8 @@ pub struct ObjectInfo {
     pub last_modified: SystemTime,
     /// Unique per write of any key in this store (page-cache key; never reused).
     pub version: u64,
-    /// Owner (user name) of the bucket the object was written in.
+    /// Owner: the user (access key) that wrote this version of the key, or the bucket's owner
+    /// when the writer had none (FUSE) or the store cannot tell (remote stores report theirs).
     pub owner: String,
     pub attrs: ObjectAttrs,
     /// Sizes of the parts, in order, for an object made by multipart upload (empty otherwise).
@@ -119,6 +120,9 @@ pub struct PutOptions {
     pub expected_len: Option<u64>,
     pub checksum: Option<ChecksumSpec>,
     pub condition: WriteCondition,
+    /// Who writes the key (the request's access key): recorded as the key's owner. `None`
+    /// records the bucket's owner (the FUSE mount, which has no access key).
+    pub owner: Option<String>,
 }
 
 /// A byte range as a client asked for it, resolved against the object size by
@@ -179,6 +183,8 @@ pub struct CopyOptions {
     pub condition: WriteCondition,
     /// Copy only this range of the source (UploadPartCopy).
     pub source_range: Option<Range<u64>>,
+    /// Who writes the copy: recorded as its owner (`None`: the bucket's owner).
+    pub owner: Option<String>,
 }
 
 /// A listing request. Keys come back in byte order.

@@ -230,6 +230,7 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                     tags: if *replace { Some(tags) } else { None },
                     condition: WriteCondition::None,
                     source_range: range.map(|(a, z)| a..z),
+                    owner: None,
                 };
                 Ok(norm(&s.copy_object(&b, KEYS[*src], &b, KEYS[*dst], opts).await?))
             }

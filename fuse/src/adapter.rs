@@ -52,6 +52,18 @@ impl Adapter {
     fn run<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         self.rt.block_on(f)
     }
+
+    /// [`Adapter::run`] for one FUSE operation, counted and timed in the metrics by `name`.
+    fn op<T>(
+        &self,
+        name: &'static str,
+        f: impl std::future::Future<Output = Result<T, FsError>>,
+    ) -> Result<T, FsError> {
+        let started = std::time::Instant::now();
+        let r = self.rt.block_on(f);
+        ozfs::metrics::fuse_op(name, r.is_ok(), started.elapsed());
+        r
+    }
 }
 
 /// Log an error once, at the edge, and convert it.
@@ -154,7 +166,7 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.lookup(parent.0, name)) {
+        match self.op("lookup", self.fs.lookup(parent.0, name)) {
             Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("lookup", &e)),
         }
@@ -165,7 +177,7 @@ impl Filesystem for Adapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.run(self.fs.getattr(ino.0)) {
+        match self.op("getattr", self.fs.getattr(ino.0)) {
             Ok(a) => reply.attr(&self.attr_ttl, &to_file_attr(&a)),
             Err(e) => reply.error(errno("getattr", &e)),
         }
@@ -197,14 +209,14 @@ impl Filesystem for Adapter {
             mtime: mtime.map(time_of),
             fh: fh.map(|f| f.0),
         };
-        match self.run(self.fs.setattr(ino.0, sa)) {
+        match self.op("setattr", self.fs.setattr(ino.0, sa)) {
             Ok(a) => reply.attr(&self.attr_ttl, &to_file_attr(&a)),
             Err(e) => reply.error(errno("setattr", &e)),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.run(self.fs.readlink(ino.0)) {
+        match self.op("readlink", self.fs.readlink(ino.0)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno("readlink", &e)),
         }
@@ -224,7 +236,10 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.mknod(parent.0, name, mode & !umask, req.uid(), req.gid())) {
+        match self.op(
+            "mknod",
+            self.fs.mknod(parent.0, name, mode & !umask, req.uid(), req.gid()),
+        ) {
             Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("mknod", &e)),
         }
@@ -235,7 +250,10 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.mkdir(parent.0, name, mode & !umask, req.uid(), req.gid())) {
+        match self.op(
+            "mkdir",
+            self.fs.mkdir(parent.0, name, mode & !umask, req.uid(), req.gid()),
+        ) {
             Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("mkdir", &e)),
         }
@@ -246,7 +264,7 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.unlink(parent.0, name)) {
+        match self.op("unlink", self.fs.unlink(parent.0, name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("unlink", &e)),
         }
@@ -257,7 +275,7 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.rmdir(parent.0, name)) {
+        match self.op("rmdir", self.fs.rmdir(parent.0, name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rmdir", &e)),
         }
@@ -268,7 +286,7 @@ impl Filesystem for Adapter {
             (Ok(n), Some(t)) => (n, t),
             _ => return reply.error(Errno::EINVAL),
         };
-        match self.run(self.fs.symlink(parent.0, name, target, req.uid(), req.gid())) {
+        match self.op("symlink", self.fs.symlink(parent.0, name, target, req.uid(), req.gid())) {
             Ok(a) => reply.entry_with_ttls(&self.attr_ttl, &self.entry_ttl, &to_file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("symlink", &e)),
         }
@@ -293,7 +311,10 @@ impl Filesystem for Adapter {
             return reply.error(Errno::EINVAL);
         }
         let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
-        match self.run(self.fs.rename(parent.0, name, newparent.0, newname, noreplace)) {
+        match self.op(
+            "rename",
+            self.fs.rename(parent.0, name, newparent.0, newname, noreplace),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rename", &e)),
         }
@@ -309,7 +330,7 @@ impl Filesystem for Adapter {
             write: !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY),
             truncate: flags.0 & libc::O_TRUNC != 0,
         };
-        match self.run(self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
+        match self.op("open", self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
             Ok(o) => {
                 let f = if o.keep_cache {
                     FopenFlags::FOPEN_KEEP_CACHE
@@ -333,7 +354,7 @@ impl Filesystem for Adapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.run(self.fs.read(ino.0, fh.0, offset, size)) {
+        match self.op("read", self.fs.read(ino.0, fh.0, offset, size)) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(errno("read", &e)),
         }
@@ -351,14 +372,14 @@ impl Filesystem for Adapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.run(self.fs.write(ino.0, fh.0, offset, data)) {
+        match self.op("write", self.fs.write(ino.0, fh.0, offset, data)) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno("write", &e)),
         }
     }
 
     fn flush(&self, req: &Request, ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
-        match self.run(self.fs.flush(ino.0, fh.0, tgid_of(req.pid()))) {
+        match self.op("flush", self.fs.flush(ino.0, fh.0, tgid_of(req.pid()))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("flush", &e)),
         }
@@ -374,14 +395,14 @@ impl Filesystem for Adapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.run(self.fs.release(ino.0, fh.0)) {
+        match self.op("release", self.fs.release(ino.0, fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("release", &e)),
         }
     }
 
     fn fsync(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        match self.run(self.fs.fsync(ino.0, fh.0)) {
+        match self.op("fsync", self.fs.fsync(ino.0, fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fsync", &e)),
         }
@@ -397,7 +418,7 @@ impl Filesystem for Adapter {
     fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         let mut sink =
             |e: DirEntryOut<'_>| reply.add(INodeNo(e.attr.ino), e.next_offset, file_type(e.attr.kind), e.name);
-        match self.run(self.fs.readdir(ino.0, fh.0, offset, false, &mut sink)) {
+        match self.op("readdir", self.fs.readdir(ino.0, fh.0, offset, false, &mut sink)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("readdir", &e)),
         }
@@ -416,7 +437,7 @@ impl Filesystem for Adapter {
                 Generation(0),
             )
         };
-        match self.run(self.fs.readdir(ino.0, fh.0, offset, true, &mut sink)) {
+        match self.op("readdirplus", self.fs.readdir(ino.0, fh.0, offset, true, &mut sink)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("readdirplus", &e)),
         }
@@ -461,7 +482,7 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.setxattr(ino.0, name, value, flags)) {
+        match self.op("setxattr", self.fs.setxattr(ino.0, name, value, flags)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("setxattr", &e)),
         }
@@ -476,14 +497,14 @@ impl Filesystem for Adapter {
         if !name.starts_with("user.") && !name.starts_with("s3.") {
             return reply.error(Errno::from_i32(libc::ENODATA));
         }
-        match self.run(self.fs.getxattr(ino.0, name)) {
+        match self.op("getxattr", self.fs.getxattr(ino.0, name)) {
             Ok(v) => xattr_reply(reply, size, &v),
             Err(e) => reply.error(errno("getxattr", &e)),
         }
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        match self.run(self.fs.listxattr(ino.0)) {
+        match self.op("listxattr", self.fs.listxattr(ino.0)) {
             Ok(v) => xattr_reply(reply, size, &v),
             Err(e) => reply.error(errno("listxattr", &e)),
         }
@@ -494,7 +515,7 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        match self.run(self.fs.removexattr(ino.0, name)) {
+        match self.op("removexattr", self.fs.removexattr(ino.0, name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("removexattr", &e)),
         }
@@ -515,7 +536,8 @@ impl Filesystem for Adapter {
             Err(e) => return reply.error(e),
         };
         let tgid = tgid_of(req.pid());
-        match self.run(
+        match self.op(
+            "create",
             self.fs
                 .create(parent.0, name, mode & !umask, req.uid(), req.gid(), tgid),
         ) {

@@ -11,6 +11,7 @@
 mod admin;
 mod connect;
 mod json;
+mod progress;
 mod remote;
 mod s3;
 mod serve;
@@ -55,6 +56,9 @@ pub type CliResult<T> = Result<T, CliError>;
     after_help = "Run `ozfs <command> --help` for the flags of a command. Reference: docs/CLI.md"
 )]
 struct Cli {
+    /// Log line format on standard error: text or json (filter: OZFS_LOG, else RUST_LOG)
+    #[arg(long, global = true, value_name = "FORMAT", env = "OZFS_LOG_FORMAT")]
+    log_format: Option<ozfs_fuse::logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         command: s3::S3Command,
     },
+    /// Print a shell completion script: `ozfs completions bash > /etc/bash_completion.d/ozfs`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Run the command line; returns the process exit status.
@@ -125,7 +134,19 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return ozfs_fuse::usage::usage_error(e),
     };
-    init_logging();
+    if let Command::Completions { shell } = cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "ozfs", &mut std::io::stdout());
+        return 0;
+    }
+    let access_log = match &cli.command {
+        Command::Serve(a) => a.access_log.clone(),
+        _ => None,
+    };
+    if let Err(e) = ozfs_fuse::logging::init(cli.log_format.unwrap_or_default(), &[], access_log.as_deref()) {
+        eprintln!("ozfs: {e}");
+        return 1;
+    }
     if matches!(cli.command, Command::Serve(..)) {
         // `serve --mount` runs FUSE threads in this process: keep its memory within the cache
         // budget the same way `ozfs mount` does (before any thread exists).
@@ -166,6 +187,7 @@ async fn run(command: Command) -> CliResult<()> {
             let admin = connect::open_admin(&settings).await?;
             s3::run(admin.as_ref(), &login, command).await
         }
+        Command::Completions { .. } => Ok(()),
     }
 }
 
@@ -174,7 +196,7 @@ async fn run(command: Command) -> CliResult<()> {
 /// MOUNTPOINT` when the source says `ozfs#…` or the mount point is a directory. The first
 /// argument is not a command name.
 fn is_mount_helper(args: &[OsString]) -> bool {
-    const COMMANDS: &[&str] = &["serve", "mount", "sh", "s3", "help"];
+    const COMMANDS: &[&str] = &["serve", "mount", "sh", "s3", "completions", "help"];
     let Some(first) = args.get(1).map(|a| a.to_string_lossy()) else {
         return false;
     };
@@ -198,15 +220,6 @@ fn default_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-}
-
-fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("warn");
-    let mut b = env_logger::Builder::from_env(env);
-    // fuser warns when its unmount-on-drop finds the mount already gone, which is how every
-    // clean unmount of `serve --mount` ends (the mount handle unmounts first).
-    b.filter_module("fuser::mnt", log::LevelFilter::Error);
-    let _ = b.format_timestamp_millis().try_init();
 }
 
 /// A panic prints one line, not a backtrace.

@@ -57,18 +57,15 @@ pub fn limit_malloc_arenas() {
 }
 
 fn init_logging(a: &MountArgs) {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
-    // fuser warns when its own unmount-on-drop finds the mount already gone, which is how every
-    // clean unmount here ends (we unmount first, with retries); keep that out of the log.
-    b.filter_module("fuser::mnt", log::LevelFilter::Error);
+    // fuser's unmount-on-drop warning is kept out by `logging::filter` (see there).
+    let mut extra = Vec::new();
     if a.debug_fuse {
-        b.filter_module("ozfs_fuse", log::LevelFilter::Debug);
-        b.filter_module("fuser", log::LevelFilter::Debug);
+        extra.extend(["ozfs_fuse=debug", "fuser=debug"]);
     }
     if a.debug_s3 {
-        b.filter_module("ozfs", log::LevelFilter::Debug);
+        extra.push("ozfs=debug");
     }
-    let _ = b.try_init();
+    let _ = crate::logging::init(crate::logging::LogFormat::from_env(), &extra, None);
 }
 
 fn spawn_background(args: Vec<OsString>) -> i32 {

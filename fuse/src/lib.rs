@@ -22,6 +22,7 @@ pub mod error;
 pub mod fs;
 pub mod inode;
 mod invalidate;
+pub mod logging;
 pub mod mount;
 pub mod posix;
 pub mod staging;

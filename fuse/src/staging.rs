@@ -135,7 +135,10 @@ impl StagingBudget {
                 .used
                 .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    ozfs::metrics::staging(i64::try_from(n).unwrap_or(i64::MAX));
+                    return Ok(());
+                }
                 Err(c) => cur = c,
             }
         }
@@ -143,6 +146,7 @@ impl StagingBudget {
 
     fn release(&self, n: u64) {
         self.used.fetch_sub(n, Ordering::AcqRel);
+        ozfs::metrics::staging(-i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 

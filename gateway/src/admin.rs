@@ -252,11 +252,16 @@ impl LocalAdmin {
         key: &str,
         body: ByteStream,
         len: Option<u64>,
+        owner: Option<&str>,
     ) -> AdminResult<ObjectInfo> {
         bucket_name(bucket)?;
         validate_key(key)?;
+        if let Some(o) = owner {
+            user_name(o)?;
+        }
         let opts = PutOptions {
             expected_len: len,
+            owner: owner.map(str::to_string),
             ..PutOptions::default()
         };
         Ok(self.store.put_object(bucket, key, body, opts).await?)
@@ -444,7 +449,10 @@ async fn dispatch(state: &AdminState, req: http::Request<ByteStream>) -> AdminRe
                 .and_then(|v| v.parse().ok());
             let bucket = params.bucket()?;
             let key = params.get("key")?.to_string();
-            let info = admin.put_key(&bucket, &key, req.into_body(), len).await?;
+            let owner = params.opt("owner").map(str::to_string);
+            let info = admin
+                .put_key(&bucket, &key, req.into_body(), len, owner.as_deref())
+                .await?;
             one(wire::object_record(&info))
         }
         "/key/get" if is_read => {

@@ -100,7 +100,10 @@ pub fn incoming_stream(body: Incoming, idle: Duration) -> (ByteStream, Arc<Atomi
                     Ok(Some(Err(e))) => return Some((Err(body_err(BodyError::Transport(e))), None)),
                     Ok(Some(Ok(frame))) => match frame.into_data() {
                         Ok(d) if d.is_empty() => continue,
-                        Ok(d) => return Some((Ok(d), Some(b))),
+                        Ok(d) => {
+                            ozfs::metrics::s3_received(d.len() as u64);
+                            return Some((Ok(d), Some(b)));
+                        }
                         Err(_trailers) => continue,
                     },
                 }
@@ -193,9 +196,15 @@ impl hyper::body::Body for RespBody {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             RespBody::Empty => Poll::Ready(None),
-            RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RespBody::Full(b) => Poll::Ready(b.take().map(|b| {
+                ozfs::metrics::s3_sent(b.len() as u64);
+                Ok(Frame::data(b))
+            })),
             RespBody::Stream(s) => match Pin::new(s).poll_next(cx) {
-                Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(Ok(b))) => {
+                    ozfs::metrics::s3_sent(b.len() as u64);
+                    Poll::Ready(Some(Ok(Frame::data(b))))
+                }
                 Poll::Ready(Some(Err(e))) => {
                     log::warn!("response body failed mid-stream: {e:#}");
                     Poll::Ready(Some(Err(e)))

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod browser;
+pub mod browser_write;
 pub mod bucket;
 pub mod copy;
 pub mod delete;

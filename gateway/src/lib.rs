@@ -14,6 +14,7 @@
 //! xml.rs      quick-xml writer / request parser
 //! handlers/   one file per S3 operation or resource
 //! admin.rs    the `/_ozfs/admin` API (owned by the CLI)
+//! metrics_page.rs  `GET /prom` and `GET /metrics` (ozfs::metrics, Prometheus text)
 //! ```
 //!
 //! Use: `Gateway::bind(cfg, store, secrets).await?.run(shutdown).await`.
@@ -24,6 +25,7 @@ mod body;
 mod conn;
 mod error;
 mod handlers;
+mod metrics_page;
 mod router;
 mod server;
 mod service;
@@ -32,6 +34,10 @@ mod xml;
 
 pub use error::S3Error;
 pub use server::Gateway;
+
+/// The tracing target of the access events (one INFO event per request, after its response
+/// head): `ozfs serve --access-log FILE` sends them to FILE.
+pub const ACCESS_TARGET: &str = "ozfs::access";
 
 use std::net::SocketAddr;
 

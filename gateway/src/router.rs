@@ -144,6 +144,8 @@ pub enum Endpoint {
     ListMultipartUploads,
     DeleteObjects,
     Browser,
+    /// An upload or a new folder from the bucket page (`POST /bucket/key?browser=…`).
+    BrowserWrite,
     GetObject,
     HeadObject,
     PutObject,
@@ -188,6 +190,7 @@ fn endpoint_name(e: &Endpoint) -> &'static str {
         Endpoint::ListMultipartUploads => "ListMultipartUploads",
         Endpoint::DeleteObjects => "DeleteObjects",
         Endpoint::Browser => "Browser",
+        Endpoint::BrowserWrite => "BrowserWrite",
         Endpoint::GetObject => "GetObject",
         Endpoint::HeadObject => "HeadObject",
         Endpoint::PutObject => "PutObject",
@@ -314,6 +317,7 @@ pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
         "DELETE" if subs.is_empty() => Endpoint::DeleteObject,
         "POST" if has("uploads") && subs.len() == 1 && !upload => Endpoint::CreateMultipartUpload,
         "POST" if subs.is_empty() && upload => Endpoint::CompleteMultipartUpload,
+        "POST" if subs.is_empty() && q.has("browser") => Endpoint::BrowserWrite,
         _ => not_impl(&format!("{m} object ?{first_sub}")),
     }
 }
@@ -352,6 +356,8 @@ mod tests {
         assert_eq!(r("GET", "/b", "versions"), Endpoint::ListObjectVersions);
         assert_eq!(r("POST", "/b", "delete"), Endpoint::DeleteObjects);
         assert_eq!(r("GET", "/b", "browser=true"), Endpoint::Browser);
+        assert_eq!(r("POST", "/b/dir/f.txt", "browser=upload"), Endpoint::BrowserWrite);
+        assert_eq!(r("POST", "/b/dir/new/", "browser=folder"), Endpoint::BrowserWrite);
         assert_eq!(r("PUT", "/b/k", "x-id=PutObject"), Endpoint::PutObject);
         assert_eq!(r("PUT", "/b/k", "partNumber=1&uploadId=u"), Endpoint::UploadPart);
         assert_eq!(r("POST", "/b/k", "uploads"), Endpoint::CreateMultipartUpload);

@@ -177,7 +177,7 @@ async fn serve_io<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc_state = state.clone();
-    let svc = service_fn(move |req| service::handle(svc_state.clone(), req));
+    let svc = service_fn(move |req| service::handle(svc_state.clone(), peer, req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(state.header_read_timeout)

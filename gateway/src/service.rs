@@ -8,6 +8,13 @@
 //! * The handler gets a [`Ctx`] and the request body as a `ByteStream`.
 //! * Errors become S3 XML (no body for HEAD). Every response carries `x-amz-request-id`,
 //!   `x-amz-id-2` and `Server`.
+//! * Observability where a request enters: everything logged while it is served runs inside a
+//!   `request{id=…}` tracing span (its S3 request id); the request is counted and timed in
+//!   [`ozfs::metrics`]; one access event per request goes to [`crate::ACCESS_TARGET`]. Errors
+//!   are logged by kind: client errors and unimplemented sub-resources (the feature probes of
+//!   s3cmd and the aws CLI) at debug, server faults at warn/error.
+//! * `GET /prom` and `GET /metrics` — path style, unsigned, no query — answer the metrics
+//!   ([`crate::metrics_page`]); anything else on those paths is the bucket's.
 
 use crate::body::{incoming_stream, RespBody};
 use crate::error::S3Error;
@@ -21,6 +28,7 @@ use rand::RngCore;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// How long a request body may stall between two chunks.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,17 +58,50 @@ fn request_id() -> (String, String) {
     )
 }
 
-/// Serve one request (the hyper service function).
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<RespBody>, Infallible> {
+/// What the access log and the metrics say about a request besides its status.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The operation ([`Endpoint::name`]), `-` before routing.
+    op: String,
+    /// The authenticated user, if any.
+    user: Option<String>,
+}
+
+/// Serve one request (the hyper service function) from `peer`.
+pub async fn handle(
+    state: Arc<State>,
+    peer: std::net::SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, Infallible> {
     let started = Instant::now();
     let (rid, id2) = request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (mut resp, what) = if path.starts_with("/_ozfs/") {
-        (admin(&state, req).await, "Admin".to_string())
-    } else {
-        s3(&state, req, &rid).await
-    };
+    let target = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let version = req.version();
+    ozfs::metrics::s3_in_flight(1);
+    let span = tracing::error_span!("request", id = %rid);
+    let (mut resp, outcome) = async {
+        if path.starts_with("/_ozfs/") {
+            let op = Outcome {
+                op: "Admin".into(),
+                user: None,
+            };
+            (admin(&state, req).await, op)
+        } else if crate::metrics_page::is_metrics_request(&req, &state.cfg.domains) {
+            let op = Outcome {
+                op: "Metrics".into(),
+                user: None,
+            };
+            (crate::metrics_page::respond(req.method() == Method::HEAD), op)
+        } else {
+            s3(&state, req, &rid).await
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    ozfs::metrics::s3_in_flight(-1);
+    let what = &outcome.op;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&rid) {
         h.insert("x-amz-request-id", v);
@@ -69,12 +110,41 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
         h.insert("x-amz-id-2", v);
     }
     h.insert(http::header::SERVER, HeaderValue::from_static("ozfs"));
-    log::debug!(
-        "{rid} {method} {path} {what} -> {} in {:?}",
-        resp.status().as_u16(),
-        started.elapsed()
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    ozfs::metrics::s3_request(what, status, elapsed);
+    span.in_scope(|| tracing::debug!("{method} {path} {what} -> {status} in {elapsed:?}"));
+    let length = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    tracing::info!(
+        target: crate::ACCESS_TARGET,
+        client = %peer,
+        user = %outcome.user.as_deref().unwrap_or("-"),
+        request = ?format!("{method} {target} {version:?}"),
+        status,
+        bytes = %length,
+        seconds = elapsed.as_secs_f64(),
+        operation = %what,
+        request_id = %rid,
     );
     Ok(resp)
+}
+
+/// Log a failed request by kind: what a client did wrong or probed for is not a fault of ours.
+fn log_error(resource: &str, e: &S3Error) {
+    if e.status == StatusCode::NOT_IMPLEMENTED {
+        tracing::debug!("{resource}: not implemented (a client's feature probe): {e}");
+    } else if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!("{resource}: {e}");
+    } else if e.status.is_server_error() {
+        tracing::warn!("{resource}: {e}");
+    } else {
+        tracing::debug!("{resource}: {e}");
+    }
 }
 
 async fn admin(state: &State, req: Request<Incoming>) -> Response<RespBody> {
@@ -103,11 +173,14 @@ pub fn error_response(e: &S3Error, resource: &str, rid: &str, head: bool) -> Res
     r
 }
 
-async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<RespBody>, String) {
+async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<RespBody>, Outcome) {
     let (parts, body) = req.into_parts();
     let resource = parts.uri.path().to_string();
     let head = parts.method == Method::HEAD;
-    let mut what = String::from("-");
+    let mut what = Outcome {
+        op: "-".into(),
+        user: None,
+    };
     // A body left unread (an early error, or `Expect: 100-continue` never answered) makes the
     // connection unusable for the client's next request (botocore reuses it and misreads the
     // next response), so such responses close the connection.
@@ -126,9 +199,7 @@ async fn s3(state: &Arc<State>, req: Request<Incoming>, rid: &str) -> (Response<
     let mut resp = match s3_inner(state, parts, body, &mut what).await {
         Ok(r) => r,
         Err(e) => {
-            if e.status.is_server_error() {
-                log::warn!("{rid} {resource}: {e}");
-            }
+            log_error(&resource, &e);
             error_response(&e, &resource, rid, head)
         }
     };
@@ -146,7 +217,7 @@ async fn s3_inner(
     state: &Arc<State>,
     parts: http::request::Parts,
     body: ByteStream,
-    what: &mut String,
+    what: &mut Outcome,
 ) -> Result<Response<RespBody>, S3Error> {
     let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {
@@ -167,7 +238,11 @@ async fn s3_inner(
         router::route(&parts.method, &target, &query),
         parts.headers.contains_key("x-amz-copy-source"),
     );
-    *what = endpoint.name().to_string();
+    // A metrics label: the sub-resource name of a NotImplemented comes from the client.
+    what.op = match &endpoint {
+        Endpoint::NotImplemented(_) => "NotImplemented".to_string(),
+        e => e.name().to_string(),
+    };
     match &endpoint {
         Endpoint::OtherService => return Err(S3Error::not_implemented(
             "This endpoint serves the S3 API only; requests for other AWS services (IAM, STS, ...) are not supported.",
@@ -188,12 +263,15 @@ async fn s3_inner(
     }
     let vhost = target.bucket.as_deref().filter(|_| target.virtual_host);
     let auth = crate::auth::authenticate(state, &parts, vhost).await?;
+    what.user = auth.user.clone();
     // Security off: an unsigned request may read objects (the browser page's download links)
     // and the browser page itself, nothing else. Bucket-level probes such as an unsigned HEAD
     // of the bucket are refused, like Ozone refuses every unsigned request: goofys sends that
     // probe first and, on a 200, switches the whole mount to unsigned requests.
-    let anonymous_read =
-        matches!(parts.method, Method::GET | Method::HEAD) && (target.key.is_some() || endpoint == Endpoint::Browser);
+    // The bucket page's own writes (upload, new folder) decide for themselves (browser_write).
+    let anonymous_read = endpoint == Endpoint::BrowserWrite
+        || matches!(parts.method, Method::GET | Method::HEAD)
+            && (target.key.is_some() || endpoint == Endpoint::Browser);
     if auth.user.is_none() && !state.cfg.secure && !anonymous_read {
         return Err(S3Error::new(
             "AccessDenied",
@@ -234,6 +312,7 @@ async fn dispatch(ctx: &Ctx, e: Endpoint, body: ByteStream) -> Result<Response<R
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
         Endpoint::DeleteObjects => delete::delete_objects(ctx, body).await,
         Endpoint::Browser => browser::browse(ctx).await,
+        Endpoint::BrowserWrite => browser_write::write(ctx, body).await,
         Endpoint::GetObject => object_get::get_object(ctx).await,
         Endpoint::HeadObject => object_get::head_object(ctx).await,
         Endpoint::PutObject => object_put::put_object(ctx, body).await,

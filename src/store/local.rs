@@ -346,6 +346,7 @@ impl Inner {
     /// process, so the data files it references must stay; if it never becomes durable, the next
     /// open removes them as unreferenced.
     fn write_staged<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<(T, Result<()>)> {
+        let started = std::time::Instant::now();
         let mut txn = self.db.begin_write().map_err(db)?;
         txn.set_durability(Durability::None);
         let out = f(&txn)?;
@@ -355,7 +356,9 @@ impl Inner {
             st.committed += 1;
             st.committed
         };
-        Ok((out, self.wait_durable(seq)))
+        let durable = self.wait_durable(seq);
+        crate::metrics::store_commit(started.elapsed());
+        Ok((out, durable))
     }
 
     /// Wait until commit number `seq` is durable, making a durable commit if none is in flight.
@@ -574,7 +577,9 @@ impl Inner {
             let k = obj_key(b.id, key);
             let cur = get_object_rec(&objs, &k)?;
             check_condition(cond, cur.as_ref().map(|c| c.etag.as_str()))?;
-            rec.owner = b.owner.clone();
+            if rec.owner.is_empty() {
+                rec.owner = b.owner.clone();
+            }
             rec.inline = inline.is_some();
             objs.insert(k.as_slice(), rec.encode().as_slice()).map_err(db)?;
             drop(objs);
@@ -1116,7 +1121,7 @@ impl ObjectStore for LocalStore {
                     etag: d.etag,
                     last_modified: SystemTime::now(),
                     version: id,
-                    owner: String::new(),
+                    owner: opts.owner.clone().unwrap_or_default(),
                     attrs,
                     multipart: false,
                     segments: Vec::new(),
@@ -1134,7 +1139,7 @@ impl ObjectStore for LocalStore {
                 etag: d.etag,
                 last_modified: SystemTime::now(),
                 version: id,
-                owner: String::new(),
+                owner: opts.owner.clone().unwrap_or_default(),
                 attrs,
                 multipart: false,
                 segments: vec![Segment { file: id, size: d.len }],
@@ -1254,7 +1259,7 @@ impl ObjectStore for LocalStore {
                     etag: d.etag,
                     last_modified: SystemTime::now(),
                     version: id,
-                    owner: String::new(),
+                    owner: opts.owner.clone().unwrap_or_default(),
                     attrs: copy_attrs(&src.attrs, &opts, whole),
                     multipart: false,
                     segments: vec![Segment { file: id, size: d.len }],
@@ -1304,7 +1309,7 @@ impl ObjectStore for LocalStore {
                         etag: src.etag.clone(),
                         last_modified: SystemTime::now(),
                         version: i.alloc(),
-                        owner: String::new(),
+                        owner: opts2.owner.clone().unwrap_or_default(),
                         attrs: copy_attrs(&src.attrs, &opts2, true),
                         multipart: src.multipart,
                         segments,
@@ -1508,7 +1513,7 @@ impl ObjectStore for LocalStore {
                 let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
                 let up = UploadRec {
                     initiated: SystemTime::now(),
-                    owner: rec.owner.clone(),
+                    owner: opts.owner.clone().unwrap_or_else(|| rec.owner.clone()),
                     attrs: opts.attrs,
                 };
                 let mut uploads = txn.open_table(UPLOADS).map_err(db)?;
@@ -1623,7 +1628,7 @@ impl ObjectStore for LocalStore {
                         etag,
                         last_modified: SystemTime::now(),
                         version,
-                        owner: brec.owner.clone(),
+                        owner: up.owner.clone(),
                         attrs,
                         multipart: true,
                         segments,

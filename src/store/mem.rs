@@ -324,7 +324,7 @@ impl ObjectStore for MemStore {
             etag: d.etag,
             last_modified: SystemTime::now(),
             version: next_version(),
-            owner: mb.info.owner.clone(),
+            owner: opts.owner.clone().unwrap_or_else(|| mb.info.owner.clone()),
             attrs,
             parts: Vec::new(),
         };
@@ -474,7 +474,7 @@ impl ObjectStore for MemStore {
             etag,
             last_modified: SystemTime::now(),
             version: next_version(),
-            owner: dmb.info.owner.clone(),
+            owner: opts.owner.clone().unwrap_or_else(|| dmb.info.owner.clone()),
             attrs: copy_attrs(&src.info.attrs, &opts, whole),
             parts,
         };
@@ -591,7 +591,7 @@ impl ObjectStore for MemStore {
             key: key.to_string(),
             upload_id: id.clone(),
             initiated: SystemTime::now(),
-            owner: mb.info.owner.clone(),
+            owner: opts.owner.clone().unwrap_or_else(|| mb.info.owner.clone()),
             storage_class: opts.attrs.storage_class.clone(),
         };
         mb.uploads.insert(
@@ -711,7 +711,7 @@ impl ObjectStore for MemStore {
             etag,
             last_modified: SystemTime::now(),
             version: next_version(),
-            owner: mb.info.owner.clone(),
+            owner: up.info.owner.clone(),
             attrs,
             parts: sizes,
         };

@@ -32,6 +32,7 @@ pub trait Admin: Send + Sync {
         key: &str,
         body: ByteStream,
         len: Option<u64>,
+        owner: Option<&str>,
     ) -> AdminResult<ObjectInfo>;
     async fn get_key(&self, bucket: &BucketPath, key: &str) -> AdminResult<ByteStream>;
     async fn key_info(&self, bucket: &BucketPath, key: &str) -> AdminResult<ObjectInfo>;
@@ -86,8 +87,9 @@ impl Admin for LocalAdmin {
         key: &str,
         body: ByteStream,
         len: Option<u64>,
+        owner: Option<&str>,
     ) -> AdminResult<ObjectInfo> {
-        LocalAdmin::put_key(self, bucket, key, body, len).await
+        LocalAdmin::put_key(self, bucket, key, body, len, owner).await
     }
     async fn get_key(&self, bucket: &BucketPath, key: &str) -> AdminResult<ByteStream> {
         Ok(LocalAdmin::get_key(self, bucket, key).await?.1)

@@ -257,12 +257,15 @@ impl Admin for RemoteAdmin {
         key: &str,
         body: ByteStream,
         len: Option<u64>,
+        owner: Option<&str>,
     ) -> AdminResult<ObjectInfo> {
         let [v, b] = bparams(bucket);
         let body = StreamBody::new(body.map(|r| r.map(Frame::data))).boxed_unsync();
-        let resp = self
-            .send(http::Method::PUT, "/key/put", &[v, b, ("key", key)], body, len)
-            .await?;
+        let mut params = vec![v, b, ("key", key)];
+        if let Some(o) = owner {
+            params.push(("owner", o));
+        }
+        let resp = self.send(http::Method::PUT, "/key/put", &params, body, len).await?;
         let text = self.text(resp).await?;
         let recs = wire::from_text(&text).map_err(protocol)?;
         let r = recs.first().ok_or_else(|| protocol("empty answer".into()))?;

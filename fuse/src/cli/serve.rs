@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// in this process; repeatable
     #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
     pub mounts: Vec<MountSpec>,
+    /// Append one line per S3 request (client, user, request, status, bytes, time, request id)
+    /// to FILE
+    #[arg(long, value_name = "FILE", env = "OZFS_ACCESS_LOG")]
+    pub access_log: Option<PathBuf>,
 }
 
 /// One `--mount BUCKET[:PREFIX]:MOUNTPOINT`.
@@ -182,6 +186,16 @@ fn new_token() -> String {
     hex::encode(b)
 }
 
+/// A status line on standard output. Unlike `println!` it never panics: whoever started us may
+/// have stopped reading after the readiness line (a closed pipe must not kill the server).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, $($t)*);
+        let _ = out.flush();
+    }};
+}
+
 pub async fn run(args: ServeArgs) -> CliResult<()> {
     let shutdown = shutdown_signal()?;
     let settings = Settings::from_process(&args.flags())?;
@@ -208,6 +222,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         }
     };
     let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    ozfs::metrics::register_cache(&cache);
     let store: Arc<dyn ObjectStore> = Arc::new(CachingStore::new(inner, cache));
 
     let token = new_token();
@@ -224,7 +239,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     };
     let mut gateway = Gateway::bind(cfg, store.clone(), secrets)
         .await
-        .map_err(|e| CliError(format!("cannot listen on {listen}: {}", super::sh::io_msg(&e))))?;
+        .map_err(|e| listen_error(listen, &e))?;
     if let Some(tls) = tls {
         gateway = gateway.with_tls(tls);
     }
@@ -257,16 +272,47 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         )));
     }
 
-    println!("ozfs: serving S3 on {scheme}://{addr}");
+    say!("ozfs: serving S3 on {scheme}://{addr}");
     for m in &mounts {
-        println!("ozfs: mounted at {}", m.mountpoint().display());
+        say!("ozfs: mounted at {}", m.mountpoint().display());
     }
-    let _ = std::io::stdout().flush();
+    say!("ozfs: data in {}", settings.data_dir.display());
+    say!(
+        "ozfs: metrics on {scheme}://{addr}/prom; stop with Ctrl-C (or kill {})",
+        std::process::id()
+    );
 
+    let shutdown = async move {
+        shutdown.await;
+        say!("ozfs: stopping (finishing requests in flight, unmounting)");
+    };
     let result = gateway.run(shutdown).await;
+    let unmounted: Vec<String> = mounts.iter().map(|m| m.mountpoint().display().to_string()).collect();
     unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
+    if result.is_ok() {
+        match unmounted.is_empty() {
+            true => say!("ozfs: stopped"),
+            false => say!("ozfs: stopped; unmounted {}", unmounted.join(", ")),
+        }
+    }
     result.map_err(|e| CliError(format!("S3 endpoint failed: {}", super::sh::io_msg(&e))))
+}
+
+/// Binding the endpoint failed: say which flag picks another address.
+fn listen_error(listen: SocketAddr, e: &std::io::Error) -> CliError {
+    let msg = super::sh::io_msg(e);
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => CliError(format!(
+            "cannot listen on {listen}: port {} is already in use (another ozfs serve?); choose another with --listen HOST:PORT, e.g. --listen 127.0.0.1:{}",
+            listen.port(),
+            listen.port().wrapping_add(1).max(1024)
+        )),
+        std::io::ErrorKind::PermissionDenied => CliError(format!(
+            "cannot listen on {listen}: {msg}; ports below 1024 need privileges, choose another with --listen HOST:PORT"
+        )),
+        _ => CliError(format!("cannot listen on {listen}: {msg} (change the address with --listen HOST:PORT)")),
+    }
 }
 
 /// Mount one `--mount` (blocking until the kernel answered, so off the async workers).

@@ -7,6 +7,7 @@
 
 use super::admin::Admin;
 use super::json::{self, Value};
+use super::progress;
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
@@ -238,7 +239,7 @@ pub async fn run(admin: &dyn Admin, user: &str, cmd: ShCommand) -> CliResult<()>
     match cmd {
         ShCommand::Volume(c) => volume(admin, user, c).await,
         ShCommand::Bucket(c) => bucket(admin, user, c).await,
-        ShCommand::Key(c) => key(admin, c).await,
+        ShCommand::Key(c) => key(admin, user, c).await,
         ShCommand::Create(CreateCommand::Volume(c)) => volume(admin, user, VolumeCommand::Create(c)).await,
         ShCommand::Create(CreateCommand::Bucket(c)) => bucket(admin, user, BucketCommand::Create(c)).await,
     }
@@ -298,12 +299,18 @@ async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<
     Ok(())
 }
 
-async fn key(admin: &dyn Admin, cmd: KeyCommand) -> CliResult<()> {
+async fn key(admin: &dyn Admin, user: &str, cmd: KeyCommand) -> CliResult<()> {
     match cmd {
         KeyCommand::Put { path, file } => {
             let (b, k) = parse_key(&path)?;
             let (body, len) = open_source(&file).await?;
-            admin.put_key(&b, &k, body, len).await?;
+            // The key records who wrote it: the user running the command, as `ozone sh` does.
+            let pb = progress::bar("put", &path, len);
+            let result = admin
+                .put_key(&b, &k, progress::counted(body, &pb), len, Some(user))
+                .await;
+            pb.finish_and_clear();
+            result?;
         }
         KeyCommand::Get { force, path, file } => {
             let (b, k) = parse_key(&path)?;
@@ -390,8 +397,32 @@ async fn open_source(file: &Path) -> CliResult<(ByteStream, Option<u64>)> {
 /// `key get`: stream into a temporary file beside FILE and rename it into place at the end, so
 /// a failed download never leaves a partial FILE.
 async fn get_to_file(admin: &dyn Admin, b: &BucketPath, k: &str, file: &Path, force: bool) -> CliResult<()> {
+    let pb = get_progress(admin, b, k).await;
+    let result = get_to_file_inner(admin, b, k, file, force, &pb).await;
+    pb.finish_and_clear();
+    result
+}
+
+/// A progress bar for a download (only on a terminal: the size costs one more request).
+async fn get_progress(admin: &dyn Admin, b: &BucketPath, k: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let len = admin.key_info(b, k).await.ok().map(|i| i.size);
+    progress::bar("get", &format!("{b}/{k}"), len)
+}
+
+async fn get_to_file_inner(
+    admin: &dyn Admin,
+    b: &BucketPath,
+    k: &str,
+    file: &Path,
+    force: bool,
+    pb: &indicatif::ProgressBar,
+) -> CliResult<()> {
     if file == Path::new("-") {
-        let mut body = admin.get_key(b, k).await?;
+        let mut body = progress::counted(admin.get_key(b, k).await?, pb);
         let mut out = tokio::io::stdout();
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
@@ -421,7 +452,7 @@ async fn get_to_file(admin: &dyn Admin, b: &BucketPath, k: &str, file: &Path, fo
             dest.display()
         )));
     }
-    let mut body = admin.get_key(b, k).await?;
+    let mut body = progress::counted(admin.get_key(b, k).await?, pb);
     let tmp = {
         let name = dest
             .file_name()

@@ -5,6 +5,11 @@
 //! link (a plain path-style GET of the object), breadcrumbs for the prefix, and a "next page"
 //! link carrying `browser=true&prefix=…&continuation-token=…` for big buckets.
 //!
+//! The listing shows no row for the folder's own marker object (`dir/` listed inside `dir/`).
+//! With security off the page also uploads files and creates folders in the folder shown, with
+//! a small inline script that posts to `?browser=upload` / `?browser=folder`
+//! ([`super::browser_write`]); with security on it is read-only.
+//!
 //! Access: a browser has no S3 credentials. With security off the page (and the download
 //! links) work for everyone, as reads are open. With security on the page is served only for a
 //! bucket that grants READ to AllUsers (`x-amz-acl: public-read`) or to a request that is
@@ -79,7 +84,10 @@ td.size,th.size{text-align:right;white-space:nowrap}td.date{white-space:nowrap;c
 a.obj,a.dir{color:#1f5fa8;text-decoration:none}a.dir{font-weight:600}a.obj:hover,a.dir:hover{text-decoration:underline}\
 .icon{width:16px;height:16px;vertical-align:-3px;margin-right:8px}.pager{margin:14px 0;display:flex;gap:12px;align-items:center}\
 .pager a{background:#1f5fa8;color:#fff;padding:6px 14px;border-radius:4px;text-decoration:none}\
-.empty{padding:24px;text-align:center;color:#777}.count{color:#555;font-size:13px}footer{color:#888;font-size:12px;padding:12px 24px}";
+.empty{padding:24px;text-align:center;color:#777}\
+.tools{display:flex;flex-wrap:wrap;gap:16px;align-items:center;margin:0 0 14px}.tools form{display:flex;gap:6px;align-items:center}\
+.tools button{background:#1f5fa8;color:#fff;border:0;padding:6px 12px;border-radius:4px;cursor:pointer}\
+.tools input[type=text]{padding:5px 8px;border:1px solid #c5ccd4;border-radius:4px}#msg{font-size:13px;color:#555}.count{color:#555;font-size:13px}footer{color:#888;font-size:12px;padding:12px 24px}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -178,6 +186,9 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         ));
     }
     b.push_str("</nav>");
+    if !ctx.state.cfg.secure {
+        b.push_str(&write_tools(&bucket, &prefix));
+    }
     b.push_str(
         "<table><thead><tr><th>Name</th><th class=\"size\">Size</th><th>Last modified (UTC)</th></tr></thead><tbody>",
     );
@@ -199,17 +210,19 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
             esc(name)
         ));
     }
-    for o in &p.objects {
+    // The folder's own marker (`dir/` inside `dir/`) is the folder itself, not an entry of it.
+    let objects: Vec<&ObjectInfo> = p.objects.iter().filter(|o| o.key != prefix).collect();
+    for o in &objects {
         b.push_str(&object_row(&bucket, &prefix, o));
     }
-    if p.common_prefixes.is_empty() && p.objects.is_empty() {
+    if p.common_prefixes.is_empty() && objects.is_empty() {
         b.push_str("<tr><td colspan=\"3\" class=\"empty\">No objects here.</td></tr>");
     }
     b.push_str("</tbody></table><div class=\"pager\">");
     b.push_str(&format!(
         "<span class=\"count\">{} folder(s), {} object(s) on this page</span>",
         p.common_prefixes.len(),
-        p.objects.len()
+        objects.len()
     ));
     if token.is_some() {
         b.push_str(&format!(
@@ -227,6 +240,38 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     b.push_str("</div></main>");
     Ok(html(StatusCode::OK, page(&format!("{bucket}/{prefix}"), &b)))
 }
+
+/// The upload and new-folder forms (security off). The script posts each chosen file, then the
+/// folder name, to `/bucket/PREFIX/NAME?browser=upload|folder` with the `x-ozfs-browser` header
+/// (see [`super::browser_write`]) and reloads the page.
+fn write_tools(bucket: &str, prefix: &str) -> String {
+    let base = format!("/{}/{}", utf8_percent_encode(bucket, PATH_SET), key_path(prefix));
+    format!(
+        "<div class=\"tools\" id=\"tools\" data-base=\"{}\">\
+<form id=\"upload\"><input type=\"file\" id=\"files\" name=\"files\" multiple><button type=\"submit\">Upload</button></form>\
+<form id=\"mkdir\"><input type=\"text\" id=\"folder\" name=\"folder\" placeholder=\"New folder name\"><button type=\"submit\">Create folder</button></form>\
+<span id=\"msg\"></span></div><script>{WRITE_SCRIPT}</script>",
+        esc(&base)
+    )
+}
+
+const WRITE_SCRIPT: &str = r#"(function(){
+var base=document.getElementById('tools').dataset.base,msg=document.getElementById('msg');
+function bad(n){return !n||n==='.'||n==='..'||n.indexOf('/')>=0;}
+function post(url,body,type){var h={'x-ozfs-browser':'1'};if(type)h['Content-Type']=type;
+return fetch(url,{method:'POST',headers:h,body:body}).then(function(r){if(!r.ok)return r.text().then(function(t){
+var m=/<Message>([^<]*)<\/Message>/.exec(t);throw new Error(r.status+': '+(m?m[1]:t));});});}
+function fail(e){msg.textContent='Failed: '+e.message;}
+document.getElementById('upload').addEventListener('submit',function(ev){ev.preventDefault();
+var fs=Array.prototype.slice.call(document.getElementById('files').files);if(!fs.length){msg.textContent='Choose files first.';return;}
+var i=0;(function next(){if(i>=fs.length){location.reload();return;}var f=fs[i++];
+if(bad(f.name)){fail(new Error('unusable file name '+f.name));return;}
+msg.textContent='Uploading '+i+'/'+fs.length+': '+f.name;
+post(base+encodeURIComponent(f.name)+'?browser=upload',f,f.type||'application/octet-stream').then(next,fail);})();});
+document.getElementById('mkdir').addEventListener('submit',function(ev){ev.preventDefault();
+var n=document.getElementById('folder').value.trim();if(bad(n)){msg.textContent='A folder name is one path segment, not . or ..';return;}
+msg.textContent='Creating '+n+'/';post(base+encodeURIComponent(n)+'/?browser=folder',null,null).then(function(){location.reload();},fail);});
+})();"#;
 
 /// A key as the path of a download link. A browser resolves `.` and `..` segments (also their
 /// `%2e` forms) before it sends the request, so a key such as `a/../../other/k` would link to

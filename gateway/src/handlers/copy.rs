@@ -96,6 +96,7 @@ pub async fn copy_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         tags: (!replace_meta && replace_tags).then_some(tags),
         condition: write_condition(&ctx.headers)?,
         source_range: None,
+        owner: Some(ctx.owner_name()),
     };
     let info = ctx
         .state

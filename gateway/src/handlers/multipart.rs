@@ -48,6 +48,7 @@ pub async fn create(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     }
     let opts = PutOptions {
         attrs,
+        owner: Some(ctx.owner_name()),
         ..Default::default()
     };
     let id = ctx

@@ -117,6 +117,7 @@ pub async fn put_object(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>
     let (body, mut opts) = body_and_options(ctx, raw)?;
     opts.attrs = attrs_from_headers(&ctx.headers)?;
     opts.condition = write_condition(&ctx.headers)?;
+    opts.owner = Some(ctx.owner_name());
     let info = ctx
         .state
         .store
