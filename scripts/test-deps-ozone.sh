@@ -10,5 +10,6 @@ if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
-java -version 2>&1 | head -1
-mvn -v 2>&1 | head -1
+# print the first lines without a pipe into head (with pipefail, mvn dying of SIGPIPE failed the script)
+v=$(java -version 2>&1); echo "${v%%$'\n'*}"
+v=$(mvn -v 2>&1); echo "${v%%$'\n'*}"
