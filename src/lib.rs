@@ -25,7 +25,8 @@ pub use store::local::LocalStore;
 pub use store::mem::MemStore;
 pub use store::remote::RemoteStore;
 pub use store::{
-    body_from_bytes, collect_body, BucketInfo, ByteStream, ChangeEvent, ChangeKind, ChecksumSpec, CompletedPart,
-    CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo,
-    PartsPage, PutOptions, RangeSpec, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    body_from_bytes, collect_body, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind,
+    ChecksumSpec, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, ObjectAttrs,
+    ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, RangeSpec, UploadInfo, UploadsPage, VersionPin,
+    VolumeInfo, WriteCondition,
 };

@@ -66,6 +66,9 @@ pub struct ObjectAttrs {
     /// Flexible checksums, algorithm (lower-case: `crc32`, `crc32c`, `crc64nvme`, `sha1`,
     /// `sha256`) → base64 value as S3 returns it (`…-N` for a composite multipart checksum).
     pub checksums: BTreeMap<String, String>,
+    /// The object's ACL grants beyond its owner's implicit FULL_CONTROL (a canned ACL given at
+    /// PutObject / CreateMultipartUpload, or a later PutObjectAcl). Empty: owner only.
+    pub acl: Vec<Grant>,
 }
 
 /// What a HEAD returns, and what a listing returns per key.
@@ -283,6 +286,63 @@ pub struct BucketInfo {
     /// For a link: the bucket it points at (which may itself be a link, or missing).
     pub link_target: Option<BucketPath>,
     pub acl: Vec<Grant>,
+    /// Bucket tags (PutBucketTagging); empty when none are set.
+    pub tags: BTreeMap<String, String>,
+    /// The lifecycle configuration document as accepted (PutBucketLifecycleConfiguration),
+    /// `None` when the bucket has none.
+    pub lifecycle: Option<String>,
+    /// The layout the bucket was created with (Ozone's `--layout`).
+    pub layout: BucketLayout,
+}
+
+/// Apache Ozone's bucket layouts. Recorded and reported as Ozone does; how a store honours
+/// them is its own business (docs/SEMANTICS.md says what the embedded store does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BucketLayout {
+    /// What buckets made over S3 get (Ozone's `ozone.s3g.default.bucket.layout`).
+    #[default]
+    ObjectStore,
+    FileSystemOptimized,
+    Legacy,
+}
+
+impl BucketLayout {
+    /// Ozone's name for the layout.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketLayout::ObjectStore => "OBJECT_STORE",
+            BucketLayout::FileSystemOptimized => "FILE_SYSTEM_OPTIMIZED",
+            BucketLayout::Legacy => "LEGACY",
+        }
+    }
+}
+
+impl std::str::FromStr for BucketLayout {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "OBJECT_STORE" | "OBS" => Ok(BucketLayout::ObjectStore),
+            "FILE_SYSTEM_OPTIMIZED" | "FSO" => Ok(BucketLayout::FileSystemOptimized),
+            "LEGACY" => Ok(BucketLayout::Legacy),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown bucket layout {s:?} (OBJECT_STORE, FILE_SYSTEM_OPTIMIZED or LEGACY)"
+            ))),
+        }
+    }
+}
+
+/// One change to a bucket's settings ([`ObjectStore::update_bucket`]). On a link it changes
+/// the bucket the link resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketUpdate {
+    /// Replace the ACL grants.
+    Acl(Vec<Grant>),
+    /// Replace the tags (empty: delete them).
+    Tags(BTreeMap<String, String>),
+    /// Replace (`Some`) or delete (`None`) the lifecycle configuration.
+    Lifecycle(Option<String>),
+    /// Record the layout.
+    Layout(BucketLayout),
 }
 
 /// What changed, for the change feed.
@@ -349,7 +409,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()>;
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>>;
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()>;
+    /// Change one of a bucket's settings; returns the bucket as it is afterwards.
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo>;
     /// Follow links to the real bucket (which must exist).
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath>;
 

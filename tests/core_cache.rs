@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use ozfs::cache::CacheStats;
 use ozfs::{
     body_from_bytes, collect_body, BucketInfo, BucketPath, ByteStream, CachingStore, ChangeEvent, CompletedPart,
-    CopyOptions, Error, GetOptions, GetResult, Grant, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore,
-    PageCache, PartInfo, PartsPage, PutOptions, RangeSpec, Result, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    CopyOptions, Error, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PageCache,
+    PartInfo, PartsPage, PutOptions, RangeSpec, Result, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };
 use std::collections::HashMap;
 use std::ops::Range;
@@ -89,7 +89,7 @@ impl ObjectStore for TestStore {
     async fn list_buckets(&self, _: &str) -> Result<Vec<BucketInfo>> {
         unsupported()
     }
-    async fn set_bucket_acl(&self, _: &BucketPath, _: Vec<Grant>) -> Result<()> {
+    async fn update_bucket(&self, _: &BucketPath, _: ozfs::BucketUpdate) -> Result<BucketInfo> {
         unsupported()
     }
     async fn resolve_bucket(&self, b: &BucketPath) -> Result<BucketPath> {

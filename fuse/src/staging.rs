@@ -71,7 +71,7 @@ impl Upload {
 enum Streaming {
     /// New or truncated file written sequentially so far.
     Candidate,
-    Running(Upload),
+    Running(Box<Upload>),
     Off,
 }
 
@@ -415,7 +415,7 @@ impl Staged {
                     off += n as u64;
                 }
                 up.sent = size;
-                self.streaming = Streaming::Running(up);
+                self.streaming = Streaming::Running(Box::new(up));
             }
             Streaming::Running(mut up) => {
                 let end = offset + data.len() as u64;

@@ -22,7 +22,7 @@ use super::PageCache;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
-    BucketInfo, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage,
+    BucketInfo, BucketUpdate, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, ListPage,
     ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VersionPin,
     VolumeInfo, WriteCondition,
 };
@@ -129,8 +129,8 @@ impl ObjectStore for CachingStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.inner.list_buckets(volume).await
     }
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
-        self.inner.set_bucket_acl(bucket, acl).await
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
+        self.inner.update_bucket(bucket, update).await
     }
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         self.inner.resolve_bucket(bucket).await

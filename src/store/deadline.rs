@@ -16,7 +16,7 @@
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
-    BucketInfo, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage,
+    BucketInfo, BucketUpdate, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, ListPage,
     ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VersionPin,
     VolumeInfo, WriteCondition,
 };
@@ -112,8 +112,9 @@ impl ObjectStore for DeadlineStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.run("list buckets", self.inner.list_buckets(volume)).await
     }
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
-        self.run("set bucket ACL", self.inner.set_bucket_acl(bucket, acl)).await
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
+        self.run("update a bucket", self.inner.update_bucket(bucket, update))
+            .await
     }
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         self.run("resolve bucket", self.inner.resolve_bucket(bucket)).await
@@ -316,8 +317,8 @@ mod tests {
         async fn list_buckets(&self, v: &str) -> Result<Vec<BucketInfo>> {
             self.0.list_buckets(v).await
         }
-        async fn set_bucket_acl(&self, b: &BucketPath, a: Vec<Grant>) -> Result<()> {
-            self.0.set_bucket_acl(b, a).await
+        async fn update_bucket(&self, b: &BucketPath, u: BucketUpdate) -> Result<BucketInfo> {
+            self.0.update_bucket(b, u).await
         }
         async fn resolve_bucket(&self, b: &BucketPath) -> Result<BucketPath> {
             self.0.resolve_bucket(b).await

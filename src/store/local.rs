@@ -49,9 +49,9 @@ use crate::namespace::BucketPath;
 use crate::secrets::SecretStore;
 use crate::store::mem::{check_new_secret, check_rename_prefix, check_source_range, generate_secret};
 use crate::store::{
-    BucketInfo, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions, GetResult, Grant,
-    ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadInfo,
-    UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions,
+    GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage,
+    PutOptions, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
@@ -173,6 +173,9 @@ fn bucket_info(p: &BucketPath, r: &BucketRec) -> BucketInfo {
         created: r.created,
         link_target: r.link_target.clone(),
         acl: r.acl.clone(),
+        tags: r.tags.clone(),
+        lifecycle: r.lifecycle.clone(),
+        layout: r.layout,
     }
 }
 
@@ -687,6 +690,9 @@ impl Inner {
                 created: SystemTime::now(),
                 link_target: target,
                 acl: Vec::new(),
+                tags: BTreeMap::new(),
+                lifecycle: None,
+                layout: BucketLayout::default(),
             };
             buckets
                 .insert(bucket_key(bucket).as_str(), rec.encode().as_slice())
@@ -1070,17 +1076,22 @@ impl ObjectStore for LocalStore {
         .await
     }
 
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         let b = bucket.clone();
         self.run(move |i| {
             i.write(|txn| {
                 let mut buckets = txn.open_table(BUCKETS).map_err(db)?;
                 let (real, mut rec) = resolve_in(&buckets, &b)?;
-                rec.acl = acl;
+                match update {
+                    BucketUpdate::Acl(acl) => rec.acl = acl,
+                    BucketUpdate::Tags(tags) => rec.tags = tags,
+                    BucketUpdate::Lifecycle(l) => rec.lifecycle = l,
+                    BucketUpdate::Layout(l) => rec.layout = l,
+                }
                 buckets
                     .insert(bucket_key(&real).as_str(), rec.encode().as_slice())
                     .map_err(db)?;
-                Ok(())
+                Ok(bucket_info(&real, &rec))
             })
         })
         .await

@@ -16,9 +16,9 @@ use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest
 use crate::namespace::BucketPath;
 use crate::secrets::SecretStore;
 use crate::store::{
-    body_from_bytes, BucketInfo, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions,
-    GetResult, Grant, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions,
-    UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    body_from_bytes, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart,
+    CopyOptions, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo,
+    PartsPage, PutOptions, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -291,11 +291,16 @@ impl ObjectStore for MemStore {
             .collect())
     }
 
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
-        mb.info.acl = acl;
-        Ok(())
+        match update {
+            BucketUpdate::Acl(acl) => mb.info.acl = acl,
+            BucketUpdate::Tags(tags) => mb.info.tags = tags,
+            BucketUpdate::Lifecycle(l) => mb.info.lifecycle = l,
+            BucketUpdate::Layout(l) => mb.info.layout = l,
+        }
+        Ok(mb.info.clone())
     }
 
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
@@ -794,6 +799,9 @@ impl MemStore {
             created: SystemTime::now(),
             link_target: target,
             acl: Vec::new(),
+            tags: BTreeMap::new(),
+            lifecycle: None,
+            layout: BucketLayout::default(),
         };
         g.buckets.insert(
             bucket.clone(),

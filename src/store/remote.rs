@@ -45,7 +45,7 @@ mod xml;
 use crate::error::{Error, Result};
 use crate::namespace::{BucketPath, DEFAULT_S3_VOLUME};
 use crate::store::{
-    BucketInfo, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions, GetResult, Grant,
+    BucketInfo, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions, GetResult,
     ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage,
     VolumeInfo, WriteCondition,
 };
@@ -415,8 +415,8 @@ impl ObjectStore for RemoteStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.list_buckets_impl(volume).await
     }
-    async fn set_bucket_acl(&self, bucket: &BucketPath, acl: Vec<Grant>) -> Result<()> {
-        self.set_bucket_acl_impl(bucket, acl).await
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
+        self.update_bucket_impl(bucket, update).await
     }
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         self.head_bucket(bucket).await?;

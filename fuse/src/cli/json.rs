@@ -217,6 +217,9 @@ mod tests {
             created: UNIX_EPOCH,
             link_target: Some(BucketPath::new("vol1", "bucket1")),
             acl: vec![],
+            tags: Default::default(),
+            lifecycle: None,
+            layout: Default::default(),
         };
         let text = render(&bucket(&b));
         assert!(text.contains("\"sourceVolume\" : \"vol1\""), "{text}");

@@ -153,6 +153,14 @@ pub fn bucket_record(b: &BucketInfo) -> Record {
     for g in &b.acl {
         r.push("grant", format!("{}:{}", g.permission, g.grantee));
     }
+    for (k, v) in &b.tags {
+        // The key is percent-encoded: it may hold '='.
+        r.push("tag", format!("{}={v}", utf8_percent_encode(k, NON_ALPHANUMERIC)));
+    }
+    if let Some(l) = &b.lifecycle {
+        r.push("lifecycle", l.clone());
+    }
+    r.push("layout", b.layout.as_str().to_string());
     r
 }
 
@@ -172,6 +180,21 @@ pub fn bucket_from(r: &Record) -> Result<BucketInfo, String> {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+    let tags =
+        r.0.iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| {
+                let (k, v) = v.split_once('=').ok_or_else(|| format!("malformed tag {v:?}"))?;
+                let k = percent_decode_str(k)
+                    .decode_utf8()
+                    .map_err(|_| format!("malformed tag key {k:?}"))?;
+                Ok((k.into_owned(), v.to_string()))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+    let layout = match r.get("layout") {
+        Some(l) => l.parse().map_err(|e: ozfs::Error| e.to_string())?,
+        None => Default::default(),
+    };
     Ok(BucketInfo {
         volume: r.need("volume")?.to_string(),
         name: r.need("name")?.to_string(),
@@ -179,6 +202,9 @@ pub fn bucket_from(r: &Record) -> Result<BucketInfo, String> {
         created: r.need_time("created")?,
         link_target,
         acl,
+        tags,
+        lifecycle: r.get("lifecycle").map(str::to_string),
+        layout,
     })
 }
 
@@ -274,6 +300,9 @@ mod tests {
                 grantee: "bob".into(),
                 permission: "READ".into(),
             }],
+            tags: BTreeMap::from([("k=1".to_string(), "v=2".to_string())]),
+            lifecycle: Some("<LifecycleConfiguration>\n</LifecycleConfiguration>".into()),
+            layout: ozfs::BucketLayout::Legacy,
         };
         let text = to_text(&[bucket_record(&b)]);
         let recs = from_text(&text).unwrap();

@@ -163,7 +163,10 @@ pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Err
             grants_from_xml(&doc)?
         }
     };
-    ctx.state.store.set_bucket_acl(&ctx.bucket_path(), grants).await?;
+    ctx.state
+        .store
+        .update_bucket(&ctx.bucket_path(), ozfs::BucketUpdate::Acl(grants))
+        .await?;
     Ok(empty_response(StatusCode::OK))
 }
 

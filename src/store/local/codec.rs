@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
-use crate::store::{Grant, ObjectAttrs};
+use crate::store::{BucketLayout, Grant, ObjectAttrs};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,15 @@ impl Enc {
             .map(&a.tags)
             .opt_str(a.storage_class.as_deref())
             .map(&a.checksums)
+    }
+    /// ACL grants. (The object records write their attributes' grants at the end, where older
+    /// records simply stop.)
+    pub fn grants(&mut self, g: &[Grant]) -> &mut Self {
+        self.u32(g.len() as u32);
+        for g in g {
+            self.str(&g.grantee).str(&g.permission);
+        }
+        self
     }
 }
 
@@ -118,7 +127,27 @@ impl<'a> Dec<'a> {
             tags: self.map()?,
             storage_class: self.opt_str()?,
             checksums: self.map()?,
+            acl: Vec::new(),
         })
+    }
+    pub fn grants(&mut self) -> Result<Vec<Grant>> {
+        let n = self.u32()?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(Grant {
+                grantee: self.str()?,
+                permission: self.str()?,
+            });
+        }
+        Ok(out)
+    }
+    /// Grants written at the end of a record; none when the record predates them.
+    pub fn trailing_grants(&mut self) -> Result<Vec<Grant>> {
+        if self.0.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.grants()
+        }
     }
 }
 
@@ -152,6 +181,9 @@ pub struct BucketRec {
     pub created: SystemTime,
     pub link_target: Option<BucketPath>,
     pub acl: Vec<Grant>,
+    pub tags: BTreeMap<String, String>,
+    pub lifecycle: Option<String>,
+    pub layout: BucketLayout,
 }
 
 impl BucketRec {
@@ -162,10 +194,11 @@ impl BucketRec {
             Some(t) => e.u8(1).str(&t.volume).str(&t.bucket),
             None => e.u8(0),
         };
-        e.u32(self.acl.len() as u32);
-        for g in &self.acl {
-            e.str(&g.grantee).str(&g.permission);
-        }
+        e.grants(&self.acl);
+        // Added after the first release: read as absent from older records.
+        e.map(&self.tags)
+            .opt_str(self.lifecycle.as_deref())
+            .str(self.layout.as_str());
         e.0
     }
     pub fn decode(b: &[u8]) -> Result<Self> {
@@ -177,20 +210,21 @@ impl BucketRec {
             0 => None,
             _ => Some(BucketPath::new(d.str()?, d.str()?)),
         };
-        let n = d.u32()?;
-        let mut acl = Vec::new();
-        for _ in 0..n {
-            acl.push(Grant {
-                grantee: d.str()?,
-                permission: d.str()?,
-            });
-        }
+        let acl = d.grants()?;
+        let (tags, lifecycle, layout) = if d.0.is_empty() {
+            (BTreeMap::new(), None, BucketLayout::default())
+        } else {
+            (d.map()?, d.opt_str()?, d.str()?.parse()?)
+        };
         Ok(BucketRec {
             id,
             owner,
             created,
             link_target,
             acl,
+            tags,
+            lifecycle,
+            layout,
         })
     }
 }
@@ -233,6 +267,7 @@ impl ObjectRec {
             e.u64(s.file).u64(s.size);
         }
         e.u8(self.inline as u8);
+        e.grants(&self.attrs.acl);
         e.0
     }
     pub fn decode(b: &[u8]) -> Result<Self> {
@@ -242,7 +277,7 @@ impl ObjectRec {
         let last_modified = d.time()?;
         let version = d.u64()?;
         let owner = d.str()?;
-        let attrs = d.attrs()?;
+        let mut attrs = d.attrs()?;
         let multipart = d.u8()? != 0;
         let n = d.u32()?;
         let mut segments = Vec::new();
@@ -253,6 +288,7 @@ impl ObjectRec {
             });
         }
         let inline = d.u8()? != 0;
+        attrs.acl = d.trailing_grants()?;
         Ok(ObjectRec {
             size,
             etag,
@@ -278,15 +314,22 @@ pub struct UploadRec {
 impl UploadRec {
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Enc::default();
-        e.time(self.initiated).str(&self.owner).attrs(&self.attrs);
+        e.time(self.initiated)
+            .str(&self.owner)
+            .attrs(&self.attrs)
+            .grants(&self.attrs.acl);
         e.0
     }
     pub fn decode(b: &[u8]) -> Result<Self> {
         let mut d = Dec(b);
+        let initiated = d.time()?;
+        let owner = d.str()?;
+        let mut attrs = d.attrs()?;
+        attrs.acl = d.trailing_grants()?;
         Ok(UploadRec {
-            initiated: d.time()?,
-            owner: d.str()?,
-            attrs: d.attrs()?,
+            initiated,
+            owner,
+            attrs,
         })
     }
 }
@@ -336,6 +379,10 @@ mod tests {
         };
         attrs.user.insert("a".into(), "b".into());
         attrs.tags.insert("t".into(), "".into());
+        attrs.acl.push(Grant {
+            grantee: "AllUsers".into(),
+            permission: "READ".into(),
+        });
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123);
         let o = ObjectRec {
             size: 10,
@@ -358,6 +405,9 @@ mod tests {
                 grantee: "g".into(),
                 permission: "READ".into(),
             }],
+            tags: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            lifecycle: Some("<LifecycleConfiguration/>".into()),
+            layout: BucketLayout::FileSystemOptimized,
         };
         assert_eq!(BucketRec::decode(&b.encode()).unwrap(), b);
         let p = PartRec {
@@ -375,5 +425,10 @@ mod tests {
         };
         assert_eq!(UploadRec::decode(&u.encode()).unwrap(), u);
         assert!(ObjectRec::decode(&o.encode()[..5]).is_err());
+        // Records written before the trailing fields existed still decode.
+        let mut old = o.clone();
+        old.attrs.acl.clear();
+        let enc = old.encode();
+        assert_eq!(ObjectRec::decode(&enc[..enc.len() - 4]).unwrap(), old);
     }
 }

@@ -6,8 +6,9 @@ use super::multipart::parse_result;
 use super::{parse_iso8601, xml, RemoteStore};
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
-use crate::store::{BucketInfo, Grant, VolumeInfo};
+use crate::store::{BucketInfo, BucketLayout, BucketUpdate, Grant, VolumeInfo};
 use http::Method;
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const XML_LIMIT: usize = 16 * 1024 * 1024;
@@ -38,6 +39,9 @@ impl RemoteStore {
                         created: b.text_of("CreationDate").and_then(parse_iso8601).unwrap_or(UNIX_EPOCH),
                         link_target: None,
                         acl: Vec::new(),
+                        tags: BTreeMap::new(),
+                        lifecycle: None,
+                        layout: BucketLayout::default(),
                     })
                     .collect()
             })
@@ -77,6 +81,9 @@ impl RemoteStore {
             created: UNIX_EPOCH,
             link_target: None,
             acl: Vec::new(),
+            tags: BTreeMap::new(),
+            lifecycle: None,
+            layout: BucketLayout::default(),
         }))
     }
 
@@ -111,6 +118,9 @@ impl RemoteStore {
             created: SystemTime::now(),
             link_target: None,
             acl: Vec::new(),
+            tags: BTreeMap::new(),
+            lifecycle: None,
+            layout: BucketLayout::default(),
         })
     }
 
@@ -120,6 +130,56 @@ impl RemoteStore {
             .send(Req::new(Method::DELETE, Some(b), None), &self.ctx(b, None))
             .await
             .map(|_| ())
+    }
+
+    /// One bucket setting: the ACL, tags (PUT/DELETE `?tagging`) or lifecycle (PUT/DELETE
+    /// `?lifecycle`) as the S3 API sets them. The layout is chosen by the server's own admin
+    /// tools, not over S3: refused.
+    pub(super) async fn update_bucket_impl(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
+        let b = self.bucket_name(bucket)?;
+        let ctx = self.ctx(b, None);
+        match update {
+            BucketUpdate::Acl(acl) => self.set_bucket_acl_impl(bucket, acl).await?,
+            BucketUpdate::Tags(tags) if tags.is_empty() => {
+                self.client
+                    .send(Req::new(Method::DELETE, Some(b), None).query("tagging", ""), &ctx)
+                    .await?;
+            }
+            BucketUpdate::Tags(tags) => {
+                let mut doc = String::from("<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>");
+                for (k, v) in &tags {
+                    doc.push_str(&format!(
+                        "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+                        xml::escape(k),
+                        xml::escape(v)
+                    ));
+                }
+                doc.push_str("</TagSet></Tagging>");
+                let req = Req::new(Method::PUT, Some(b), None)
+                    .query("tagging", "")
+                    .header(http::header::CONTENT_TYPE, "application/xml")
+                    .body(Body::Bytes(doc.into()));
+                self.client.send(req, &ctx).await?;
+            }
+            BucketUpdate::Lifecycle(None) => {
+                self.client
+                    .send(Req::new(Method::DELETE, Some(b), None).query("lifecycle", ""), &ctx)
+                    .await?;
+            }
+            BucketUpdate::Lifecycle(Some(doc)) => {
+                let req = Req::new(Method::PUT, Some(b), None)
+                    .query("lifecycle", "")
+                    .header(http::header::CONTENT_TYPE, "application/xml")
+                    .body(Body::Bytes(doc.into()));
+                self.client.send(req, &ctx).await?;
+            }
+            BucketUpdate::Layout(_) => {
+                return Err(Error::NotSupported(
+                    "a remote bucket's layout is chosen by the server's admin tools".into(),
+                ))
+            }
+        }
+        self.bucket_info_impl(bucket).await
     }
 
     /// PutBucketAcl with canonical-user grants (the grantee name as the canonical ID); the owner
