@@ -471,6 +471,20 @@ impl ObjectStore for RemoteStore {
         dst_key: &str,
         opts: CopyOptions,
     ) -> Result<ObjectInfo> {
+        // A copy onto itself that replaces the attributes (how S3 clients change metadata) is
+        // `set_attrs`, which knows the remotes that refuse or ignore such a copy (Ozone).
+        if src_bucket == dst_bucket
+            && src_key == dst_key
+            && matches!(opts.condition, WriteCondition::None)
+            && opts.source_range.is_none()
+        {
+            if let Some(mut attrs) = opts.attrs.clone() {
+                if let Some(tags) = &opts.tags {
+                    attrs.tags = tags.clone();
+                }
+                return self.set_attrs(dst_bucket, dst_key, attrs).await;
+            }
+        }
         let info = self
             .copy_object_impl(src_bucket, src_key, dst_bucket, dst_key, opts)
             .await?;
