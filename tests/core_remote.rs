@@ -964,3 +964,136 @@ async fn signatures_are_verified_by_the_server() {
         r => panic!("a wrong secret must be refused: {:?}", r.err()),
     }
 }
+
+// ------------------------------------------------- a server that ignores a copy onto itself
+
+/// Read an HTTP message head (up to and including the blank line) from `r`; returns the head and
+/// any bytes read past it.
+async fn read_head(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(i + 4);
+            return Some((buf, rest));
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+}
+
+/// `head` with a `Connection: close` header added, so every connection carries one request
+/// and each request is seen by the proxy.
+fn with_close(head: &[u8]) -> Vec<u8> {
+    let mut h = head[..head.len() - 2].to_vec();
+    h.extend_from_slice(b"Connection: close\r\n\r\n");
+    h
+}
+
+/// A proxy to `upstream` that answers what Apache Ozone 2.2.0's gateway answers to a CopyObject
+/// of a key onto itself that carries `x-amz-storage-class`: 200 with a CopyObjectResult, and
+/// nothing changed. Every other request is passed on, one request per connection. Returns the
+/// port and the number of copies it answered that way.
+async fn self_copy_ignoring_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ignored = Arc::new(AtomicUsize::new(0));
+    let counter = ignored.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Some((head, rest)) = read_head(&mut client).await else {
+                    return;
+                };
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let path = text.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let self_copy = text.starts_with("put ")
+                    && text.contains(&format!("\r\nx-amz-copy-source: {path}\r\n"))
+                    && text.contains("\r\nx-amz-storage-class:");
+                if self_copy {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = "<CopyObjectResult><ETag>\"0\"</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyObjectResult>";
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(resp.as_bytes()).await;
+                    return;
+                }
+                let Ok(up) = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], upstream))).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = up.into_split();
+                if uw.write_all(&with_close(&head)).await.is_err() || uw.write_all(&rest).await.is_err() {
+                    return;
+                }
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut uw).await;
+                });
+                let Some((rhead, rrest)) = read_head(&mut ur).await else {
+                    return;
+                };
+                if cw.write_all(&with_close(&rhead)).await.is_err() || cw.write_all(&rrest).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy(&mut ur, &mut cw).await;
+            });
+        }
+    });
+    (port, ignored)
+}
+
+/// Ozone answers a copy onto itself that names a storage class with 200 and changes nothing:
+/// `set_attrs` must notice that the metadata did not change, and go through a temporary key
+/// (from then on without trying the copy onto itself again).
+#[tokio::test]
+async fn set_attrs_notices_a_self_copy_that_changed_nothing() {
+    let direct = store();
+    let b = new_bucket(&direct, "ignoredcopy").await;
+    let mut attrs = ObjectAttrs::default();
+    attrs.user.insert("mode".into(), "33188".into());
+    direct
+        .put_object(
+            &b,
+            "k",
+            body_from_bytes(&b"content"[..]),
+            PutOptions {
+                attrs: attrs.clone(),
+                ..PutOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (port, ignored) = self_copy_ignoring_proxy(server_port()).await;
+    let s = RemoteStore::new(config(port)).unwrap();
+    for mode in ["33152", "33184"] {
+        let mut a = attrs.clone();
+        a.user.insert("mode".into(), mode.into());
+        a.storage_class = Some("STANDARD".into());
+        let info = s.set_attrs(&b, "k", a).await.unwrap();
+        assert_eq!(info.attrs.user.get("mode").map(String::as_str), Some(mode));
+        let now = direct.head_object(&b, "k").await.unwrap();
+        assert_eq!(now.attrs.user.get("mode").map(String::as_str), Some(mode), "stored");
+        assert_eq!(get_all(&direct, &b, "k", None).await.unwrap(), b"content");
+    }
+    assert_eq!(
+        ignored.load(Ordering::SeqCst),
+        1,
+        "the copy onto itself is tried once, then learnt"
+    );
+    assert_eq!(
+        list_all(&direct, &b, "", None, 1000).await,
+        ["k"],
+        "no temporary key left"
+    );
+}

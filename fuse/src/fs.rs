@@ -421,6 +421,23 @@ impl Fs {
         Ok(!page.objects.is_empty() || !page.common_prefixes.is_empty())
     }
 
+    /// Whether the key `dir_key` itself is listed (a marker object, not a file answered for it).
+    async fn marker_listed(&self, dir_key: &str) -> FsResult<bool> {
+        let page = self
+            .store
+            .list_objects(
+                &self.bucket,
+                ListRequest {
+                    prefix: dir_key.to_string(),
+                    delimiter: None,
+                    start_after: None,
+                    max_keys: 1,
+                },
+            )
+            .await?;
+        Ok(page.objects.first().is_some_and(|o| o.key == dir_key))
+    }
+
     /// Ask the store what `name` in the directory `parent_key` is. A directory shadows a file
     /// of the same name (in `--cheap` mode the first answer wins: file, marker, then listing).
     async fn resolve(&self, parent_key: &str, name: &str) -> FsResult<Option<Fresh>> {
@@ -448,10 +465,19 @@ impl Fs {
         let (file, marker, implicit) = tokio::join!(self.head(&file_key), self.head(&dir_key), implicit);
         let (file, mut marker, implicit) = (file?, marker?, implicit?);
         // A server that ignores the trailing slash (Ozone on FILE_SYSTEM_OPTIMIZED buckets)
-        // answers the HEAD of `name/` with the file `name`: the same object twice is a file.
+        // answers the HEAD of `name/` with the file `name`. Two answers that look the same (an
+        // empty file and an empty marker written in the same second do too) are told apart by
+        // a listing: a real marker `name/` is listed under its own prefix, the file is not.
         if let (Some(f), Some(m)) = (&file, &marker) {
             if f.etag == m.etag && f.size == m.size && f.last_modified == m.last_modified {
-                marker = None;
+                let listed = if self.cfg.no_implicit_dir {
+                    self.marker_listed(&dir_key).await?
+                } else {
+                    implicit
+                };
+                if !listed {
+                    marker = None;
+                }
             }
         }
         if marker.is_some() || implicit {

@@ -20,7 +20,8 @@
 //!   bounded number of parts in flight (memory ≤ (concurrency + 1) × part size).
 //! - Not atomic (S3 has no such primitives, documented here and in the method docs):
 //!   `rename_object` is copy + delete; `rename_prefix` is list + copy + delete per key;
-//!   `set_attrs` is a CopyObject onto itself with the REPLACE directive; `delete_object` with
+//!   `set_attrs` is a CopyObject onto itself with the REPLACE directive (through a temporary
+//!   key when the remote refuses or ignores that copy, as Ozone does); `delete_object` with
 //!   `if_match` checks with a HEAD and then sends a DELETE with `If-Match`.
 //! - Transport (`client.rs`): http or https (rustls, ring provider; system roots or a CA
 //!   bundle), SigV4 with session tokens, per-request timeouts, retries with backoff and jitter
@@ -158,8 +159,8 @@ pub struct RemoteStore {
     changes: broadcast::Sender<ChangeEvent>,
     /// Set once the remote refused ListObjectsV2: use V1 from then on.
     list_v1: AtomicBool,
-    /// Set once the remote refused a CopyObject onto the same key: `set_attrs` goes through a
-    /// temporary key from then on.
+    /// Set once the remote refused a CopyObject onto the same key, or answered one without
+    /// applying the new metadata: `set_attrs` goes through a temporary key from then on.
     self_copy_refused: AtomicBool,
 }
 
@@ -229,6 +230,20 @@ impl RemoteStore {
             self.config().volume
         ))
     }
+}
+
+/// Whether the user metadata read back from the remote is `wanted`: names compared without
+/// case (S3 lower-cases them), values without surrounding blanks (HTTP header values).
+fn same_user_meta(
+    got: &std::collections::BTreeMap<String, String>,
+    wanted: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let norm = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    norm(got) == norm(wanted)
 }
 
 /// The page-cache identity of a remote object.
@@ -456,6 +471,20 @@ impl ObjectStore for RemoteStore {
         dst_key: &str,
         opts: CopyOptions,
     ) -> Result<ObjectInfo> {
+        // A copy onto itself that replaces the attributes (how S3 clients change metadata) is
+        // `set_attrs`, which knows the remotes that refuse or ignore such a copy (Ozone).
+        if src_bucket == dst_bucket
+            && src_key == dst_key
+            && matches!(opts.condition, WriteCondition::None)
+            && opts.source_range.is_none()
+        {
+            if let Some(mut attrs) = opts.attrs.clone() {
+                if let Some(tags) = &opts.tags {
+                    attrs.tags = tags.clone();
+                }
+                return self.set_attrs(dst_bucket, dst_key, attrs).await;
+            }
+        }
         let info = self
             .copy_object_impl(src_bucket, src_key, dst_bucket, dst_key, opts)
             .await?;
@@ -467,6 +496,7 @@ impl ObjectStore for RemoteStore {
     /// for an object made by multipart upload the copy also gets a new (single-part) ETag, so a
     /// reader pinned to the old info gets [`Error::ObjectChanged`] afterwards.
     async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
+        let wanted = attrs.user.clone();
         let opts = CopyOptions {
             attrs: Some(attrs),
             ..CopyOptions::default()
@@ -477,10 +507,17 @@ impl ObjectStore for RemoteStore {
         } else {
             match self.copy_object_impl(bucket, key, bucket, key, opts.clone()).await {
                 Err(Error::Backend { status: 400, code, .. }) if code == "InvalidRequest" => {
-                    // Ozone refuses a CopyObject of a key onto itself on some buckets (FSO
-                    // buckets and links to them) even with the REPLACE directive: learn it and
-                    // go through a temporary key from now on.
+                    // Ozone refuses a CopyObject of a key onto itself even with the REPLACE
+                    // directive: learn it and go through a temporary key from now on.
                     log::debug!("{key}: the remote refuses a copy onto itself; using a temporary key");
+                    self.self_copy_refused.store(true, Ordering::Relaxed);
+                    None
+                }
+                Ok(info) if !key.ends_with('/') && !same_user_meta(&info.attrs.user, &wanted) => {
+                    // Ozone answers 200 to a copy onto itself that carries x-amz-storage-class
+                    // and changes nothing (not even with REPLACE): the metadata read back is
+                    // the old one. Learn it, and go through a temporary key from now on.
+                    log::debug!("{key}: the remote ignored a copy onto itself; using a temporary key");
                     self.self_copy_refused.store(true, Ordering::Relaxed);
                     None
                 }
@@ -489,7 +526,15 @@ impl ObjectStore for RemoteStore {
         };
         let info = match direct {
             Some(info) => info,
-            None => self.set_attrs_via_temp(bucket, key, opts).await?,
+            None => {
+                let info = self.set_attrs_via_temp(bucket, key, opts).await?;
+                if !same_user_meta(&info.attrs.user, &wanted) {
+                    return Err(Error::NotSupported(format!(
+                        "the remote did not keep the new metadata of {key} (copied back through a temporary key)"
+                    )));
+                }
+                info
+            }
         };
         self.notify(bucket, key, ChangeKind::Put);
         Ok(info)

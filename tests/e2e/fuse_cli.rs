@@ -316,3 +316,84 @@ fn endpoint_mount_through_remote_store_and_ttl_for_outside_changes() {
     wait_until("daemon exit", || pids_with(mp.to_str().unwrap()).is_empty());
     let _ = tx.send(());
 }
+
+#[test]
+fn empty_file_and_marker_of_the_same_second_show_the_directory_without_implicit_dirs() {
+    // `x` and `x/`, both empty, written in the same second: through RemoteStore (HTTP dates have
+    // one-second resolution) their HEAD answers are identical, which is also how a server that
+    // ignores the trailing slash (Ozone FSO) answers `x/` for a file `x`. Even with
+    // --no-implicit-dir (no listing for the lookup otherwise) the mount must show the directory,
+    // and a lone empty file stays a file.
+    let bin = binary();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let local = std::sync::Arc::new(ozfs::LocalStore::open(data.path(), "s3v").unwrap());
+    let secrets: std::sync::Arc<dyn ozfs::SecretStore> = local.clone();
+    let store: std::sync::Arc<dyn ozfs::ObjectStore> = local;
+    let bucket = ozfs::BucketPath::new("s3v", "same-second");
+    rt.block_on(store.create_bucket(&bucket, "tester")).unwrap();
+    let gw = rt
+        .block_on(ozfs_gateway::Gateway::bind(
+            ozfs_gateway::GatewayConfig::new("127.0.0.1:0".parse().unwrap()),
+            store.clone(),
+            secrets,
+        ))
+        .unwrap();
+    let port = gw.local_addr().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(async move {
+        let _ = gw
+            .run(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    let put = |key: &str| {
+        rt.block_on(store.put_object(&bucket, key, ozfs::body_from_bytes(Vec::new()), Default::default()))
+            .unwrap()
+    };
+    let secs = |i: &ozfs::ObjectInfo| i.last_modified.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    put("lone");
+    let mut same = false;
+    for _ in 0..20 {
+        let (f, d) = (put("x"), put("x/"));
+        if secs(&f) == secs(&d) {
+            same = true;
+            break;
+        }
+    }
+    assert!(same, "no two PUTs in the same second in 20 tries");
+    let mnt = tempfile::tempdir().unwrap();
+    let o = Command::new(&bin)
+        .args([
+            "mount",
+            "--no-implicit-dir",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "same-second",
+            mnt.path().to_str().unwrap(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "tester")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mp = mnt.path();
+    assert!(
+        std::fs::metadata(mp.join("x")).unwrap().is_dir(),
+        "x shows as the directory"
+    );
+    assert!(
+        std::fs::metadata(mp.join("lone")).unwrap().is_file(),
+        "a lone empty file is a file"
+    );
+    let st = Command::new("umount").arg(mp).status().unwrap();
+    assert!(st.success());
+    wait_until("daemon exit", || pids_with(mp.to_str().unwrap()).is_empty());
+    let _ = tx.send(());
+}

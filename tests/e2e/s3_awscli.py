@@ -53,7 +53,11 @@ def s3_cp_small_and_ls_shows_prefixes():
     assert open(f"{TMP}/back.txt", "rb").read() == b"hello aws cli\n"
     head = api("head-object", "--bucket", B, "--key", "small.txt")
     eq(head["ETag"], '"%s"' % md5hex(b"hello aws cli\n"), "etag")
-    eq(head.get("StorageClass", "STANDARD"), "STANDARD", "storage class")
+    if differs("storage-class-reduced-redundancy"):
+        # replication ONE is reported as REDUCED_REDUNDANCY
+        eq(head.get("StorageClass"), "REDUCED_REDUNDANCY", "storage class")
+    else:
+        eq(head.get("StorageClass", "STANDARD"), "STANDARD", "storage class")
 
 
 @case
@@ -67,7 +71,7 @@ def s3_cp_multipart_above_8mib():
     parts = -(-size // (8 * 1024 * 1024))
     assert head["ETag"].endswith(f'-{parts}"'), head["ETag"]
     chunks = [data[i:i + 8 * 1024 * 1024] for i in range(0, size, 8 * 1024 * 1024)]
-    eq(head["ETag"], mpu_etag(chunks), "AWS multipart etag")
+    eq(head["ETag"], mpu_etag_expected(chunks), "multipart etag")
     aws("s3", "cp", f"s3://{B}/big.bin", f"{TMP}/big.out")
     assert hashlib.sha256(open(f"{TMP}/big.out", "rb").read()).digest() == hashlib.sha256(data).digest()
 
@@ -96,11 +100,13 @@ def s3api_objects_metadata_tagging_listing():
         "--metadata", "color=blue,etag=custom", "--content-type", "text/plain", "--tagging", "a=1&b=2")
     head = api("head-object", "--bucket", B, "--key", "api/m.txt")
     eq(head["Metadata"], {"color": "blue", "etag": "custom"}, "metadata")
-    eq(head["ContentType"], "text/plain", "content type")
+    eq(head["ContentType"], "binary/octet-stream" if differs("content-type-not-kept") else "text/plain",
+       "content type")
     aws("s3api", "get-object", "--bucket", B, "--key", "api/m.txt", f"{TMP}/m.out")
     eq(open(f"{TMP}/m.out", "rb").read(), b"meta", "body")
     tags = api("get-object-tagging", "--bucket", B, "--key", "api/m.txt")["TagSet"]
-    eq(tags, [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}], "tags")
+    eq(tags, [] if differs("object-tags-not-read-back") else [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}],
+       "tags")
     for i in range(5):
         api("put-object", "--bucket", B, "--key", f"api/page/{i}", "--body", f"{TMP}/m.txt")
     r = aws("s3api", "list-objects-v2", "--bucket", B, "--prefix", "api/page/", "--max-items", "2")
@@ -112,10 +118,14 @@ def s3api_objects_metadata_tagging_listing():
     r = api("delete-objects", "--bucket", B, "--delete",
             json.dumps({"Objects": [{"Key": f"api/page/{i}"} for i in range(5)]}))
     eq(len(r["Deleted"]), 5, "delete-objects")
-    loc = api("get-bucket-location", "--bucket", B)
-    assert "LocationConstraint" in loc, loc
+    if differs("get-bucket-location-not-implemented"):
+        p = aws("s3api", "get-bucket-location", "--bucket", B, check=False)
+        assert p.returncode != 0 and "NotImplemented" in p.stderr, p.stderr
+    else:
+        loc = api("get-bucket-location", "--bucket", B)
+        assert "LocationConstraint" in loc, loc
     acl = api("get-bucket-acl", "--bucket", B)
-    eq(acl["Owner"]["DisplayName"], "alice", "owner")
+    eq(acl["Owner"]["DisplayName"], "root" if differs("acl-owner-root") else "alice", "owner")
 
 
 @case
@@ -135,10 +145,13 @@ def s3api_multipart_by_hand():
     r = api("complete-multipart-upload", "--bucket", B, "--key", "api/mpu", "--upload-id", up,
             "--multipart-upload", json.dumps({"Parts": [{"PartNumber": 1, "ETag": e1},
                                                         {"PartNumber": 2, "ETag": e2}]}))
-    eq(r["ETag"], mpu_etag([p1, b"tail"]), "etag")
+    eq(r["ETag"], mpu_etag_expected([p1, b"tail"]), "etag")
     p = aws("s3api", "get-object", "--bucket", B, "--key", "api/mpu", "--part-number", "2", f"{TMP}/p2.out")
     eq(open(f"{TMP}/p2.out", "rb").read(), b"tail", "part 2")
-    assert json.loads(p.stdout)["PartsCount"] == 2
+    if differs("parts-count-missing"):
+        assert "PartsCount" not in json.loads(p.stdout), p.stdout
+    else:
+        assert json.loads(p.stdout)["PartsCount"] == 2
 
 
 @case
@@ -146,7 +159,10 @@ def cli_errors_are_reported():
     p = aws("s3api", "head-object", "--bucket", B, "--key", "nope", check=False)
     assert p.returncode != 0 and "404" in p.stderr, p.stderr
     p = aws("s3api", "create-bucket", "--bucket", B, check=False)
-    assert "BucketAlreadyOwnedByYou" in p.stderr, p.stderr
+    if differs("create-own-bucket-already-exists"):
+        assert "BucketAlreadyExists" in p.stderr, p.stderr
+    else:
+        assert "BucketAlreadyOwnedByYou" in p.stderr, p.stderr
     p = aws("s3api", "get-object", "--bucket", B, "--key", "small.txt", "--range", "bytes=100-200",
             f"{TMP}/x", check=False)
     assert "InvalidRange" in p.stderr, p.stderr

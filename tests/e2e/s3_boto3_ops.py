@@ -5,6 +5,7 @@ import base64
 import concurrent.futures
 import datetime
 import hashlib
+import os
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,8 @@ c = client()
 B = new_bucket(c, "ops")
 DATA = b"0123456789a"  # 11 bytes, as Ozone's range smoketest
 c.put_object(Bucket=B, Key="r/obj", Body=DATA)
+# Through `ozfs serve --backend`, objects belong to the user ozfs signs its backend requests as.
+OBJECT_OWNER = os.environ["OZFS_S3_BACKEND_USER"] if differs("object-owner-is-backend-user") else "alice"
 
 
 # ---------------------------------------------------------------- buckets
@@ -23,9 +26,16 @@ def create_bucket_location_and_duplicates():
     b = bucket_name()
     r = c.create_bucket(Bucket=b)
     assert b in r.get("Location", ""), r
-    expect("BucketAlreadyOwnedByYou", c.create_bucket, Bucket=b)
+    if differs("create-own-bucket-already-exists"):
+        eq(err(c.create_bucket, Bucket=b), ("BucketAlreadyExists", 409), "own bucket again")
+    else:
+        expect("BucketAlreadyOwnedByYou", c.create_bucket, Bucket=b)
     other = client(access_key="mallory")
-    expect("BucketAlreadyExists", other.create_bucket, Bucket=b)
+    if differs("create-others-bucket-owned-by-you"):
+        # security off: Ozone cannot tell users apart, and ozfs maps the 409 it gets as its own
+        eq(err(other.create_bucket, Bucket=b), ("BucketAlreadyOwnedByYou", 409), "other's bucket")
+    else:
+        expect("BucketAlreadyExists", other.create_bucket, Bucket=b)
     c.delete_bucket(Bucket=b)
 
 
@@ -57,6 +67,10 @@ def head_list_delete_bucket():
 
 @case
 def bucket_location_answers_region():
+    if differs("get-bucket-location-not-implemented"):
+        eq(err(c.get_bucket_location, Bucket=B), ("NotImplemented", 501), "location")
+        eq(err(c.get_bucket_location, Bucket=bucket_name("missing")), ("NotImplemented", 501), "missing")
+        return
     eq(c.get_bucket_location(Bucket=B).get("LocationConstraint"), None, "us-east-1 is null")
     w = client(region="us-west-1")
     eq(w.get_bucket_location(Bucket=B)["LocationConstraint"], "us-west-1", "signed region")
@@ -67,29 +81,69 @@ def bucket_location_answers_region():
 def bucket_acl_get_put():
     b = new_bucket(c)
     acl = c.get_bucket_acl(Bucket=b)
-    eq(acl["Owner"]["DisplayName"], "alice", "owner")
+    if differs("acl-owner-root"):
+        eq(acl["Owner"]["DisplayName"], "root", "owner (Ozone's owner of the bucket)")
+    else:
+        eq(acl["Owner"]["DisplayName"], "alice", "owner")
     assert any(g["Permission"] == "FULL_CONTROL" for g in acl["Grants"])
     c.put_bucket_acl(Bucket=b, GrantRead='id="bob"', GrantWrite='id="carol"')
     grants = {(g["Grantee"].get("ID"), g["Permission"]) for g in c.get_bucket_acl(Bucket=b)["Grants"]}
-    assert ("bob", "READ") in grants and ("carol", "WRITE") in grants, grants
-    c.put_bucket_acl(Bucket=b, ACL="public-read")
-    groups = [g for g in c.get_bucket_acl(Bucket=b)["Grants"] if g["Grantee"]["Type"] == "Group"]
-    eq(groups[0]["Grantee"]["URI"], "http://acs.amazonaws.com/groups/global/AllUsers", "group")
+    acl_not_read = differs("bucket-acl-not-read-back")
+    if acl_not_read:
+        # ozfs sends the ACL to Ozone but does not read grants back: only the owner's
+        eq(grants, {("root", "FULL_CONTROL")}, "grants")
+    elif differs("acl-grantee-ids-quoted"):
+        assert ('"bob"', "READ") in grants and ('"carol"', "WRITE") in grants, grants
+    else:
+        assert ("bob", "READ") in grants and ("carol", "WRITE") in grants, grants
+    if acl_not_read:
+        c.put_bucket_acl(Bucket=b, ACL="public-read")
+        eq({g["Grantee"]["Type"] for g in c.get_bucket_acl(Bucket=b)["Grants"]}, {"CanonicalUser"}, "no group")
+    elif differs("canned-bucket-acl-refused"):
+        # a canned ACL (x-amz-acl header, no body) is refused: Ozone expects an XML body
+        eq(err(c.put_bucket_acl, Bucket=b, ACL="public-read"), ("InvalidRequest", 400), "canned ACL")
+    else:
+        c.put_bucket_acl(Bucket=b, ACL="public-read")
+        groups = [g for g in c.get_bucket_acl(Bucket=b)["Grants"] if g["Grantee"]["Type"] == "Group"]
+        eq(groups[0]["Grantee"]["URI"], "http://acs.amazonaws.com/groups/global/AllUsers", "group")
     expect("NotImplemented", c.put_bucket_acl, Bucket=b, GrantRead='emailAddress="a@b.c"')
     c.delete_bucket(Bucket=b)
 
 
 @case
 def expected_bucket_owner():
-    c.head_bucket(Bucket=B, ExpectedBucketOwner="alice")
+    if differs("expected-owner-refused-through-ozfs"):
+        expect("403", c.head_bucket, Bucket=B, ExpectedBucketOwner="alice")
+    else:
+        c.head_bucket(Bucket=B, ExpectedBucketOwner="alice")
     expect("403", c.head_bucket, Bucket=B, ExpectedBucketOwner="wrong-alice")
-    expect("AccessDenied", c.get_object, Bucket=B, Key="r/obj", ExpectedBucketOwner="wrong")
+    if differs("expected-owner-code-with-space"):
+        eq(err(c.get_object, Bucket=B, Key="r/obj", ExpectedBucketOwner="wrong"), ("Access Denied", 403), "code")
+    else:
+        expect("AccessDenied", c.get_object, Bucket=B, Key="r/obj", ExpectedBucketOwner="wrong")
 
 
 @case
 def unknown_subresources_are_501_and_harmless():
     b = new_bucket(c)
     c.put_object(Bucket=b, Key="k", Body=b"keep")
+    if differs("unimplemented-subresources-answered"):
+        # Ozone ignores the subresource and answers the plain request: GetBucketPolicy gets a
+        # ListObjects document, DeleteBucketCors is a DeleteBucket (refused here only because
+        # the bucket is not empty), PutBucketVersioning a CreateBucket; GetBucketTagging is an
+        # empty tag set; the object ACL and attributes requests fail with 500.
+        assert "ListBucketResult" in c.get_bucket_policy(Bucket=b)["Policy"], "policy"
+        eq(err(c.delete_bucket_cors, Bucket=b), ("BucketNotEmpty", 409), "delete cors")
+        eq(err(c.put_bucket_versioning, Bucket=b, VersioningConfiguration={"Status": "Enabled"}),
+           ("BucketAlreadyExists", 409), "versioning")
+        eq(c.get_bucket_tagging(Bucket=b).get("TagSet", []), [], "bucket tagging")
+        eq(err(c.get_object_acl, Bucket=b, Key="k")[1], 500, "get object acl")
+        eq(err(c.put_object_acl, Bucket=b, Key="k", ACL="private"), ("NotImplemented", 501), "put obj acl")
+        eq(err(c.get_object_attributes, Bucket=b, Key="k", ObjectAttributes=["ETag"])[1], 500, "attributes")
+        eq(c.get_object(Bucket=b, Key="k")["Body"].read(), b"keep", "object intact")
+        c.delete_object(Bucket=b, Key="k")
+        c.delete_bucket(Bucket=b)
+        return
     eq(err(c.get_bucket_policy, Bucket=b), ("NotImplemented", 501), "policy")
     eq(err(c.delete_bucket_cors, Bucket=b), ("NotImplemented", 501), "delete cors")
     eq(err(c.put_bucket_versioning, Bucket=b, VersioningConfiguration={"Status": "Enabled"}),
@@ -126,6 +180,11 @@ def list_object_versions_unversioned():
     for k in ["a", "b/c", "b/d"]:
         c.put_object(Bucket=b, Key=k, Body=b"v")
     r = c.list_object_versions(Bucket=b)
+    if differs("versions-ignored"):
+        # ?versions is ignored: a plain ListObjects answer
+        assert "Versions" not in r, r
+        eq(sorted(o["Key"] for o in c.list_objects(Bucket=b)["Contents"]), ["a", "b/c", "b/d"], "keys")
+        return
     eq(sorted(v["Key"] for v in r["Versions"]), ["a", "b/c", "b/d"], "versions")
     assert all(v["VersionId"] == "null" and v["IsLatest"] for v in r["Versions"])
     r = c.list_object_versions(Bucket=b, Delimiter="/", MaxKeys=1)
@@ -143,12 +202,29 @@ def put_get_head_with_metadata_and_standard_headers():
                  ContentEncoding="identity", ContentLanguage="en", Expires=exp,
                  Metadata={"color": "blue", "etag": "custom"})
     for r in [c.head_object(Bucket=B, Key="meta/k"), c.get_object(Bucket=B, Key="meta/k")]:
-        eq(r["ContentType"], "text/plain", "type")
-        eq(r["CacheControl"], "max-age=60", "cache")
-        eq(r["ContentDisposition"], 'attachment; filename="x.txt"', "disposition")
-        eq(r["ContentEncoding"], "identity", "encoding")
-        eq(r["ContentLanguage"], "en", "language")
-        eq(r["Metadata"], {"color": "blue", "etag": "custom"}, "metadata")
+        is_get = "Body" in r
+        if differs("content-type-not-kept"):
+            # Ozone answers a GET with application/octet-stream, a HEAD with binary/octet-stream;
+            # through ozfs both say binary/octet-stream (ozfs resolves a GET with a HEAD)
+            want = "application/octet-stream" if is_get and TARGET == "ozone" else "binary/octet-stream"
+            eq(r["ContentType"], want, "type")
+        else:
+            eq(r["ContentType"], "text/plain", "type")
+        if differs("standard-headers-not-kept"):
+            # Cache-Control/Expires are Ozone's own on every answer; the others are dropped
+            eq(r["CacheControl"], "no-cache", "cache")
+            assert r["Expires"] < exp, r["Expires"]
+            for h in ["ContentDisposition", "ContentEncoding", "ContentLanguage"]:
+                assert h not in r, (h, r.get(h))
+        else:
+            eq(r["CacheControl"], "max-age=60", "cache")
+            eq(r["ContentDisposition"], 'attachment; filename="x.txt"', "disposition")
+            eq(r["ContentEncoding"], "identity", "encoding")
+            eq(r["ContentLanguage"], "en", "language")
+        if is_get and differs("get-omits-user-metadata"):
+            eq(r["Metadata"], {}, "metadata (HEAD only)")
+        else:
+            eq(r["Metadata"], {"color": "blue", "etag": "custom"}, "metadata")
         eq(r["ETag"], '"%s"' % md5hex(b"body"), "etag unaffected by x-amz-meta-etag")
         eq(r["ContentLength"], 4, "length")
     r = c.get_object(Bucket=B, Key="meta/k", ResponseContentType="image/png",
@@ -206,7 +282,10 @@ def range_get_every_form():
     eq(rng("bytes=11-8"), (200, None, DATA), "reversed ignored")
     eq(rng("bytes=0-1,3-4"), (200, None, DATA), "multi-range ignored")
     eq(err(c.get_object, Bucket=B, Key="r/obj", Range="bytes=10000-10000"), ("InvalidRange", 416), "past end")
-    eq(err(c.get_object, Bucket=B, Key="r/obj", Range="bytes=11-"), ("InvalidRange", 416), "at end")
+    if differs("range-at-end-not-416"):
+        eq(rng("bytes=11-"), (200, None, DATA), "at end: the whole object")
+    else:
+        eq(err(c.get_object, Bucket=B, Key="r/obj", Range="bytes=11-"), ("InvalidRange", 416), "at end")
     c.put_object(Bucket=B, Key="r/empty", Body=b"")
     eq(err(c.get_object, Bucket=B, Key="r/empty", Range="bytes=0-1"), ("InvalidRange", 416), "empty")
     eq(c.get_object(Bucket=B, Key="r/empty")["Body"].read(), b"", "empty body")
@@ -245,8 +324,12 @@ def conditional_put_and_delete():
     expect("PreconditionFailed", c.put_object, Bucket=B, Key=k, Body=b"4", IfMatch=etag)
     eq(c.get_object(Bucket=B, Key=k)["Body"].read(), b"3", "unchanged after failed If-Match")
     expect("PreconditionFailed", c.put_object, Bucket=B, Key="cond/missing", Body=b"x", IfMatch=etag)
-    expect("PreconditionFailed", c.delete_object, Bucket=B, Key=k, IfMatch='"wrong"')
-    c.delete_object(Bucket=B, Key=k, IfMatch=c.head_object(Bucket=B, Key=k)["ETag"])
+    if differs("delete-if-match-ignored"):
+        # If-Match is ignored on DELETE: the object goes even though the ETag does not match
+        c.delete_object(Bucket=B, Key=k, IfMatch='"wrong"')
+    else:
+        expect("PreconditionFailed", c.delete_object, Bucket=B, Key=k, IfMatch='"wrong"')
+        c.delete_object(Bucket=B, Key=k, IfMatch=c.head_object(Bucket=B, Key=k)["ETag"])
     expect("404", c.head_object, Bucket=B, Key=k)
 
 
@@ -274,7 +357,11 @@ def delete_objects_quiet_and_limit():
     r = c.delete_objects(Bucket=B, Delete={"Objects": [{"Key": "multi/f3"}], "Quiet": True})
     assert not r.get("Deleted"), r
     too_many = {"Objects": [{"Key": f"k{i}"} for i in range(1001)]}
-    eq(err(c.delete_objects, Bucket=B, Delete=too_many), ("MalformedXML", 400), "1001 keys")
+    if differs("delete-objects-limit-not-checked"):
+        r = c.delete_objects(Bucket=B, Delete=too_many)
+        eq(len(r.get("Deleted", [])), 1001, "1001 keys accepted")
+    else:
+        eq(err(c.delete_objects, Bucket=B, Delete=too_many), ("MalformedXML", 400), "1001 keys")
 
 
 # ---------------------------------------------------------------- listing
@@ -289,9 +376,12 @@ def list_v2_pagination_prefix_delimiter():
     r = c.list_objects_v2(Bucket=LB)
     eq([o["Key"] for o in r["Contents"]], LKEYS, "all keys in byte order")
     eq(r["KeyCount"], len(LKEYS), "keycount")
-    assert "Owner" not in r["Contents"][0], "no owner without fetch-owner"
+    if differs("list-owner-always"):
+        eq(r["Contents"][0]["Owner"]["DisplayName"], "alice", "owner without fetch-owner")
+    else:
+        assert "Owner" not in r["Contents"][0], "no owner without fetch-owner"
     r = c.list_objects_v2(Bucket=LB, FetchOwner=True)
-    eq(r["Contents"][0]["Owner"]["DisplayName"], "alice", "owner")
+    eq(r["Contents"][0]["Owner"]["DisplayName"], OBJECT_OWNER, "owner")
     r = c.list_objects_v2(Bucket=LB, Delimiter="/")
     eq([p["Prefix"] for p in r["CommonPrefixes"]], ["a/", "b/", "d d/"], "prefixes")
     eq([o["Key"] for o in r["Contents"]], ["c", "e+f"], "top-level keys")
@@ -322,7 +412,7 @@ def list_v2_pagination_prefix_delimiter():
 def list_v1_marker_and_url_encoding():
     r = c.list_objects(Bucket=LB, MaxKeys=4)
     eq(r["IsTruncated"], True, "truncated")
-    assert r["Contents"][0]["Owner"]["DisplayName"] == "alice", "v1 owner"
+    eq(r["Contents"][0]["Owner"]["DisplayName"], OBJECT_OWNER, "v1 owner")
     r2 = c.list_objects(Bucket=LB, Marker=r["NextMarker"])
     eq([o["Key"] for o in r["Contents"] + r2["Contents"]], LKEYS, "marker paging")
     # Raw responses (presigned GETs, so the XML is seen as sent): encoding-type=url encodes keys
@@ -330,6 +420,31 @@ def list_v1_marker_and_url_encoding():
     def raw(op, **params):
         return urllib.request.urlopen(c.generate_presigned_url(op, Params=params, ExpiresIn=60), timeout=5)
 
+    if differs("presigned-refused"):
+        # Ozone refuses presigned URLs (403): the raw XML is taken from signed requests instead
+        try:
+            raw("list_objects", Bucket=LB)
+            raise AssertionError("presigned list accepted")
+        except urllib.error.HTTPError as e:
+            eq(e.code, 403, "presigned list")
+        seen = {}
+
+        def grab(http_response, **_):
+            seen["body"] = http_response.content
+
+        c.meta.events.register("after-call.s3.*", grab)
+        try:
+            c.list_objects(Bucket=LB, Prefix="d", EncodingType="url")
+            body = seen["body"]
+            space = b"+" if differs("url-encoding-space-as-plus") else b"%20"
+            assert b"<Key>d" + space + b"d/e</Key>" in body and b"<EncodingType>url</EncodingType>" in body, body
+            c.list_objects_v2(Bucket=LB, Prefix="e", EncodingType="url")
+            assert b"<Key>e%2Bf</Key>" in seen["body"], seen["body"]
+        finally:
+            c.meta.events.unregister("after-call.s3.*", grab)
+        for params, what in [({"MaxKeys": -1}, "negative max-keys"), ({"EncodingType": "base64"}, "bad encoding type")]:
+            eq(err(c.list_objects_v2, Bucket=LB, **params), ("InvalidArgument", 400), what)
+        return
     body = raw("list_objects", Bucket=LB, Prefix="d", EncodingType="url").read()
     assert b"<Key>d%20d/e</Key>" in body and b"<EncodingType>url</EncodingType>" in body, body
     body = raw("list_objects_v2", Bucket=LB, Prefix="e", EncodingType="url").read()
@@ -368,18 +483,31 @@ def copy_object_directives():
                       Metadata={"ignored": "yes"})
     eq(r["CopyObjectResult"]["ETag"], '"%s"' % md5hex(b"source"), "etag")
     h = c.head_object(Bucket=B, Key="cp/dst")
-    eq((h["Metadata"], h["ContentType"]), ({"m": "1"}, "text/x"), "COPY keeps metadata")
-    eq(c.get_object_tagging(Bucket=B, Key="cp/dst")["TagSet"], [{"Key": "t", "Value": "1"}], "tags copied")
+    if differs("copy-loses-content-type"):
+        eq((h["Metadata"], h["ContentType"]), ({"m": "1"}, "binary/octet-stream"), "COPY keeps x-amz-meta only")
+    else:
+        eq((h["Metadata"], h["ContentType"]), ({"m": "1"}, "text/x"), "COPY keeps metadata")
+    no_tags = differs("object-tags-not-read-back")
+    eq(c.get_object_tagging(Bucket=B, Key="cp/dst")["TagSet"], [] if no_tags else [{"Key": "t", "Value": "1"}],
+       "tags copied")
     c.copy_object(Bucket=B, Key="cp/dst2", CopySource=f"{B}/cp/src", MetadataDirective="REPLACE",
                   Metadata={"n": "2"}, ContentType="text/y", TaggingDirective="REPLACE", Tagging="u=2")
     h = c.head_object(Bucket=B, Key="cp/dst2")
-    eq((h["Metadata"], h["ContentType"]), ({"n": "2"}, "text/y"), "REPLACE")
-    eq(c.get_object_tagging(Bucket=B, Key="cp/dst2")["TagSet"], [{"Key": "u", "Value": "2"}], "tags replaced")
+    want_type = "binary/octet-stream" if differs("content-type-not-kept") else "text/y"
+    eq((h["Metadata"], h["ContentType"]), ({"n": "2"}, want_type), "REPLACE")
+    eq(c.get_object_tagging(Bucket=B, Key="cp/dst2")["TagSet"], [] if no_tags else [{"Key": "u", "Value": "2"}],
+       "tags replaced")
     eq(c.get_object(Bucket=B, Key="cp/dst2")["Body"].read(), b"source", "bytes")
     expect("InvalidRequest", c.copy_object, Bucket=B, Key="cp/src", CopySource=f"{B}/cp/src")
-    c.copy_object(Bucket=B, Key="cp/src", CopySource=f"{B}/cp/src", MetadataDirective="REPLACE",
-                  Metadata={"self": "ok"})
-    eq(c.head_object(Bucket=B, Key="cp/src")["Metadata"], {"self": "ok"}, "self copy with REPLACE")
+    if differs("self-copy-refused"):
+        # refused even with REPLACE (ozfs → Ozone goes through a temporary key instead)
+        expect("InvalidRequest", c.copy_object, Bucket=B, Key="cp/src", CopySource=f"{B}/cp/src",
+               MetadataDirective="REPLACE", Metadata={"self": "ok"})
+        eq(c.head_object(Bucket=B, Key="cp/src")["Metadata"], {"m": "1"}, "self copy refused")
+    else:
+        c.copy_object(Bucket=B, Key="cp/src", CopySource=f"{B}/cp/src", MetadataDirective="REPLACE",
+                      Metadata={"self": "ok"})
+        eq(c.head_object(Bucket=B, Key="cp/src")["Metadata"], {"self": "ok"}, "self copy with REPLACE")
     expect("NoSuchKey", c.copy_object, Bucket=B, Key="cp/x", CopySource=f"{B}/cp/missing")
     expect("NoSuchBucket", c.copy_object, Bucket=B, Key="cp/x", CopySource=f"{bucket_name('nob')}/k")
     expect("NoSuchBucket", c.copy_object, Bucket=bucket_name("nob"), Key="x", CopySource=f"{B}/cp/src")
@@ -409,11 +537,18 @@ def copy_source_conditions():
 @case
 def object_tagging():
     c.put_object(Bucket=B, Key="tag/k", Body=b"t", Tagging="a=1&b=2")
-    eq(c.get_object(Bucket=B, Key="tag/k")["TagCount"], 2, "tag count")
+    no_tags = differs("object-tags-not-read-back")
+    if no_tags:
+        # ozfs sends the tags to Ozone (x-amz-tagging) but reads an object's tags from its HEAD
+        # answer, which carries none: ozfs shows no tags
+        assert "TagCount" not in c.get_object(Bucket=B, Key="tag/k"), "tag count"
+        eq(c.get_object_tagging(Bucket=B, Key="tag/k")["TagSet"], [], "tags read back")
+    else:
+        eq(c.get_object(Bucket=B, Key="tag/k")["TagCount"], 2, "tag count")
     c.put_object_tagging(Bucket=B, Key="tag/k", Tagging={"TagSet": [{"Key": "z", "Value": "9"},
                                                                     {"Key": "y", "Value": ""}]})
     eq(c.get_object_tagging(Bucket=B, Key="tag/k")["TagSet"],
-       [{"Key": "y", "Value": ""}, {"Key": "z", "Value": "9"}], "sorted tag set")
+       [] if no_tags else [{"Key": "y", "Value": ""}, {"Key": "z", "Value": "9"}], "sorted tag set")
     r = c.delete_object_tagging(Bucket=B, Key="tag/k")
     eq(r["ResponseMetadata"]["HTTPStatusCode"], 204, "delete tagging")
     eq(c.get_object_tagging(Bucket=B, Key="tag/k")["TagSet"], [], "empty")
@@ -430,6 +565,17 @@ def object_tagging():
 # ---------------------------------------------------------------- presigned
 @case
 def presigned_get_put_and_expiry():
+    if differs("presigned-refused"):
+        url = c.generate_presigned_url("put_object", Params={"Bucket": B, "Key": "ps/k"}, ExpiresIn=300)
+        for req in [urllib.request.Request(url, data=b"presigned!", method="PUT"),
+                    c.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "r/obj"}, ExpiresIn=300)]:
+            try:
+                urllib.request.urlopen(req, timeout=5)
+                raise AssertionError("presigned request accepted")
+            except urllib.error.HTTPError as e:
+                eq(e.code, 403, "presigned")
+        expect("404", c.head_object, Bucket=B, Key="ps/k")
+        return
     url = c.generate_presigned_url("put_object", Params={"Bucket": B, "Key": "ps/k"}, ExpiresIn=300)
     req = urllib.request.Request(url, data=b"presigned!", method="PUT")
     eq(urllib.request.urlopen(req, timeout=5).status, 200, "presigned put")
@@ -487,15 +633,27 @@ def multipart_full_cycle():
     eq(sorted(u["UploadId"] for u in ups["Uploads"]), sorted([up, up2]), "uploads listed")
     r = c.complete_multipart_upload(Bucket=B, Key=k, UploadId=up, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
-    eq(r["ETag"], mpu_etag([p1, p2]), "AWS multipart etag")
+    eq(r["ETag"], mpu_etag_expected([p1, p2]), "multipart etag")
     h = c.head_object(Bucket=B, Key=k)
+    want_type = "binary/octet-stream" if differs("content-type-not-kept") else "x/y"
+    parts_count = None if differs("parts-count-missing") else 2
     eq((h["ContentLength"], h["Metadata"], h["ContentType"], h.get("PartsCount")),
-       (len(p1) + len(p2), {"mp": "yes"}, "x/y", 2), "completed object")
-    eq(c.get_object(Bucket=B, Key=k)["TagCount"], 1, "tags from initiate")
+       (len(p1) + len(p2), {"mp": "yes"}, want_type, parts_count), "completed object")
+    if differs("object-tags-not-read-back"):
+        assert "TagCount" not in c.get_object(Bucket=B, Key=k), "tags from initiate"
+    else:
+        eq(c.get_object(Bucket=B, Key=k)["TagCount"], 1, "tags from initiate")
     g = c.get_object(Bucket=B, Key=k, PartNumber=2)
-    eq((g["ContentLength"], g["Body"].read(), g["PartsCount"]), (len(p2), p2, 2), "get part 2")
-    eq(c.head_object(Bucket=B, Key=k, PartNumber=1)["ContentLength"], len(p1), "head part 1")
-    expect("InvalidPart", c.get_object, Bucket=B, Key=k, PartNumber=3)
+    eq((g["ContentLength"], g["Body"].read(), g.get("PartsCount")), (len(p2), p2, parts_count), "get part 2")
+    if differs("head-part-number-ignored"):
+        eq(c.head_object(Bucket=B, Key=k, PartNumber=1)["ContentLength"], len(p1) + len(p2), "head part 1")
+    else:
+        eq(c.head_object(Bucket=B, Key=k, PartNumber=1)["ContentLength"], len(p1), "head part 1")
+    if differs("get-part-beyond-count-empty"):
+        g = c.get_object(Bucket=B, Key=k, PartNumber=3)
+        eq((g["ContentLength"], g["Body"].read()), (0, b""), "part 3 of 2")
+    else:
+        expect("InvalidPart", c.get_object, Bucket=B, Key=k, PartNumber=3)
     eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=1)["Body"].read(), DATA, "plain part 1")
     c.abort_multipart_upload(Bucket=B, Key=k, UploadId=up2)
     expect("NoSuchUpload", c.list_parts, Bucket=B, Key=k, UploadId=up2)
@@ -507,8 +665,8 @@ def multipart_full_cycle():
 def multipart_errors():
     k = "mp/err"
     up = c.create_multipart_upload(Bucket=B, Key=k)["UploadId"]
-    expect("MalformedXML", c.complete_multipart_upload, Bucket=B, Key=k, UploadId=up,
-           MultipartUpload={"Parts": []})
+    expect("InvalidRequest" if differs("complete-without-parts-invalid-request") else "MalformedXML",
+           c.complete_multipart_upload, Bucket=B, Key=k, UploadId=up, MultipartUpload={"Parts": []})
     expect("InvalidPart", c.complete_multipart_upload, Bucket=B, Key=k, UploadId=up,
            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"0123"'}]})
     es = [c.upload_part(Bucket=B, Key=k, UploadId=up, PartNumber=n, Body=bytes([n]) * 10240)["ETag"]
@@ -534,7 +692,11 @@ def multipart_errors():
     r = c.complete_multipart_upload(Bucket=B, Key=k, UploadId=up,
                                     MultipartUpload={"Parts": [{"PartNumber": 3, "ETag": es[2]}]})
     eq(c.get_object(Bucket=B, Key=k)["Body"].read(), bytes([3]) * 10240, "subset")
-    assert r["ETag"].endswith('-1"'), r["ETag"]
+    if differs("subset-etag-names-last-part"):
+        # one part completed, but the suffix is the number of that part (3), not the count (1)
+        assert r["ETag"].endswith('-3"'), r["ETag"]
+    else:
+        assert r["ETag"].endswith('-1"'), r["ETag"]
 
 
 @case
@@ -546,13 +708,29 @@ def upload_part_copy_with_ranges():
     r1 = c.upload_part_copy(Bucket=B, Key=k, UploadId=up, PartNumber=1, CopySource=f"{B}/mp/src")
     r2 = c.upload_part_copy(Bucket=B, Key=k, UploadId=up, PartNumber=2, CopySource=f"{B}/mp/src",
                             CopySourceRange="bytes=10-109")
-    eq(r2["CopyPartResult"]["ETag"], '"%s"' % md5hex(src[10:110]), "ranged part etag")
-    expect("InvalidRange", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
-           CopySource=f"{B}/mp/src", CopySourceRange=f"bytes=0-{len(src)}")
-    expect("InvalidArgument", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
-           CopySource=f"{B}/mp/src", CopySourceRange="bytes=5-")
-    expect("PreconditionFailed", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
-           CopySource=f"{B}/mp/src", CopySourceIfMatch='"nope"')
+    if differs("upload-part-copy-etag-of-source"):
+        # the part's ETag is the source object's, whatever range was copied
+        eq(r2["CopyPartResult"]["ETag"], '"%s"' % md5hex(src), "ranged part etag")
+    else:
+        eq(r2["CopyPartResult"]["ETag"], '"%s"' % md5hex(src[10:110]), "ranged part etag")
+    if differs("upload-part-copy-range-not-checked"):
+        # a range past the end is InvalidRequest; an open range and a failing
+        # x-amz-copy-source-if-match are accepted (part 3 is the whole source, not completed)
+        expect("InvalidRequest", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
+               CopySource=f"{B}/mp/src", CopySourceRange=f"bytes=0-{len(src)}")
+        c.upload_part_copy(Bucket=B, Key=k, UploadId=up, PartNumber=3, CopySource=f"{B}/mp/src",
+                           CopySourceRange="bytes=5-")
+        c.upload_part_copy(Bucket=B, Key=k, UploadId=up, PartNumber=3, CopySource=f"{B}/mp/src",
+                           CopySourceIfMatch='"nope"')
+        sizes = [(p["PartNumber"], p["Size"]) for p in c.list_parts(Bucket=B, Key=k, UploadId=up)["Parts"]]
+        eq(sizes, [(1, len(src)), (2, 100), (3, len(src))], "parts")
+    else:
+        expect("InvalidRange", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
+               CopySource=f"{B}/mp/src", CopySourceRange=f"bytes=0-{len(src)}")
+        expect("InvalidArgument", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
+               CopySource=f"{B}/mp/src", CopySourceRange="bytes=5-")
+        expect("PreconditionFailed", c.upload_part_copy, Bucket=B, Key=k, UploadId=up, PartNumber=3,
+               CopySource=f"{B}/mp/src", CopySourceIfMatch='"nope"')
     c.complete_multipart_upload(Bucket=B, Key=k, UploadId=up, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
         {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
