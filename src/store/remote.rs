@@ -40,7 +40,7 @@ mod head_object;
 mod list_objects;
 mod multipart;
 mod put_object;
-mod xml;
+pub(crate) mod xml;
 
 use crate::error::{Error, Result};
 use crate::namespace::{BucketPath, DEFAULT_S3_VOLUME};
