@@ -415,6 +415,9 @@ impl ObjectStore for RemoteStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.list_buckets_impl(volume).await
     }
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.bucket_settings_impl(bucket).await
+    }
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         self.update_bucket_impl(bucket, update).await
     }

@@ -12,6 +12,14 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const XML_LIMIT: usize = 16 * 1024 * 1024;
+const CONTENT_MD5: http::HeaderName = http::HeaderName::from_static("content-md5");
+
+/// Base64 of the body's MD5 (the `Content-MD5` value).
+fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
+}
 
 impl RemoteStore {
     /// ListBuckets: (owner name, buckets).
@@ -132,6 +140,52 @@ impl RemoteStore {
             .map(|_| ())
     }
 
+    /// `bucket_info` plus the tags (GET `?tagging`) and the lifecycle document (GET
+    /// `?lifecycle`) the backend holds; NoSuchTagSet / NoSuchLifecycleConfiguration mean none.
+    pub(super) async fn bucket_settings_impl(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        let mut info = self.bucket_info_impl(bucket).await?;
+        let b = self.bucket_name(bucket)?;
+        let ctx = self.ctx(b, None);
+        let absent = |e: &Error, code: &str| matches!(e, Error::Backend { code: c, .. } if c == code);
+        match self
+            .client
+            .send_read(
+                Req::new(Method::GET, Some(b), None).query("tagging", ""),
+                &ctx,
+                XML_LIMIT,
+            )
+            .await
+        {
+            Ok((_, body)) => {
+                let root = parse_result(&body, &ctx)?;
+                if let Some(set) = root.child("TagSet") {
+                    for t in set.children("Tag") {
+                        info.tags.insert(
+                            t.text_of("Key").unwrap_or_default().to_string(),
+                            t.text_of("Value").unwrap_or_default().to_string(),
+                        );
+                    }
+                }
+            }
+            Err(e) if absent(&e, "NoSuchTagSet") => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .client
+            .send_read(
+                Req::new(Method::GET, Some(b), None).query("lifecycle", ""),
+                &ctx,
+                XML_LIMIT,
+            )
+            .await
+        {
+            Ok((_, body)) => info.lifecycle = Some(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) if absent(&e, "NoSuchLifecycleConfiguration") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(info)
+    }
+
     /// One bucket setting: the ACL, tags (PUT/DELETE `?tagging`) or lifecycle (PUT/DELETE
     /// `?lifecycle`) as the S3 API sets them. The layout is chosen by the server's own admin
     /// tools, not over S3: refused.
@@ -158,6 +212,7 @@ impl RemoteStore {
                 let req = Req::new(Method::PUT, Some(b), None)
                     .query("tagging", "")
                     .header(http::header::CONTENT_TYPE, "application/xml")
+                    .header(CONTENT_MD5, content_md5(doc.as_bytes()))
                     .body(Body::Bytes(doc.into()));
                 self.client.send(req, &ctx).await?;
             }
@@ -167,9 +222,11 @@ impl RemoteStore {
                     .await?;
             }
             BucketUpdate::Lifecycle(Some(doc)) => {
+                // S3 requires Content-MD5 (or a flexible checksum) on these two.
                 let req = Req::new(Method::PUT, Some(b), None)
                     .query("lifecycle", "")
                     .header(http::header::CONTENT_TYPE, "application/xml")
+                    .header(CONTENT_MD5, content_md5(doc.as_bytes()))
                     .body(Body::Bytes(doc.into()));
                 self.client.send(req, &ctx).await?;
             }
