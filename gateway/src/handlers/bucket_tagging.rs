@@ -4,7 +4,9 @@
 //! none). Tags are kept by the store ([`ozfs::BucketUpdate::Tags`]); on a link they belong to
 //! the bucket it resolves to. As in S3, PUT needs Content-MD5 or a flexible checksum.
 
-use super::tagging::{parse_tagging_xml, read_xml_body, render_tagging, require_integrity, MAX_BUCKET_TAGS};
+use super::tagging::{
+    parse_tagging_xml, read_xml_body, render_tagging, require_integrity, MAX_BUCKET_TAGS, MAX_TAGGING_BODY,
+};
 use super::{config_bucket, empty_response, xml_response, Ctx};
 use crate::body::RespBody;
 use crate::error::S3Error;
@@ -26,7 +28,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 
 pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     let bucket = config_bucket(ctx).await?;
-    let body = read_xml_body(ctx, raw).await?;
+    let body = read_xml_body(ctx, raw, MAX_TAGGING_BODY).await?;
     require_integrity(&body)?;
     let tags = parse_tagging_xml(&body.doc, MAX_BUCKET_TAGS)?;
     ctx.state.store.update_bucket(&bucket, BucketUpdate::Tags(tags)).await?;

@@ -16,6 +16,9 @@ use http::{Response, StatusCode};
 use ozfs::lifecycle::{self, LifecycleError};
 use ozfs::{BucketUpdate, ByteStream};
 
+/// Largest configuration document accepted (1000 rules with long prefixes and tags fit).
+pub const MAX_LIFECYCLE_BODY: usize = 4 * 1024 * 1024;
+
 /// The S3 error for a refused document.
 pub fn lifecycle_error(e: LifecycleError) -> S3Error {
     match e {
@@ -47,7 +50,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 
 pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     let bucket = config_bucket(ctx).await?;
-    let body = read_xml_body(ctx, raw).await?;
+    let body = read_xml_body(ctx, raw, MAX_LIFECYCLE_BODY).await?;
     require_integrity(&body)?;
     let cfg = lifecycle::parse(&body.doc).map_err(lifecycle_error)?;
     ctx.state

@@ -79,7 +79,10 @@ pub fn render_tagging(tags: &BTreeMap<String, String>) -> Vec<u8> {
     w.finish()
 }
 
-/// A small XML request body of at most 64 KiB, decoded as it was signed, with its integrity
+/// Largest tagging document.
+pub const MAX_TAGGING_BODY: usize = 64 * 1024;
+
+/// A small XML request body of at most `limit` bytes, decoded as it was signed, with its integrity
 /// headers checked: `Content-MD5` (BadDigest) and a flexible checksum given as a header or in
 /// the aws-chunked trailer.
 pub struct XmlBody {
@@ -89,7 +92,7 @@ pub struct XmlBody {
     pub integrity_checked: bool,
 }
 
-pub async fn read_xml_body(ctx: &Ctx, raw: ByteStream) -> Result<XmlBody, S3Error> {
+pub async fn read_xml_body(ctx: &Ctx, raw: ByteStream, limit: usize) -> Result<XmlBody, S3Error> {
     let md5 = super::object_put::content_md5(ctx)?;
     let checksum = super::object_put::declared_checksum(ctx)?;
     let body = crate::body::decode_payload(
@@ -98,7 +101,7 @@ pub async fn read_xml_body(ctx: &Ctx, raw: ByteStream) -> Result<XmlBody, S3Erro
         checksum.clone(),
         crate::body::decoded_length(&ctx.headers),
     );
-    let doc = crate::body::read_small(body, 64 * 1024).await?;
+    let doc = crate::body::read_small(body, limit).await?;
     if let Some(want) = md5 {
         use md5::{Digest, Md5};
         if Md5::digest(&doc).as_slice() != want {
@@ -166,7 +169,7 @@ async fn set(ctx: &Ctx, tags: BTreeMap<String, String>) -> Result<(), S3Error> {
 
 pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Write).await?;
-    let body = read_xml_body(ctx, raw).await?;
+    let body = read_xml_body(ctx, raw, MAX_TAGGING_BODY).await?;
     let tags = parse_tagging_xml(&body.doc, MAX_TAGS)?;
     set(ctx, tags).await?;
     Ok(empty_response(StatusCode::OK))
