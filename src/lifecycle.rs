@@ -348,7 +348,7 @@ pub fn parse_date(text: &str) -> Res<i64> {
         return Err(bad());
     }
     let total = secs(t);
-    if total % DAY != 0 || t < UNIX_EPOCH {
+    if !total.is_multiple_of(DAY) || t < UNIX_EPOCH {
         return invalid("'Date' must be at midnight GMT");
     }
     Ok((total / DAY) as i64)
