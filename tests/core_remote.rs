@@ -12,8 +12,9 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{
-    body_from_bytes, collect_body, BucketPath, ByteStream, CachingStore, ChangeKind, CompletedPart, CopyOptions, Error,
-    GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec, RemoteStore, WriteCondition,
+    body_from_bytes, collect_body, BucketPath, BucketUpdate, ByteStream, CachingStore, ChangeKind, CompletedPart,
+    CopyOptions, Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec,
+    RemoteStore, WriteCondition,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -554,6 +555,39 @@ async fn explicit_multipart_api() {
         s.list_parts(&b, "obj2", &id2, 0, 10).await,
         Err(Error::NoSuchUpload(_))
     ));
+}
+
+/// Bucket tags and the lifecycle configuration go to the backend (`update_bucket`, with the
+/// Content-MD5 S3 requires) and come back through `bucket_settings`; deleting them is seen too.
+#[tokio::test]
+async fn bucket_settings_round_trip() {
+    let s = store();
+    let b = new_bucket(&s, "settings").await;
+    let none = s.bucket_settings(&b).await.unwrap();
+    assert!(none.tags.is_empty() && none.lifecycle.is_none(), "{none:?}");
+    let mut tags = std::collections::BTreeMap::new();
+    tags.insert("team".to_string(), "storage".to_string());
+    tags.insert("env".to_string(), "test".to_string());
+    s.update_bucket(&b, BucketUpdate::Tags(tags.clone())).await.unwrap();
+    let doc = "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ID>r1</ID>\
+               <Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration>\
+               </Rule></LifecycleConfiguration>";
+    s.update_bucket(&b, BucketUpdate::Lifecycle(Some(doc.to_string())))
+        .await
+        .unwrap();
+    let got = s.bucket_settings(&b).await.unwrap();
+    assert_eq!(got.tags, tags);
+    let lc = ozfs::lifecycle::parse(got.lifecycle.expect("lifecycle").as_bytes()).expect("backend's document parses");
+    assert_eq!(lc.rules.len(), 1);
+    assert_eq!(lc.rules[0].id, "r1");
+    assert_eq!(lc.rules[0].expiration, Some(ozfs::lifecycle::Expiration::Days(3)));
+    s.update_bucket(&b, BucketUpdate::Tags(Default::default()))
+        .await
+        .unwrap();
+    s.update_bucket(&b, BucketUpdate::Lifecycle(None)).await.unwrap();
+    let gone = s.bucket_settings(&b).await.unwrap();
+    assert!(gone.tags.is_empty() && gone.lifecycle.is_none(), "{gone:?}");
+    s.delete_bucket(&b).await.unwrap();
 }
 
 #[tokio::test]
