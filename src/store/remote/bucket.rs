@@ -140,13 +140,11 @@ impl RemoteStore {
             .map(|_| ())
     }
 
-    /// `bucket_info` plus the tags (GET `?tagging`) and the lifecycle document (GET
-    /// `?lifecycle`) the backend holds; NoSuchTagSet / NoSuchLifecycleConfiguration mean none.
-    pub(super) async fn bucket_settings_impl(&self, bucket: &BucketPath) -> Result<BucketInfo> {
-        let mut info = self.bucket_info_impl(bucket).await?;
-        let b = self.bucket_name(bucket)?;
+    /// The backend's answer to `GET ?tagging` (`Some(tags)`), or `None` when the backend does
+    /// not know the sub-resource: Ozone 2.2 ignores `?tagging` and `?lifecycle` on a bucket and
+    /// answers a listing (and would take a `DELETE ?tagging` for DeleteBucket).
+    async fn backend_tags(&self, b: &str) -> Result<Option<BTreeMap<String, String>>> {
         let ctx = self.ctx(b, None);
-        let absent = |e: &Error, code: &str| matches!(e, Error::Backend { code: c, .. } if c == code);
         match self
             .client
             .send_read(
@@ -158,18 +156,29 @@ impl RemoteStore {
         {
             Ok((_, body)) => {
                 let root = parse_result(&body, &ctx)?;
+                if root.name != "Tagging" {
+                    return Ok(None);
+                }
+                let mut tags = BTreeMap::new();
                 if let Some(set) = root.child("TagSet") {
                     for t in set.children("Tag") {
-                        info.tags.insert(
+                        tags.insert(
                             t.text_of("Key").unwrap_or_default().to_string(),
                             t.text_of("Value").unwrap_or_default().to_string(),
                         );
                     }
                 }
+                Ok(Some(tags))
             }
-            Err(e) if absent(&e, "NoSuchTagSet") => {}
-            Err(e) => return Err(e),
+            Err(Error::Backend { code, .. }) if code == "NoSuchTagSet" => Ok(Some(BTreeMap::new())),
+            Err(e) => Err(e),
         }
+    }
+
+    /// The backend's answer to `GET ?lifecycle`: `Some(Some(doc))`, `Some(None)` for none, or
+    /// `None` when the backend does not know the sub-resource (see [`Self::backend_tags`]).
+    async fn backend_lifecycle(&self, b: &str) -> Result<Option<Option<String>>> {
+        let ctx = self.ctx(b, None);
         match self
             .client
             .send_read(
@@ -179,11 +188,34 @@ impl RemoteStore {
             )
             .await
         {
-            Ok((_, body)) => info.lifecycle = Some(String::from_utf8_lossy(&body).into_owned()),
-            Err(e) if absent(&e, "NoSuchLifecycleConfiguration") => {}
-            Err(e) => return Err(e),
+            Ok((_, body)) => {
+                let root = parse_result(&body, &ctx)?;
+                if root.name != "LifecycleConfiguration" {
+                    return Ok(None);
+                }
+                Ok(Some(Some(String::from_utf8_lossy(&body).into_owned())))
+            }
+            Err(Error::Backend { code, .. }) if code == "NoSuchLifecycleConfiguration" => Ok(Some(None)),
+            Err(e) => Err(e),
         }
+    }
+
+    /// `bucket_info` plus the tags and the lifecycle document the backend holds (none when it
+    /// does not support them).
+    pub(super) async fn bucket_settings_impl(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        let mut info = self.bucket_info_impl(bucket).await?;
+        let b = self.bucket_name(bucket)?;
+        info.tags = self.backend_tags(b).await?.unwrap_or_default();
+        info.lifecycle = self.backend_lifecycle(b).await?.flatten();
         Ok(info)
+    }
+
+    /// Refuse a bucket setting the backend does not support, before sending anything that an
+    /// older gateway would take for another operation.
+    fn unsupported(what: &str) -> Error {
+        Error::NotSupported(format!(
+            "the backend does not support bucket {what} (it answered ?{what} with something else)"
+        ))
     }
 
     /// One bucket setting: the ACL, tags (PUT/DELETE `?tagging`) or lifecycle (PUT/DELETE
@@ -195,11 +227,17 @@ impl RemoteStore {
         match update {
             BucketUpdate::Acl(acl) => self.set_bucket_acl_impl(bucket, acl).await?,
             BucketUpdate::Tags(tags) if tags.is_empty() => {
+                if self.backend_tags(b).await?.is_none() {
+                    return Err(Self::unsupported("tagging"));
+                }
                 self.client
                     .send(Req::new(Method::DELETE, Some(b), None).query("tagging", ""), &ctx)
                     .await?;
             }
             BucketUpdate::Tags(tags) => {
+                if self.backend_tags(b).await?.is_none() {
+                    return Err(Self::unsupported("tagging"));
+                }
                 let mut doc = String::from("<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>");
                 for (k, v) in &tags {
                     doc.push_str(&format!(
@@ -217,11 +255,17 @@ impl RemoteStore {
                 self.client.send(req, &ctx).await?;
             }
             BucketUpdate::Lifecycle(None) => {
+                if self.backend_lifecycle(b).await?.is_none() {
+                    return Err(Self::unsupported("lifecycle"));
+                }
                 self.client
                     .send(Req::new(Method::DELETE, Some(b), None).query("lifecycle", ""), &ctx)
                     .await?;
             }
             BucketUpdate::Lifecycle(Some(doc)) => {
+                if self.backend_lifecycle(b).await?.is_none() {
+                    return Err(Self::unsupported("lifecycle"));
+                }
                 // S3 requires Content-MD5 (or a flexible checksum) on these two.
                 let req = Req::new(Method::PUT, Some(b), None)
                     .query("lifecycle", "")
