@@ -52,9 +52,14 @@ def bucket_tagging_validation():
         [{"Key": "k" * 129, "Value": "v"}],
         [{"Key": "k", "Value": "v" * 257}],
         [{"Key": "d", "Value": "1"}, {"Key": "d", "Value": "2"}],
+        [{"Key": "star*", "Value": "v"}],
+        [{"Key": "k", "Value": "50%"}],
     ]:
         eq(err(c.put_bucket_tagging, Bucket=B, Tagging={"TagSet": bad}), ("InvalidTag", 400), str(bad)[:40])
     eq(len(c.get_bucket_tagging(Bucket=B)["TagSet"]), 50, "refused PUTs changed nothing")
+    odd = [{"Key": "a b+c-d=e.f_g:h/i@j", "Value": "\u00e9t\u00e9 \u4e2d"}]
+    c.put_bucket_tagging(Bucket=B, Tagging={"TagSet": odd})
+    eq(c.get_bucket_tagging(Bucket=B)["TagSet"], odd, "every allowed character")
     c.delete_bucket_tagging(Bucket=B)
 
 
