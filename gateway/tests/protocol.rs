@@ -827,6 +827,22 @@ fn bucket_tagging_and_lifecycle_on_the_wire() {
     assert_eq!(request(s.addr, "GET", "/cfg", "lifecycle", b"").status, 404);
 }
 
+/// GetBucketLocation as AWS answers it for us-east-1: an empty `LocationConstraint` element.
+#[test]
+fn bucket_location_on_the_wire() {
+    let s = start(true);
+    make_bucket(s.addr, "where");
+    let r = request(s.addr, "GET", "/where", "location", b"");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    let body = t.split("?>").last().unwrap_or(&t).trim();
+    assert!(
+        body == "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"
+            || body == "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+        "{t}"
+    );
+}
+
 /// GetObjectAttributes: AWS's XML shape, unquoted ETag, Last-Modified, and the errors.
 #[test]
 fn get_object_attributes_on_the_wire() {
