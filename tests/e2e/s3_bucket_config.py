@@ -191,6 +191,42 @@ def conditional_complete_multipart_upload():
 
 
 @case
+def racing_conditional_writes_have_one_winner_and_412s():
+    # AWS may answer a loser 409 ConditionalRequestConflict; ozfs checks the condition in the
+    # commit, so exactly one writer wins and every other one gets 412.
+    import concurrent.futures
+
+    n = 8
+    k = "cond/race-mpu"
+    uploads = [_mpu(k, bytes([65 + i]) * 10) for i in range(n)]
+
+    def complete(i):
+        up, parts = uploads[i]
+        try:
+            c.complete_multipart_upload(Bucket=B, Key=k, UploadId=up, MultipartUpload=parts, IfNoneMatch="*")
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def put(i):
+        try:
+            c.put_object(Bucket=B, Key="cond/race-put", Body=bytes([65 + i]), IfNoneMatch="*")
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    for fn in (complete, put):
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            got = sorted(pool.map(fn, range(n)))
+        eq(got, ["PreconditionFailed"] * (n - 1) + ["ok"], fn.__name__)
+    for up, _ in uploads:
+        try:
+            c.abort_multipart_upload(Bucket=B, Key=k, UploadId=up)
+        except ClientError:
+            pass
+
+
+@case
 def conditional_copy_object():
     c.put_object(Bucket=B, Key="cond/src", Body=b"src")
     c.put_object(Bucket=B, Key="cond/dst", Body=b"old")
