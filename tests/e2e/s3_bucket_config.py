@@ -252,6 +252,24 @@ def conditional_copy_object():
     eq(c.get_object(Bucket=B, Key="cond/dst")["Body"].read(), b"src", "copied with If-Match")
 
 
+@case
+def expected_bucket_owner_is_checked():
+    # Ozone's smoketests run "Check Bucket Ownership Verification" on these operations too.
+    owner = c.get_bucket_acl(Bucket=B)["Owner"]["DisplayName"]
+    c.put_bucket_tagging(Bucket=B, Tagging={"TagSet": [{"Key": "o", "Value": "1"}]}, ExpectedBucketOwner=owner)
+    eq(c.get_bucket_tagging(Bucket=B, ExpectedBucketOwner=owner)["TagSet"], [{"Key": "o", "Value": "1"}], "owner")
+    for op, kw in [
+        (c.get_bucket_tagging, {}),
+        (c.delete_bucket_tagging, {}),
+        (c.get_bucket_lifecycle_configuration, {}),
+        (c.delete_bucket_lifecycle, {}),
+        (c.get_object_attributes, {"Key": "attr/plain", "ObjectAttributes": ["ETag"]}),
+    ]:
+        expect("403", op, Bucket=B, ExpectedBucketOwner="wrong-" + owner, **kw)
+    eq(len(c.get_bucket_tagging(Bucket=B)["TagSet"]), 1, "wrong owner deleted nothing")
+    c.delete_bucket_tagging(Bucket=B, ExpectedBucketOwner=owner)
+
+
 # ---------------------------------------------------------------- location
 @case
 def bucket_location_is_empty_for_us_east_1():
