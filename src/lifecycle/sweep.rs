@@ -110,21 +110,20 @@ impl Sweeper {
                 None => (None, None, true),
             };
             if do_objects && cfg.expires_objects() {
-                if let Some(stop) = expire_objects(store, &path, &cfg, after, now, &mut budget, &mut report).await {
+                if let Err(stop) = expire_objects(store, &path, &cfg, after, now, &mut budget, &mut report).await {
                     self.resume = Some(Resume::Objects {
                         bucket: path,
-                        after: Some(stop),
+                        after: stop,
                     });
                     return Ok(report);
                 }
             }
             if cfg.aborts_uploads() {
-                if let Some(stop) =
-                    abort_uploads(store, &path, &cfg, upload_marker, now, &mut budget, &mut report).await
+                if let Err(stop) = abort_uploads(store, &path, &cfg, upload_marker, now, &mut budget, &mut report).await
                 {
                     self.resume = Some(Resume::Uploads {
                         bucket: path,
-                        marker: Some(stop),
+                        marker: stop,
                     });
                     return Ok(report);
                 }
@@ -141,7 +140,8 @@ fn resume_bucket(r: &Resume) -> &BucketPath {
     }
 }
 
-/// Expire the bucket's keys from `after` on. Returns where it stopped when the budget ran out.
+/// Expire the bucket's keys after `after`. `Err(position)` when the budget ran out first (the
+/// last key examined; `None`: none yet).
 async fn expire_objects(
     store: &dyn ObjectStore,
     bucket: &BucketPath,
@@ -150,11 +150,11 @@ async fn expire_objects(
     now: SystemTime,
     budget: &mut u64,
     report: &mut SweepReport,
-) -> Option<String> {
+) -> Result<(), Option<String>> {
     let need_tags = cfg.needs_tags();
     loop {
         if *budget == 0 {
-            return Some(after.unwrap_or_default());
+            return Err(after);
         }
         let req = ListRequest {
             prefix: String::new(),
@@ -167,7 +167,7 @@ async fn expire_objects(
             Err(e) => {
                 log::warn!("lifecycle: {bucket}: listing failed: {e}");
                 report.errors += 1;
-                return None;
+                return Ok(());
             }
         };
         for o in &page.objects {
@@ -201,19 +201,19 @@ async fn expire_objects(
                 }
             }
         }
-        after = page
-            .objects
-            .last()
-            .map(|o| o.key.clone())
-            .or(page.next_start_after.clone());
-        if !page.is_truncated || after.is_none() {
-            return None;
+        let next = page
+            .next_start_after
+            .clone()
+            .or(page.objects.last().map(|o| o.key.clone()));
+        if !page.is_truncated || next.is_none() {
+            return Ok(());
         }
+        after = next;
     }
 }
 
-/// Abort the bucket's stale uploads from `marker` on. Returns where it stopped when the budget
-/// ran out.
+/// Abort the bucket's stale uploads after `marker`. `Err(position)` when the budget ran out
+/// first.
 async fn abort_uploads(
     store: &dyn ObjectStore,
     bucket: &BucketPath,
@@ -222,10 +222,10 @@ async fn abort_uploads(
     now: SystemTime,
     budget: &mut u64,
     report: &mut SweepReport,
-) -> Option<(String, String)> {
+) -> Result<(), Option<(String, String)>> {
     loop {
         if *budget == 0 {
-            return Some(marker.unwrap_or_default());
+            return Err(marker);
         }
         let page = match store
             .list_uploads(
@@ -241,7 +241,7 @@ async fn abort_uploads(
             Err(e) => {
                 log::warn!("lifecycle: {bucket}: listing uploads failed: {e}");
                 report.errors += 1;
-                return None;
+                return Ok(());
             }
         };
         for u in &page.uploads {
@@ -266,10 +266,11 @@ async fn abort_uploads(
                 }
             }
         }
-        marker = page.uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
-        if !page.is_truncated || marker.is_none() {
-            return None;
+        let next = page.uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
+        if !page.is_truncated || next.is_none() {
+            return Ok(());
         }
+        marker = next;
     }
 }
 
