@@ -313,6 +313,9 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     // Lifecycle rules are enforced here only on the embedded store: a remote backend applies
     // its own (the configuration was forwarded to it).
     let interval = args.lifecycle_interval.unwrap_or(LIFECYCLE_INTERVAL);
+    if settings.backend.is_some() && args.lifecycle_interval.is_some_and(|i| !i.is_zero()) {
+        log::warn!("--lifecycle-interval has no effect with --backend: the backend applies its own lifecycle rules");
+    }
     let lifecycle =
         (settings.backend.is_none() && !interval.is_zero()).then(|| spawn_lifecycle(store.clone(), interval));
 
