@@ -10,6 +10,7 @@ pub mod cache;
 pub mod checksum;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod namespace;
 pub mod secrets;

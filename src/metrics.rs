@@ -60,6 +60,9 @@ struct Metrics {
     fuse_ops: Family<FuseLabels, Counter>,
     fuse_seconds: Family<FuseOpLabel, Histogram, fn() -> Histogram>,
     staging: Gauge,
+    lifecycle_sweeps: Counter,
+    lifecycle_expired: Counter,
+    lifecycle_aborted: Counter,
 }
 
 /// The page caches of this process, read at scrape time.
@@ -178,6 +181,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Bytes reserved in the FUSE staging area (files being written)",
         staging.clone(),
     );
+    let lifecycle_sweeps = Counter::default();
+    registry.register(
+        "ozfs_lifecycle_sweeps",
+        "Lifecycle expiration sweeps run over the embedded store",
+        lifecycle_sweeps.clone(),
+    );
+    let lifecycle_expired = Counter::default();
+    registry.register(
+        "ozfs_lifecycle_expired_objects",
+        "Objects deleted by a lifecycle Expiration rule",
+        lifecycle_expired.clone(),
+    );
+    let lifecycle_aborted = Counter::default();
+    registry.register(
+        "ozfs_lifecycle_aborted_uploads",
+        "Multipart uploads aborted by a lifecycle AbortIncompleteMultipartUpload rule",
+        lifecycle_aborted.clone(),
+    );
     registry.register_collector(Box::new(CacheCollector));
     Metrics {
         registry,
@@ -190,6 +211,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         fuse_ops,
         fuse_seconds,
         staging,
+        lifecycle_sweeps,
+        lifecycle_expired,
+        lifecycle_aborted,
     }
 });
 
@@ -262,6 +286,14 @@ pub fn fuse_op(op: &'static str, ok: bool, elapsed: Duration) {
 /// Staging bytes reserved (`> 0`) or released (`< 0`).
 pub fn staging(delta: i64) {
     METRICS.staging.inc_by(delta);
+}
+
+/// A lifecycle sweep finished, having expired `expired` objects and aborted `aborted` uploads.
+pub fn lifecycle_sweep(expired: u64, aborted: u64) {
+    let m = &*METRICS;
+    m.lifecycle_sweeps.inc();
+    m.lifecycle_expired.inc_by(expired);
+    m.lifecycle_aborted.inc_by(aborted);
 }
 
 #[cfg(test)]

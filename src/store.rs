@@ -409,6 +409,13 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()>;
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>>;
+    /// The bucket record with every setting filled in (tags, lifecycle), for the operations
+    /// that read them. The default is [`ObjectStore::bucket_info`] (stores that keep settings in
+    /// the record); a remote store reads them from its backend, which costs extra requests that
+    /// `bucket_info` (called for every access check) should not pay.
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.bucket_info(bucket).await
+    }
     /// Change one of a bucket's settings; returns the bucket as it is afterwards.
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo>;
     /// Follow links to the real bucket (which must exist).

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{
-    body_from_bytes, collect_body, BucketPath, ByteStream, CachingStore, ChangeKind, CompletedPart, CopyOptions, Error,
-    GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec, RemoteStore, WriteCondition,
+    body_from_bytes, collect_body, BucketPath, BucketUpdate, ByteStream, CachingStore, ChangeKind, CompletedPart,
+    CopyOptions, Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec,
+    RemoteStore, WriteCondition,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -554,6 +555,109 @@ async fn explicit_multipart_api() {
         s.list_parts(&b, "obj2", &id2, 0, 10).await,
         Err(Error::NoSuchUpload(_))
     ));
+}
+
+/// Bucket tags and the lifecycle configuration go to the backend (`update_bucket`, with the
+/// Content-MD5 S3 requires) and come back through `bucket_settings`; deleting them is seen too.
+#[tokio::test]
+async fn bucket_settings_round_trip() {
+    let s = store();
+    let b = new_bucket(&s, "settings").await;
+    let none = s.bucket_settings(&b).await.unwrap();
+    assert!(none.tags.is_empty() && none.lifecycle.is_none(), "{none:?}");
+    let mut tags = std::collections::BTreeMap::new();
+    tags.insert("team".to_string(), "storage".to_string());
+    tags.insert("env".to_string(), "test".to_string());
+    s.update_bucket(&b, BucketUpdate::Tags(tags.clone())).await.unwrap();
+    let doc = "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ID>r1</ID>\
+               <Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration>\
+               </Rule></LifecycleConfiguration>";
+    s.update_bucket(&b, BucketUpdate::Lifecycle(Some(doc.to_string())))
+        .await
+        .unwrap();
+    let got = s.bucket_settings(&b).await.unwrap();
+    assert_eq!(got.tags, tags);
+    let lc = ozfs::lifecycle::parse(got.lifecycle.expect("lifecycle").as_bytes()).expect("backend's document parses");
+    assert_eq!(lc.rules.len(), 1);
+    assert_eq!(lc.rules[0].id, "r1");
+    assert_eq!(lc.rules[0].expiration, Some(ozfs::lifecycle::Expiration::Days(3)));
+    s.update_bucket(&b, BucketUpdate::Tags(Default::default()))
+        .await
+        .unwrap();
+    s.update_bucket(&b, BucketUpdate::Lifecycle(None)).await.unwrap();
+    let gone = s.bucket_settings(&b).await.unwrap();
+    assert!(gone.tags.is_empty() && gone.lifecycle.is_none(), "{gone:?}");
+    s.delete_bucket(&b).await.unwrap();
+}
+
+/// A backend that, like Ozone 2.2's gateway, ignores `?tagging` / `?lifecycle` on a bucket
+/// (GET answers a listing, DELETE would delete the bucket): RemoteStore reports no settings and
+/// refuses to change them, without sending the DELETE. Returns the port and the DELETEs seen.
+async fn subresource_blind_backend() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let deletes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = deletes.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let mut it = line.split_whitespace();
+                let (method, target) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+                let body = match method {
+                    "DELETE" => {
+                        seen.lock().unwrap().push(target.to_string());
+                        String::new()
+                    }
+                    "HEAD" => String::new(),
+                    _ if target == "/" => "<ListAllMyBucketsResult><Owner><ID>o</ID></Owner><Buckets><Bucket><Name>blind</Name>\
+                                          <CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>"
+                        .to_string(),
+                    _ => "<ListBucketResult><Name>blind</Name><IsTruncated>false</IsTruncated></ListBucketResult>".to_string(),
+                };
+                let status = if method == "DELETE" { "204 No Content" } else { "200 OK" };
+                let len = if method == "HEAD" { 0 } else { body.len() };
+                let resp = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}");
+                let _ = c.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (port, deletes)
+}
+
+#[tokio::test]
+async fn bucket_settings_on_a_backend_that_ignores_the_subresources() {
+    let (port, deletes) = subresource_blind_backend().await;
+    let s = RemoteStore::new(config(port)).unwrap();
+    let b = BucketPath::new("s3v", "blind");
+    let info = s.bucket_settings(&b).await.unwrap();
+    assert!(info.tags.is_empty() && info.lifecycle.is_none(), "{info:?}");
+    for u in [
+        BucketUpdate::Tags(Default::default()),
+        BucketUpdate::Lifecycle(None),
+        BucketUpdate::Lifecycle(Some("<LifecycleConfiguration/>".into())),
+    ] {
+        let e = s.update_bucket(&b, u).await.unwrap_err();
+        assert!(matches!(e, Error::NotSupported(_)), "{e:?}");
+    }
+    assert!(
+        deletes.lock().unwrap().is_empty(),
+        "no DELETE may reach it: {:?}",
+        deletes.lock().unwrap()
+    );
 }
 
 #[tokio::test]

@@ -6,10 +6,13 @@ pub mod acl;
 pub mod browser;
 pub mod browser_write;
 pub mod bucket;
+pub mod bucket_tagging;
 pub mod copy;
 pub mod delete;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
+pub mod object_attributes;
 pub mod object_get;
 pub mod object_put;
 pub mod tagging;
@@ -140,6 +143,28 @@ impl Ctx {
         }
         Ok(())
     }
+}
+
+/// The bucket whose configuration (tags, lifecycle) a request reads or changes: the bucket the
+/// request names, links followed. Only the owner may (as in S3, where an ACL grants no bucket
+/// configuration permission); with security on, through a link the requester must also own the
+/// bucket the link resolves to, so a link cannot reach into another user's bucket.
+pub async fn config_bucket(ctx: &Ctx) -> Result<BucketPath, S3Error> {
+    ctx.check_bucket(Access::Owner).await?;
+    let path = ctx.bucket_path();
+    let real = ctx
+        .state
+        .store
+        .resolve_bucket(&path)
+        .await
+        .map_err(|e| S3Error::from(e).with_resource(ctx.bucket_name().to_string()))?;
+    if ctx.state.cfg.secure && real != path {
+        let info = ctx.state.store.bucket_info(&real).await?;
+        if ctx.user.as_deref() != Some(info.owner.as_str()) {
+            return Err(S3Error::access_denied());
+        }
+    }
+    Ok(real)
 }
 
 /// May `user` (None = anonymous) do `access` on `bucket`? Owner may do anything; otherwise a
@@ -565,7 +590,8 @@ mod tests {
             let _ = list::decode_token(&text);
             let _ = tagging::parse_tagging_header(&text);
             for doc in [raw.as_slice(), text.as_bytes()] {
-                let _ = tagging::parse_tagging_xml(doc);
+                let _ = tagging::parse_tagging_xml(doc, tagging::MAX_BUCKET_TAGS);
+                let _ = ozfs::lifecycle::parse(doc);
                 let _ = multipart::parse_complete(doc);
                 let _ = crate::xml::parse(doc);
             }

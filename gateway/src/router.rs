@@ -141,6 +141,12 @@ pub enum Endpoint {
     GetBucketLocation,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketTagging,
+    PutBucketTagging,
+    DeleteBucketTagging,
+    GetBucketLifecycle,
+    PutBucketLifecycle,
+    DeleteBucketLifecycle,
     ListMultipartUploads,
     DeleteObjects,
     Browser,
@@ -154,6 +160,7 @@ pub enum Endpoint {
     GetObjectTagging,
     PutObjectTagging,
     DeleteObjectTagging,
+    GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -187,6 +194,12 @@ fn endpoint_name(e: &Endpoint) -> &'static str {
         Endpoint::GetBucketLocation => "GetBucketLocation",
         Endpoint::GetBucketAcl => "GetBucketAcl",
         Endpoint::PutBucketAcl => "PutBucketAcl",
+        Endpoint::GetBucketTagging => "GetBucketTagging",
+        Endpoint::PutBucketTagging => "PutBucketTagging",
+        Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+        Endpoint::GetBucketLifecycle => "GetBucketLifecycleConfiguration",
+        Endpoint::PutBucketLifecycle => "PutBucketLifecycleConfiguration",
+        Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
         Endpoint::ListMultipartUploads => "ListMultipartUploads",
         Endpoint::DeleteObjects => "DeleteObjects",
         Endpoint::Browser => "Browser",
@@ -199,6 +212,7 @@ fn endpoint_name(e: &Endpoint) -> &'static str {
         Endpoint::GetObjectTagging => "GetObjectTagging",
         Endpoint::PutObjectTagging => "PutObjectTagging",
         Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
+        Endpoint::GetObjectAttributes => "GetObjectAttributes",
         Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
         Endpoint::UploadPart => "UploadPart",
         Endpoint::UploadPartCopy => "UploadPartCopy",
@@ -279,7 +293,15 @@ pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
     };
 
     if t.key.is_none() {
-        if !only(&["acl", "uploads", "delete", "location", "versions"]) {
+        if !only(&[
+            "acl",
+            "uploads",
+            "delete",
+            "location",
+            "versions",
+            "tagging",
+            "lifecycle",
+        ]) {
             return not_impl(&format!("{m} bucket ?{first_sub}"));
         }
         return match m {
@@ -294,18 +316,25 @@ pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
             "HEAD" if subs.is_empty() => Endpoint::HeadBucket,
             "PUT" if subs.is_empty() => Endpoint::CreateBucket,
             "PUT" if subs == ["acl"] => Endpoint::PutBucketAcl,
+            "GET" if subs == ["tagging"] => Endpoint::GetBucketTagging,
+            "PUT" if subs == ["tagging"] => Endpoint::PutBucketTagging,
+            "DELETE" if subs == ["tagging"] => Endpoint::DeleteBucketTagging,
+            "GET" if subs == ["lifecycle"] => Endpoint::GetBucketLifecycle,
+            "PUT" if subs == ["lifecycle"] => Endpoint::PutBucketLifecycle,
+            "DELETE" if subs == ["lifecycle"] => Endpoint::DeleteBucketLifecycle,
             "DELETE" if subs.is_empty() => Endpoint::DeleteBucket,
             "POST" if subs == ["delete"] => Endpoint::DeleteObjects,
             _ => not_impl(&format!("{m} bucket ?{first_sub}")),
         };
     }
 
-    if !only(&["tagging", "uploads"]) {
+    if !only(&["tagging", "uploads", "attributes"]) {
         return not_impl(&format!("{m} object ?{first_sub}"));
     }
     let upload = q.has("uploadId");
     match m {
         "GET" if has("tagging") && subs.len() == 1 && !upload => Endpoint::GetObjectTagging,
+        "GET" if subs == ["attributes"] && !upload => Endpoint::GetObjectAttributes,
         "GET" if subs.is_empty() && upload => Endpoint::ListParts,
         "GET" if subs.is_empty() => Endpoint::GetObject,
         "HEAD" if subs.is_empty() && !upload => Endpoint::HeadObject,
@@ -365,6 +394,13 @@ mod tests {
         assert_eq!(r("GET", "/b/k", "uploadId=u"), Endpoint::ListParts);
         assert_eq!(r("DELETE", "/b/k", "uploadId=u"), Endpoint::AbortMultipartUpload);
         assert_eq!(r("GET", "/b/k", "tagging"), Endpoint::GetObjectTagging);
+        assert_eq!(r("GET", "/b/k", "attributes"), Endpoint::GetObjectAttributes);
+        assert_eq!(r("PUT", "/b", "tagging"), Endpoint::PutBucketTagging);
+        assert_eq!(r("GET", "/b", "tagging"), Endpoint::GetBucketTagging);
+        assert_eq!(r("DELETE", "/b", "tagging"), Endpoint::DeleteBucketTagging);
+        assert_eq!(r("PUT", "/b", "lifecycle"), Endpoint::PutBucketLifecycle);
+        assert_eq!(r("GET", "/b", "lifecycle"), Endpoint::GetBucketLifecycle);
+        assert_eq!(r("DELETE", "/b", "lifecycle"), Endpoint::DeleteBucketLifecycle);
         assert_eq!(r("GET", "/b/k", "partNumber=2"), Endpoint::GetObject);
         assert_eq!(r("GET", "/b/k", "X-Amz-Signature=abc"), Endpoint::GetObject);
     }
@@ -381,8 +417,9 @@ mod tests {
             ("GET", "/b/k", "torrent"),
             ("POST", "/b", ""),
             ("POST", "/b/k", ""),
-            ("PUT", "/b", "tagging"),
-            ("GET", "/b/k", "attributes"),
+            ("POST", "/b", "tagging"),
+            ("PUT", "/b/k", "attributes"),
+            ("GET", "/b", "tagging&lifecycle"),
         ] {
             assert!(matches!(r(m, p, q), Endpoint::NotImplemented(_)), "{m} {p}?{q}");
         }

@@ -160,6 +160,13 @@ fn boto3_every_operation() {
 }
 
 #[test]
+fn bucket_configuration_attributes_and_conditional_writes() {
+    let _g = serial();
+    let s = start(Opts::default());
+    run_script(&s, "s3_bucket_config.py", &[]);
+}
+
+#[test]
 fn flexible_checksums() {
     let _g = serial();
     let s = start(Opts::default());

@@ -716,6 +716,186 @@ fn malformed_xml_and_bad_requests() {
     assert_eq!((r.status, r.code().as_str()), (400, "InvalidURI"));
 }
 
+/// A signed request with a body and extra headers (the payload hash signed).
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    query: &str,
+    extra: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
+    let hash = sigv4::canonical::sha256_hex(body);
+    let (mut h, _) = signed(addr, method, path, query, extra, &hash, SECRET);
+    h.insert("content-length", HeaderValue::from(body.len()));
+    let pq = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
+    send(addr, &render(method, &pq, &h, body))
+}
+
+fn content_md5(body: &[u8]) -> (&'static str, String) {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    (
+        "content-md5",
+        base64::engine::general_purpose::STANDARD.encode(Md5::digest(body)),
+    )
+}
+
+/// Bucket tagging and lifecycle over the wire: S3 requires Content-MD5 (or a flexible checksum)
+/// on both PUTs and checks it; the status codes and error codes of every outcome.
+#[test]
+fn bucket_tagging_and_lifecycle_on_the_wire() {
+    let s = start(true);
+    make_bucket(s.addr, "cfg");
+    // Tagging.
+    let r = request(s.addr, "GET", "/cfg", "tagging", b"");
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchTagSet"));
+    let tags = b"<Tagging><TagSet><Tag><Key>b</Key><Value>2</Value></Tag><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>";
+    let r = request(s.addr, "PUT", "/cfg", "tagging", tags);
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidRequest"), "no Content-MD5");
+    let r = request_with(
+        s.addr,
+        "PUT",
+        "/cfg",
+        "tagging",
+        &[("content-md5", content_md5(b"other").1)],
+        tags,
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "BadDigest"));
+    let crc = ozfs::checksum::Algorithm::Crc32.checksum(b"other");
+    let r = request_with(s.addr, "PUT", "/cfg", "tagging", &[("x-amz-checksum-crc32", crc)], tags);
+    assert_eq!((r.status, r.code().as_str()), (400, "BadDigest"), "wrong crc32");
+    let crc = ozfs::checksum::Algorithm::Crc32.checksum(tags);
+    let r = request_with(s.addr, "PUT", "/cfg", "tagging", &[("x-amz-checksum-crc32", crc)], tags);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = request(s.addr, "GET", "/cfg", "tagging", b"");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(
+        t.find("<Key>a</Key>").unwrap() < t.find("<Key>b</Key>").unwrap(),
+        "sorted: {t}"
+    );
+    let dup = b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>a</Key><Value>2</Value></Tag></TagSet></Tagging>";
+    let r = request_with(s.addr, "PUT", "/cfg", "tagging", &[content_md5(dup)], dup);
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidTag"));
+    let bad = b"<Tagging><TagSet><Tag><Key>a</Key>";
+    let r = request_with(s.addr, "PUT", "/cfg", "tagging", &[content_md5(bad)], bad);
+    assert_eq!((r.status, r.code().as_str()), (400, "MalformedXML"));
+    assert_eq!(request(s.addr, "DELETE", "/cfg", "tagging", b"").status, 204);
+    assert_eq!(request(s.addr, "DELETE", "/cfg", "tagging", b"").status, 204, "again");
+    assert_eq!(request(s.addr, "GET", "/cfg", "tagging", b"").status, 404);
+    let r = request(s.addr, "GET", "/missing-bucket", "tagging", b"");
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchBucket"));
+
+    // Lifecycle.
+    let r = request(s.addr, "GET", "/cfg", "lifecycle", b"");
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchLifecycleConfiguration"));
+    let doc = b"<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><Filter><Prefix>logs/</Prefix></Filter>\
+                <Status>Enabled</Status><Expiration><Days>7</Days></Expiration></Rule></LifecycleConfiguration>";
+    let r = request(s.addr, "PUT", "/cfg", "lifecycle", doc);
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidRequest"), "no Content-MD5");
+    let r = request_with(s.addr, "PUT", "/cfg", "lifecycle", &[content_md5(doc)], doc);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(s.addr, "GET", "/cfg", "lifecycle", b"");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(
+        t.contains("<ID>rule-1</ID>") && t.contains("<Prefix>logs/</Prefix>") && t.contains("<Days>7</Days>"),
+        "{t}"
+    );
+    for (bad, code) in [
+        (&b"<LifecycleConfiguration><Rule>"[..], "MalformedXML"),
+        (b"<LifecycleConfiguration><Rule><Filter/><Status>On</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>", "MalformedXML"),
+        (b"<LifecycleConfiguration><Rule><Filter/><Status>Enabled</Status><Expiration><Days>0</Days></Expiration></Rule></LifecycleConfiguration>", "InvalidArgument"),
+        (b"<LifecycleConfiguration><Rule><Filter/><Status>Enabled</Status><Expiration><Date>2030-01-01T12:00:00Z</Date></Expiration></Rule></LifecycleConfiguration>", "InvalidArgument"),
+    ] {
+        let r = request_with(s.addr, "PUT", "/cfg", "lifecycle", &[content_md5(bad)], bad);
+        assert_eq!((r.status, r.code().as_str()), (400, code), "{}", String::from_utf8_lossy(bad));
+    }
+    assert!(
+        request(s.addr, "GET", "/cfg", "lifecycle", b"")
+            .text()
+            .contains("<Days>7</Days>"),
+        "refused PUTs changed nothing"
+    );
+    assert_eq!(request(s.addr, "DELETE", "/cfg", "lifecycle", b"").status, 204);
+    assert_eq!(request(s.addr, "DELETE", "/cfg", "lifecycle", b"").status, 204, "again");
+    assert_eq!(request(s.addr, "GET", "/cfg", "lifecycle", b"").status, 404);
+}
+
+/// GetBucketLocation as AWS answers it for us-east-1: an empty `LocationConstraint` element.
+#[test]
+fn bucket_location_on_the_wire() {
+    let s = start(true);
+    make_bucket(s.addr, "where");
+    let r = request(s.addr, "GET", "/where", "location", b"");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    let body = t.split("?>").last().unwrap_or(&t).trim();
+    assert!(
+        body == "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"
+            || body == "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+        "{t}"
+    );
+}
+
+/// GetObjectAttributes: AWS's XML shape, unquoted ETag, Last-Modified, and the errors.
+#[test]
+fn get_object_attributes_on_the_wire() {
+    let s = start(true);
+    make_bucket(s.addr, "attrs");
+    assert_eq!(request(s.addr, "PUT", "/attrs/k", "", b"hello").status, 200);
+    let r = request_with(
+        s.addr,
+        "GET",
+        "/attrs/k",
+        "attributes",
+        &[(
+            "x-amz-object-attributes",
+            "ETag,ObjectSize,StorageClass,ObjectParts".into(),
+        )],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("last-modified").is_some());
+    let t = r.text();
+    assert!(t.contains("<GetObjectAttributesResponse"), "{t}");
+    assert!(t.contains("<ETag>5d41402abc4b2a76b9719d911017c592</ETag>"), "{t}");
+    assert!(
+        t.contains("<ObjectSize>5</ObjectSize>") && t.contains("<StorageClass>STANDARD</StorageClass>"),
+        "{t}"
+    );
+    assert!(!t.contains("ObjectParts"), "a plain object has no parts: {t}");
+    let r = request(s.addr, "GET", "/attrs/k", "attributes", b"");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidArgument"),
+        "header missing"
+    );
+    let r = request_with(
+        s.addr,
+        "GET",
+        "/attrs/k",
+        "attributes",
+        &[("x-amz-object-attributes", "Bogus".into())],
+        b"",
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    let r = request_with(
+        s.addr,
+        "GET",
+        "/attrs/none",
+        "attributes",
+        &[("x-amz-object-attributes", "ETag".into())],
+        b"",
+    );
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
+}
+
 #[test]
 fn other_services_and_unknown_subresources() {
     let s = start(true);
@@ -740,7 +920,7 @@ fn other_services_and_unknown_subresources() {
     for (m, p, q) in [
         ("DELETE", "/subs", "cors"),
         ("GET", "/subs", "policy"),
-        ("PUT", "/subs", "lifecycle"),
+        ("PUT", "/subs", "replication"),
         ("GET", "/subs", "website"),
         ("PUT", "/subs/k", "retention"),
         ("GET", "/subs/k", "torrent"),

@@ -129,6 +129,9 @@ impl ObjectStore for CachingStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.inner.list_buckets(volume).await
     }
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.inner.bucket_settings(bucket).await
+    }
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         self.inner.update_bucket(bucket, update).await
     }

@@ -112,6 +112,9 @@ impl ObjectStore for DeadlineStore {
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.run("list buckets", self.inner.list_buckets(volume)).await
     }
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.run("bucket settings", self.inner.bucket_settings(bucket)).await
+    }
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         self.run("update a bucket", self.inner.update_bucket(bucket, update))
             .await

@@ -41,7 +41,7 @@ mod head_object;
 mod list_objects;
 mod multipart;
 mod put_object;
-mod xml;
+pub(crate) mod xml;
 
 use crate::error::{Error, Result};
 use crate::namespace::{BucketPath, DEFAULT_S3_VOLUME};
@@ -429,6 +429,9 @@ impl ObjectStore for RemoteStore {
     }
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         self.list_buckets_impl(volume).await
+    }
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.bucket_settings_impl(bucket).await
     }
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         self.update_bucket_impl(bucket, update).await

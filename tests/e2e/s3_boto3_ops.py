@@ -148,11 +148,8 @@ def unknown_subresources_are_501_and_harmless():
     eq(err(c.delete_bucket_cors, Bucket=b), ("NotImplemented", 501), "delete cors")
     eq(err(c.put_bucket_versioning, Bucket=b, VersioningConfiguration={"Status": "Enabled"}),
        ("NotImplemented", 501), "versioning")
-    eq(err(c.get_bucket_tagging, Bucket=b), ("NotImplemented", 501), "bucket tagging")
     eq(err(c.get_object_acl, Bucket=b, Key="k"), ("NotImplemented", 501), "get object acl")
     eq(err(c.put_object_acl, Bucket=b, Key="k", ACL="private"), ("NotImplemented", 501), "put obj acl")
-    eq(err(c.get_object_attributes, Bucket=b, Key="k", ObjectAttributes=["ETag"]),
-       ("NotImplemented", 501), "attributes")
     # Nothing fell through: bucket and object are intact.
     eq(c.get_object(Bucket=b, Key="k")["Body"].read(), b"keep", "object intact")
     c.delete_object(Bucket=b, Key="k")

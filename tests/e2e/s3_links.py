@@ -35,6 +35,22 @@ def dangling_link_gives_no_such_bucket_on_key_operations():
 
 
 @case
+def bucket_tagging_and_lifecycle_through_a_link():
+    # As Ozone's buckettagging.robot: the same sequence works on a link (the settings belong to
+    # the bucket the link resolves to).
+    eq(err(c.get_bucket_tagging, Bucket="link"), ("NoSuchTagSet", 404), "no tags")
+    c.put_bucket_tagging(Bucket="link", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    eq(c.get_bucket_tagging(Bucket="link")["TagSet"], [{"Key": "k", "Value": "v"}], "tags via link")
+    c.delete_bucket_tagging(Bucket="link")
+    eq(err(c.get_bucket_tagging, Bucket="link"), ("NoSuchTagSet", 404), "deleted")
+    rules = [{"ID": "r", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 9}}]
+    c.put_bucket_lifecycle_configuration(Bucket="link", LifecycleConfiguration={"Rules": rules})
+    eq(c.get_bucket_lifecycle_configuration(Bucket="link")["Rules"][0]["ID"], "r", "lifecycle via link")
+    c.delete_bucket_lifecycle(Bucket="link")
+    eq(err(c.get_bucket_tagging, Bucket="dangling"), ("NoSuchBucket", 404), "dangling link")
+
+
+@case
 def deleting_a_link_keeps_the_source():
     c.create_bucket(Bucket="other-link-holder")
     c.delete_bucket(Bucket="dangling")

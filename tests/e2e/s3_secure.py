@@ -93,6 +93,33 @@ def acl_grants_decide():
 
 
 @case
+def bucket_configuration_is_the_owners_alone():
+    # Tags and lifecycle rules are bucket configuration: as in S3, an ACL grant (even
+    # FULL_CONTROL) does not give them to another user; GetObjectAttributes follows READ.
+    b = new_bucket(alice, "conf")
+    alice.put_object(Bucket=b, Key="k", Body=b"x")
+    alice.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "o", "Value": "a"}]})
+    rules = [{"ID": "r", "Filter": {"Prefix": "x/"}, "Status": "Enabled", "Expiration": {"Days": 1}}]
+    alice.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+    attrs = {"Key": "k", "ObjectAttributes": ["ETag"]}
+    eq(err(bob.get_object_attributes, Bucket=b, **attrs), ("AccessDenied", 403), "attributes, no grant")
+    alice.put_bucket_acl(Bucket=b, GrantFullControl='id="bob"')
+    eq(bob.get_object_attributes(Bucket=b, **attrs)["ETag"], md5hex(b"x"), "attributes with a grant")
+    for op, kw in [
+        (bob.get_bucket_tagging, {}),
+        (bob.put_bucket_tagging, {"Tagging": {"TagSet": [{"Key": "o", "Value": "bob"}]}}),
+        (bob.delete_bucket_tagging, {}),
+        (bob.get_bucket_lifecycle_configuration, {}),
+        (bob.put_bucket_lifecycle_configuration, {"LifecycleConfiguration": {"Rules": rules}}),
+        (bob.delete_bucket_lifecycle, {}),
+    ]:
+        eq(err(op, Bucket=b, **kw), ("AccessDenied", 403), op.__name__)
+    eq(alice.get_bucket_tagging(Bucket=b)["TagSet"], [{"Key": "o", "Value": "a"}], "tags intact")
+    eq(len(alice.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]), 1, "rules intact")
+    eq(err(client(access_key="nobody-anon", secret="x").get_bucket_tagging, Bucket=b)[1], 403, "unknown key")
+
+
+@case
 def anonymous_requests_need_public_buckets():
     st, body = http_status(f"{ENDPOINT}/{A}/secret.txt")
     eq(st, 403, "anonymous get on private bucket")

@@ -145,6 +145,21 @@ fn serve_boto3_every_operation() {
 }
 
 #[test]
+fn serve_bucket_configuration_attributes_and_conditional_writes() {
+    let _g = serial();
+    let s = serve(&[]);
+    run_script(&s, "s3_bucket_config.py", &[]);
+}
+
+/// The lifecycle sweep of the embedded store, every second here.
+#[test]
+fn serve_lifecycle_sweep_expires_objects() {
+    let _g = serial();
+    let s = serve(&["--lifecycle-interval", "1s"]);
+    run_script(&s, "s3_lifecycle_sweep.py", &[]);
+}
+
+#[test]
 fn serve_flexible_checksums() {
     let _g = serial();
     let s = serve(&[]);

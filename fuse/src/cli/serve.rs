@@ -64,6 +64,70 @@ pub struct ServeArgs {
     /// to FILE
     #[arg(long, value_name = "FILE", env = "OZFS_ACCESS_LOG")]
     pub access_log: Option<PathBuf>,
+    /// How often the lifecycle sweep applies the buckets' expiration rules on the embedded
+    /// store: a number with unit s, m, h or d (e.g. 30s, 1h); 0 turns the sweep off
+    /// [default: 1h]
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub lifecycle_interval: Option<Duration>,
+}
+
+/// Default period of the lifecycle sweep.
+pub const LIFECYCLE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Entries (keys, uploads) one lifecycle sweep examines at most; the next one resumes there.
+pub const LIFECYCLE_BUDGET: u64 = 10_000;
+
+/// `30s`, `5m`, `1h`, `2d`, or plain seconds.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not an interval such as 30s, 5m, 1h or 1d"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// The lifecycle sweep of the embedded store: one pass at start, then one every `interval`.
+/// Each pass is bounded ([`LIFECYCLE_BUDGET`]) and logged; counted in the metrics.
+fn spawn_lifecycle(store: Arc<dyn ObjectStore>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut sweeper = ozfs::lifecycle::sweep::Sweeper::new(LIFECYCLE_BUDGET);
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match sweeper.sweep(store.as_ref(), std::time::SystemTime::now()).await {
+                Ok(r) => {
+                    ozfs::metrics::lifecycle_sweep(r.expired, r.aborted);
+                    if r.expired + r.aborted + r.errors > 0 {
+                        log::info!(
+                            "lifecycle sweep: {} bucket(s) with rules, {} entries examined, {} object(s) expired, {} upload(s) aborted, {} error(s){}",
+                            r.buckets,
+                            r.examined,
+                            r.expired,
+                            r.aborted,
+                            r.errors,
+                            if r.complete { "" } else { "; budget used up, the next sweep resumes" }
+                        );
+                    } else {
+                        log::debug!("lifecycle sweep: nothing to do ({} bucket(s) with rules)", r.buckets);
+                    }
+                }
+                Err(e) => log::warn!("lifecycle sweep failed: {e}"),
+            }
+        }
+    })
 }
 
 /// One `--mount BUCKET[:PREFIX]:MOUNTPOINT`.
@@ -246,6 +310,15 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let scheme = gateway.scheme();
     let addr = gateway.local_addr();
 
+    // Lifecycle rules are enforced here only on the embedded store: a remote backend applies
+    // its own (the configuration was forwarded to it).
+    let interval = args.lifecycle_interval.unwrap_or(LIFECYCLE_INTERVAL);
+    if settings.backend.is_some() && args.lifecycle_interval.is_some_and(|i| !i.is_zero()) {
+        log::warn!("--lifecycle-interval has no effect with --backend: the backend applies its own lifecycle rules");
+    }
+    let lifecycle =
+        (settings.backend.is_none() && !interval.is_zero()).then(|| spawn_lifecycle(store.clone(), interval));
+
     // The mounts share the store (and its page cache) with the endpoint.
     let mut mounts = Vec::new();
     for m in &args.mounts {
@@ -287,6 +360,9 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         say!("ozfs: stopping (finishing requests in flight, unmounting)");
     };
     let result = gateway.run(shutdown).await;
+    if let Some(task) = lifecycle {
+        task.abort();
+    }
     let unmounted: Vec<String> = mounts.iter().map(|m| m.mountpoint().display().to_string()).collect();
     unmount_all(mounts).await;
     info.remove_if_ours(&settings.data_dir);
@@ -355,6 +431,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_intervals() {
+        assert_eq!(parse_interval("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_interval("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_interval("1d").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_interval("0").unwrap(), Duration::ZERO);
+        assert!(parse_interval("1w").is_err());
+        assert!(parse_interval("s").is_err());
+        assert!(parse_interval("99999999999999999999d").is_err());
+    }
 
     #[tokio::test]
     async fn listen_addresses() {

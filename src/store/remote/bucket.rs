@@ -12,6 +12,14 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const XML_LIMIT: usize = 16 * 1024 * 1024;
+const CONTENT_MD5: http::HeaderName = http::HeaderName::from_static("content-md5");
+
+/// Base64 of the body's MD5 (the `Content-MD5` value).
+fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
+}
 
 impl RemoteStore {
     /// ListBuckets: (owner name, buckets).
@@ -132,6 +140,84 @@ impl RemoteStore {
             .map(|_| ())
     }
 
+    /// The backend's answer to `GET ?tagging` (`Some(tags)`), or `None` when the backend does
+    /// not know the sub-resource: Ozone 2.2 ignores `?tagging` and `?lifecycle` on a bucket and
+    /// answers a listing (and would take a `DELETE ?tagging` for DeleteBucket).
+    async fn backend_tags(&self, b: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let ctx = self.ctx(b, None);
+        match self
+            .client
+            .send_read(
+                Req::new(Method::GET, Some(b), None).query("tagging", ""),
+                &ctx,
+                XML_LIMIT,
+            )
+            .await
+        {
+            Ok((_, body)) => {
+                let root = parse_result(&body, &ctx)?;
+                if root.name != "Tagging" {
+                    return Ok(None);
+                }
+                let mut tags = BTreeMap::new();
+                if let Some(set) = root.child("TagSet") {
+                    for t in set.children("Tag") {
+                        tags.insert(
+                            t.text_of("Key").unwrap_or_default().to_string(),
+                            t.text_of("Value").unwrap_or_default().to_string(),
+                        );
+                    }
+                }
+                Ok(Some(tags))
+            }
+            Err(Error::Backend { code, .. }) if code == "NoSuchTagSet" => Ok(Some(BTreeMap::new())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The backend's answer to `GET ?lifecycle`: `Some(Some(doc))`, `Some(None)` for none, or
+    /// `None` when the backend does not know the sub-resource (see [`Self::backend_tags`]).
+    async fn backend_lifecycle(&self, b: &str) -> Result<Option<Option<String>>> {
+        let ctx = self.ctx(b, None);
+        match self
+            .client
+            .send_read(
+                Req::new(Method::GET, Some(b), None).query("lifecycle", ""),
+                &ctx,
+                XML_LIMIT,
+            )
+            .await
+        {
+            Ok((_, body)) => {
+                let root = parse_result(&body, &ctx)?;
+                if root.name != "LifecycleConfiguration" {
+                    return Ok(None);
+                }
+                Ok(Some(Some(String::from_utf8_lossy(&body).into_owned())))
+            }
+            Err(Error::Backend { code, .. }) if code == "NoSuchLifecycleConfiguration" => Ok(Some(None)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `bucket_info` plus the tags and the lifecycle document the backend holds (none when it
+    /// does not support them).
+    pub(super) async fn bucket_settings_impl(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        let mut info = self.bucket_info_impl(bucket).await?;
+        let b = self.bucket_name(bucket)?;
+        info.tags = self.backend_tags(b).await?.unwrap_or_default();
+        info.lifecycle = self.backend_lifecycle(b).await?.flatten();
+        Ok(info)
+    }
+
+    /// Refuse a bucket setting the backend does not support, before sending anything that an
+    /// older gateway would take for another operation.
+    fn unsupported(what: &str) -> Error {
+        Error::NotSupported(format!(
+            "the backend does not support bucket {what} (it answered ?{what} with something else)"
+        ))
+    }
+
     /// One bucket setting: the ACL, tags (PUT/DELETE `?tagging`) or lifecycle (PUT/DELETE
     /// `?lifecycle`) as the S3 API sets them. The layout is chosen by the server's own admin
     /// tools, not over S3: refused.
@@ -141,11 +227,17 @@ impl RemoteStore {
         match update {
             BucketUpdate::Acl(acl) => self.set_bucket_acl_impl(bucket, acl).await?,
             BucketUpdate::Tags(tags) if tags.is_empty() => {
+                if self.backend_tags(b).await?.is_none() {
+                    return Err(Self::unsupported("tagging"));
+                }
                 self.client
                     .send(Req::new(Method::DELETE, Some(b), None).query("tagging", ""), &ctx)
                     .await?;
             }
             BucketUpdate::Tags(tags) => {
+                if self.backend_tags(b).await?.is_none() {
+                    return Err(Self::unsupported("tagging"));
+                }
                 let mut doc = String::from("<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>");
                 for (k, v) in &tags {
                     doc.push_str(&format!(
@@ -158,18 +250,27 @@ impl RemoteStore {
                 let req = Req::new(Method::PUT, Some(b), None)
                     .query("tagging", "")
                     .header(http::header::CONTENT_TYPE, "application/xml")
+                    .header(CONTENT_MD5, content_md5(doc.as_bytes()))
                     .body(Body::Bytes(doc.into()));
                 self.client.send(req, &ctx).await?;
             }
             BucketUpdate::Lifecycle(None) => {
+                if self.backend_lifecycle(b).await?.is_none() {
+                    return Err(Self::unsupported("lifecycle"));
+                }
                 self.client
                     .send(Req::new(Method::DELETE, Some(b), None).query("lifecycle", ""), &ctx)
                     .await?;
             }
             BucketUpdate::Lifecycle(Some(doc)) => {
+                if self.backend_lifecycle(b).await?.is_none() {
+                    return Err(Self::unsupported("lifecycle"));
+                }
+                // S3 requires Content-MD5 (or a flexible checksum) on these two.
                 let req = Req::new(Method::PUT, Some(b), None)
                     .query("lifecycle", "")
                     .header(http::header::CONTENT_TYPE, "application/xml")
+                    .header(CONTENT_MD5, content_md5(doc.as_bytes()))
                     .body(Body::Bytes(doc.into()));
                 self.client.send(req, &ctx).await?;
             }
