@@ -8,6 +8,7 @@ import hashlib
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from s3_common import *  # noqa: F401,F403
 
@@ -23,7 +24,12 @@ def create_bucket_location_and_duplicates():
     b = bucket_name()
     r = c.create_bucket(Bucket=b)
     assert b in r.get("Location", ""), r
-    expect("BucketAlreadyOwnedByYou", c.create_bucket, Bucket=b)
+    # us-east-1 (the client's default region): AWS's legacy 200 for your own bucket.
+    r = c.create_bucket(Bucket=b)
+    eq(r["ResponseMetadata"]["HTTPStatusCode"], 200, "re-create in us-east-1")
+    w = client(region="us-west-1")
+    expect("BucketAlreadyOwnedByYou", w.create_bucket, Bucket=b,
+           CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
     other = client(access_key="mallory")
     expect("BucketAlreadyExists", other.create_bucket, Bucket=b)
     c.delete_bucket(Bucket=b)
@@ -34,6 +40,50 @@ def invalid_bucket_names():
     for bad in ["ab", "Upper-case", "under_score", "-lead", "a..b", "192.168.1.1", "x" * 64]:
         code, status = err(c.create_bucket, Bucket=bad)
         eq((code, status), ("InvalidBucketName", 400), bad)
+
+
+def signed_raw(method, path_query, headers=None, body=b""):
+    """A SigV4 header-signed request as written (no client-side validation): (status, body)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    req = AWSRequest(method=method, url=ENDPOINT + path_query, data=body, headers=headers or {})
+    S3SigV4Auth(c._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    r = urllib.request.Request(req.url, data=body or None, method=method, headers=dict(req.headers))
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@case
+def list_buckets_paged():
+    tag = "pg" + uuid.uuid4().hex[:6]
+    mine = sorted(new_bucket(c, tag) for _ in range(5))
+    r = c.list_buckets(Prefix=tag, MaxBuckets=2)
+    eq([b["Name"] for b in r["Buckets"]], mine[:2], "first page")
+    eq(r["Prefix"], tag, "prefix echoed")
+    eq(r["Buckets"][0]["BucketRegion"], "us-east-1", "bucket region")
+    seen = [b["Name"] for b in r["Buckets"]]
+    for _ in range(5):
+        if "ContinuationToken" not in r:
+            break
+        r = c.list_buckets(Prefix=tag, MaxBuckets=2, ContinuationToken=r["ContinuationToken"])
+        seen += [b["Name"] for b in r["Buckets"]]
+    eq(seen, mine, "all pages")
+    eq([b["Name"] for b in c.list_buckets(Prefix=tag, MaxBuckets=5)["Buckets"]], mine, "one full page")
+    assert "ContinuationToken" not in c.list_buckets(Prefix=tag, MaxBuckets=5), "no token after the last"
+    pages = c.get_paginator("list_buckets").paginate(Prefix=tag, PaginationConfig={"PageSize": 2})
+    eq([b["Name"] for p in pages for b in p["Buckets"]], mine, "paginator")
+    eq(c.list_buckets(Prefix=tag, BucketRegion="us-east-1")["Buckets"][0]["Name"], mine[0], "region")
+    eq(c.list_buckets(Prefix=tag, BucketRegion="eu-west-1").get("Buckets", []), [], "other region")
+    for bad in ["0", "10001", "x"]:  # botocore refuses these itself: sent raw
+        status, body = signed_raw("GET", "/?max-buckets=" + bad)
+        eq(status, 400, f"max-buckets={bad}")
+        assert b"<Code>InvalidArgument</Code>" in body, body
+    expect("InvalidArgument", c.list_buckets, ContinuationToken="bogus-token")
+    for b in mine:
+        c.delete_bucket(Bucket=b)
 
 
 @case
@@ -326,14 +376,30 @@ def list_v1_marker_and_url_encoding():
     r2 = c.list_objects(Bucket=LB, Marker=r["NextMarker"])
     eq([o["Key"] for o in r["Contents"] + r2["Contents"]], LKEYS, "marker paging")
     # Raw responses (presigned GETs, so the XML is seen as sent): encoding-type=url encodes keys
-    # (space as %20, '+' as %2B) and keeps '/'.
+    # (space as '+', '+' as %2B, as AWS) and keeps '/'.
     def raw(op, **params):
         return urllib.request.urlopen(c.generate_presigned_url(op, Params=params, ExpiresIn=60), timeout=5)
 
     body = raw("list_objects", Bucket=LB, Prefix="d", EncodingType="url").read()
-    assert b"<Key>d%20d/e</Key>" in body and b"<EncodingType>url</EncodingType>" in body, body
+    assert b"<Key>d+d/e</Key>" in body and b"<EncodingType>url</EncodingType>" in body, body
     body = raw("list_objects_v2", Bucket=LB, Prefix="e", EncodingType="url").read()
     assert b"<Key>e%2Bf</Key>" in body, body
+    # AWS encodes the V2 Prefix but echoes the V1 Prefix as sent; Delimiter, Marker, StartAfter
+    # and CommonPrefixes are encoded in both.
+    body = raw("list_objects", Bucket=LB, Prefix="\n", Delimiter="\t", Marker="a b",
+               EncodingType="url").read()
+    for part in [b"<Prefix>\n</Prefix>", b"<Delimiter>%09</Delimiter>", b"<Marker>a+b</Marker>"]:
+        assert part in body, (part, body)
+    body = raw("list_objects_v2", Bucket=LB, Prefix="\n", Delimiter="\t", StartAfter="a b",
+               EncodingType="url").read()
+    for part in [b"<Prefix>%0A</Prefix>", b"<Delimiter>%09</Delimiter>", b"<StartAfter>a+b</StartAfter>"]:
+        assert part in body, (part, body)
+    body = raw("list_objects", Bucket=LB, Delimiter=" ", EncodingType="url").read()
+    assert b"<CommonPrefixes><Prefix>d+</Prefix></CommonPrefixes>" in body, body
+    # What the clients see: boto3 decodes what AWS encodes.
+    eq(c.list_objects(Bucket=LB, Prefix="\n")["Prefix"], "\n", "v1 prefix")
+    eq(c.list_objects_v2(Bucket=LB, Prefix="\n")["Prefix"], "\n", "v2 prefix")
+    eq([p["Prefix"] for p in c.list_objects(Bucket=LB, Delimiter=" ")["CommonPrefixes"]], ["d "], "v1 common")
     for params, what in [({"MaxKeys": -1}, "negative max-keys"), ({"EncodingType": "base64"}, "bad encoding type")]:
         try:
             raw("list_objects_v2", Bucket=LB, **params)
