@@ -44,10 +44,12 @@ def invalid_bucket_names():
 
 def signed_raw(method, path_query, headers=None, body=b""):
     """A SigV4 header-signed request as written (no client-side validation): (status, body)."""
-    from botocore.auth import S3SigV4Auth
+    from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
-    req = AWSRequest(method=method, url=ENDPOINT + path_query, data=body, headers=headers or {})
-    S3SigV4Auth(c._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    headers = dict(headers or {})
+    headers.setdefault("x-amz-content-sha256", hashlib.sha256(body).hexdigest())
+    req = AWSRequest(method=method, url=ENDPOINT + path_query, data=body, headers=headers)
+    SigV4Auth(c._request_signer._credentials, "s3", "us-east-1").add_auth(req)
     r = urllib.request.Request(req.url, data=body or None, method=method, headers=dict(req.headers))
     try:
         with urllib.request.urlopen(r, timeout=10) as resp:
@@ -521,9 +523,33 @@ def signed_payload_mismatch_commits_nothing():
         urllib.request.urlopen(req, timeout=5)
         # Presigned URLs sign UNSIGNED-PAYLOAD; an extra unsigned sha header is either refused or
         # verified. Either way a mismatching body must not be stored.
+        raise AssertionError("a presigned PUT with a mismatching x-amz-content-sha256 was stored")
     except urllib.error.HTTPError as e:
-        assert e.code in (400, 403), e.code
+        eq(e.code, 400, "mismatch status")
+        assert b"<Code>XAmzContentSHA256Mismatch</Code>" in e.read()
     expect("404", c.head_object, Bucket=B, Key="ps/sha")
+    # A malformed value is refused as a header-signed request's is (Ozone's presignedurl.robot).
+    for bad in ["invalid", "e3b0c442"]:
+        req = urllib.request.Request(url, data=b"actual body", method="PUT",
+                                     headers={"x-amz-content-sha256": bad})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError(f"a presigned PUT with x-amz-content-sha256: {bad} was stored")
+        except urllib.error.HTTPError as e:
+            eq(e.code, 400, bad)
+            assert b"<Code>InvalidArgument</Code>" in e.read(), bad
+        expect("404", c.head_object, Bucket=B, Key="ps/sha")
+    # The same value header-signed:
+    status, body = signed_raw("PUT", f"/{B}/ps/sha", headers={"x-amz-content-sha256": "nothex"},
+                              body=b"x")
+    eq(status, 400, "header-signed malformed sha")
+    assert b"<Code>InvalidArgument</Code>" in body, body
+    good = hashlib.sha256(b"actual body").hexdigest()
+    req = urllib.request.Request(url, data=b"actual body", method="PUT",
+                                 headers={"x-amz-content-sha256": good})
+    urllib.request.urlopen(req, timeout=5).read()
+    eq(c.get_object(Bucket=B, Key="ps/sha")["Body"].read(), b"actual body", "matching sha stored")
+    c.delete_object(Bucket=B, Key="ps/sha")
 
 
 # ---------------------------------------------------------------- multipart
