@@ -597,7 +597,76 @@ async fn secrets<S: SecretStore + ?Sized>(s: &S) {
     assert_ne!(sec2, sec);
 }
 
+/// DeleteBucket as AWS: uploads are aborted with the bucket, keys still refuse; the Ozone-style
+/// `delete_bucket` keeps refusing a bucket with uploads.
+async fn delete_with_uploads(s: &dyn ObjectStore) {
+    let b = bp("del-uploads");
+    s.create_bucket(&b, "alice").await.unwrap();
+    let id = s.create_multipart(&b, "m", PutOptions::default()).await.unwrap();
+    s.upload_part(&b, "m", &id, 1, body_from_bytes(&b"part"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(s.delete_bucket(&b).await, Err(Error::BucketNotEmpty(_))));
+    put(s, &b, "k", b"x").await.unwrap();
+    assert!(matches!(
+        s.delete_bucket_aborting_uploads(&b).await,
+        Err(Error::BucketNotEmpty(_))
+    ));
+    // Refused with keys: the upload is still there.
+    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    s.delete_object(&b, "k", None).await.unwrap();
+    s.delete_bucket_aborting_uploads(&b).await.unwrap();
+    assert!(matches!(s.bucket_info(&b).await, Err(Error::NoSuchBucket(_))));
+    assert!(matches!(
+        s.delete_bucket_aborting_uploads(&b).await,
+        Err(Error::NoSuchBucket(_))
+    ));
+    // A bucket of the same name starts with no uploads.
+    s.create_bucket(&b, "alice").await.unwrap();
+    assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+    assert!(matches!(
+        s.upload_part(&b, "m", &id, 2, body_from_bytes(&b"late"[..]), PutOptions::default())
+            .await,
+        Err(Error::NoSuchUpload(_))
+    ));
+    // A link is deleted alone: its source keeps its uploads.
+    let link = bp("del-uploads-link");
+    s.create_link(&link, &b, "alice").await.unwrap();
+    s.create_multipart(&b, "m2", PutOptions::default()).await.unwrap();
+    s.delete_bucket_aborting_uploads(&link).await.unwrap();
+    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    s.delete_bucket_aborting_uploads(&b).await.unwrap();
+}
+
+/// A CreateMultipartUpload racing the delete is either aborted with the bucket or finds no
+/// bucket: the delete never fails because of it, and no upload outlives the bucket.
+async fn delete_races_create_multipart(s: &dyn ObjectStore) {
+    for round in 0..20 {
+        let b = bp(&format!("race-{round}"));
+        s.create_bucket(&b, "alice").await.unwrap();
+        let creates = async {
+            let mut out = Vec::new();
+            for i in 0..5 {
+                out.push(s.create_multipart(&b, &format!("k{i}"), PutOptions::default()).await);
+            }
+            out
+        };
+        let (created, deleted) = tokio::join!(creates, s.delete_bucket_aborting_uploads(&b));
+        deleted.unwrap();
+        for c in created {
+            assert!(matches!(c, Ok(_) | Err(Error::NoSuchBucket(_))), "{c:?}");
+        }
+        // Uploads that committed after the delete would be orphans: re-creating the bucket
+        // must show none.
+        s.create_bucket(&b, "alice").await.unwrap();
+        assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+        s.delete_bucket(&b).await.unwrap();
+    }
+}
+
 async fn suite<S: ObjectStore + SecretStore>(s: &S) {
+    delete_with_uploads(s).await;
+    delete_races_create_multipart(s).await;
     namespace(s).await;
     objects(s).await;
     listing(s).await;

@@ -197,6 +197,13 @@ impl LocalAdmin {
         Ok(self.store.delete_bucket(bucket).await?)
     }
 
+    /// Delete the bucket with its unfinished multipart uploads (`ozfs sh bucket delete -r`,
+    /// after the keys are gone); keys still make it BucketNotEmpty.
+    pub async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        bucket_name(bucket)?;
+        Ok(self.store.delete_bucket_aborting_uploads(bucket).await?)
+    }
+
     pub async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
         bucket_name(bucket)?;
         Ok(self.store.bucket_info(bucket).await?)
@@ -416,7 +423,11 @@ async fn dispatch(state: &AdminState, req: http::Request<ByteStream>) -> AdminRe
         }
         "/bucket/info" if is_read => one(wire::bucket_record(&admin.bucket_info(&params.bucket()?).await?)),
         "/bucket/delete" if is_write => {
-            admin.delete_bucket(&params.bucket()?).await?;
+            match params.opt("uploads") {
+                None => admin.delete_bucket(&params.bucket()?).await?,
+                Some("abort") => admin.delete_bucket_aborting_uploads(&params.bucket()?).await?,
+                Some(o) => return Err(AdminError::new(400, format!("invalid uploads {o:?}"))),
+            }
             Ok(records_response(&[]))
         }
         "/key/list" if is_read => {

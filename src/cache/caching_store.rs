@@ -123,6 +123,9 @@ impl ObjectStore for CachingStore {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         self.inner.delete_bucket(bucket).await
     }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        self.inner.delete_bucket_aborting_uploads(bucket).await
+    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         self.inner.bucket_info(bucket).await
     }

@@ -1043,6 +1043,53 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let b = bucket.clone();
+        self.run(move |i| {
+            // One write transaction: the key check, the aborts and the bucket's removal commit
+            // together, so a concurrent create_multipart is either aborted here or finds no bucket.
+            let files = i.write(|txn| {
+                let vols = txn.open_table(VOLUMES).map_err(db)?;
+                if vols.get(b.volume.as_str()).map_err(db)?.is_none() {
+                    return Err(Error::NoSuchVolume(b.volume.clone()));
+                }
+                drop(vols);
+                let mut buckets = txn.open_table(BUCKETS).map_err(db)?;
+                let rec = get_bucket(&buckets, &b)?.ok_or_else(|| Error::NoSuchBucket(b.bucket.clone()))?;
+                let mut files = Vec::new();
+                if rec.link_target.is_none() {
+                    let lo = rec.id.to_be_bytes();
+                    let hi = (rec.id + 1).to_be_bytes();
+                    let objs = txn.open_table(OBJECTS).map_err(db)?;
+                    if objs.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)?.next().is_some() {
+                        return Err(Error::BucketNotEmpty(b.bucket.clone()));
+                    }
+                    let mut uploads = txn.open_table(UPLOADS).map_err(db)?;
+                    let mut keys = Vec::new();
+                    for e in uploads.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)? {
+                        keys.push(e.map_err(db)?.0.value().to_vec());
+                    }
+                    let mut parts = txn.open_table(PARTS).map_err(db)?;
+                    for k in keys {
+                        uploads.remove(k.as_slice()).map_err(db)?;
+                        // upload_key: bucket id, key, 0, upload id (keys hold no NUL).
+                        let at = k.iter().rposition(|&c| c == 0).map_or(k.len(), |p| p + 1);
+                        let upload_id = String::from_utf8_lossy(&k[at..]).into_owned();
+                        for (n, p) in parts_of(&parts, &upload_id)? {
+                            parts.remove(part_key(&upload_id, n).as_slice()).map_err(db)?;
+                            files.push(p.file);
+                        }
+                    }
+                }
+                buckets.remove(bucket_key(&b).as_str()).map_err(db)?;
+                Ok(files)
+            })?;
+            i.files.remove(files);
+            Ok(())
+        })
+        .await
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let b = bucket.clone();
         self.run(move |i| {

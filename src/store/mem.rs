@@ -272,6 +272,21 @@ impl ObjectStore for MemStore {
         Ok(())
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let mut g = self.lock();
+        g.volume(&bucket.volume)?;
+        let mb = g
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| Error::NoSuchBucket(bucket.bucket.clone()))?;
+        if !mb.objects.is_empty() {
+            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
+        }
+        // Under the one lock: the uploads go with the bucket.
+        g.buckets.remove(bucket);
+        Ok(())
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let g = self.lock();
         g.volume(&bucket.volume)?;

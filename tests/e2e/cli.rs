@@ -428,6 +428,51 @@ fn exercise_sh(env: &Env) {
     assert_eq!(env.ok(&["sh", "volume", "delete", "/vol1"]), "Volume vol1 is deleted\n");
 }
 
+/// `ozfs sh bucket delete` keeps Ozone's refusal of a bucket with an unfinished multipart
+/// upload; `-r` (Ozone's recursive delete, with its "yes" question unless `-y`) deletes the keys
+/// and takes the uploads with the bucket. The upload is made over S3 by the aws CLI.
+fn bucket_delete_with_unfinished_uploads(env: &Env, server: &Server) {
+    let endpoint = format!("http://{}", server.addr);
+    env.ok(&["sh", "bucket", "create", "/s3v/mpu-left"]);
+    let small = env.path("mpu-left.txt");
+    write_file(&small, b"k");
+    env.ok(&["sh", "key", "put", "/s3v/mpu-left/a/k1", small.to_str().unwrap()]);
+    let (ok, out) = aws(
+        env,
+        "tester",
+        "any",
+        &[
+            "--endpoint-url",
+            &endpoint,
+            "s3api",
+            "create-multipart-upload",
+            "--bucket",
+            "mpu-left",
+            "--key",
+            "unfinished",
+        ],
+    );
+    assert!(ok, "{out}");
+    env.ok(&["sh", "key", "delete", "/s3v/mpu-left/a/k1"]);
+    let e = env.fail(&["sh", "bucket", "delete", "/s3v/mpu-left"]);
+    assert!(e.contains("not empty"), "{e}");
+    env.ok(&["sh", "key", "put", "/s3v/mpu-left/a/k2", small.to_str().unwrap()]);
+    let out = env.run_with_stdin(&["sh", "bucket", "delete", "-r", "/s3v/mpu-left"], "no\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("Enter 'yes' to proceed") && text.ends_with("Operation cancelled.\n"),
+        "{text}"
+    );
+    env.ok(&["sh", "key", "info", "/s3v/mpu-left/a/k2"]);
+    assert_eq!(
+        env.ok(&["sh", "bucket", "delete", "-r", "-y", "/s3v/mpu-left"]),
+        "Bucket mpu-left is deleted\n"
+    );
+    let e = env.fail(&["sh", "bucket", "info", "/s3v/mpu-left"]);
+    assert!(e.contains("not found"), "{e}");
+}
+
 /// Every `ozfs s3` verb. Run in local and in server mode.
 fn exercise_s3(env: &Env) {
     let out = env.ok(&["s3", "getsecret"]);
@@ -523,6 +568,7 @@ fn sh_and_s3_through_a_running_server() {
 
     exercise_sh(&env);
     exercise_s3(&env);
+    bucket_delete_with_unfinished_uploads(&env, &server);
 
     // A wrong token is refused, in one line.
     let good = std::fs::read_to_string(env.data().join("server.info")).unwrap();

@@ -17,6 +17,7 @@ pub trait Admin: Send + Sync {
     async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> AdminResult<BucketInfo>;
     async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> AdminResult<BucketInfo>;
     async fn delete_bucket(&self, bucket: &BucketPath) -> AdminResult<()>;
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()>;
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> AdminResult<Vec<BucketInfo>>;
     async fn list_keys(
@@ -65,6 +66,9 @@ impl Admin for LocalAdmin {
     }
     async fn delete_bucket(&self, bucket: &BucketPath) -> AdminResult<()> {
         LocalAdmin::delete_bucket(self, bucket).await
+    }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        LocalAdmin::delete_bucket_aborting_uploads(self, bucket).await
     }
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
         LocalAdmin::bucket_info(self, bucket).await

@@ -206,6 +206,13 @@ impl Admin for RemoteAdmin {
             .map(drop)
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        let [v, b] = bparams(bucket);
+        self.records(http::Method::POST, "/bucket/delete", &[v, b, ("uploads", "abort")])
+            .await
+            .map(drop)
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
         let r = self.record(http::Method::GET, "/bucket/info", &bparams(bucket)).await?;
         wire::bucket_from(&r).map_err(protocol)

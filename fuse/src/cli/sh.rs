@@ -135,8 +135,16 @@ pub enum BucketCommand {
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
-    /// Delete an empty bucket, or a link (never its source).
+    /// Delete an empty bucket, or a link (never its source). A bucket with unfinished multipart
+    /// uploads is refused, as Ozone refuses it, unless `-r`.
     Delete {
+        /// Delete recursively, as `ozone sh bucket delete -r`: every key, then the bucket with
+        /// its unfinished multipart uploads. Asks for "yes" first unless `-y`.
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// With `-r`: continue without asking.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
@@ -284,9 +292,18 @@ async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<
             print(&Value::Array(buckets.iter().map(json::bucket).collect()));
         }
         BucketCommand::Info { path } => print(&json::bucket(&admin.bucket_info(&parse_bucket(&path)?).await?)),
-        BucketCommand::Delete { path } => {
+        BucketCommand::Delete { recursive, yes, path } => {
             let b = parse_bucket(&path)?;
-            admin.delete_bucket(&b).await?;
+            if recursive {
+                if !yes && !confirm_recursive()? {
+                    println!("Operation cancelled.");
+                    return Ok(());
+                }
+                delete_all_keys(admin, &b).await?;
+                admin.delete_bucket_aborting_uploads(&b).await?;
+            } else {
+                admin.delete_bucket(&b).await?;
+            }
             println!("Bucket {} is deleted", b.bucket);
         }
         BucketCommand::Link { owner, source, link } => {
@@ -340,6 +357,48 @@ async fn key(admin: &dyn Admin, user: &str, cmd: KeyCommand) -> CliResult<()> {
         }
         KeyCommand::Rename { path, from, to } => {
             admin.rename_key(&parse_bucket(&path)?, &from, &to).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ozone's question before a recursive delete; true when the answer is "yes".
+fn confirm_recursive() -> CliResult<bool> {
+    use std::io::Write;
+    print!(
+        "This command will delete bucket recursively.\nThere is no recovery option after using this command, \
+         and deleted keys won't move to trash.\nEnter 'yes' to proceed': "
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError(format!("reading the answer: {}", io_msg(&e))))?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// Delete every key of a bucket (not of a link's source: a link is deleted alone), a page at a
+/// time, as `ozone sh bucket delete -r` does for an object-store bucket.
+async fn delete_all_keys(admin: &dyn Admin, b: &BucketPath) -> CliResult<()> {
+    if admin.bucket_info(b).await?.link_target.is_some() {
+        return Ok(());
+    }
+    // Bounded: every round deletes the page it listed; keys written meanwhile are left to the
+    // bucket delete, which then refuses (BucketNotEmpty).
+    for _ in 0..1_000_000 {
+        let page = admin.list_keys(b, "", None, 1000).await?;
+        if page.keys.is_empty() {
+            break;
+        }
+        for k in &page.keys {
+            match admin.delete_key(b, &k.key).await {
+                Ok(()) => {}
+                Err(e) if e.status == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !page.truncated {
+            break;
         }
     }
     Ok(())

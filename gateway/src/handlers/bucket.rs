@@ -126,7 +126,11 @@ pub async fn head_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 
 pub async fn delete_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Owner).await?;
-    ctx.state.store.delete_bucket(&ctx.bucket_path()).await?;
+    // AWS: the bucket's unfinished multipart uploads go with it; keys still refuse (409).
+    ctx.state
+        .store
+        .delete_bucket_aborting_uploads(&ctx.bucket_path())
+        .await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
