@@ -88,6 +88,10 @@ pub struct ObjectInfo {
     pub attrs: ObjectAttrs,
     /// Sizes of the parts, in order, for an object made by multipart upload (empty otherwise).
     pub parts: Vec<u64>,
+    /// The part numbers the parts were uploaded as, parallel to `parts` (AWS numbers the parts
+    /// of a completed object as they were uploaded: completing with parts {1, 3} gives parts 1
+    /// and 3). Empty: `1..=parts.len()` (records written before the numbers were kept).
+    pub part_numbers: Vec<u32>,
 }
 
 /// A condition on the current state of the destination key, checked atomically with the commit.

@@ -99,6 +99,7 @@ impl From<Error> for AdminError {
             | Error::InvalidPartOrder
             | Error::EntityTooSmall { .. }
             | Error::InvalidRange
+            | Error::InvalidPartNumber { .. }
             | Error::InvalidArgument(_)
             | Error::Body(_) => 400,
             Error::PreconditionFailed => 412,

@@ -457,6 +457,7 @@ mod tests {
             owner: "o".into(),
             attrs: ObjectAttrs::default(),
             parts: vec![],
+            part_numbers: vec![],
         }
     }
 

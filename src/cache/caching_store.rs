@@ -157,7 +157,7 @@ impl ObjectStore for CachingStore {
                 // Only the inner store knows where the part lies: read it uncached.
                 return self.inner.get_object(bucket, key, opts).await;
             }
-            let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
+            let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts, &info.part_numbers)?;
             // Pin the version before the first page load, so pages loaded later (in parallel,
             // or by readahead) still read it after an overwrite or delete commits. A range within
             // one page needs no pin: that page is loaded whole below, before answering.

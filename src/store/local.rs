@@ -162,6 +162,11 @@ fn object_info(key: &str, r: &ObjectRec) -> ObjectInfo {
         } else {
             Vec::new()
         },
+        part_numbers: if r.multipart {
+            r.part_numbers.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -1184,6 +1189,7 @@ impl ObjectStore for LocalStore {
                     multipart: false,
                     segments: Vec::new(),
                     inline: true,
+                    part_numbers: Vec::new(),
                 };
                 i.commit_object(&b, &k, rec, &opts.condition, Vec::new(), Some(&data))
             })
@@ -1202,6 +1208,7 @@ impl ObjectStore for LocalStore {
                 multipart: false,
                 segments: vec![Segment { file: id, size: d.len }],
                 inline: false,
+                part_numbers: Vec::new(),
             };
             let cond = opts.condition;
             self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
@@ -1216,7 +1223,7 @@ impl ObjectStore for LocalStore {
         let (info, src, range) = self
             .run(move |i| {
                 i.open_object(&b, &k, None, &|info: &ObjectInfo| {
-                    get_range(&opts, info.size, &info.parts)
+                    get_range(&opts, info.size, &info.parts, &info.part_numbers)
                 })
             })
             .await?;
@@ -1322,6 +1329,7 @@ impl ObjectStore for LocalStore {
                     multipart: false,
                     segments: vec![Segment { file: id, size: d.len }],
                     inline: false,
+                    part_numbers: Vec::new(),
                 },
                 vec![guard],
                 None,
@@ -1372,6 +1380,7 @@ impl ObjectStore for LocalStore {
                         multipart: src.multipart,
                         segments,
                         inline: src.inline,
+                        part_numbers: src.part_numbers.clone(),
                     };
                     return Ok((rec, guards, inline));
                 }
@@ -1665,14 +1674,19 @@ impl ObjectStore for LocalStore {
                     let ok = obj_key(brec.id, &k);
                     let cur = get_object_rec(&objs, &ok)?;
                     check_condition(&condition, cur.as_ref().map(|c| c.etag.as_str()))?;
-                    let segments: Vec<Segment> = named
+                    let (segments, part_numbers): (Vec<Segment>, Vec<u32>) = named
                         .iter()
-                        .filter_map(|p| all.get(&p.part_number))
-                        .map(|p| Segment {
-                            file: p.file,
-                            size: p.size,
+                        .filter_map(|p| all.get(&p.part_number).map(|r| (r, p.part_number)))
+                        .map(|(p, n)| {
+                            (
+                                Segment {
+                                    file: p.file,
+                                    size: p.size,
+                                },
+                                n,
+                            )
                         })
-                        .collect();
+                        .unzip();
                     let used: HashSet<u64> = segments.iter().map(|s| s.file).collect();
                     let sums: Vec<&BTreeMap<String, String>> = named
                         .iter()
@@ -1691,6 +1705,7 @@ impl ObjectStore for LocalStore {
                         multipart: true,
                         segments,
                         inline: false,
+                        part_numbers,
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;

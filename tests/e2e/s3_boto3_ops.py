@@ -592,8 +592,25 @@ def multipart_full_cycle():
     g = c.get_object(Bucket=B, Key=k, PartNumber=2)
     eq((g["ContentLength"], g["Body"].read(), g["PartsCount"]), (len(p2), p2, 2), "get part 2")
     eq(c.head_object(Bucket=B, Key=k, PartNumber=1)["ContentLength"], len(p1), "head part 1")
-    expect("InvalidPart", c.get_object, Bucket=B, Key=k, PartNumber=3)
+    eq(err(c.get_object, Bucket=B, Key=k, PartNumber=3), ("InvalidPartNumber", 416), "no part 3")
     eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=1)["Body"].read(), DATA, "plain part 1")
+    eq(err(c.get_object, Bucket=B, Key="r/obj", PartNumber=2), ("InvalidPartNumber", 416), "plain part 2")
+    # Parts keep the numbers they were uploaded as (Ozone's smoketest: parts {1, 3}).
+    k13 = "mp/sparse"
+    u13 = c.create_multipart_upload(Bucket=B, Key=k13)["UploadId"]
+    s1 = c.upload_part(Bucket=B, Key=k13, UploadId=u13, PartNumber=1, Body=p1)["ETag"]
+    s3 = c.upload_part(Bucket=B, Key=k13, UploadId=u13, PartNumber=3, Body=b"three")["ETag"]
+    c.complete_multipart_upload(Bucket=B, Key=k13, UploadId=u13, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": s1}, {"PartNumber": 3, "ETag": s3}]})
+    g = c.get_object(Bucket=B, Key=k13, PartNumber=3)
+    eq((g["ContentLength"], g["Body"].read(), g["PartsCount"], g["ContentRange"]),
+       (5, b"three", 2, f"bytes {len(p1)}-{len(p1) + 4}/{len(p1) + 5}"), "get part 3 of {1,3}")
+    h = c.head_object(Bucket=B, Key=k13, PartNumber=3)
+    eq((h["ContentLength"], h["PartsCount"]), (5, 2), "head part 3 of {1,3}")
+    eq(c.head_object(Bucket=B, Key=k13, PartNumber=1)["ContentLength"], len(p1), "head part 1 of {1,3}")
+    eq(err(c.get_object, Bucket=B, Key=k13, PartNumber=2), ("InvalidPartNumber", 416), "no part 2")
+    eq(err(c.head_object, Bucket=B, Key=k13, PartNumber=2)[1], 416, "head no part 2")
+    c.delete_object(Bucket=B, Key=k13)
     c.abort_multipart_upload(Bucket=B, Key=k, UploadId=up2)
     expect("NoSuchUpload", c.list_parts, Bucket=B, Key=k, UploadId=up2)
     expect("NoSuchUpload", c.abort_multipart_upload, Bucket=B, Key=k, UploadId=up2)

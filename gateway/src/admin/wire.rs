@@ -235,6 +235,9 @@ pub fn object_record(o: &ObjectInfo) -> Record {
     for p in &o.parts {
         r.push("part", p.to_string());
     }
+    for n in &o.part_numbers {
+        r.push("partno", n.to_string());
+    }
     r
 }
 
@@ -245,6 +248,7 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
         ..ObjectAttrs::default()
     };
     let mut parts = Vec::new();
+    let mut part_numbers = Vec::new();
     for (k, v) in &r.0 {
         if let Some(h) = k.strip_prefix("header.") {
             attrs.headers.insert(h.to_string(), v.clone());
@@ -254,6 +258,8 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
             attrs.tags.insert(t.to_string(), v.clone());
         } else if k == "part" {
             parts.push(v.parse().map_err(|_| format!("malformed part size {v:?}"))?);
+        } else if k == "partno" {
+            part_numbers.push(v.parse().map_err(|_| format!("malformed part number {v:?}"))?);
         }
     }
     Ok(ObjectInfo {
@@ -265,6 +271,7 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
         owner: r.need("owner")?.to_string(),
         attrs,
         parts,
+        part_numbers,
     })
 }
 
@@ -324,7 +331,7 @@ mod tests {
             attrs.user.insert(meta, val);
             let o = ObjectInfo {
                 key, size, etag: "abc-2".into(), last_modified: t(42), version: 7, owner: "o w\tner".into(),
-                attrs, parts: vec![5 << 20, 1],
+                attrs, parts: vec![5 << 20, 1], part_numbers: vec![1, 3],
             };
             let text = to_text(&[object_record(&o)]);
             prop_assert_eq!(text.lines().count(), 1);
