@@ -195,7 +195,10 @@ async fn objects(s: &dyn ObjectStore) {
         range: None,
         part_number: Some(2),
     };
-    assert!(matches!(get(s, &b, "r", p2).await, Err(Error::InvalidPartNumber { .. })));
+    assert!(matches!(
+        get(s, &b, "r", p2).await,
+        Err(Error::InvalidPartNumber { .. })
+    ));
     // Flexible checksums: computed and stored, verified when declared.
     let ck = |expected: Option<&str>| {
         let cell = std::sync::Arc::new(std::sync::OnceLock::new());

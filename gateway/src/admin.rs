@@ -37,8 +37,8 @@ pub mod wire;
 use bytes::Bytes;
 use ozfs::namespace::name::{validate_key, validate_resource_name};
 use ozfs::{
-    BucketInfo, BucketPath, ByteStream, Error, GetOptions, ListRequest, ObjectInfo, ObjectStore, PutOptions,
-    SecretStore, VolumeInfo,
+    BucketInfo, BucketPath, BucketUpdate, ByteStream, Error, GetOptions, ListRequest, ObjectInfo, ObjectStore,
+    PutOptions, SecretStore, VolumeInfo,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -203,6 +203,23 @@ impl LocalAdmin {
     pub async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
         bucket_name(bucket)?;
         Ok(self.store.delete_bucket_aborting_uploads(bucket).await?)
+    }
+
+    /// Change one bucket setting (`ozfs sh bucket setacl|addacl|removeacl`, `create --layout`).
+    pub async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> AdminResult<BucketInfo> {
+        bucket_name(bucket)?;
+        if let BucketUpdate::Acl(grants) = &update {
+            for g in grants {
+                user_name(&g.grantee)?;
+                if !matches!(
+                    g.permission.as_str(),
+                    "FULL_CONTROL" | "READ" | "WRITE" | "READ_ACP" | "WRITE_ACP"
+                ) {
+                    return Err(AdminError::new(400, format!("invalid permission {:?}", g.permission)));
+                }
+            }
+        }
+        Ok(self.store.update_bucket(bucket, update).await?)
     }
 
     pub async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
@@ -420,6 +437,18 @@ async fn dispatch(state: &AdminState, req: http::Request<ByteStream>) -> AdminRe
                 &admin
                     .create_link(&params.bucket()?, &target, params.get("owner")?)
                     .await?,
+            ))
+        }
+        "/bucket/update" if is_write => {
+            let update = match params.get("what")? {
+                "acl" => BucketUpdate::Acl(
+                    wire::grants_from_param(params.opt("grants").unwrap_or("")).map_err(|e| AdminError::new(400, e))?,
+                ),
+                "layout" => BucketUpdate::Layout(params.get("layout")?.parse().map_err(AdminError::from)?),
+                w => return Err(AdminError::new(400, format!("cannot update {w:?}"))),
+            };
+            one(wire::bucket_record(
+                &admin.update_bucket(&params.bucket()?, update).await?,
             ))
         }
         "/bucket/info" if is_read => one(wire::bucket_record(&admin.bucket_info(&params.bucket()?).await?)),

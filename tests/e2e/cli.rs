@@ -287,6 +287,84 @@ fn exercise_sh(env: &Env) {
         info.contains("\"link\" : false") && info.contains("\"owner\" : \"tester\""),
         "{info}"
     );
+    assert!(info.contains("\"bucketLayout\" : \"OBJECT_STORE\""), "{info}");
+
+    // ---- layouts (recorded, as Ozone's `bucket create --layout`) ----
+    for (layout, shown) in [
+        ("FILE_SYSTEM_OPTIMIZED", "FILE_SYSTEM_OPTIMIZED"),
+        ("LEGACY", "LEGACY"),
+        ("OBJECT_STORE", "OBJECT_STORE"),
+        ("fso", "FILE_SYSTEM_OPTIMIZED"),
+    ] {
+        let path = format!("/vol2/layout-{}", layout.to_ascii_lowercase().replace('_', "-"));
+        assert_eq!(env.ok(&["sh", "bucket", "create", "--layout", layout, &path]), "");
+        let info = env.ok(&["sh", "bucket", "info", &path]);
+        assert!(info.contains(&format!("\"bucketLayout\" : \"{shown}\"")), "{info}");
+        env.ok(&["sh", "bucket", "delete", &path]);
+    }
+    let e = env.fail(&["sh", "bucket", "create", "-l", "FLAT", "/vol2/layout-bad"]);
+    assert!(e.contains("unknown bucket layout"), "{e}");
+    let e = env.fail(&["sh", "bucket", "info", "/vol2/layout-bad"]);
+    assert!(e.contains("not found"), "a refused layout creates no bucket: {e}");
+
+    // ---- ACLs in Ozone's notation, kept as S3 grants ----
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert_eq!(
+        acl,
+        "[ {\n  \"type\" : \"USER\",\n  \"name\" : \"tester\",\n  \"aclScope\" : \"ACCESS\",\n  \"aclList\" : [ \"ALL\" ]\n} ]\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "setacl",
+            "-a",
+            "user:bilbo:rw,world::r",
+            "/vol1/bucket1"
+        ]),
+        "ACLs set successfully.\n"
+    );
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(
+        acl.contains("\"name\" : \"bilbo\",\n  \"aclScope\" : \"ACCESS\",\n  \"aclList\" : [ \"READ\", \"WRITE\", \"CREATE\", \"LIST\", \"DELETE\" ]"),
+        "{acl}"
+    );
+    assert!(acl.contains("\"type\" : \"WORLD\""), "{acl}");
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "addacl",
+            "--acl",
+            "user:bilbo:r,user:frodo:x",
+            "/vol1/bucket1"
+        ]),
+        "ACL user:bilbo:r[ACCESS] already exists.\nACL user:frodo:x[ACCESS] added successfully.\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "removeacl",
+            "-a",
+            "world::r,user:sam:a",
+            "/vol1/bucket1"
+        ]),
+        "ACL world::r[ACCESS] removed successfully.\nACL user:sam:a[ACCESS] doesn't exist.\n"
+    );
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(acl.contains("\"name\" : \"frodo\"") && !acl.contains("WORLD"), "{acl}");
+    // The grants are the bucket's S3 ACL: `bucket info` lists them.
+    let info = env.ok(&["sh", "bucket", "info", "/vol1/bucket1"]);
+    assert!(
+        info.contains("\"name\" : \"frodo\",\n    \"permission\" : \"READ_ACP\""),
+        "{info}"
+    );
+    let e = env.fail(&["sh", "bucket", "setacl", "-a", "group:hadoop:r", "/vol1/bucket1"]);
+    assert!(e.contains("group ACLs are not supported"), "{e}");
+    let e = env.fail(&["sh", "bucket", "getacl", "/vol1/nosuchbucket"]);
+    assert!(e.contains("not found"), "{e}");
+    env.ok(&["sh", "bucket", "setacl", "-a", "user:tester:a", "/vol1/bucket1"]);
 
     // ---- links: the Ozone docs' example ----
     assert_eq!(
@@ -473,6 +551,43 @@ fn bucket_delete_with_unfinished_uploads(env: &Env, server: &Server) {
     assert!(e.contains("not found"), "{e}");
 }
 
+/// `ozfs sh key info` prints user metadata under its own name (`custom-key1`), as `ozone sh key
+/// info` does (Ozone's MultipartUpload and objectputget smoketests read it so).
+fn key_info_shows_metadata_by_name(env: &Env, server: &Server) {
+    let endpoint = format!("http://{}", server.addr);
+    env.ok(&["sh", "bucket", "create", "/s3v/meta-names"]);
+    let body = env.path("meta-body.txt");
+    write_file(&body, b"m");
+    let (ok, out) = aws(
+        env,
+        "tester",
+        "any",
+        &[
+            "--endpoint-url",
+            &endpoint,
+            "s3api",
+            "put-object",
+            "--bucket",
+            "meta-names",
+            "--key",
+            "k",
+            "--body",
+            body.to_str().unwrap(),
+            "--metadata",
+            "custom-key1=custom-value1,custom-key2=custom-value2",
+            "--tagging",
+            "tag-key1=tag-value1",
+        ],
+    );
+    assert!(ok, "{out}");
+    let info = env.ok(&["sh", "key", "info", "/s3v/meta-names/k"]);
+    assert!(info.contains("\"custom-key1\" : \"custom-value1\""), "{info}");
+    assert!(info.contains("\"custom-key2\" : \"custom-value2\""), "{info}");
+    assert!(!info.contains("x-amz-meta-"), "{info}");
+    assert!(info.contains("\"tag-key1\" : \"tag-value1\""), "{info}");
+    env.ok(&["sh", "bucket", "delete", "-r", "-y", "/s3v/meta-names"]);
+}
+
 /// Every `ozfs s3` verb. Run in local and in server mode.
 fn exercise_s3(env: &Env) {
     let out = env.ok(&["s3", "getsecret"]);
@@ -569,6 +684,7 @@ fn sh_and_s3_through_a_running_server() {
     exercise_sh(&env);
     exercise_s3(&env);
     bucket_delete_with_unfinished_uploads(&env, &server);
+    key_info_shows_metadata_by_name(&env, &server);
 
     // A wrong token is refused, in one line.
     let good = std::fs::read_to_string(env.data().join("server.info")).unwrap();
@@ -613,6 +729,10 @@ fn help_on_every_command() {
         &["sh", "bucket", "info"],
         &["sh", "bucket", "delete"],
         &["sh", "bucket", "link"],
+        &["sh", "bucket", "getacl"],
+        &["sh", "bucket", "setacl"],
+        &["sh", "bucket", "addacl"],
+        &["sh", "bucket", "removeacl"],
         &["sh", "key"],
         &["sh", "key", "put"],
         &["sh", "key", "get"],

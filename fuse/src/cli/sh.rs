@@ -7,6 +7,7 @@
 
 use super::admin::Admin;
 use super::json::{self, Value};
+use super::ozone_acl;
 use super::progress;
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
@@ -113,7 +114,30 @@ pub struct BucketCreate {
     /// Owner of the bucket (default: the login user).
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub owner: Option<String>,
+    /// Bucket layout, recorded and shown by `bucket info` as Ozone's "bucketLayout":
+    /// OBJECT_STORE (default), FILE_SYSTEM_OPTIMIZED or LEGACY (also OBS, FSO). ozfs keeps keys
+    /// the same way whatever the layout (docs/SEMANTICS.md).
+    #[arg(short = 'l', long = "layout", value_name = "LAYOUT")]
+    pub layout: Option<String>,
     /// The bucket: /VOLUME/BUCKET.
+    #[arg(value_name = "/VOLUME/BUCKET")]
+    pub path: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AclArgs {
+    /// Comma-separated ACLs in Ozone's notation, TYPE:NAME:RIGHTS (e.g. `user:bilbo:rw` or
+    /// `user:bilbo:rw,world::r`): TYPE user or world; RIGHTS r READ, w WRITE, c CREATE,
+    /// l LIST, d DELETE, x READ_ACL, y WRITE_ACL, a ALL, n NONE. Kept as S3 grants
+    /// (docs/CLI.md has the mapping).
+    #[arg(
+        short = 'a',
+        long = "acls",
+        visible_alias = "acl",
+        value_name = "ACLS",
+        required = true
+    )]
+    pub acls: String,
     #[arg(value_name = "/VOLUME/BUCKET")]
     pub path: String,
 }
@@ -148,6 +172,17 @@ pub enum BucketCommand {
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
+    /// Print the bucket's ACLs (JSON, as `ozone sh bucket getacl`).
+    Getacl {
+        #[arg(value_name = "/VOLUME/BUCKET")]
+        path: String,
+    },
+    /// Replace the bucket's ACLs.
+    Setacl(AclArgs),
+    /// Add ACLs to the bucket.
+    Addacl(AclArgs),
+    /// Remove ACLs from the bucket.
+    Removeacl(AclArgs),
     /// Create LINK as a link to SOURCE (e.g. `link /vol1/bucket1 /s3v/common`). The source need
     /// not exist; links may point at links.
     Link {
@@ -283,9 +318,54 @@ async fn volume(admin: &dyn Admin, user: &str, cmd: VolumeCommand) -> CliResult<
 async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<()> {
     match cmd {
         BucketCommand::Create(c) => {
+            let b = parse_bucket(&c.path)?;
+            // Checked before the bucket is made, so a bad layout creates nothing.
+            let layout = c.layout.as_deref().map(str::parse::<ozfs::BucketLayout>).transpose()?;
+            admin.create_bucket(&b, c.owner.as_deref().unwrap_or(user)).await?;
+            if let Some(l) = layout.filter(|l| *l != ozfs::BucketLayout::default()) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Layout(l)).await?;
+            }
+        }
+        BucketCommand::Getacl { path } => {
+            let info = admin.bucket_info(&parse_bucket(&path)?).await?;
+            print(&ozone_acl::json(&ozone_acl::from_grants(&info.owner, &info.acl)));
+        }
+        BucketCommand::Setacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
             admin
-                .create_bucket(&parse_bucket(&c.path)?, c.owner.as_deref().unwrap_or(user))
+                .update_bucket(&b, ozfs::BucketUpdate::Acl(ozone_acl::to_grants(&acls)))
                 .await?;
+            println!("ACLs set successfully.");
+        }
+        BucketCommand::Addacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
+            let info = admin.bucket_info(&b).await?;
+            let (grants, added) = ozone_acl::add(&info.acl, &acls);
+            if added.iter().any(|x| *x) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
+            }
+            for (acl, new) in acls.iter().zip(added) {
+                if new {
+                    println!("ACL {acl} added successfully.");
+                } else {
+                    println!("ACL {acl} already exists.");
+                }
+            }
+        }
+        BucketCommand::Removeacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
+            let info = admin.bucket_info(&b).await?;
+            let (grants, removed) = ozone_acl::remove(&info.acl, &acls);
+            if removed.iter().any(|x| *x) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
+            }
+            for (acl, gone) in acls.iter().zip(removed) {
+                if gone {
+                    println!("ACL {acl} removed successfully.");
+                } else {
+                    println!("ACL {acl} doesn't exist.");
+                }
+            }
         }
         BucketCommand::List { list, path } => {
             let buckets = list.filter(admin.list_buckets(&parse_volume(&path)?).await?, |b| &b.name);

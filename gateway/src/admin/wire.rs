@@ -164,6 +164,29 @@ pub fn bucket_record(b: &BucketInfo) -> Record {
     r
 }
 
+/// The ACL of `/bucket/update?what=acl` as one parameter: `PERMISSION:GRANTEE` lines.
+pub fn grants_param(grants: &[Grant]) -> String {
+    grants
+        .iter()
+        .map(|g| format!("{}:{}", g.permission, g.grantee))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The grants of [`grants_param`] text.
+pub fn grants_from_param(text: &str) -> Result<Vec<Grant>, String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (p, g) = l.split_once(':').ok_or_else(|| format!("malformed grant {l:?}"))?;
+            Ok(Grant {
+                grantee: g.to_string(),
+                permission: p.to_string(),
+            })
+        })
+        .collect()
+}
+
 pub fn bucket_from(r: &Record) -> Result<BucketInfo, String> {
     let link_target = match r.get("link") {
         Some(l) => Some(BucketPath::parse(l).map_err(|e| e.to_string())?),
