@@ -364,6 +364,17 @@ fn exercise_sh(env: &Env) {
     assert!(e.contains("group ACLs are not supported"), "{e}");
     let e = env.fail(&["sh", "bucket", "getacl", "/vol1/nosuchbucket"]);
     assert!(e.contains("not found"), "{e}");
+    // Through a link: getacl shows the source's ACLs (`-t LINK`: the link's own), and
+    // changes go to the source, as Ozone proxies them.
+    env.ok(&["sh", "bucket", "link", "/vol1/bucket1", "/vol2/acl-link"]);
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol2/acl-link"]);
+    assert!(acl.contains("\"name\" : \"frodo\""), "{acl}");
+    let acl = env.ok(&["sh", "bucket", "getacl", "-t", "LINK", "/vol2/acl-link"]);
+    assert!(!acl.contains("frodo"), "{acl}");
+    env.ok(&["sh", "bucket", "addacl", "-a", "user:merry:r", "/vol2/acl-link"]);
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(acl.contains("\"name\" : \"merry\""), "{acl}");
+    env.ok(&["sh", "bucket", "delete", "/vol2/acl-link"]);
     env.ok(&["sh", "bucket", "setacl", "-a", "user:tester:a", "/vol1/bucket1"]);
 
     // ---- links: the Ozone docs' example ----

@@ -174,6 +174,10 @@ pub enum BucketCommand {
     },
     /// Print the bucket's ACLs (JSON, as `ozone sh bucket getacl`).
     Getacl {
+        /// For a link: SOURCE (default) shows the ACLs of the bucket it resolves to, LINK the
+        /// link's own, as `ozone sh bucket getacl --type`.
+        #[arg(short = 't', long = "type", value_name = "SOURCE|LINK", default_value = "SOURCE")]
+        link_type: String,
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
@@ -326,8 +330,13 @@ async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<
                 admin.update_bucket(&b, ozfs::BucketUpdate::Layout(l)).await?;
             }
         }
-        BucketCommand::Getacl { path } => {
-            let info = admin.bucket_info(&parse_bucket(&path)?).await?;
+        BucketCommand::Getacl { link_type, path } => {
+            let b = parse_bucket(&path)?;
+            let info = match link_type.to_ascii_uppercase().as_str() {
+                "SOURCE" => source_bucket(admin, &b).await?.1,
+                "LINK" => admin.bucket_info(&b).await?,
+                _ => return Err(CliError(format!("--type {link_type:?}: SOURCE or LINK"))),
+            };
             print(&ozone_acl::json(&ozone_acl::from_grants(&info.owner, &info.acl)));
         }
         BucketCommand::Setacl(a) => {
@@ -339,7 +348,7 @@ async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<
         }
         BucketCommand::Addacl(a) => {
             let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
-            let info = admin.bucket_info(&b).await?;
+            let (b, info) = source_bucket(admin, &b).await?;
             let (grants, added) = ozone_acl::add(&info.acl, &acls);
             if added.iter().any(|x| *x) {
                 admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
@@ -354,7 +363,7 @@ async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<
         }
         BucketCommand::Removeacl(a) => {
             let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
-            let info = admin.bucket_info(&b).await?;
+            let (b, info) = source_bucket(admin, &b).await?;
             let (grants, removed) = ozone_acl::remove(&info.acl, &acls);
             if removed.iter().any(|x| *x) {
                 admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
@@ -440,6 +449,21 @@ async fn key(admin: &dyn Admin, user: &str, cmd: KeyCommand) -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+/// The bucket a link resolves to (the bucket itself when it is not a link) and its info: ACL
+/// changes through a link change the source, as Ozone proxies them.
+async fn source_bucket(admin: &dyn Admin, b: &BucketPath) -> CliResult<(BucketPath, ozfs::BucketInfo)> {
+    let mut cur = b.clone();
+    // Bounded like the store's own link walk: a loop is reported, not followed forever.
+    for _ in 0..64 {
+        let info = admin.bucket_info(&cur).await?;
+        match &info.link_target {
+            Some(t) => cur = t.clone(),
+            None => return Ok((cur, info)),
+        }
+    }
+    Err(CliError(format!("bucket link loop detected at {b}")))
 }
 
 /// Ozone's question before a recursive delete; true when the answer is "yes".
