@@ -73,6 +73,9 @@ pub enum Error {
     EntityTooSmall { part: u32 },
     #[error("requested range is not satisfiable")]
     InvalidRange,
+    /// GET/HEAD `partNumber` naming no part of the object (AWS: 416 InvalidPartNumber).
+    #[error("part {part} does not exist (the object has {parts} part(s))")]
+    InvalidPartNumber { part: u32, parts: usize },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("access denied: {0}")]

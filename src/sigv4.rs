@@ -33,7 +33,9 @@ pub mod verifier;
 pub use canonical::SigningKey;
 pub use presign::presign;
 pub use signer::{sign_request, SigningOutput, SigningParams};
-pub use verifier::{parse, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned};
+pub use verifier::{
+    parse, unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
+};
 
 use std::time::{Duration, SystemTime};
 

@@ -88,6 +88,10 @@ pub struct ObjectInfo {
     pub attrs: ObjectAttrs,
     /// Sizes of the parts, in order, for an object made by multipart upload (empty otherwise).
     pub parts: Vec<u64>,
+    /// The part numbers the parts were uploaded as, parallel to `parts` (AWS numbers the parts
+    /// of a completed object as they were uploaded: completing with parts {1, 3} gives parts 1
+    /// and 3). Empty: `1..=parts.len()` (records written before the numbers were kept).
+    pub part_numbers: Vec<u32>,
 }
 
 /// A condition on the current state of the destination key, checked atomically with the commit.
@@ -405,8 +409,46 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Create `link` as a link to `target`. The target need not exist.
     async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo>;
     /// Deletes the bucket (or the link record). A bucket with keys or unfinished multipart
-    /// uploads is [`Error::BucketNotEmpty`].
+    /// uploads is [`Error::BucketNotEmpty`] (Ozone's rule; `ozfs sh bucket delete`).
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()>;
+    /// Deletes the bucket as AWS's DeleteBucket does: its unfinished multipart uploads are
+    /// aborted with it (`aws s3 rb --force` relies on it). A bucket with keys stays
+    /// [`Error::BucketNotEmpty`] and keeps its uploads; a link record is deleted alone (the
+    /// target's uploads are not touched).
+    ///
+    /// The embedded stores do it in one transaction: a concurrent `create_multipart` either
+    /// commits first and is aborted with the bucket, or finds no bucket. This default (used by
+    /// the remote store) checks for keys, aborts upload by upload, then deletes: an upload or
+    /// key created in between makes it [`Error::BucketNotEmpty`], the uploads aborted so far
+    /// staying aborted.
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        if self.bucket_info(bucket).await?.link_target.is_some() {
+            return self.delete_bucket(bucket).await;
+        }
+        let any_key = ListRequest {
+            max_keys: 1,
+            ..Default::default()
+        };
+        let page = self.list_objects(bucket, any_key).await?;
+        if !page.objects.is_empty() || !page.common_prefixes.is_empty() {
+            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
+        }
+        // Bounded: each round aborts what it lists; a bucket that keeps getting new uploads
+        // ends as BucketNotEmpty from `delete_bucket`.
+        for _ in 0..100 {
+            let page = self.list_uploads(bucket, "", None, None, 1000).await?;
+            if page.uploads.is_empty() {
+                break;
+            }
+            for u in page.uploads {
+                match self.abort_multipart(bucket, &u.key, &u.upload_id).await {
+                    Ok(()) | Err(Error::NoSuchUpload(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.delete_bucket(bucket).await
+    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>>;
     /// The bucket record with every setting filled in (tags, lifecycle), for the operations

@@ -106,6 +106,7 @@ impl ObjectStore for TestStore {
             owner: "tester".into(),
             attrs: ObjectAttrs::default(),
             parts: vec![],
+            part_numbers: vec![],
         };
         self.objects
             .lock()
@@ -490,7 +491,7 @@ async fn ranges_and_part_numbers_resolve_like_s3() {
                 }
             )
             .await,
-        Err(Error::InvalidPart(_))
+        Err(Error::InvalidPartNumber { .. })
     ));
     // empty object
     store

@@ -1201,3 +1201,23 @@ async fn set_attrs_notices_a_self_copy_that_changed_nothing() {
         "no temporary key left"
     );
 }
+
+/// The trait's default `delete_bucket_aborting_uploads` (the remote store's): keys refuse, the
+/// uploads are aborted one by one, then the bucket goes.
+#[tokio::test]
+async fn delete_bucket_aborting_uploads_over_remote() {
+    let s = store();
+    let b = new_bucket(&s, "rbforce").await;
+    s.create_multipart(&b, "m", PutOptions::default()).await.unwrap();
+    s.put_object(&b, "k", chunked(pattern(10, 1), 10), PutOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.delete_bucket_aborting_uploads(&b).await,
+        Err(ozfs::Error::BucketNotEmpty(_))
+    ));
+    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    s.delete_object(&b, "k", None).await.unwrap();
+    s.delete_bucket_aborting_uploads(&b).await.unwrap();
+    assert!(matches!(s.bucket_info(&b).await, Err(ozfs::Error::NoSuchBucket(_))));
+}

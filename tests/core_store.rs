@@ -195,7 +195,10 @@ async fn objects(s: &dyn ObjectStore) {
         range: None,
         part_number: Some(2),
     };
-    assert!(matches!(get(s, &b, "r", p2).await, Err(Error::InvalidPart(_))));
+    assert!(matches!(
+        get(s, &b, "r", p2).await,
+        Err(Error::InvalidPartNumber { .. })
+    ));
     // Flexible checksums: computed and stored, verified when declared.
     let ck = |expected: Option<&str>| {
         let cell = std::sync::Arc::new(std::sync::OnceLock::new());
@@ -526,7 +529,7 @@ async fn multipart(s: &dyn ObjectStore) {
             }
         )
         .await,
-        Err(Error::InvalidPart(_))
+        Err(Error::InvalidPartNumber { .. })
     ));
     // Completed upload is gone; the other one can be aborted.
     assert!(matches!(
@@ -597,7 +600,139 @@ async fn secrets<S: SecretStore + ?Sized>(s: &S) {
     assert_ne!(sec2, sec);
 }
 
+/// DeleteBucket as AWS: uploads are aborted with the bucket, keys still refuse; the Ozone-style
+/// `delete_bucket` keeps refusing a bucket with uploads.
+async fn delete_with_uploads(s: &dyn ObjectStore) {
+    let b = bp("del-uploads");
+    s.create_bucket(&b, "alice").await.unwrap();
+    let id = s.create_multipart(&b, "m", PutOptions::default()).await.unwrap();
+    s.upload_part(&b, "m", &id, 1, body_from_bytes(&b"part"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(s.delete_bucket(&b).await, Err(Error::BucketNotEmpty(_))));
+    put(s, &b, "k", b"x").await.unwrap();
+    assert!(matches!(
+        s.delete_bucket_aborting_uploads(&b).await,
+        Err(Error::BucketNotEmpty(_))
+    ));
+    // Refused with keys: the upload is still there.
+    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    s.delete_object(&b, "k", None).await.unwrap();
+    s.delete_bucket_aborting_uploads(&b).await.unwrap();
+    assert!(matches!(s.bucket_info(&b).await, Err(Error::NoSuchBucket(_))));
+    assert!(matches!(
+        s.delete_bucket_aborting_uploads(&b).await,
+        Err(Error::NoSuchBucket(_))
+    ));
+    // A bucket of the same name starts with no uploads.
+    s.create_bucket(&b, "alice").await.unwrap();
+    assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+    assert!(matches!(
+        s.upload_part(&b, "m", &id, 2, body_from_bytes(&b"late"[..]), PutOptions::default())
+            .await,
+        Err(Error::NoSuchUpload(_))
+    ));
+    // A link is deleted alone: its source keeps its uploads.
+    let link = bp("del-uploads-link");
+    s.create_link(&link, &b, "alice").await.unwrap();
+    s.create_multipart(&b, "m2", PutOptions::default()).await.unwrap();
+    s.delete_bucket_aborting_uploads(&link).await.unwrap();
+    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    s.delete_bucket_aborting_uploads(&b).await.unwrap();
+}
+
+/// A CreateMultipartUpload racing the delete is either aborted with the bucket or finds no
+/// bucket: the delete never fails because of it, and no upload outlives the bucket.
+async fn delete_races_create_multipart(s: &dyn ObjectStore) {
+    for round in 0..20 {
+        let b = bp(&format!("race-{round}"));
+        s.create_bucket(&b, "alice").await.unwrap();
+        let creates = async {
+            let mut out = Vec::new();
+            for i in 0..5 {
+                out.push(s.create_multipart(&b, &format!("k{i}"), PutOptions::default()).await);
+            }
+            out
+        };
+        let (created, deleted) = tokio::join!(creates, s.delete_bucket_aborting_uploads(&b));
+        deleted.unwrap();
+        for c in created {
+            assert!(matches!(c, Ok(_) | Err(Error::NoSuchBucket(_))), "{c:?}");
+        }
+        // Uploads that committed after the delete would be orphans: re-creating the bucket
+        // must show none.
+        s.create_bucket(&b, "alice").await.unwrap();
+        assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+        s.delete_bucket(&b).await.unwrap();
+    }
+}
+
+/// Parts keep the numbers they were uploaded as: completing with {1, 3} gives parts 1 and 3
+/// (GET `partNumber=3` is the second segment, 2 is InvalidPartNumber), kept by a whole copy.
+async fn sparse_part_numbers(s: &dyn ObjectStore) {
+    let b = bp("sparse-parts");
+    s.create_bucket(&b, "alice").await.unwrap();
+    let id = s.create_multipart(&b, "o", PutOptions::default()).await.unwrap();
+    let p1: Vec<u8> = vec![b'a'; MIN_PART_SIZE as usize];
+    let e1 = s
+        .upload_part(&b, "o", &id, 1, body_from_bytes(p1.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let e3 = s
+        .upload_part(&b, "o", &id, 3, body_from_bytes(&b"three"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    let done = s
+        .complete_multipart(
+            &b,
+            "o",
+            &id,
+            &[
+                CompletedPart {
+                    part_number: 1,
+                    etag: e1.etag.clone(),
+                },
+                CompletedPart {
+                    part_number: 3,
+                    etag: e3.etag.clone(),
+                },
+            ],
+            WriteCondition::None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.part_numbers, vec![1, 3]);
+    let part = |n| GetOptions {
+        range: None,
+        part_number: Some(n),
+    };
+    for key in ["o", "o-copy"] {
+        if key == "o-copy" {
+            s.copy_object(&b, "o", &b, "o-copy", CopyOptions::default())
+                .await
+                .unwrap();
+        }
+        let info = s.head_object(&b, key).await.unwrap();
+        assert_eq!(
+            (info.parts.clone(), info.part_numbers.clone()),
+            (vec![MIN_PART_SIZE, 5], vec![1, 3])
+        );
+        let (i3, d3) = get(s, &b, key, part(3)).await.unwrap();
+        assert_eq!(d3, b"three", "{key}");
+        assert_eq!(i3.parts.len(), 2);
+        let (_, d1) = get(s, &b, key, part(1)).await.unwrap();
+        assert!(d1 == p1, "{key}");
+        assert!(matches!(
+            get(s, &b, key, part(2)).await,
+            Err(Error::InvalidPartNumber { part: 2, parts: 2 })
+        ));
+    }
+}
+
 async fn suite<S: ObjectStore + SecretStore>(s: &S) {
+    sparse_part_numbers(s).await;
+    delete_with_uploads(s).await;
+    delete_races_create_multipart(s).await;
     namespace(s).await;
     objects(s).await;
     listing(s).await;

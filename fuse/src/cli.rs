@@ -11,6 +11,7 @@
 mod admin;
 mod connect;
 mod json;
+mod ozone_acl;
 mod progress;
 mod remote;
 mod s3;

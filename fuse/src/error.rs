@@ -134,7 +134,7 @@ pub fn store_errno(e: &ozfs::Error) -> Errno {
         E::InvalidPart(_) | E::InvalidPartOrder | E::EntityTooSmall { .. } => libc::EIO,
         // A read past the end is answered before it reaches the store; if it still happens the
         // object shrank under us, which the reader sees as an I/O error.
-        E::InvalidRange => libc::EIO,
+        E::InvalidRange | E::InvalidPartNumber { .. } => libc::EIO,
         E::InvalidArgument(_) => libc::EINVAL,
         E::AccessDenied(_) => libc::EACCES,
         E::NotSupported(_) => libc::ENOTSUP,

@@ -37,8 +37,8 @@ pub mod wire;
 use bytes::Bytes;
 use ozfs::namespace::name::{validate_key, validate_resource_name};
 use ozfs::{
-    BucketInfo, BucketPath, ByteStream, Error, GetOptions, ListRequest, ObjectInfo, ObjectStore, PutOptions,
-    SecretStore, VolumeInfo,
+    BucketInfo, BucketPath, BucketUpdate, ByteStream, Error, GetOptions, ListRequest, ObjectInfo, ObjectStore,
+    PutOptions, SecretStore, VolumeInfo,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -99,6 +99,7 @@ impl From<Error> for AdminError {
             | Error::InvalidPartOrder
             | Error::EntityTooSmall { .. }
             | Error::InvalidRange
+            | Error::InvalidPartNumber { .. }
             | Error::InvalidArgument(_)
             | Error::Body(_) => 400,
             Error::PreconditionFailed => 412,
@@ -195,6 +196,30 @@ impl LocalAdmin {
     pub async fn delete_bucket(&self, bucket: &BucketPath) -> AdminResult<()> {
         bucket_name(bucket)?;
         Ok(self.store.delete_bucket(bucket).await?)
+    }
+
+    /// Delete the bucket with its unfinished multipart uploads (`ozfs sh bucket delete -r`,
+    /// after the keys are gone); keys still make it BucketNotEmpty.
+    pub async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        bucket_name(bucket)?;
+        Ok(self.store.delete_bucket_aborting_uploads(bucket).await?)
+    }
+
+    /// Change one bucket setting (`ozfs sh bucket setacl|addacl|removeacl`, `create --layout`).
+    pub async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> AdminResult<BucketInfo> {
+        bucket_name(bucket)?;
+        if let BucketUpdate::Acl(grants) = &update {
+            for g in grants {
+                user_name(&g.grantee)?;
+                if !matches!(
+                    g.permission.as_str(),
+                    "FULL_CONTROL" | "READ" | "WRITE" | "READ_ACP" | "WRITE_ACP"
+                ) {
+                    return Err(AdminError::new(400, format!("invalid permission {:?}", g.permission)));
+                }
+            }
+        }
+        Ok(self.store.update_bucket(bucket, update).await?)
     }
 
     pub async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
@@ -414,9 +439,25 @@ async fn dispatch(state: &AdminState, req: http::Request<ByteStream>) -> AdminRe
                     .await?,
             ))
         }
+        "/bucket/update" if is_write => {
+            let update = match params.get("what")? {
+                "acl" => BucketUpdate::Acl(
+                    wire::grants_from_param(params.opt("grants").unwrap_or("")).map_err(|e| AdminError::new(400, e))?,
+                ),
+                "layout" => BucketUpdate::Layout(params.get("layout")?.parse().map_err(AdminError::from)?),
+                w => return Err(AdminError::new(400, format!("cannot update {w:?}"))),
+            };
+            one(wire::bucket_record(
+                &admin.update_bucket(&params.bucket()?, update).await?,
+            ))
+        }
         "/bucket/info" if is_read => one(wire::bucket_record(&admin.bucket_info(&params.bucket()?).await?)),
         "/bucket/delete" if is_write => {
-            admin.delete_bucket(&params.bucket()?).await?;
+            match params.opt("uploads") {
+                None => admin.delete_bucket(&params.bucket()?).await?,
+                Some("abort") => admin.delete_bucket_aborting_uploads(&params.bucket()?).await?,
+                Some(o) => return Err(AdminError::new(400, format!("invalid uploads {o:?}"))),
+            }
             Ok(records_response(&[]))
         }
         "/key/list" if is_read => {

@@ -95,15 +95,11 @@ pub async fn authenticate(
             "The authorization header you provided is invalid.",
         ));
     }
-    // A presigned (or SigV2) request may still carry a hex `x-amz-content-sha256`: verify the
-    // body against it, as Ozone does for presigned PUTs.
+    // A presigned (or SigV2) request may still carry an `x-amz-content-sha256` header: a hex
+    // digest is verified against the body (as Ozone does for presigned PUTs), a malformed value
+    // is 400 InvalidArgument as for a header-signed request.
     let payload = match auth.payload {
-        PayloadMode::UnsignedPayload => match parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
-            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                PayloadMode::SignedPayload(h.to_ascii_lowercase())
-            }
-            _ => PayloadMode::UnsignedPayload,
-        },
+        PayloadMode::UnsignedPayload => sigv4::unsigned_request_payload(&parts.headers).map_err(auth_error)?,
         other => other,
     };
     Ok(AuthOutcome {

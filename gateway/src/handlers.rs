@@ -251,6 +251,18 @@ pub const STORED_HEADERS: &[&str] = &[
 /// Storage classes accepted on writes.
 const STORAGE_CLASSES: &[&str] = &["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA"];
 
+/// `Content-Encoding` without its `aws-chunked` token(s), which describe the transfer, not the
+/// object: the other codings are kept exactly as sent (`aws-chunked, deflate, gzip` stores
+/// `deflate, gzip`, as AWS does); only `aws-chunked` leaves nothing to store.
+fn strip_aws_chunked(v: &str) -> String {
+    v.split(',')
+        .filter(|p| !p.trim().eq_ignore_ascii_case("aws-chunked"))
+        .collect::<Vec<_>>()
+        .join(",")
+        .trim()
+        .to_string()
+}
+
 /// Object attributes from request headers (PutObject, CreateMultipartUpload, CopyObject REPLACE).
 pub fn attrs_from_headers(h: &HeaderMap) -> Result<ObjectAttrs, S3Error> {
     let mut a = ObjectAttrs {
@@ -264,12 +276,7 @@ pub fn attrs_from_headers(h: &HeaderMap) -> Result<ObjectAttrs, S3Error> {
     for name in STORED_HEADERS {
         if let Some(v) = h.get(*name).and_then(|v| v.to_str().ok()) {
             let v = if *name == "content-encoding" {
-                // aws-chunked describes the transfer, not the object.
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                strip_aws_chunked(v)
             } else {
                 v.to_string()
             };
@@ -475,6 +482,7 @@ mod tests {
             owner: "o".into(),
             attrs: ObjectAttrs::default(),
             parts: vec![],
+            part_numbers: vec![],
         }
     }
 
@@ -527,6 +535,23 @@ mod tests {
         );
         assert!(parse_copy_source("nokey").is_err());
         assert!(parse_copy_source("b/k?versionId=123").is_err());
+    }
+
+    #[test]
+    fn aws_chunked_stripped_rest_verbatim() {
+        assert_eq!(strip_aws_chunked("aws-chunked, deflate, gzip"), "deflate, gzip");
+        assert_eq!(strip_aws_chunked("aws-chunked,gzip"), "gzip");
+        assert_eq!(strip_aws_chunked("deflate, aws-chunked, gzip"), "deflate, gzip");
+        assert_eq!(strip_aws_chunked("gzip, AWS-Chunked"), "gzip");
+        assert_eq!(strip_aws_chunked("aws-chunked"), "");
+        assert_eq!(strip_aws_chunked("gzip"), "gzip");
+        let a = attrs_from_headers(&hm(&[("content-encoding", "aws-chunked")])).unwrap();
+        assert!(!a.headers.contains_key("content-encoding"));
+        let a = attrs_from_headers(&hm(&[("content-encoding", "aws-chunked, deflate, gzip")])).unwrap();
+        assert_eq!(
+            a.headers.get("content-encoding").map(String::as_str),
+            Some("deflate, gzip")
+        );
     }
 
     #[test]

@@ -123,6 +123,9 @@ impl ObjectStore for CachingStore {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         self.inner.delete_bucket(bucket).await
     }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        self.inner.delete_bucket_aborting_uploads(bucket).await
+    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         self.inner.bucket_info(bucket).await
     }
@@ -157,7 +160,7 @@ impl ObjectStore for CachingStore {
                 // Only the inner store knows where the part lies: read it uncached.
                 return self.inner.get_object(bucket, key, opts).await;
             }
-            let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts)?;
+            let range = crate::namespace::rules::get_range(&opts, info.size, &info.parts, &info.part_numbers)?;
             // Pin the version before the first page load, so pages loaded later (in parallel,
             // or by readahead) still read it after an overwrite or delete commits. A range within
             // one page needs no pin: that page is loaded whole below, before answering.

@@ -23,34 +23,38 @@ pub fn check_condition(cond: &WriteCondition, current_etag: Option<&str>) -> Res
 
 /// Resolve the byte range of a GET against an object of `size` bytes made of `parts` (empty for a
 /// single-part object).
-pub fn get_range(opts: &GetOptions, size: u64, parts: &[u64]) -> Result<Range<u64>> {
+pub fn get_range(opts: &GetOptions, size: u64, parts: &[u64], numbers: &[u32]) -> Result<Range<u64>> {
     match (opts.part_number, opts.range) {
         (Some(_), Some(_)) => Err(Error::InvalidArgument(
             "a range and a part number cannot be combined".into(),
         )),
-        (Some(n), None) => part_range(parts, size, n),
+        (Some(n), None) => part_range(parts, numbers, size, n),
         (None, Some(r)) => r.resolve(size),
         (None, None) => Ok(0..size),
     }
 }
 
-/// The byte range of part `n` (1-based). A single-part object has exactly one part.
-pub fn part_range(parts: &[u64], size: u64, n: u32) -> Result<Range<u64>> {
+/// The byte range of the part uploaded as number `n`. `numbers` are the parts' upload numbers,
+/// parallel to `parts` (empty: `1..=parts.len()`); a single-part object has exactly part 1. A
+/// number naming no part is [`Error::InvalidPartNumber`] (AWS's 416).
+pub fn part_range(parts: &[u64], numbers: &[u32], size: u64, n: u32) -> Result<Range<u64>> {
     if parts.is_empty() {
         return if n == 1 {
             Ok(0..size)
         } else {
-            Err(Error::InvalidPart(format!(
-                "part {n} does not exist (the object has 1 part)"
-            )))
+            Err(Error::InvalidPartNumber { part: n, parts: 1 })
         };
     }
-    let idx = (n as usize).checked_sub(1).filter(|&i| i < parts.len());
+    let idx = if numbers.len() == parts.len() {
+        numbers.iter().position(|&m| m == n)
+    } else {
+        (n as usize).checked_sub(1).filter(|&i| i < parts.len())
+    };
     let Some(idx) = idx else {
-        return Err(Error::InvalidPart(format!(
-            "part {n} does not exist (the object has {} parts)",
-            parts.len()
-        )));
+        return Err(Error::InvalidPartNumber {
+            part: n,
+            parts: parts.len(),
+        });
     };
     let start: u64 = parts[..idx].iter().sum();
     Ok(start..start + parts[idx])
@@ -208,17 +212,24 @@ mod tests {
             range: None,
             part_number: Some(n),
         };
-        assert_eq!(get_range(&o(2), 12, &parts).unwrap(), 5..10);
-        assert_eq!(get_range(&o(3), 12, &parts).unwrap(), 10..12);
-        assert!(matches!(get_range(&o(4), 12, &parts), Err(Error::InvalidPart(_))));
-        assert!(matches!(get_range(&o(0), 12, &parts), Err(Error::InvalidPart(_))));
-        assert_eq!(get_range(&o(1), 7, &[]).unwrap(), 0..7);
-        assert!(get_range(&o(2), 7, &[]).is_err());
+        assert_eq!(get_range(&o(2), 12, &parts, &[]).unwrap(), 5..10);
+        assert_eq!(get_range(&o(3), 12, &parts, &[]).unwrap(), 10..12);
+        let bad = |r| matches!(r, Err(Error::InvalidPartNumber { .. }));
+        assert!(bad(get_range(&o(4), 12, &parts, &[])));
+        assert!(bad(get_range(&o(0), 12, &parts, &[])));
+        assert_eq!(get_range(&o(1), 7, &[], &[]).unwrap(), 0..7);
+        assert!(bad(get_range(&o(2), 7, &[], &[])));
+        // Parts keep the numbers they were uploaded as: completed from {1, 3, 7}.
+        let numbers = [1u32, 3, 7];
+        assert_eq!(get_range(&o(1), 12, &parts, &numbers).unwrap(), 0..5);
+        assert_eq!(get_range(&o(3), 12, &parts, &numbers).unwrap(), 5..10);
+        assert_eq!(get_range(&o(7), 12, &parts, &numbers).unwrap(), 10..12);
+        assert!(bad(get_range(&o(2), 12, &parts, &numbers)));
         let r = GetOptions {
             range: Some(RangeSpec::From(3)),
             part_number: None,
         };
-        assert_eq!(get_range(&r, 7, &[]).unwrap(), 3..7);
+        assert_eq!(get_range(&r, 7, &[], &[]).unwrap(), 3..7);
     }
 
     #[test]

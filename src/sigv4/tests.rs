@@ -898,3 +898,43 @@ fn verify_known_answer(m: &Method, raw_path: &str, raw_query: &str, h: &HeaderMa
         .verify(SK, at)
         .unwrap();
 }
+
+/// A presigned URL's `X-Amz-Content-Sha256` (query) and an `x-amz-content-sha256` header sent
+/// with a presigned URL are held to the header-signed rule: a hex digest or a keyword, else 400
+/// InvalidArgument — never silently an unsigned payload.
+#[test]
+fn presigned_malformed_content_sha256_is_refused() {
+    let params = SigningParams {
+        access_key: AK,
+        secret_key: SK,
+        region: "us-east-1",
+        service: "s3",
+        time: t2013(),
+    };
+    let m = Method::PUT;
+    let h = headers(&[("host", "h")]);
+    let q = presign(&m, "h", "/b/k", "X-Amz-Content-Sha256=not-a-hash", 600, &params);
+    let e = parse(&parts(&m, "/b/k", &q, &h)).unwrap_err();
+    assert!(matches!(e, AuthError::InvalidContentSha256(_)), "{e:?}");
+    assert_eq!((e.s3_code(), e.http_status()), ("InvalidArgument", 400));
+
+    assert_eq!(
+        crate::sigv4::unsigned_request_payload(&h).unwrap(),
+        PayloadMode::UnsignedPayload
+    );
+    for bad in ["invalid", "abc", &"g".repeat(64), "STREAMING-FOO"] {
+        let hb = headers(&[("host", "h"), ("x-amz-content-sha256", bad)]);
+        assert!(crate::sigv4::unsigned_request_payload(&hb).is_err(), "{bad}");
+    }
+    let hex = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+    let hh = headers(&[("host", "h"), ("x-amz-content-sha256", hex)]);
+    assert_eq!(
+        crate::sigv4::unsigned_request_payload(&hh).unwrap(),
+        PayloadMode::SignedPayload(hex.to_ascii_lowercase())
+    );
+    let hu = headers(&[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]);
+    assert_eq!(
+        crate::sigv4::unsigned_request_payload(&hu).unwrap(),
+        PayloadMode::UnsignedPayload
+    );
+}

@@ -83,6 +83,26 @@ pub(crate) fn classify_payload(value: &str) -> Result<DeclaredPayload, AuthError
     }
 }
 
+/// The payload mode of a request whose signature does not cover the body (a presigned URL
+/// without `X-Amz-Content-Sha256`, SigV2) when it carries an `x-amz-content-sha256` header
+/// anyway: a hex digest is verified against the body (as a header-signed request's is), a
+/// keyword leaves the body unsigned, and a malformed value is refused as header-signed requests
+/// refuse it ([`AuthError::InvalidContentSha256`], 400 InvalidArgument).
+pub fn unsigned_request_payload(headers: &http::HeaderMap) -> Result<PayloadMode, AuthError> {
+    let Some(v) = headers.get("x-amz-content-sha256") else {
+        return Ok(PayloadMode::UnsignedPayload);
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| AuthError::InvalidContentSha256(String::from_utf8_lossy(v.as_bytes()).into_owned()))?;
+    Ok(match classify_payload(text)? {
+        DeclaredPayload::Signed(h) => PayloadMode::SignedPayload(h),
+        DeclaredPayload::Unsigned | DeclaredPayload::Streaming { .. } | DeclaredPayload::StreamingUnsignedTrailer => {
+            PayloadMode::UnsignedPayload
+        }
+    })
+}
+
 /// The signing context of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]` body, to hand to
 /// [`super::chunked::AwsChunkedDecoder`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -106,6 +106,10 @@ impl ObjectStore for DeadlineStore {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         self.run("delete bucket", self.inner.delete_bucket(bucket)).await
     }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        self.run("delete bucket", self.inner.delete_bucket_aborting_uploads(bucket))
+            .await
+    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         self.run("bucket info", self.inner.bucket_info(bucket)).await
     }

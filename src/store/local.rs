@@ -162,6 +162,11 @@ fn object_info(key: &str, r: &ObjectRec) -> ObjectInfo {
         } else {
             Vec::new()
         },
+        part_numbers: if r.multipart {
+            r.part_numbers.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -1043,6 +1048,53 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let b = bucket.clone();
+        self.run(move |i| {
+            // One write transaction: the key check, the aborts and the bucket's removal commit
+            // together, so a concurrent create_multipart is either aborted here or finds no bucket.
+            let files = i.write(|txn| {
+                let vols = txn.open_table(VOLUMES).map_err(db)?;
+                if vols.get(b.volume.as_str()).map_err(db)?.is_none() {
+                    return Err(Error::NoSuchVolume(b.volume.clone()));
+                }
+                drop(vols);
+                let mut buckets = txn.open_table(BUCKETS).map_err(db)?;
+                let rec = get_bucket(&buckets, &b)?.ok_or_else(|| Error::NoSuchBucket(b.bucket.clone()))?;
+                let mut files = Vec::new();
+                if rec.link_target.is_none() {
+                    let lo = rec.id.to_be_bytes();
+                    let hi = (rec.id + 1).to_be_bytes();
+                    let objs = txn.open_table(OBJECTS).map_err(db)?;
+                    if objs.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)?.next().is_some() {
+                        return Err(Error::BucketNotEmpty(b.bucket.clone()));
+                    }
+                    let mut uploads = txn.open_table(UPLOADS).map_err(db)?;
+                    let mut keys = Vec::new();
+                    for e in uploads.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)? {
+                        keys.push(e.map_err(db)?.0.value().to_vec());
+                    }
+                    let mut parts = txn.open_table(PARTS).map_err(db)?;
+                    for k in keys {
+                        uploads.remove(k.as_slice()).map_err(db)?;
+                        // upload_key: bucket id, key, 0, upload id (keys hold no NUL).
+                        let at = k.iter().rposition(|&c| c == 0).map_or(k.len(), |p| p + 1);
+                        let upload_id = String::from_utf8_lossy(&k[at..]).into_owned();
+                        for (n, p) in parts_of(&parts, &upload_id)? {
+                            parts.remove(part_key(&upload_id, n).as_slice()).map_err(db)?;
+                            files.push(p.file);
+                        }
+                    }
+                }
+                buckets.remove(bucket_key(&b).as_str()).map_err(db)?;
+                Ok(files)
+            })?;
+            i.files.remove(files);
+            Ok(())
+        })
+        .await
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let b = bucket.clone();
         self.run(move |i| {
@@ -1137,6 +1189,7 @@ impl ObjectStore for LocalStore {
                     multipart: false,
                     segments: Vec::new(),
                     inline: true,
+                    part_numbers: Vec::new(),
                 };
                 i.commit_object(&b, &k, rec, &opts.condition, Vec::new(), Some(&data))
             })
@@ -1155,6 +1208,7 @@ impl ObjectStore for LocalStore {
                 multipart: false,
                 segments: vec![Segment { file: id, size: d.len }],
                 inline: false,
+                part_numbers: Vec::new(),
             };
             let cond = opts.condition;
             self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
@@ -1169,7 +1223,7 @@ impl ObjectStore for LocalStore {
         let (info, src, range) = self
             .run(move |i| {
                 i.open_object(&b, &k, None, &|info: &ObjectInfo| {
-                    get_range(&opts, info.size, &info.parts)
+                    get_range(&opts, info.size, &info.parts, &info.part_numbers)
                 })
             })
             .await?;
@@ -1275,6 +1329,7 @@ impl ObjectStore for LocalStore {
                     multipart: false,
                     segments: vec![Segment { file: id, size: d.len }],
                     inline: false,
+                    part_numbers: Vec::new(),
                 },
                 vec![guard],
                 None,
@@ -1325,6 +1380,7 @@ impl ObjectStore for LocalStore {
                         multipart: src.multipart,
                         segments,
                         inline: src.inline,
+                        part_numbers: src.part_numbers.clone(),
                     };
                     return Ok((rec, guards, inline));
                 }
@@ -1618,14 +1674,19 @@ impl ObjectStore for LocalStore {
                     let ok = obj_key(brec.id, &k);
                     let cur = get_object_rec(&objs, &ok)?;
                     check_condition(&condition, cur.as_ref().map(|c| c.etag.as_str()))?;
-                    let segments: Vec<Segment> = named
+                    let (segments, part_numbers): (Vec<Segment>, Vec<u32>) = named
                         .iter()
-                        .filter_map(|p| all.get(&p.part_number))
-                        .map(|p| Segment {
-                            file: p.file,
-                            size: p.size,
+                        .filter_map(|p| all.get(&p.part_number).map(|r| (r, p.part_number)))
+                        .map(|(p, n)| {
+                            (
+                                Segment {
+                                    file: p.file,
+                                    size: p.size,
+                                },
+                                n,
+                            )
                         })
-                        .collect();
+                        .unzip();
                     let used: HashSet<u64> = segments.iter().map(|s| s.file).collect();
                     let sums: Vec<&BTreeMap<String, String>> = named
                         .iter()
@@ -1644,6 +1705,7 @@ impl ObjectStore for LocalStore {
                         multipart: true,
                         segments,
                         inline: false,
+                        part_numbers,
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;

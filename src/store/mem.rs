@@ -272,6 +272,21 @@ impl ObjectStore for MemStore {
         Ok(())
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let mut g = self.lock();
+        g.volume(&bucket.volume)?;
+        let mb = g
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| Error::NoSuchBucket(bucket.bucket.clone()))?;
+        if !mb.objects.is_empty() {
+            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
+        }
+        // Under the one lock: the uploads go with the bucket.
+        g.buckets.remove(bucket);
+        Ok(())
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let g = self.lock();
         g.volume(&bucket.volume)?;
@@ -332,6 +347,7 @@ impl ObjectStore for MemStore {
             owner: opts.owner.clone().unwrap_or_else(|| mb.info.owner.clone()),
             attrs,
             parts: Vec::new(),
+            part_numbers: Vec::new(),
         };
         mb.objects.insert(
             key.as_bytes().to_vec(),
@@ -354,7 +370,7 @@ impl ObjectStore for MemStore {
             .cloned()
             .ok_or_else(|| Error::NoSuchKey(key.to_string()))?;
         drop(g);
-        let range = get_range(&opts, o.info.size, &o.info.parts)?;
+        let range = get_range(&opts, o.info.size, &o.info.parts, &o.info.part_numbers)?;
         let body = slice_body(&o.data, &range);
         Ok(GetResult {
             info: o.info,
@@ -481,6 +497,11 @@ impl ObjectStore for MemStore {
             version: next_version(),
             owner: opts.owner.clone().unwrap_or_else(|| dmb.info.owner.clone()),
             attrs: copy_attrs(&src.info.attrs, &opts, whole),
+            part_numbers: if parts.is_empty() {
+                Vec::new()
+            } else {
+                src.info.part_numbers.clone()
+            },
             parts,
         };
         dmb.objects.insert(
@@ -699,11 +720,13 @@ impl ObjectStore for MemStore {
             .ok_or_else(|| Error::NoSuchUpload(upload_id.to_string()))?;
         let mut buf = BytesMut::new();
         let mut sizes = Vec::with_capacity(parts.len());
+        let mut numbers = Vec::with_capacity(parts.len());
         let mut sums = Vec::with_capacity(parts.len());
         for p in parts {
             if let Some((info, data)) = up.parts.get(&p.part_number) {
                 buf.extend_from_slice(data);
                 sizes.push(info.size);
+                numbers.push(p.part_number);
                 sums.push(&info.checksums);
             }
         }
@@ -719,6 +742,7 @@ impl ObjectStore for MemStore {
             owner: up.info.owner.clone(),
             attrs,
             parts: sizes,
+            part_numbers: numbers,
         };
         mb.objects.insert(
             key.as_bytes().to_vec(),

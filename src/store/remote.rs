@@ -398,6 +398,7 @@ pub(crate) fn info_from_headers(bucket: &str, key: &str, h: &HeaderMap, owner: &
         owner: owner.to_string(),
         attrs: attrs_from_headers(h),
         parts: Vec::new(),
+        part_numbers: Vec::new(),
     }
 }
 

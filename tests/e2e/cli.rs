@@ -287,6 +287,95 @@ fn exercise_sh(env: &Env) {
         info.contains("\"link\" : false") && info.contains("\"owner\" : \"tester\""),
         "{info}"
     );
+    assert!(info.contains("\"bucketLayout\" : \"OBJECT_STORE\""), "{info}");
+
+    // ---- layouts (recorded, as Ozone's `bucket create --layout`) ----
+    for (layout, shown) in [
+        ("FILE_SYSTEM_OPTIMIZED", "FILE_SYSTEM_OPTIMIZED"),
+        ("LEGACY", "LEGACY"),
+        ("OBJECT_STORE", "OBJECT_STORE"),
+        ("fso", "FILE_SYSTEM_OPTIMIZED"),
+    ] {
+        let path = format!("/vol2/layout-{}", layout.to_ascii_lowercase().replace('_', "-"));
+        assert_eq!(env.ok(&["sh", "bucket", "create", "--layout", layout, &path]), "");
+        let info = env.ok(&["sh", "bucket", "info", &path]);
+        assert!(info.contains(&format!("\"bucketLayout\" : \"{shown}\"")), "{info}");
+        env.ok(&["sh", "bucket", "delete", &path]);
+    }
+    let e = env.fail(&["sh", "bucket", "create", "-l", "FLAT", "/vol2/layout-bad"]);
+    assert!(e.contains("unknown bucket layout"), "{e}");
+    let e = env.fail(&["sh", "bucket", "info", "/vol2/layout-bad"]);
+    assert!(e.contains("not found"), "a refused layout creates no bucket: {e}");
+
+    // ---- ACLs in Ozone's notation, kept as S3 grants ----
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert_eq!(
+        acl,
+        "[ {\n  \"type\" : \"USER\",\n  \"name\" : \"tester\",\n  \"aclScope\" : \"ACCESS\",\n  \"aclList\" : [ \"ALL\" ]\n} ]\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "setacl",
+            "-a",
+            "user:bilbo:rw,world::r",
+            "/vol1/bucket1"
+        ]),
+        "ACLs set successfully.\n"
+    );
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(
+        acl.contains("\"name\" : \"bilbo\",\n  \"aclScope\" : \"ACCESS\",\n  \"aclList\" : [ \"READ\", \"WRITE\", \"CREATE\", \"LIST\", \"DELETE\" ]"),
+        "{acl}"
+    );
+    assert!(acl.contains("\"type\" : \"WORLD\""), "{acl}");
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "addacl",
+            "--acl",
+            "user:bilbo:r,user:frodo:x",
+            "/vol1/bucket1"
+        ]),
+        "ACL user:bilbo:r[ACCESS] already exists.\nACL user:frodo:x[ACCESS] added successfully.\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "sh",
+            "bucket",
+            "removeacl",
+            "-a",
+            "world::r,user:sam:a",
+            "/vol1/bucket1"
+        ]),
+        "ACL world::r[ACCESS] removed successfully.\nACL user:sam:a[ACCESS] doesn't exist.\n"
+    );
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(acl.contains("\"name\" : \"frodo\"") && !acl.contains("WORLD"), "{acl}");
+    // The grants are the bucket's S3 ACL: `bucket info` lists them.
+    let info = env.ok(&["sh", "bucket", "info", "/vol1/bucket1"]);
+    assert!(
+        info.contains("\"name\" : \"frodo\",\n    \"permission\" : \"READ_ACP\""),
+        "{info}"
+    );
+    let e = env.fail(&["sh", "bucket", "setacl", "-a", "group:hadoop:r", "/vol1/bucket1"]);
+    assert!(e.contains("group ACLs are not supported"), "{e}");
+    let e = env.fail(&["sh", "bucket", "getacl", "/vol1/nosuchbucket"]);
+    assert!(e.contains("not found"), "{e}");
+    // Through a link: getacl shows the source's ACLs (`-t LINK`: the link's own), and
+    // changes go to the source, as Ozone proxies them.
+    env.ok(&["sh", "bucket", "link", "/vol1/bucket1", "/vol2/acl-link"]);
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol2/acl-link"]);
+    assert!(acl.contains("\"name\" : \"frodo\""), "{acl}");
+    let acl = env.ok(&["sh", "bucket", "getacl", "-t", "LINK", "/vol2/acl-link"]);
+    assert!(!acl.contains("frodo"), "{acl}");
+    env.ok(&["sh", "bucket", "addacl", "-a", "user:merry:r", "/vol2/acl-link"]);
+    let acl = env.ok(&["sh", "bucket", "getacl", "/vol1/bucket1"]);
+    assert!(acl.contains("\"name\" : \"merry\""), "{acl}");
+    env.ok(&["sh", "bucket", "delete", "/vol2/acl-link"]);
+    env.ok(&["sh", "bucket", "setacl", "-a", "user:tester:a", "/vol1/bucket1"]);
 
     // ---- links: the Ozone docs' example ----
     assert_eq!(
@@ -428,6 +517,88 @@ fn exercise_sh(env: &Env) {
     assert_eq!(env.ok(&["sh", "volume", "delete", "/vol1"]), "Volume vol1 is deleted\n");
 }
 
+/// `ozfs sh bucket delete` keeps Ozone's refusal of a bucket with an unfinished multipart
+/// upload; `-r` (Ozone's recursive delete, with its "yes" question unless `-y`) deletes the keys
+/// and takes the uploads with the bucket. The upload is made over S3 by the aws CLI.
+fn bucket_delete_with_unfinished_uploads(env: &Env, server: &Server) {
+    let endpoint = format!("http://{}", server.addr);
+    env.ok(&["sh", "bucket", "create", "/s3v/mpu-left"]);
+    let small = env.path("mpu-left.txt");
+    write_file(&small, b"k");
+    env.ok(&["sh", "key", "put", "/s3v/mpu-left/a/k1", small.to_str().unwrap()]);
+    let (ok, out) = aws(
+        env,
+        "tester",
+        "any",
+        &[
+            "--endpoint-url",
+            &endpoint,
+            "s3api",
+            "create-multipart-upload",
+            "--bucket",
+            "mpu-left",
+            "--key",
+            "unfinished",
+        ],
+    );
+    assert!(ok, "{out}");
+    env.ok(&["sh", "key", "delete", "/s3v/mpu-left/a/k1"]);
+    let e = env.fail(&["sh", "bucket", "delete", "/s3v/mpu-left"]);
+    assert!(e.contains("not empty"), "{e}");
+    env.ok(&["sh", "key", "put", "/s3v/mpu-left/a/k2", small.to_str().unwrap()]);
+    let out = env.run_with_stdin(&["sh", "bucket", "delete", "-r", "/s3v/mpu-left"], "no\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("Enter 'yes' to proceed") && text.ends_with("Operation cancelled.\n"),
+        "{text}"
+    );
+    env.ok(&["sh", "key", "info", "/s3v/mpu-left/a/k2"]);
+    assert_eq!(
+        env.ok(&["sh", "bucket", "delete", "-r", "-y", "/s3v/mpu-left"]),
+        "Bucket mpu-left is deleted\n"
+    );
+    let e = env.fail(&["sh", "bucket", "info", "/s3v/mpu-left"]);
+    assert!(e.contains("not found"), "{e}");
+}
+
+/// `ozfs sh key info` prints user metadata under its own name (`custom-key1`), as `ozone sh key
+/// info` does (Ozone's MultipartUpload and objectputget smoketests read it so).
+fn key_info_shows_metadata_by_name(env: &Env, server: &Server) {
+    let endpoint = format!("http://{}", server.addr);
+    env.ok(&["sh", "bucket", "create", "/s3v/meta-names"]);
+    let body = env.path("meta-body.txt");
+    write_file(&body, b"m");
+    let (ok, out) = aws(
+        env,
+        "tester",
+        "any",
+        &[
+            "--endpoint-url",
+            &endpoint,
+            "s3api",
+            "put-object",
+            "--bucket",
+            "meta-names",
+            "--key",
+            "k",
+            "--body",
+            body.to_str().unwrap(),
+            "--metadata",
+            "custom-key1=custom-value1,custom-key2=custom-value2",
+            "--tagging",
+            "tag-key1=tag-value1",
+        ],
+    );
+    assert!(ok, "{out}");
+    let info = env.ok(&["sh", "key", "info", "/s3v/meta-names/k"]);
+    assert!(info.contains("\"custom-key1\" : \"custom-value1\""), "{info}");
+    assert!(info.contains("\"custom-key2\" : \"custom-value2\""), "{info}");
+    assert!(!info.contains("x-amz-meta-"), "{info}");
+    assert!(info.contains("\"tag-key1\" : \"tag-value1\""), "{info}");
+    env.ok(&["sh", "bucket", "delete", "-r", "-y", "/s3v/meta-names"]);
+}
+
 /// Every `ozfs s3` verb. Run in local and in server mode.
 fn exercise_s3(env: &Env) {
     let out = env.ok(&["s3", "getsecret"]);
@@ -523,6 +694,8 @@ fn sh_and_s3_through_a_running_server() {
 
     exercise_sh(&env);
     exercise_s3(&env);
+    bucket_delete_with_unfinished_uploads(&env, &server);
+    key_info_shows_metadata_by_name(&env, &server);
 
     // A wrong token is refused, in one line.
     let good = std::fs::read_to_string(env.data().join("server.info")).unwrap();
@@ -567,6 +740,10 @@ fn help_on_every_command() {
         &["sh", "bucket", "info"],
         &["sh", "bucket", "delete"],
         &["sh", "bucket", "link"],
+        &["sh", "bucket", "getacl"],
+        &["sh", "bucket", "setacl"],
+        &["sh", "bucket", "addacl"],
+        &["sh", "bucket", "removeacl"],
         &["sh", "key"],
         &["sh", "key", "put"],
         &["sh", "key", "get"],

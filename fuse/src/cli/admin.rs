@@ -5,7 +5,7 @@
 //! the commands in [`super::sh`] and [`super::s3`] see only this trait.
 
 use async_trait::async_trait;
-use ozfs::{BucketInfo, BucketPath, ByteStream, ObjectInfo, VolumeInfo};
+use ozfs::{BucketInfo, BucketPath, BucketUpdate, ByteStream, ObjectInfo, VolumeInfo};
 use ozfs_gateway::admin::{AdminResult, KeyPage, LocalAdmin};
 
 #[async_trait]
@@ -17,7 +17,10 @@ pub trait Admin: Send + Sync {
     async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> AdminResult<BucketInfo>;
     async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> AdminResult<BucketInfo>;
     async fn delete_bucket(&self, bucket: &BucketPath) -> AdminResult<()>;
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()>;
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo>;
+    /// Change the bucket's ACL or record its layout; returns the bucket as it is afterwards.
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> AdminResult<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> AdminResult<Vec<BucketInfo>>;
     async fn list_keys(
         &self,
@@ -66,8 +69,14 @@ impl Admin for LocalAdmin {
     async fn delete_bucket(&self, bucket: &BucketPath) -> AdminResult<()> {
         LocalAdmin::delete_bucket(self, bucket).await
     }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        LocalAdmin::delete_bucket_aborting_uploads(self, bucket).await
+    }
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
         LocalAdmin::bucket_info(self, bucket).await
+    }
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> AdminResult<BucketInfo> {
+        LocalAdmin::update_bucket(self, bucket, update).await
     }
     async fn list_buckets(&self, volume: &str) -> AdminResult<Vec<BucketInfo>> {
         LocalAdmin::list_buckets(self, volume).await

@@ -113,7 +113,7 @@ pub fn bucket(b: &BucketInfo) -> Value {
     }
     f.push(("quotaInBytes", Value::Num(-1)));
     f.push(("quotaInNamespace", Value::Num(-1)));
-    f.push(("bucketLayout", s("OBJECT_STORE")));
+    f.push(("bucketLayout", s(b.layout.as_str())));
     f.push(("owner", s(&b.owner)));
     f.push(("link", Value::Bool(b.link_target.is_some())));
     if !b.acl.is_empty() {
@@ -161,8 +161,10 @@ pub fn key_detail(bucket: &BucketPath, o: &ObjectInfo) -> Value {
     for (k, v) in &o.attrs.headers {
         meta.push((k.clone(), s(v)));
     }
+    // User metadata by its own name, as Ozone keeps and prints it (`custom-key1`, not
+    // `x-amz-meta-custom-key1`).
     for (k, v) in &o.attrs.user {
-        meta.push((format!("x-amz-meta-{k}"), s(v)));
+        meta.push((k.clone(), s(v)));
     }
     f.push(("metadata".into(), Value::Object(meta)));
     if !o.attrs.tags.is_empty() {
@@ -225,6 +227,38 @@ mod tests {
         assert!(text.contains("\"sourceVolume\" : \"vol1\""), "{text}");
         assert!(text.contains("\"sourceBucket\" : \"bucket1\""), "{text}");
         assert!(text.contains("\"link\" : true"), "{text}");
+    }
+
+    #[test]
+    fn key_info_metadata_by_name_and_bucket_layout() {
+        let mut attrs = ozfs::ObjectAttrs::default();
+        attrs.user.insert("custom-key1".into(), "v1".into());
+        let o = ObjectInfo {
+            key: "k".into(),
+            size: 1,
+            etag: "e".into(),
+            last_modified: UNIX_EPOCH,
+            version: 1,
+            owner: "o".into(),
+            attrs,
+            parts: vec![],
+            part_numbers: vec![],
+        };
+        let text = render(&key_detail(&BucketPath::new("v", "b"), &o));
+        assert!(text.contains("\"custom-key1\" : \"v1\""), "{text}");
+        assert!(!text.contains("x-amz-meta-"), "{text}");
+        let b = BucketInfo {
+            volume: "v".into(),
+            name: "b".into(),
+            owner: "o".into(),
+            created: UNIX_EPOCH,
+            link_target: None,
+            acl: vec![],
+            tags: Default::default(),
+            lifecycle: None,
+            layout: ozfs::BucketLayout::FileSystemOptimized,
+        };
+        assert!(render(&bucket(&b)).contains("\"bucketLayout\" : \"FILE_SYSTEM_OPTIMIZED\""));
     }
 
     #[test]

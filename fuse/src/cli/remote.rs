@@ -12,7 +12,7 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full, StreamBod
 use hyper::body::Frame;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use ozfs::{BucketInfo, BucketPath, ByteStream, ObjectInfo, VolumeInfo};
+use ozfs::{BucketInfo, BucketPath, BucketUpdate, ByteStream, ObjectInfo, VolumeInfo};
 use ozfs_gateway::admin::wire::{self, Record};
 use ozfs_gateway::admin::{AdminError, AdminResult, KeyPage};
 use std::net::SocketAddr;
@@ -206,8 +206,34 @@ impl Admin for RemoteAdmin {
             .map(drop)
     }
 
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> AdminResult<()> {
+        let [v, b] = bparams(bucket);
+        self.records(http::Method::POST, "/bucket/delete", &[v, b, ("uploads", "abort")])
+            .await
+            .map(drop)
+    }
+
     async fn bucket_info(&self, bucket: &BucketPath) -> AdminResult<BucketInfo> {
         let r = self.record(http::Method::GET, "/bucket/info", &bparams(bucket)).await?;
+        wire::bucket_from(&r).map_err(protocol)
+    }
+
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> AdminResult<BucketInfo> {
+        let [v, b] = bparams(bucket);
+        let (what, key, value) = match &update {
+            BucketUpdate::Acl(grants) => ("acl", "grants", wire::grants_param(grants)),
+            BucketUpdate::Layout(l) => ("layout", "layout", l.as_str().to_string()),
+            BucketUpdate::Tags(_) | BucketUpdate::Lifecycle(_) => {
+                return Err(AdminError::new(400, "bucket tags and lifecycle are set over S3"))
+            }
+        };
+        let r = self
+            .record(
+                http::Method::POST,
+                "/bucket/update",
+                &[v, b, ("what", what), (key, value.as_str())],
+            )
+            .await?;
         wire::bucket_from(&r).map_err(protocol)
     }
 

@@ -7,6 +7,7 @@
 
 use super::admin::Admin;
 use super::json::{self, Value};
+use super::ozone_acl;
 use super::progress;
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
@@ -113,7 +114,30 @@ pub struct BucketCreate {
     /// Owner of the bucket (default: the login user).
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub owner: Option<String>,
+    /// Bucket layout, recorded and shown by `bucket info` as Ozone's "bucketLayout":
+    /// OBJECT_STORE (default), FILE_SYSTEM_OPTIMIZED or LEGACY (also OBS, FSO). ozfs keeps keys
+    /// the same way whatever the layout (docs/SEMANTICS.md).
+    #[arg(short = 'l', long = "layout", value_name = "LAYOUT")]
+    pub layout: Option<String>,
     /// The bucket: /VOLUME/BUCKET.
+    #[arg(value_name = "/VOLUME/BUCKET")]
+    pub path: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AclArgs {
+    /// Comma-separated ACLs in Ozone's notation, TYPE:NAME:RIGHTS (e.g. `user:bilbo:rw` or
+    /// `user:bilbo:rw,world::r`): TYPE user or world; RIGHTS r READ, w WRITE, c CREATE,
+    /// l LIST, d DELETE, x READ_ACL, y WRITE_ACL, a ALL, n NONE. Kept as S3 grants
+    /// (docs/CLI.md has the mapping).
+    #[arg(
+        short = 'a',
+        long = "acls",
+        visible_alias = "acl",
+        value_name = "ACLS",
+        required = true
+    )]
+    pub acls: String,
     #[arg(value_name = "/VOLUME/BUCKET")]
     pub path: String,
 }
@@ -135,11 +159,34 @@ pub enum BucketCommand {
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
-    /// Delete an empty bucket, or a link (never its source).
+    /// Delete an empty bucket, or a link (never its source). A bucket with unfinished multipart
+    /// uploads is refused, as Ozone refuses it, unless `-r`.
     Delete {
+        /// Delete recursively, as `ozone sh bucket delete -r`: every key, then the bucket with
+        /// its unfinished multipart uploads. Asks for "yes" first unless `-y`.
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// With `-r`: continue without asking.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
         #[arg(value_name = "/VOLUME/BUCKET")]
         path: String,
     },
+    /// Print the bucket's ACLs (JSON, as `ozone sh bucket getacl`).
+    Getacl {
+        /// For a link: SOURCE (default) shows the ACLs of the bucket it resolves to, LINK the
+        /// link's own, as `ozone sh bucket getacl --type`.
+        #[arg(short = 't', long = "type", value_name = "SOURCE|LINK", default_value = "SOURCE")]
+        link_type: String,
+        #[arg(value_name = "/VOLUME/BUCKET")]
+        path: String,
+    },
+    /// Replace the bucket's ACLs.
+    Setacl(AclArgs),
+    /// Add ACLs to the bucket.
+    Addacl(AclArgs),
+    /// Remove ACLs from the bucket.
+    Removeacl(AclArgs),
     /// Create LINK as a link to SOURCE (e.g. `link /vol1/bucket1 /s3v/common`). The source need
     /// not exist; links may point at links.
     Link {
@@ -275,18 +322,77 @@ async fn volume(admin: &dyn Admin, user: &str, cmd: VolumeCommand) -> CliResult<
 async fn bucket(admin: &dyn Admin, user: &str, cmd: BucketCommand) -> CliResult<()> {
     match cmd {
         BucketCommand::Create(c) => {
+            let b = parse_bucket(&c.path)?;
+            // Checked before the bucket is made, so a bad layout creates nothing.
+            let layout = c.layout.as_deref().map(str::parse::<ozfs::BucketLayout>).transpose()?;
+            admin.create_bucket(&b, c.owner.as_deref().unwrap_or(user)).await?;
+            if let Some(l) = layout.filter(|l| *l != ozfs::BucketLayout::default()) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Layout(l)).await?;
+            }
+        }
+        BucketCommand::Getacl { link_type, path } => {
+            let b = parse_bucket(&path)?;
+            let info = match link_type.to_ascii_uppercase().as_str() {
+                "SOURCE" => source_bucket(admin, &b).await?.1,
+                "LINK" => admin.bucket_info(&b).await?,
+                _ => return Err(CliError(format!("--type {link_type:?}: SOURCE or LINK"))),
+            };
+            print(&ozone_acl::json(&ozone_acl::from_grants(&info.owner, &info.acl)));
+        }
+        BucketCommand::Setacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
             admin
-                .create_bucket(&parse_bucket(&c.path)?, c.owner.as_deref().unwrap_or(user))
+                .update_bucket(&b, ozfs::BucketUpdate::Acl(ozone_acl::to_grants(&acls)))
                 .await?;
+            println!("ACLs set successfully.");
+        }
+        BucketCommand::Addacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
+            let (b, info) = source_bucket(admin, &b).await?;
+            let (grants, added) = ozone_acl::add(&info.acl, &acls);
+            if added.iter().any(|x| *x) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
+            }
+            for (acl, new) in acls.iter().zip(added) {
+                if new {
+                    println!("ACL {acl} added successfully.");
+                } else {
+                    println!("ACL {acl} already exists.");
+                }
+            }
+        }
+        BucketCommand::Removeacl(a) => {
+            let (b, acls) = (parse_bucket(&a.path)?, ozone_acl::parse_list(&a.acls)?);
+            let (b, info) = source_bucket(admin, &b).await?;
+            let (grants, removed) = ozone_acl::remove(&info.acl, &acls);
+            if removed.iter().any(|x| *x) {
+                admin.update_bucket(&b, ozfs::BucketUpdate::Acl(grants)).await?;
+            }
+            for (acl, gone) in acls.iter().zip(removed) {
+                if gone {
+                    println!("ACL {acl} removed successfully.");
+                } else {
+                    println!("ACL {acl} doesn't exist.");
+                }
+            }
         }
         BucketCommand::List { list, path } => {
             let buckets = list.filter(admin.list_buckets(&parse_volume(&path)?).await?, |b| &b.name);
             print(&Value::Array(buckets.iter().map(json::bucket).collect()));
         }
         BucketCommand::Info { path } => print(&json::bucket(&admin.bucket_info(&parse_bucket(&path)?).await?)),
-        BucketCommand::Delete { path } => {
+        BucketCommand::Delete { recursive, yes, path } => {
             let b = parse_bucket(&path)?;
-            admin.delete_bucket(&b).await?;
+            if recursive {
+                if !yes && !confirm_recursive()? {
+                    println!("Operation cancelled.");
+                    return Ok(());
+                }
+                delete_all_keys(admin, &b).await?;
+                admin.delete_bucket_aborting_uploads(&b).await?;
+            } else {
+                admin.delete_bucket(&b).await?;
+            }
             println!("Bucket {} is deleted", b.bucket);
         }
         BucketCommand::Link { owner, source, link } => {
@@ -340,6 +446,63 @@ async fn key(admin: &dyn Admin, user: &str, cmd: KeyCommand) -> CliResult<()> {
         }
         KeyCommand::Rename { path, from, to } => {
             admin.rename_key(&parse_bucket(&path)?, &from, &to).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The bucket a link resolves to (the bucket itself when it is not a link) and its info: ACL
+/// changes through a link change the source, as Ozone proxies them.
+async fn source_bucket(admin: &dyn Admin, b: &BucketPath) -> CliResult<(BucketPath, ozfs::BucketInfo)> {
+    let mut cur = b.clone();
+    // Bounded like the store's own link walk: a loop is reported, not followed forever.
+    for _ in 0..64 {
+        let info = admin.bucket_info(&cur).await?;
+        match &info.link_target {
+            Some(t) => cur = t.clone(),
+            None => return Ok((cur, info)),
+        }
+    }
+    Err(CliError(format!("bucket link loop detected at {b}")))
+}
+
+/// Ozone's question before a recursive delete; true when the answer is "yes".
+fn confirm_recursive() -> CliResult<bool> {
+    use std::io::Write;
+    print!(
+        "This command will delete bucket recursively.\nThere is no recovery option after using this command, \
+         and deleted keys won't move to trash.\nEnter 'yes' to proceed': "
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError(format!("reading the answer: {}", io_msg(&e))))?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// Delete every key of a bucket (not of a link's source: a link is deleted alone), a page at a
+/// time, as `ozone sh bucket delete -r` does for an object-store bucket.
+async fn delete_all_keys(admin: &dyn Admin, b: &BucketPath) -> CliResult<()> {
+    if admin.bucket_info(b).await?.link_target.is_some() {
+        return Ok(());
+    }
+    // Bounded: every round deletes the page it listed; keys written meanwhile are left to the
+    // bucket delete, which then refuses (BucketNotEmpty).
+    for _ in 0..1_000_000 {
+        let page = admin.list_keys(b, "", None, 1000).await?;
+        if page.keys.is_empty() {
+            break;
+        }
+        for k in &page.keys {
+            match admin.delete_key(b, &k.key).await {
+                Ok(()) => {}
+                Err(e) if e.status == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !page.truncated {
+            break;
         }
     }
     Ok(())

@@ -164,6 +164,29 @@ pub fn bucket_record(b: &BucketInfo) -> Record {
     r
 }
 
+/// The ACL of `/bucket/update?what=acl` as one parameter: `PERMISSION:GRANTEE` lines.
+pub fn grants_param(grants: &[Grant]) -> String {
+    grants
+        .iter()
+        .map(|g| format!("{}:{}", g.permission, g.grantee))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The grants of [`grants_param`] text.
+pub fn grants_from_param(text: &str) -> Result<Vec<Grant>, String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (p, g) = l.split_once(':').ok_or_else(|| format!("malformed grant {l:?}"))?;
+            Ok(Grant {
+                grantee: g.to_string(),
+                permission: p.to_string(),
+            })
+        })
+        .collect()
+}
+
 pub fn bucket_from(r: &Record) -> Result<BucketInfo, String> {
     let link_target = match r.get("link") {
         Some(l) => Some(BucketPath::parse(l).map_err(|e| e.to_string())?),
@@ -235,6 +258,9 @@ pub fn object_record(o: &ObjectInfo) -> Record {
     for p in &o.parts {
         r.push("part", p.to_string());
     }
+    for n in &o.part_numbers {
+        r.push("partno", n.to_string());
+    }
     r
 }
 
@@ -245,6 +271,7 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
         ..ObjectAttrs::default()
     };
     let mut parts = Vec::new();
+    let mut part_numbers = Vec::new();
     for (k, v) in &r.0 {
         if let Some(h) = k.strip_prefix("header.") {
             attrs.headers.insert(h.to_string(), v.clone());
@@ -254,6 +281,8 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
             attrs.tags.insert(t.to_string(), v.clone());
         } else if k == "part" {
             parts.push(v.parse().map_err(|_| format!("malformed part size {v:?}"))?);
+        } else if k == "partno" {
+            part_numbers.push(v.parse().map_err(|_| format!("malformed part number {v:?}"))?);
         }
     }
     Ok(ObjectInfo {
@@ -265,6 +294,7 @@ pub fn object_from(r: &Record) -> Result<ObjectInfo, String> {
         owner: r.need("owner")?.to_string(),
         attrs,
         parts,
+        part_numbers,
     })
 }
 
@@ -324,7 +354,7 @@ mod tests {
             attrs.user.insert(meta, val);
             let o = ObjectInfo {
                 key, size, etag: "abc-2".into(), last_modified: t(42), version: 7, owner: "o w\tner".into(),
-                attrs, parts: vec![5 << 20, 1],
+                attrs, parts: vec![5 << 20, 1], part_numbers: vec![1, 3],
             };
             let text = to_text(&[object_record(&o)]);
             prop_assert_eq!(text.lines().count(), 1);

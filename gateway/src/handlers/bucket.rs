@@ -9,15 +9,50 @@ use crate::error::S3Error;
 use crate::xml::XmlWriter;
 use http::{HeaderValue, Response, StatusCode};
 
+/// Most buckets in one ListBuckets page (AWS's `max-buckets` range is 1..=10000).
+const MAX_BUCKETS: i64 = 10_000;
+
+/// ListBuckets, paged as AWS pages it: `max-buckets` (1..=10000, else InvalidArgument),
+/// `continuation-token` (answered with `ContinuationToken` while more buckets remain; the same
+/// tamper-checked token as ListObjectsV2), `prefix` (echoed as `Prefix`), and `bucket-region`
+/// (every bucket is in the region the request was signed for, so another region lists none).
 pub async fn list_buckets(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
+    let q = &ctx.query;
+    let max = match q.get("max-buckets") {
+        None => MAX_BUCKETS as usize,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (1..=MAX_BUCKETS).contains(&n) => n as usize,
+            _ => {
+                return Err(S3Error::invalid_argument(
+                    "Argument max-buckets must be an integer between 1 and 10000",
+                ))
+            }
+        },
+    };
+    let after = match q.get("continuation-token") {
+        None | Some("") => None,
+        Some(t) => Some(super::list::decode_token(t)?),
+    };
+    let prefix = q.get("prefix").unwrap_or("");
+    let region_matches = q.get("bucket-region").is_none_or(|r| r == region(ctx));
     let vol = &ctx.state.cfg.s3_volume;
-    let buckets = match ctx.state.store.list_buckets(vol).await {
+    let mut buckets = match ctx.state.store.list_buckets(vol).await {
         Ok(b) => b,
         // The S3 volume is created lazily by the first CreateBucket.
         Err(ozfs::Error::NoSuchVolume(_)) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
     let user = ctx.user.as_deref();
+    let mut shown = buckets
+        .iter()
+        .filter(|_| region_matches)
+        .filter(|b| b.name.starts_with(prefix))
+        .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+        .filter(|b| !ctx.state.cfg.secure || allowed(b, user, super::Access::Read));
+    let page: Vec<_> = shown.by_ref().take(max).collect();
+    let more = shown.next().is_some();
+    let region = region(ctx);
     let mut w = XmlWriter::new();
     w.start_ns("ListAllMyBucketsResult")
         .start("Owner")
@@ -25,16 +60,20 @@ pub async fn list_buckets(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         .elem("DisplayName", &ctx.owner_name())
         .end()
         .start("Buckets");
-    for b in buckets
-        .iter()
-        .filter(|b| !ctx.state.cfg.secure || allowed(b, user, super::Access::Read))
-    {
+    for b in &page {
         w.start("Bucket")
             .elem("Name", &b.name)
             .elem("CreationDate", &ozfs::time::iso8601(b.created))
+            .elem("BucketRegion", &region)
             .end();
     }
     w.end();
+    if let (true, Some(last)) = (more, page.last()) {
+        w.elem("ContinuationToken", &super::list::encode_token(&last.name));
+    }
+    if q.get("prefix").is_some() {
+        w.elem("Prefix", prefix);
+    }
     Ok(xml_response(StatusCode::OK, w.finish()))
 }
 
@@ -57,6 +96,8 @@ pub async fn create_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     }
     match ctx.state.store.create_bucket(&path, &owner).await {
         Ok(_) => {}
+        // AWS keeps a legacy answer in us-east-1: re-creating your own bucket succeeds (200).
+        Err(ozfs::Error::BucketAlreadyExists { owner: o, .. }) if o == owner && region(ctx) == "us-east-1" => {}
         Err(ozfs::Error::BucketAlreadyExists { owner: o, .. }) if o == owner => {
             return Err(S3Error::new(
                 "BucketAlreadyOwnedByYou",
@@ -85,7 +126,11 @@ pub async fn head_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 
 pub async fn delete_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     ctx.check_bucket(Access::Owner).await?;
-    ctx.state.store.delete_bucket(&ctx.bucket_path()).await?;
+    // AWS: the bucket's unfinished multipart uploads go with it; keys still refuse (409).
+    ctx.state
+        .store
+        .delete_bucket_aborting_uploads(&ctx.bucket_path())
+        .await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 

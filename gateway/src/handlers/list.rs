@@ -5,7 +5,13 @@
 //! carries `Owner`, V2 only with `fetch-owner=true`; when truncated both `NextMarker` and
 //! `NextContinuationToken` are set. The continuation token is the hex of the key to resume
 //! after plus a short SHA-256 tag, so a tampered token is InvalidArgument rather than a silent
-//! jump. `encoding-type=url` percent-encodes keys and prefixes, keeping `/`.
+//! jump.
+//!
+//! `encoding-type=url` form-encodes (space as `+`, `/` kept, as AWS answers) the elements AWS
+//! encodes: V1 `Delimiter`, `Marker`, `NextMarker`, `Key`, `CommonPrefixes/Prefix` — but not the
+//! V1 `Prefix`, which AWS echoes as sent (botocore decodes it only in V2); V2 `Prefix`,
+//! `Delimiter`, `StartAfter`, `Key`, `CommonPrefixes/Prefix`; versions `Prefix`, `Delimiter`,
+//! `KeyMarker`, `NextKeyMarker`, `Key`.
 
 use super::{int_param, quote, xml_response, Access, Ctx, OWNER_ID};
 use crate::body::RespBody;
@@ -24,7 +30,8 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~')
-    .remove(b'/');
+    .remove(b'/')
+    .remove(b' ');
 
 fn token_tag(hex_key: &str) -> String {
     hex::encode(&Sha256::digest(hex_key.as_bytes())[..8])
@@ -54,7 +61,7 @@ struct Enc(bool);
 impl Enc {
     fn e(&self, s: &str) -> String {
         if self.0 {
-            utf8_percent_encode(s, URL_ENCODE).to_string()
+            utf8_percent_encode(s, URL_ENCODE).to_string().replace(' ', "+")
         } else {
             s.to_string()
         }
@@ -136,7 +143,7 @@ pub async fn list_objects(ctx: &Ctx, v2: bool) -> Result<Response<RespBody>, S3E
     let mut w = XmlWriter::new();
     w.start_ns("ListBucketResult")
         .elem("Name", ctx.bucket_name())
-        .elem("Prefix", &enc.e(prefix))
+        .elem("Prefix", &if v2 { enc.e(prefix) } else { prefix.to_string() })
         .elem("Marker", &enc.e(q.get("marker").unwrap_or("")))
         .elem("MaxKeys", &max_keys.to_string())
         .elem("KeyCount", &(p.objects.len() + p.common_prefixes.len()).to_string());
@@ -222,7 +229,8 @@ mod tests {
 
     #[test]
     fn url_encoding_keeps_slash() {
-        assert_eq!(Enc(true).e("a b/c+d"), "a%20b/c%2Bd");
+        assert_eq!(Enc(true).e("a b/c+d"), "a+b/c%2Bd");
+        assert_eq!(Enc(true).e("\n100%/한"), "%0A100%25/%ED%95%9C");
         assert_eq!(Enc(false).e("a b"), "a b");
     }
 

@@ -160,21 +160,10 @@ pub async fn head_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let (len, range) = match part {
         None => (info.size, None),
         Some(n) => {
-            let sizes: Vec<u64> = if info.parts.is_empty() {
-                vec![info.size]
-            } else {
-                info.parts.clone()
-            };
-            let idx = n as usize - 1;
-            let Some(sz) = sizes.get(idx) else {
-                return Err(S3Error::new(
-                    "InvalidPart",
-                    StatusCode::BAD_REQUEST,
-                    format!("Part number {n} is out of range"),
-                ));
-            };
-            let start: u64 = sizes[..idx].iter().sum();
-            (*sz, (!info.parts.is_empty()).then_some((start, *sz)))
+            // The part as uploaded (AWS numbers a completed object's parts as they were sent).
+            let r = ozfs::namespace::rules::part_range(&info.parts, &info.part_numbers, info.size, n)?;
+            let sz = r.end - r.start;
+            (sz, (!info.parts.is_empty()).then_some((r.start, sz)))
         }
     };
     let mut r = empty_response(if range.is_some() {

@@ -250,6 +250,9 @@ pub struct ObjectRec {
     pub segments: Vec<Segment>,
     /// The bytes are kept in the `inline` table under `version` (a small object), not in files.
     pub inline: bool,
+    /// A multipart object's part numbers as uploaded, one per segment (a trailing field: empty
+    /// in older records, meaning `1..=N`).
+    pub part_numbers: Vec<u32>,
 }
 
 impl ObjectRec {
@@ -268,6 +271,12 @@ impl ObjectRec {
         }
         e.u8(self.inline as u8);
         e.grants(&self.attrs.acl);
+        if !self.part_numbers.is_empty() {
+            e.u32(self.part_numbers.len() as u32);
+            for n in &self.part_numbers {
+                e.u32(*n);
+            }
+        }
         e.0
     }
     pub fn decode(b: &[u8]) -> Result<Self> {
@@ -289,6 +298,13 @@ impl ObjectRec {
         }
         let inline = d.u8()? != 0;
         attrs.acl = d.trailing_grants()?;
+        let mut part_numbers = Vec::new();
+        if !d.0.is_empty() {
+            let n = d.u32()?;
+            for _ in 0..n {
+                part_numbers.push(d.u32()?);
+            }
+        }
         Ok(ObjectRec {
             size,
             etag,
@@ -299,6 +315,7 @@ impl ObjectRec {
             multipart,
             segments,
             inline,
+            part_numbers,
         })
     }
 }
@@ -394,6 +411,7 @@ mod tests {
             multipart: true,
             segments: vec![Segment { file: 1, size: 4 }, Segment { file: 2, size: 6 }],
             inline: false,
+            part_numbers: vec![1, 3],
         };
         assert_eq!(ObjectRec::decode(&o.encode()).unwrap(), o);
         let b = BucketRec {
@@ -428,7 +446,13 @@ mod tests {
         // Records written before the trailing fields existed still decode.
         let mut old = o.clone();
         old.attrs.acl.clear();
+        old.part_numbers.clear();
         let enc = old.encode();
         assert_eq!(ObjectRec::decode(&enc[..enc.len() - 4]).unwrap(), old);
+        // ... and records with grants but without part numbers.
+        let mut no_numbers = o.clone();
+        no_numbers.part_numbers.clear();
+        let enc = o.encode();
+        assert_eq!(ObjectRec::decode(&enc[..enc.len() - 12]).unwrap(), no_numbers);
     }
 }

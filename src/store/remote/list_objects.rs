@@ -80,6 +80,7 @@ impl RemoteStore {
                         ..ObjectAttrs::default()
                     },
                     parts: Vec::new(),
+                    part_numbers: Vec::new(),
                 }
             })
             .collect();

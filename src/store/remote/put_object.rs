@@ -245,6 +245,7 @@ impl RemoteStore {
             owner: String::new(),
             attrs,
             parts: Vec::new(),
+            part_numbers: Vec::new(),
         })
     }
 
