@@ -2,6 +2,9 @@
 # install-goofys.sh - build goofys v0.24.0 (test peer for ozfs) from the Go module proxy only.
 #
 # Usage: install-goofys.sh [DEST]        (DEST defaults to /usr/local/bin/goofys)
+#        install-goofys.sh --suite DEST    build goofys's own test suite instead: the compiled
+#                                          `go test` binary of its `internal` package, from the
+#                                          same pinned module graph (tests/e2e/goofys_suite.rs)
 #
 # Why this script exists:
 #   * `go install github.com/kahing/goofys@latest` cannot work: the proxy refuses the version
@@ -30,7 +33,13 @@
 #     goofys -f --region us-east-1 --endpoint http://127.0.0.1:9878 bucket /mnt/point
 set -euo pipefail
 
-DEST=${1:-/usr/local/bin/goofys}
+MODE=binary
+if [ "${1:-}" = "--suite" ]; then
+	MODE=suite
+	DEST=${2:?install-goofys: --suite needs a destination path}
+else
+	DEST=${1:-/usr/local/bin/goofys}
+fi
 GOOFYS_MODULE=github.com/kahing/goofys
 GOOFYS_VERSION=v0.24.0
 STEP_TIMEOUT=${INSTALL_GOOFYS_TIMEOUT:-1200}   # seconds per go/apt step
@@ -114,7 +123,17 @@ answers_version() {
 	case "$out" in "goofys version"*) return 0 ;; *) return 1 ;; esac
 }
 
-installed_ok() { [ -x "$DEST" ] && answers_version "$DEST"; }
+# lists_suite BIN: BIN is a Go test binary that knows goofys's top-level `Test`.
+lists_suite() {
+	local out
+	out=$("$1" -test.list '^Test$' 2>&1) || return 1
+	[ "$out" = "Test" ]
+}
+
+installed_ok() {
+	[ -x "$DEST" ] || return 1
+	if [ "$MODE" = suite ]; then lists_suite "$DEST"; else answers_version "$DEST"; fi
+}
 
 if installed_ok; then
 	ensure_fusermount
@@ -158,6 +177,15 @@ $(cat go.mod)"
 done <<<"$PINS"
 
 # 4. Build (static, no cgo) and install.
+if [ "$MODE" = suite ]; then
+	run "$GO" test -c -trimpath -o "$BUILD/internal.test" ./internal
+	lists_suite "$BUILD/internal.test" || die "built test binary does not list goofys's Test"
+	mkdir -p "$(dirname "$DEST")"
+	install -m 0755 "$BUILD/internal.test" "$DEST"
+	installed_ok || die "installed $DEST but it does not list goofys's Test"
+	ensure_fusermount
+	exit 0
+fi
 run "$GO" build -trimpath -ldflags "-s -w -X main.Version=modproxy" -o "$BUILD/goofys" .
 answers_version "$BUILD/goofys" ||
 	die "built binary does not answer --version"

@@ -141,6 +141,8 @@ pub enum Endpoint {
     GetBucketLocation,
     GetBucketAcl,
     PutBucketAcl,
+    GetObjectAcl,
+    PutObjectAcl,
     ListMultipartUploads,
     DeleteObjects,
     Browser,
@@ -187,6 +189,8 @@ fn endpoint_name(e: &Endpoint) -> &'static str {
         Endpoint::GetBucketLocation => "GetBucketLocation",
         Endpoint::GetBucketAcl => "GetBucketAcl",
         Endpoint::PutBucketAcl => "PutBucketAcl",
+        Endpoint::GetObjectAcl => "GetObjectAcl",
+        Endpoint::PutObjectAcl => "PutObjectAcl",
         Endpoint::ListMultipartUploads => "ListMultipartUploads",
         Endpoint::DeleteObjects => "DeleteObjects",
         Endpoint::Browser => "Browser",
@@ -300,12 +304,14 @@ pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
         };
     }
 
-    if !only(&["tagging", "uploads"]) {
+    if !only(&["tagging", "uploads", "acl"]) {
         return not_impl(&format!("{m} object ?{first_sub}"));
     }
     let upload = q.has("uploadId");
     match m {
         "GET" if has("tagging") && subs.len() == 1 && !upload => Endpoint::GetObjectTagging,
+        "GET" if has("acl") && subs.len() == 1 && !upload => Endpoint::GetObjectAcl,
+        "PUT" if has("acl") && subs.len() == 1 && !upload => Endpoint::PutObjectAcl,
         "GET" if subs.is_empty() && upload => Endpoint::ListParts,
         "GET" if subs.is_empty() => Endpoint::GetObject,
         "HEAD" if subs.is_empty() && !upload => Endpoint::HeadObject,
@@ -365,6 +371,9 @@ mod tests {
         assert_eq!(r("GET", "/b/k", "uploadId=u"), Endpoint::ListParts);
         assert_eq!(r("DELETE", "/b/k", "uploadId=u"), Endpoint::AbortMultipartUpload);
         assert_eq!(r("GET", "/b/k", "tagging"), Endpoint::GetObjectTagging);
+        assert_eq!(r("GET", "/b/k", "acl"), Endpoint::GetObjectAcl);
+        assert_eq!(r("PUT", "/b/k", "acl"), Endpoint::PutObjectAcl);
+        assert!(matches!(r("DELETE", "/b/k", "acl"), Endpoint::NotImplemented(_)));
         assert_eq!(r("GET", "/b/k", "partNumber=2"), Endpoint::GetObject);
         assert_eq!(r("GET", "/b/k", "X-Amz-Signature=abc"), Endpoint::GetObject);
     }
@@ -375,8 +384,6 @@ mod tests {
             ("DELETE", "/b", "cors"),
             ("GET", "/b", "policy"),
             ("PUT", "/b", "versioning"),
-            ("GET", "/b/k", "acl"),
-            ("PUT", "/b/k", "acl"),
             ("PUT", "/b/k", "retention"),
             ("GET", "/b/k", "torrent"),
             ("POST", "/b", ""),
