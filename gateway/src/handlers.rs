@@ -198,9 +198,8 @@ pub fn grants_allow(owner: &str, acl: &[ozfs::Grant], user: Option<&str>, access
         Access::Owner => return false,
     };
     acl.iter().any(|g| {
-        let who = g.grantee == ALL_USERS
-            || (g.grantee == AUTH_USERS && user.is_some())
-            || Some(g.grantee.as_str()) == user;
+        let who =
+            g.grantee == ALL_USERS || (g.grantee == AUTH_USERS && user.is_some()) || Some(g.grantee.as_str()) == user;
         who && (g.permission == want || g.permission == "FULL_CONTROL")
     })
 }
@@ -544,7 +543,10 @@ mod tests {
     fn copy_source() {
         assert_eq!(parse_copy_source("/b/a%2Bb").unwrap(), ("b".into(), "a+b".into()));
         // `+` is a space, as AWS and Ozone decode it (goofys TestIssue162).
-        assert_eq!(parse_copy_source("b/issue162/dir+1/f").unwrap(), ("b".into(), "issue162/dir 1/f".into()));
+        assert_eq!(
+            parse_copy_source("b/issue162/dir+1/f").unwrap(),
+            ("b".into(), "issue162/dir 1/f".into())
+        );
         assert_eq!(
             parse_copy_source("b/d/k?versionId=null").unwrap(),
             ("b".into(), "d/k".into())

@@ -270,9 +270,8 @@ async fn s3_inner(
     // access key, so the page (and its writes, which pass their own same-origin rule in
     // `browser_write`) is served as a signed request would be; its download links are
     // presigned (`handlers::browser`).
-    let page = !state.cfg.secure
-        && auth.user.is_none()
-        && matches!(endpoint, Endpoint::Browser | Endpoint::BrowserWrite);
+    let page =
+        !state.cfg.secure && auth.user.is_none() && matches!(endpoint, Endpoint::Browser | Endpoint::BrowserWrite);
     let ctx = Ctx {
         state: state.clone(),
         headers: parts.headers,

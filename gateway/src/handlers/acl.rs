@@ -14,7 +14,9 @@
 //! The same parsing serves the ACL headers of CreateBucket, PutObject, CopyObject and
 //! CreateMultipartUpload, and the object ACL ([`super::object_acl`]).
 
-use super::{empty_response, xml_response, Access, Ctx, ALL_USERS, ALL_USERS_URI, AUTH_USERS, AUTH_USERS_URI, OWNER_ID};
+use super::{
+    empty_response, xml_response, Access, Ctx, ALL_USERS, ALL_USERS_URI, AUTH_USERS, AUTH_USERS_URI, OWNER_ID,
+};
 use crate::body::RespBody;
 use crate::error::S3Error;
 use crate::xml::XmlWriter;
@@ -272,7 +274,9 @@ mod tests {
         assert_eq!(ar[0].grantee, AUTH_USERS);
         assert_eq!(g(&[("x-amz-acl", "nonsense")]).unwrap_err().code, "InvalidArgument");
         assert_eq!(
-            g(&[("x-amz-acl", "public-read"), ("x-amz-grant-read", "id=\"bob\"")]).unwrap_err().code,
+            g(&[("x-amz-acl", "public-read"), ("x-amz-grant-read", "id=\"bob\"")])
+                .unwrap_err()
+                .code,
             "InvalidRequest"
         );
         let explicit = g(&[("x-amz-grant-read", "id=\"bob\", id=\"carol\"")]).unwrap().unwrap();
