@@ -2,9 +2,12 @@
 # install-goofys.sh - build goofys v0.24.0 (test peer for ozfs) from the Go module proxy only.
 #
 # Usage: install-goofys.sh [DEST]        (DEST defaults to /usr/local/bin/goofys)
-#        install-goofys.sh --suite DEST    build goofys's own test suite instead: the compiled
-#                                          `go test` binary of its `internal` package, from the
-#                                          same pinned module graph (tests/e2e/goofys_suite.rs)
+#        install-goofys.sh --suite DIR     build goofys's own test suite instead, from the same
+#                                          pinned module graph: DIR gets goofys's source tree
+#                                          (its tests run ../test/fuse-test.sh and
+#                                          ../bench/bench.sh from internal/) and the compiled
+#                                          `go test` binary DIR/internal/goofys.test
+#                                          (tests/e2e/goofys_suite.rs runs it)
 #
 # Why this script exists:
 #   * `go install github.com/kahing/goofys@latest` cannot work: the proxy refuses the version
@@ -36,7 +39,7 @@ set -euo pipefail
 MODE=binary
 if [ "${1:-}" = "--suite" ]; then
 	MODE=suite
-	DEST=${2:?install-goofys: --suite needs a destination path}
+	DEST=${2:?install-goofys: --suite needs a destination directory}
 else
 	DEST=${1:-/usr/local/bin/goofys}
 fi
@@ -131,8 +134,12 @@ lists_suite() {
 }
 
 installed_ok() {
-	[ -x "$DEST" ] || return 1
-	if [ "$MODE" = suite ]; then lists_suite "$DEST"; else answers_version "$DEST"; fi
+	if [ "$MODE" = suite ]; then
+		[ -x "$DEST/internal/goofys.test" ] && [ -x "$DEST/test/fuse-test.sh" ] &&
+			lists_suite "$DEST/internal/goofys.test"
+	else
+		[ -x "$DEST" ] && answers_version "$DEST"
+	fi
 }
 
 if installed_ok; then
@@ -178,11 +185,16 @@ done <<<"$PINS"
 
 # 4. Build (static, no cgo) and install.
 if [ "$MODE" = suite ]; then
-	run "$GO" test -c -trimpath -o "$BUILD/internal.test" ./internal
-	lists_suite "$BUILD/internal.test" || die "built test binary does not list goofys's Test"
+	run "$GO" test -c -trimpath -o "$BUILD/src/internal/goofys.test" ./internal
+	# Module zips drop the executable bits; the FUSE tests exec these scripts.
+	find "$BUILD/src" -name '*.sh' -exec chmod 0755 {} +
+	lists_suite "$BUILD/src/internal/goofys.test" || die "built test binary does not list goofys's Test"
+	rm -rf "$DEST.new"
 	mkdir -p "$(dirname "$DEST")"
-	install -m 0755 "$BUILD/internal.test" "$DEST"
-	installed_ok || die "installed $DEST but it does not list goofys's Test"
+	cp -R "$BUILD/src" "$DEST.new"
+	rm -rf "$DEST"
+	mv "$DEST.new" "$DEST"
+	installed_ok || die "installed $DEST but $DEST/internal/goofys.test does not list goofys's Test"
 	ensure_fusermount
 	exit 0
 fi

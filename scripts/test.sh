@@ -23,7 +23,7 @@ fi
 # A failed install does not stop the run: the tests that need the missing tool fail and say
 # which one, the others still run; the summary repeats the install failure.
 deps_failed=()
-for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh scripts/test-deps-ozone.sh scripts/test-deps-browser.sh; do
+for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh scripts/test-deps-ozone.sh scripts/test-deps-browser.sh scripts/test-deps-goofys.sh; do
     if [ -f "$deps" ]; then
         log "installing test dependencies: $deps"
         bash "$deps" < /dev/null || deps_failed+=("$deps")

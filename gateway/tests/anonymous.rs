@@ -501,6 +501,16 @@ fn acl_scenarios(s: &Server, owner: (&str, &str)) {
     );
     let r = signed(a, owner, "HEAD", "/badacl", "", &[], b"");
     assert_eq!(r.status, 404, "a refused CreateBucket creates nothing");
+    // An empty `x-amz-acl` (the Go SDK sends one for goofys's CreateBucket) is no ACL header.
+    ok(
+        &signed(a, owner, "PUT", "/emptyacl", "", &[("x-amz-acl", "")], b""),
+        "empty x-amz-acl",
+    );
+    denied(
+        &anon(a, "HEAD", "/emptyacl", &[], b""),
+        "bucket with empty x-amz-acl is private",
+        true,
+    );
 }
 
 #[test]

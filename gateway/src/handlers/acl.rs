@@ -112,7 +112,9 @@ fn header_grantee(entry: &str) -> Result<String, S3Error> {
 
 /// The grants an ACL-setting request's headers ask for: `None` when it has no ACL header.
 pub fn grants_from_headers(h: &HeaderMap) -> Result<Option<Vec<Grant>>, S3Error> {
-    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+    // An empty header counts as absent: the Go SDK sends `x-amz-acl:` empty when a client
+    // passes an empty ACL (goofys's CreateBucket does), and AWS accepts that.
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty());
     let mut grants = Vec::new();
     let mut any = false;
     for (name, perm) in [
@@ -132,7 +134,7 @@ pub fn grants_from_headers(h: &HeaderMap) -> Result<Option<Vec<Grant>>, S3Error>
             }
         }
     }
-    if let Some(canned) = h.get("x-amz-acl") {
+    if let Some(canned) = header("x-amz-acl") {
         if any {
             return Err(S3Error::invalid_request(
                 "Specifying both Canned ACLs and Header Grants is not allowed",
@@ -143,7 +145,7 @@ pub fn grants_from_headers(h: &HeaderMap) -> Result<Option<Vec<Grant>>, S3Error>
             grantee: who.to_string(),
             permission: p.to_string(),
         };
-        match canned.to_str().unwrap_or("") {
+        match canned.trim() {
             "private" | "bucket-owner-read" | "bucket-owner-full-control" => {}
             "public-read" => grants.push(group(ALL_USERS, "READ")),
             "public-read-write" => {
@@ -265,6 +267,7 @@ mod tests {
     fn canned_acls() {
         let g = |pairs: &[(&str, &str)]| grants_from_headers(&hm(pairs));
         assert_eq!(g(&[]).unwrap(), None);
+        assert_eq!(g(&[("x-amz-acl", "")]).unwrap(), None, "empty is absent (goofys)");
         assert_eq!(g(&[("x-amz-acl", "private")]).unwrap(), Some(vec![]));
         assert_eq!(g(&[("x-amz-acl", "bucket-owner-full-control")]).unwrap(), Some(vec![]));
         let pr = g(&[("x-amz-acl", "public-read")]).unwrap().unwrap();
