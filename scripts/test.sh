@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole ozfs test suite on a fresh machine: installs what the tests use (fuse3, attr, s3fs,
-# rclone, the aws CLI / boto3 / s3cmd Python clients — through scripts/test-deps-*.sh), then runs
+# rclone, the aws CLI / boto3 / s3cmd Python clients, goofys's own Go test suite — through
+# scripts/test-deps-*.sh), then runs
 # `cargo test --workspace` and prints the summary of every test binary.
 # Usage: ./scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
