@@ -141,9 +141,26 @@ fn outcomes(log: &str) -> BTreeMap<String, (String, String)> {
     out
 }
 
+/// The mount points goofys's FUSE tests make (`/tmp/mnt<bucket>`, left behind empty).
+fn suite_mount_dirs() -> std::collections::BTreeSet<PathBuf> {
+    std::fs::read_dir("/tmp")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("mntgoofys-test-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn goofys_own_suite_passes_against_ozfs_serve() {
     let dir = suite_dir();
+    let mount_dirs_before = suite_mount_dirs();
     let serve = Serve::start();
     let log_path = serve._data.path().join("suite.log");
     let log_file = std::fs::File::create(&log_path).expect("log file");
@@ -184,6 +201,10 @@ fn goofys_own_suite_passes_against_ozfs_serve() {
         .and_then(|mut f| f.read_to_string(&mut log))
         .expect("read log");
     drop(serve);
+    // Remove the empty mount points this run left (rmdir fails on a busy or non-empty one).
+    for d in suite_mount_dirs().difference(&mount_dirs_before) {
+        let _ = std::fs::remove_dir(d);
+    }
 
     let results = outcomes(&log);
     let fixtures = ["SetUpSuite", "SetUpTest", "TearDownTest", "TearDownSuite"];
