@@ -2,6 +2,12 @@
 # install-goofys.sh - build goofys v0.24.0 (test peer for ozfs) from the Go module proxy only.
 #
 # Usage: install-goofys.sh [DEST]        (DEST defaults to /usr/local/bin/goofys)
+#        install-goofys.sh --suite DIR     build goofys's own test suite instead, from the same
+#                                          pinned module graph: DIR gets goofys's source tree
+#                                          (its tests run ../test/fuse-test.sh and
+#                                          ../bench/bench.sh from internal/) and the compiled
+#                                          `go test` binary DIR/internal/goofys.test
+#                                          (tests/e2e/goofys_suite.rs runs it)
 #
 # Why this script exists:
 #   * `go install github.com/kahing/goofys@latest` cannot work: the proxy refuses the version
@@ -30,7 +36,13 @@
 #     goofys -f --region us-east-1 --endpoint http://127.0.0.1:9878 bucket /mnt/point
 set -euo pipefail
 
-DEST=${1:-/usr/local/bin/goofys}
+MODE=binary
+if [ "${1:-}" = "--suite" ]; then
+	MODE=suite
+	DEST=${2:?install-goofys: --suite needs a destination directory}
+else
+	DEST=${1:-/usr/local/bin/goofys}
+fi
 GOOFYS_MODULE=github.com/kahing/goofys
 GOOFYS_VERSION=v0.24.0
 STEP_TIMEOUT=${INSTALL_GOOFYS_TIMEOUT:-1200}   # seconds per go/apt step
@@ -114,7 +126,21 @@ answers_version() {
 	case "$out" in "goofys version"*) return 0 ;; *) return 1 ;; esac
 }
 
-installed_ok() { [ -x "$DEST" ] && answers_version "$DEST"; }
+# lists_suite BIN: BIN is a Go test binary that knows goofys's top-level `Test`.
+lists_suite() {
+	local out
+	out=$("$1" -test.list '^Test$' 2>&1) || return 1
+	[ "$out" = "Test" ]
+}
+
+installed_ok() {
+	if [ "$MODE" = suite ]; then
+		[ -x "$DEST/internal/goofys.test" ] && [ -x "$DEST/test/fuse-test.sh" ] &&
+			lists_suite "$DEST/internal/goofys.test"
+	else
+		[ -x "$DEST" ] && answers_version "$DEST"
+	fi
+}
 
 if installed_ok; then
 	ensure_fusermount
@@ -158,6 +184,20 @@ $(cat go.mod)"
 done <<<"$PINS"
 
 # 4. Build (static, no cgo) and install.
+if [ "$MODE" = suite ]; then
+	run "$GO" test -c -trimpath -o "$BUILD/src/internal/goofys.test" ./internal
+	# Module zips drop the executable bits; the FUSE tests exec these scripts.
+	find "$BUILD/src" -name '*.sh' -exec chmod 0755 {} +
+	lists_suite "$BUILD/src/internal/goofys.test" || die "built test binary does not list goofys's Test"
+	rm -rf "$DEST.new"
+	mkdir -p "$(dirname "$DEST")"
+	cp -R "$BUILD/src" "$DEST.new"
+	rm -rf "$DEST"
+	mv "$DEST.new" "$DEST"
+	installed_ok || die "installed $DEST but $DEST/internal/goofys.test does not list goofys's Test"
+	ensure_fusermount
+	exit 0
+fi
 run "$GO" build -trimpath -ldflags "-s -w -X main.Version=modproxy" -o "$BUILD/goofys" .
 answers_version "$BUILD/goofys" ||
 	die "built binary does not answer --version"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole ozfs test suite on a fresh machine: installs what the tests use (fuse3, attr, s3fs,
-# rclone, the aws CLI / boto3 / s3cmd Python clients — through scripts/test-deps-*.sh), then runs
+# rclone, the aws CLI / boto3 / s3cmd Python clients, goofys's own Go test suite — through
+# scripts/test-deps-*.sh), then runs
 # `cargo test --workspace` and prints the summary of every test binary.
 # Usage: ./scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -23,7 +24,7 @@ fi
 # A failed install does not stop the run: the tests that need the missing tool fail and say
 # which one, the others still run; the summary repeats the install failure.
 deps_failed=()
-for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh scripts/test-deps-ozone.sh scripts/test-deps-browser.sh; do
+for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh scripts/test-deps-ozone.sh scripts/test-deps-browser.sh scripts/test-deps-goofys.sh; do
     if [ -f "$deps" ]; then
         log "installing test dependencies: $deps"
         bash "$deps" < /dev/null || deps_failed+=("$deps")

@@ -8,9 +8,10 @@
 //! * security off (Ozone's default): any well-formed request is accepted and its access key is
 //!   the user; presigned URLs still expire.
 //!
-//! A request with no authentication at all is anonymous (`user == None`): with security off it
-//! may read (GET/HEAD) — that is what the browser page's download links need; with security on
-//! it only reaches buckets that grant `AllUsers` (see `handlers::allowed`).
+//! A request with no authentication at all is anonymous (`user == None`): with security on or
+//! off it only reaches what a bucket or object ACL grants to `AllUsers` (see
+//! `handlers::Ctx::enforce_acl` and `handlers::grants_allow`); the bucket page with security
+//! off is the one exception (see `service.rs`).
 //!
 //! Access keys that are Kerberos principals (`testuser/scm@EXAMPLE.COM`) map to their short
 //! name (`testuser`), as Ozone does.

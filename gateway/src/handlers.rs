@@ -9,9 +9,11 @@ pub mod bucket;
 pub mod bucket_tagging;
 pub mod copy;
 pub mod delete;
+pub mod front;
 pub mod lifecycle;
 pub mod list;
 pub mod multipart;
+pub mod object_acl;
 pub mod object_attributes;
 pub mod object_get;
 pub mod object_put;
@@ -34,6 +36,10 @@ pub const OWNER_ID: &str = "bb2bd7ca4a327f84e6cd3979f8fa3828a50a08893c1b68f9d671
 pub const ALL_USERS: &str = "AllUsers";
 /// The URI S3 uses for the AllUsers group.
 pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+/// Grantee name meaning "every signed request" (canned ACL `authenticated-read`).
+pub const AUTH_USERS: &str = "AuthenticatedUsers";
+/// The URI S3 uses for the AuthenticatedUsers group.
+pub const AUTH_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
 /// Total size limit of user metadata (names + values), as Ozone and S3: 2 KiB.
 pub const MAX_USER_METADATA: usize = 2048;
@@ -51,6 +57,10 @@ pub struct Ctx {
     pub region: Option<String>,
     /// How the request body must be decoded and checked.
     pub payload: ozfs::sigv4::PayloadMode,
+    /// The bucket page's own request with security off (`?browser=true`, or a page write that
+    /// passes its same-origin rule): served like a signed request although it carries no
+    /// signature (see `service.rs`).
+    pub page: bool,
 }
 
 /// What an operation needs on the bucket.
@@ -82,13 +92,38 @@ impl Ctx {
         self.user.clone().unwrap_or_else(|| "anonymous".to_string())
     }
 
+    /// Are ACLs enforced for this request? Always with security on; with security off only for
+    /// anonymous requests (a signed request with any key may do anything, as in Ozone), except
+    /// the bucket page's own requests.
+    pub fn enforce_acl(&self) -> bool {
+        self.state.cfg.secure || (self.user.is_none() && !self.page)
+    }
+
     /// Check that the requester may do `access` on the current bucket, and the
-    /// `x-amz-expected-bucket-owner` condition. With security off only the condition is checked
-    /// (and the bucket is not even looked up when there is none).
+    /// `x-amz-expected-bucket-owner` condition. When ACLs are not enforced
+    /// ([`Ctx::enforce_acl`]) only the condition is checked (and the bucket is not even looked
+    /// up when there is none).
     pub async fn check_bucket(&self, access: Access) -> Result<Option<BucketInfo>, S3Error> {
         let expected = self.header("x-amz-expected-bucket-owner").map(str::to_string);
         self.check_named_bucket(&self.bucket_path(), access, expected.as_deref())
             .await
+    }
+
+    /// Check that the requester may do `access` on the current key: the bucket's ACL allows it,
+    /// or else the object's own (its owner, or a grant in its ACL, e.g. `x-amz-acl:
+    /// public-read` given at PutObject). A key that does not exist is AccessDenied on that
+    /// second path, as S3 answers a caller without rights on the bucket.
+    pub async fn check_key(&self, access: Access) -> Result<(), S3Error> {
+        let denied = match self.check_bucket(access).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code == "AccessDenied" && self.header("x-amz-expected-bucket-owner").is_none() => e,
+            Err(e) => return Err(e),
+        };
+        match self.state.store.head_object(&self.bucket_path(), self.key_name()).await {
+            Ok(info) if grants_allow(&info.owner, &info.attrs.acl, self.user.as_deref(), access) => Ok(()),
+            Ok(_) | Err(ozfs::Error::NoSuchKey(_)) => Err(denied),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Same for another bucket (copy source).
@@ -98,7 +133,8 @@ impl Ctx {
         access: Access,
         expected_owner: Option<&str>,
     ) -> Result<Option<BucketInfo>, S3Error> {
-        if !self.state.cfg.secure && expected_owner.is_none() {
+        let enforce = self.enforce_acl();
+        if !enforce && expected_owner.is_none() {
             return Ok(None);
         }
         let info = self
@@ -112,10 +148,10 @@ impl Ctx {
                 return Err(S3Error::access_denied());
             }
         }
-        if self.state.cfg.secure && !allowed(&info, self.user.as_deref(), access) {
+        if enforce && !allowed(&info, self.user.as_deref(), access) {
             return Err(S3Error::access_denied());
         }
-        if self.state.cfg.secure && info.link_target.is_some() && access != Access::Owner && access != Access::ReadAcp {
+        if enforce && info.link_target.is_some() && access != Access::Owner && access != Access::ReadAcp {
             self.check_link_target(bucket, access).await?;
         }
         Ok(Some(info))
@@ -168,9 +204,15 @@ pub async fn config_bucket(ctx: &Ctx) -> Result<BucketPath, S3Error> {
 }
 
 /// May `user` (None = anonymous) do `access` on `bucket`? Owner may do anything; otherwise a
-/// grant to the user (or to AllUsers) with that permission or FULL_CONTROL.
+/// grant to the user (or to AllUsers, or to AuthenticatedUsers for a signed request) with that
+/// permission or FULL_CONTROL.
 pub fn allowed(bucket: &BucketInfo, user: Option<&str>, access: Access) -> bool {
-    if user == Some(bucket.owner.as_str()) {
+    grants_allow(&bucket.owner, &bucket.acl, user, access)
+}
+
+/// The ACL rule shared by buckets and objects: `owner` may do anything; others need a grant.
+pub fn grants_allow(owner: &str, acl: &[ozfs::Grant], user: Option<&str>, access: Access) -> bool {
+    if user == Some(owner) {
         return true;
     }
     let want = match access {
@@ -180,8 +222,9 @@ pub fn allowed(bucket: &BucketInfo, user: Option<&str>, access: Access) -> bool 
         Access::WriteAcp => "WRITE_ACP",
         Access::Owner => return false,
     };
-    bucket.acl.iter().any(|g| {
-        let who = g.grantee == ALL_USERS || Some(g.grantee.as_str()) == user;
+    acl.iter().any(|g| {
+        let who =
+            g.grantee == ALL_USERS || (g.grantee == AUTH_USERS && user.is_some()) || Some(g.grantee.as_str()) == user;
         who && (g.permission == want || g.permission == "FULL_CONTROL")
     })
 }
@@ -313,6 +356,7 @@ pub fn attrs_from_headers(h: &HeaderMap) -> Result<ObjectAttrs, S3Error> {
     if let Some(t) = h.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
         a.tags = tagging::parse_tagging_header(t)?;
     }
+    a.acl = acl::grants_from_headers(h)?.unwrap_or_default();
     Ok(a)
 }
 
@@ -390,7 +434,9 @@ pub fn int_param(q: &Query, name: &str, default: usize, cap: usize) -> Result<us
     }
 }
 
-/// Parse `x-amz-copy-source`: `[/]bucket/url-encoded-key[?versionId=null]`.
+/// Parse `x-amz-copy-source`: `[/]bucket/url-encoded-key[?versionId=null]`. The value is
+/// URL-decoded as a form value: `+` is a space (AWS and Ozone's `URLDecoder` both read it so,
+/// and goofys builds the header with Go's `url.QueryEscape`); a literal `+` arrives as `%2B`.
 pub fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     let (path, query) = match v.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -403,7 +449,7 @@ pub fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
             Some(_) => return Err(S3Error::invalid_argument("Invalid version id specified")),
         }
     }
-    let decoded = crate::router::decode_path(path)?;
+    let decoded = crate::router::decode_path(&path.replace('+', " "))?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     match decoded.split_once('/') {
         Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
@@ -529,6 +575,11 @@ mod tests {
     #[test]
     fn copy_source() {
         assert_eq!(parse_copy_source("/b/a%2Bb").unwrap(), ("b".into(), "a+b".into()));
+        // `+` is a space, as AWS and Ozone decode it (goofys TestIssue162).
+        assert_eq!(
+            parse_copy_source("b/issue162/dir+1/f").unwrap(),
+            ("b".into(), "issue162/dir 1/f".into())
+        );
         assert_eq!(
             parse_copy_source("b/d/k?versionId=null").unwrap(),
             ("b".into(), "d/k".into())

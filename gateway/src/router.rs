@@ -147,6 +147,8 @@ pub enum Endpoint {
     GetBucketLifecycle,
     PutBucketLifecycle,
     DeleteBucketLifecycle,
+    GetObjectAcl,
+    PutObjectAcl,
     ListMultipartUploads,
     DeleteObjects,
     Browser,
@@ -200,6 +202,8 @@ fn endpoint_name(e: &Endpoint) -> &'static str {
         Endpoint::GetBucketLifecycle => "GetBucketLifecycleConfiguration",
         Endpoint::PutBucketLifecycle => "PutBucketLifecycleConfiguration",
         Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
+        Endpoint::GetObjectAcl => "GetObjectAcl",
+        Endpoint::PutObjectAcl => "PutObjectAcl",
         Endpoint::ListMultipartUploads => "ListMultipartUploads",
         Endpoint::DeleteObjects => "DeleteObjects",
         Endpoint::Browser => "Browser",
@@ -328,13 +332,15 @@ pub fn route(method: &Method, t: &Target, q: &Query) -> Endpoint {
         };
     }
 
-    if !only(&["tagging", "uploads", "attributes"]) {
+    if !only(&["tagging", "uploads", "attributes", "acl"]) {
         return not_impl(&format!("{m} object ?{first_sub}"));
     }
     let upload = q.has("uploadId");
     match m {
         "GET" if has("tagging") && subs.len() == 1 && !upload => Endpoint::GetObjectTagging,
         "GET" if subs == ["attributes"] && !upload => Endpoint::GetObjectAttributes,
+        "GET" if has("acl") && subs.len() == 1 && !upload => Endpoint::GetObjectAcl,
+        "PUT" if has("acl") && subs.len() == 1 && !upload => Endpoint::PutObjectAcl,
         "GET" if subs.is_empty() && upload => Endpoint::ListParts,
         "GET" if subs.is_empty() => Endpoint::GetObject,
         "HEAD" if subs.is_empty() && !upload => Endpoint::HeadObject,
@@ -401,6 +407,9 @@ mod tests {
         assert_eq!(r("PUT", "/b", "lifecycle"), Endpoint::PutBucketLifecycle);
         assert_eq!(r("GET", "/b", "lifecycle"), Endpoint::GetBucketLifecycle);
         assert_eq!(r("DELETE", "/b", "lifecycle"), Endpoint::DeleteBucketLifecycle);
+        assert_eq!(r("GET", "/b/k", "acl"), Endpoint::GetObjectAcl);
+        assert_eq!(r("PUT", "/b/k", "acl"), Endpoint::PutObjectAcl);
+        assert!(matches!(r("DELETE", "/b/k", "acl"), Endpoint::NotImplemented(_)));
         assert_eq!(r("GET", "/b/k", "partNumber=2"), Endpoint::GetObject);
         assert_eq!(r("GET", "/b/k", "X-Amz-Signature=abc"), Endpoint::GetObject);
     }
@@ -411,8 +420,6 @@ mod tests {
             ("DELETE", "/b", "cors"),
             ("GET", "/b", "policy"),
             ("PUT", "/b", "versioning"),
-            ("GET", "/b/k", "acl"),
-            ("PUT", "/b/k", "acl"),
             ("PUT", "/b/k", "retention"),
             ("GET", "/b/k", "torrent"),
             ("POST", "/b", ""),

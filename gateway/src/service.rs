@@ -264,21 +264,14 @@ async fn s3_inner(
     let vhost = target.bucket.as_deref().filter(|_| target.virtual_host);
     let auth = crate::auth::authenticate(state, &parts, vhost).await?;
     what.user = auth.user.clone();
-    // Security off: an unsigned request may read objects (the browser page's download links)
-    // and the browser page itself, nothing else. Bucket-level probes such as an unsigned HEAD
-    // of the bucket are refused, like Ozone refuses every unsigned request: goofys sends that
-    // probe first and, on a 200, switches the whole mount to unsigned requests.
-    // The bucket page's own writes (upload, new folder) decide for themselves (browser_write).
-    let anonymous_read = endpoint == Endpoint::BrowserWrite
-        || matches!(parts.method, Method::GET | Method::HEAD)
-            && (target.key.is_some() || endpoint == Endpoint::Browser);
-    if auth.user.is_none() && !state.cfg.secure && !anonymous_read {
-        return Err(S3Error::new(
-            "AccessDenied",
-            StatusCode::FORBIDDEN,
-            "Anonymous requests may only read objects; sign the request with any access key.",
-        ));
-    }
+    // Anonymous requests are allowed exactly where an ACL grants it (see `handlers::Ctx::
+    // enforce_acl`), with security on or off. The one exception is the bucket page with
+    // security off: it is the server's own UI, and with security off anyone may act with any
+    // access key, so the page (and its writes, which pass their own same-origin rule in
+    // `browser_write`) is served as a signed request would be; its download links are
+    // presigned (`handlers::browser`).
+    let page =
+        !state.cfg.secure && auth.user.is_none() && matches!(endpoint, Endpoint::Browser | Endpoint::BrowserWrite);
     let ctx = Ctx {
         state: state.clone(),
         headers: parts.headers,
@@ -288,6 +281,7 @@ async fn s3_inner(
         user: auth.user,
         region: auth.region,
         payload: auth.payload,
+        page,
     };
     dispatch(&ctx, endpoint, body).await
 }
@@ -296,7 +290,10 @@ async fn dispatch(ctx: &Ctx, e: Endpoint, body: ByteStream) -> Result<Response<R
     use handlers::*;
     match e {
         Endpoint::ListBuckets => {
-            if ctx.user.is_none() && ctx.state.cfg.secure {
+            if ctx.user.is_none() {
+                if !ctx.state.cfg.secure && front::wants_html(ctx) {
+                    return front::front_page(ctx).await;
+                }
                 return Err(S3Error::access_denied());
             }
             bucket::list_buckets(ctx).await
@@ -315,6 +312,8 @@ async fn dispatch(ctx: &Ctx, e: Endpoint, body: ByteStream) -> Result<Response<R
         Endpoint::GetBucketLifecycle => lifecycle::get(ctx).await,
         Endpoint::PutBucketLifecycle => lifecycle::put(ctx, body).await,
         Endpoint::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
+        Endpoint::GetObjectAcl => object_acl::get(ctx).await,
+        Endpoint::PutObjectAcl => object_acl::put(ctx, body).await,
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
         Endpoint::DeleteObjects => delete::delete_objects(ctx, body).await,
         Endpoint::Browser => browser::browse(ctx).await,

@@ -977,7 +977,11 @@ fn browser_page_is_self_contained_and_pages() {
         t.contains("docs/") && t.contains("many/") && t.contains("top.bin"),
         "{t}"
     );
-    assert!(t.contains("href=\"/browse/top.bin\""), "download link");
+    // Security off: download links are presigned (an unsigned GET of a private object is 403).
+    assert!(
+        t.contains("href=\"/browse/top.bin?X-Amz-Algorithm=AWS4-HMAC-SHA256&amp;"),
+        "download link: {t}"
+    );
     assert!(
         !t.contains("<script src") && !t.contains("<link ") && !t.contains("https://"),
         "external resources"
@@ -998,8 +1002,19 @@ fn browser_page_is_self_contained_and_pages() {
         "second page"
     );
     assert!(t2.contains("&amp;prefix=many%2F\">many</a>"), "breadcrumbs");
-    let r = get("/browse/docs/readme%20first.md");
-    assert_eq!(r.body, b"content", "anonymous download with security off");
+    let docs = get("/browse?browser=true&prefix=docs%2F").text();
+    let link = docs
+        .split("href=\"")
+        .filter_map(|x| x.split('"').next())
+        .find(|h| h.starts_with("/browse/docs/readme%20first.md?"))
+        .expect("readme link")
+        .replace("&amp;", "&");
+    assert_eq!(get(&link).body, b"content", "the page's presigned download link");
+    assert_eq!(
+        get("/browse/docs/readme%20first.md").status,
+        403,
+        "unsigned download of a private object"
+    );
     assert_eq!(get("/nosuch?browser=true").status, 404);
 }
 

@@ -398,12 +398,21 @@ fn metrics_paths_leave_buckets_of_the_same_name_alone() {
             assert_eq!(status, 403, "{t}: {body}");
             assert!(body.contains("AccessDenied"), "{body}");
         }
-        // The bucket page of that bucket, and an object in it, still work unsigned.
+        // The bucket page of that bucket still works unsigned (security off), and so does its
+        // presigned download link; the bare object path unsigned is 403 (a private object).
         let (status, _, body) = http(&addr, "GET", &format!("/{b}?browser=true"), &[], b"");
         assert_eq!(status, 200);
         assert!(body.contains("k.txt"), "{body}");
-        let (status, _, body) = http(&addr, "GET", &format!("/{b}/k.txt"), &[], b"");
+        let link = body
+            .split("href=\"")
+            .filter_map(|x| x.split('"').next())
+            .find(|h| h.starts_with(&format!("/{b}/k.txt?")))
+            .unwrap_or_else(|| panic!("no download link in {body}"))
+            .replace("&amp;", "&");
+        let (status, _, body) = http(&addr, "GET", &link, &[], b"");
         assert_eq!((status, body.as_str()), (200, "in a bucket"));
+        let (status, _, body) = http(&addr, "GET", &format!("/{b}/k.txt"), &[], b"");
+        assert_eq!(status, 403, "{body}");
     }
 }
 
@@ -701,8 +710,13 @@ fn bucket_page_in_headless_chromium() {
     let keys = env.aws_ok("alice", &addr, &["s3", "ls", "--recursive", "s3://pics"]);
     assert!(keys.contains("docs/made-in-browser/"), "{keys}");
     assert!(keys.contains("docs/upload-me.txt"), "{keys}");
-    let (status, _, body) = http(&addr, "GET", "/pics/docs/upload-me.txt", &[], b"");
-    assert_eq!((status, body.as_str()), (200, "uploaded from chromium"));
+    let got = env.path("got.txt");
+    env.aws_ok(
+        "alice",
+        &addr,
+        &["s3", "cp", "s3://pics/docs/upload-me.txt", got.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read(&got).unwrap(), b"uploaded from chromium");
     assert!(
         report.contains("rows-after: made-in-browser/ a.txt upload-me.txt\n"),
         "{report}"

@@ -11,6 +11,10 @@ import urllib.error
 import urllib.request
 import uuid
 
+import boto3
+import botocore
+from botocore.config import Config
+
 from s3_common import *  # noqa: F401,F403
 
 c = client()
@@ -185,6 +189,38 @@ def expected_bucket_owner():
 
 
 @case
+def object_acl_and_anonymous_access():
+    # Security off: an unsigned client reads exactly what an ACL grants to everyone.
+    anon = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1",
+                        config=Config(signature_version=botocore.UNSIGNED,
+                                      s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 1, "mode": "standard"}))
+    b = new_bucket(c)
+    c.put_object(Bucket=b, Key="private", Body=b"p")
+    c.put_object(Bucket=b, Key="public", Body=b"pub", ACL="public-read")
+    eq(anon.get_object(Bucket=b, Key="public")["Body"].read(), b"pub", "public-read object")
+    expect("AccessDenied", anon.get_object, Bucket=b, Key="private")
+    expect("403", anon.head_bucket, Bucket=b)
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b)
+    grants = c.get_object_acl(Bucket=b, Key="public")["Grants"]
+    assert {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"} in \
+        [g["Grantee"] for g in grants if g["Permission"] == "READ"], grants
+    c.put_object_acl(Bucket=b, Key="public", ACL="private")
+    eq([g["Permission"] for g in c.get_object_acl(Bucket=b, Key="public")["Grants"]],
+       ["FULL_CONTROL"], "private again")
+    expect("AccessDenied", anon.get_object, Bucket=b, Key="public")
+    c.put_bucket_acl(Bucket=b, ACL="public-read")
+    anon.head_bucket(Bucket=b)
+    eq(sorted(o["Key"] for o in anon.list_objects_v2(Bucket=b)["Contents"]), ["private", "public"],
+       "public-read bucket lists")
+    eq(anon.get_object(Bucket=b, Key="private")["Body"].read(), b"p", "public-read bucket reads")
+    expect("AccessDenied", anon.put_object, Bucket=b, Key="new", Body=b"x")
+    for k in ("private", "public"):
+        c.delete_object(Bucket=b, Key=k)
+    c.delete_bucket(Bucket=b)
+
+
+@case
 def unknown_subresources_are_501_and_harmless():
     b = new_bucket(c)
     c.put_object(Bucket=b, Key="k", Body=b"keep")
@@ -209,8 +245,6 @@ def unknown_subresources_are_501_and_harmless():
     eq(err(c.delete_bucket_cors, Bucket=b), ("NotImplemented", 501), "delete cors")
     eq(err(c.put_bucket_versioning, Bucket=b, VersioningConfiguration={"Status": "Enabled"}),
        ("NotImplemented", 501), "versioning")
-    eq(err(c.get_object_acl, Bucket=b, Key="k"), ("NotImplemented", 501), "get object acl")
-    eq(err(c.put_object_acl, Bucket=b, Key="k", ACL="private"), ("NotImplemented", 501), "put obj acl")
     # Nothing fell through: bucket and object are intact.
     eq(c.get_object(Bucket=b, Key="k")["Body"].read(), b"keep", "object intact")
     c.delete_object(Bucket=b, Key="k")

@@ -10,11 +10,15 @@
 //! a small inline script that posts to `?browser=upload` / `?browser=folder`
 //! ([`super::browser_write`]); with security on it is read-only.
 //!
-//! Access: a browser has no S3 credentials. With security off the page (and the download
-//! links) work for everyone, as reads are open. With security on the page is served only for a
-//! bucket that grants READ to AllUsers (`x-amz-acl: public-read`) or to a request that is
-//! signed by a user allowed to read (e.g. a presigned URL); otherwise the answer is a clear 403
-//! HTML page explaining how to make the bucket public.
+//! Access: a browser has no S3 credentials. With security off the page is served to everyone
+//! (it is the server's own UI, and with security off anyone may act with any access key), and
+//! its download links are presigned (SigV4 query, access key [`LINK_ACCESS_KEY`], valid
+//! [`LINK_SECONDS`]): an unsigned GET of an object is only allowed where an ACL grants it, while
+//! with security off the gateway checks a presigned URL's expiry but not its signature. With
+//! security on the page is served only for a bucket that grants READ to AllUsers
+//! (`x-amz-acl: public-read`) or to a request that is signed by a user allowed to read (e.g. a
+//! presigned URL), and its links are plain; otherwise the answer is a clear 403 HTML page
+//! explaining how to make the bucket public.
 
 use super::{Access, Ctx};
 use crate::body::RespBody;
@@ -26,6 +30,32 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 /// Entries per page.
 const PAGE: usize = 200;
 
+/// The access key the page's download links are presigned with (security off only).
+pub const LINK_ACCESS_KEY: &str = "ozfs-browser";
+/// How long a download link stays valid: a page left open for a working day still works.
+pub const LINK_SECONDS: u64 = 12 * 3600;
+
+/// Presigns download links for the `Host` the page was requested through.
+struct LinkSigner {
+    host: String,
+    now: std::time::SystemTime,
+}
+
+impl LinkSigner {
+    fn sign(&self, path: &str) -> String {
+        let params = ozfs::sigv4::SigningParams {
+            access_key: LINK_ACCESS_KEY,
+            // Not verified with security off; any secret gives a well-formed signature.
+            secret_key: LINK_ACCESS_KEY,
+            region: "us-east-1",
+            service: "s3",
+            time: self.now,
+        };
+        let q = ozfs::sigv4::presign(&http::Method::GET, &self.host, path, "", LINK_SECONDS, &params);
+        format!("{path}?{q}")
+    }
+}
+
 const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -34,7 +64,7 @@ const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -89,14 +119,14 @@ a.obj,a.dir{color:#1f5fa8;text-decoration:none}a.dir{font-weight:600}a.obj:hover
 .tools button{background:#1f5fa8;color:#fff;border:0;padding:6px 12px;border-radius:4px;cursor:pointer}\
 .tools input[type=text]{padding:5px 8px;border:1px solid #c5ccd4;border-radius:4px}#msg{font-size:13px;color:#555}.count{color:#555;font-size:13px}footer{color:#888;font-size:12px;padding:12px 24px}";
 
-fn page(title: &str, body: &str) -> String {
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}<footer>ozfs S3 gateway</footer></body></html>",
         esc(title)
     )
 }
 
-fn html(status: StatusCode, s: String) -> Response<RespBody> {
+pub(super) fn html(status: StatusCode, s: String) -> Response<RespBody> {
     let mut r = Response::new(RespBody::full(s));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -121,7 +151,7 @@ fn denied(bucket: &str) -> Response<RespBody> {
     html(StatusCode::FORBIDDEN, page(&format!("Access denied: {bucket}"), &body))
 }
 
-fn browse_link(bucket: &str, prefix: &str, token: Option<&str>) -> String {
+pub(super) fn browse_link(bucket: &str, prefix: &str, token: Option<&str>) -> String {
     let mut s = format!("/{}?browser=true", utf8_percent_encode(bucket, PATH_SET));
     if !prefix.is_empty() {
         s.push_str("&prefix=");
@@ -212,8 +242,12 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     }
     // The folder's own marker (`dir/` inside `dir/`) is the folder itself, not an entry of it.
     let objects: Vec<&ObjectInfo> = p.objects.iter().filter(|o| o.key != prefix).collect();
+    let signer = (!ctx.state.cfg.secure).then(|| LinkSigner {
+        host: ctx.header("host").unwrap_or_default().to_string(),
+        now: std::time::SystemTime::now(),
+    });
     for o in &objects {
-        b.push_str(&object_row(&bucket, &prefix, o));
+        b.push_str(&object_row(&bucket, &prefix, o, signer.as_ref()));
     }
     if p.common_prefixes.is_empty() && objects.is_empty() {
         b.push_str("<tr><td colspan=\"3\" class=\"empty\">No objects here.</td></tr>");
@@ -286,9 +320,13 @@ fn key_path(key: &str) -> String {
     utf8_percent_encode(key, set).to_string()
 }
 
-fn object_row(bucket: &str, prefix: &str, o: &ObjectInfo) -> String {
+fn object_row(bucket: &str, prefix: &str, o: &ObjectInfo, signer: Option<&LinkSigner>) -> String {
     let name = o.key.strip_prefix(prefix).unwrap_or(&o.key);
     let href = format!("/{}/{}", utf8_percent_encode(bucket, PATH_SET), key_path(&o.key));
+    let href = match signer {
+        Some(s) => s.sign(&href),
+        None => href,
+    };
     let date = ozfs::time::iso8601(o.last_modified);
     let date = date.get(..19).unwrap_or(&date).replace('T', " ");
     format!(

@@ -2,6 +2,8 @@
 //!
 //! Buckets are the buckets (and bucket links) of the S3 volume. With security on, ListBuckets
 //! shows the buckets the requester owns or holds a grant on; with it off, all of them.
+//! CreateBucket records the ACL its `x-amz-acl` / `x-amz-grant-*` headers give (AWS; Ozone
+//! ignores them).
 
 use super::{allowed, empty_response, xml_response, Access, Ctx, OWNER_ID};
 use crate::body::RespBody;
@@ -85,6 +87,8 @@ pub async fn create_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let path = ctx.bucket_path();
     ozfs::namespace::name::validate_resource_name(ozfs::error::NameKind::Bucket, &path.bucket)
         .map_err(S3Error::from)?;
+    // `x-amz-acl` / `x-amz-grant-*`: checked before the bucket exists, recorded once it does.
+    let grants = super::acl::grants_from_headers(&ctx.headers)?;
     // The S3 volume is made on first use, owned by the first creator.
     match ctx.state.store.volume_info(&path.volume).await {
         Ok(_) => {}
@@ -107,6 +111,12 @@ pub async fn create_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
             .with_resource(path.bucket))
         }
         Err(e) => return Err(e.into()),
+    }
+    if let Some(grants) = grants {
+        ctx.state
+            .store
+            .update_bucket(&path, ozfs::BucketUpdate::Acl(grants))
+            .await?;
     }
     let mut r = empty_response(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("/{}", path.bucket)) {

@@ -86,14 +86,29 @@ pub async fn copy_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     } else {
         src.attrs.tags.clone()
     };
-    let opts = CopyOptions {
+    // The copy's ACL is the request's (private without ACL headers), never the source's, as in
+    // AWS. With the COPY directive that means replacing the source's attributes when either
+    // side has grants.
+    let acl_differs = !src.attrs.acl.is_empty() || !req_attrs.acl.is_empty();
+    let attrs = if replace_meta {
         // REPLACE: the request's attributes, with the tags the tagging directive chose.
-        attrs: replace_meta.then(|| ozfs::ObjectAttrs {
+        Some(ozfs::ObjectAttrs {
             tags: tags.clone(),
             ..req_attrs.clone()
-        }),
+        })
+    } else if acl_differs {
+        Some(ozfs::ObjectAttrs {
+            tags: tags.clone(),
+            acl: req_attrs.acl.clone(),
+            ..src.attrs.clone()
+        })
+    } else {
+        None
+    };
+    let opts = CopyOptions {
         // COPY metadata but REPLACE tags.
-        tags: (!replace_meta && replace_tags).then_some(tags),
+        tags: (attrs.is_none() && replace_tags).then_some(tags),
+        attrs,
         condition: write_condition(&ctx.headers)?,
         source_range: None,
         owner: Some(ctx.owner_name()),

@@ -81,7 +81,7 @@ fn not_modified(info: &ozfs::ObjectInfo) -> Response<RespBody> {
 }
 
 pub async fn get_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
-    ctx.check_bucket(Access::Read).await?;
+    ctx.check_key(Access::Read).await?;
     version_check(ctx)?;
     let part = part_number(ctx)?;
     let range = ctx.header("range").and_then(parse_range);
@@ -139,7 +139,7 @@ pub async fn get_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 }
 
 pub async fn head_object(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
-    ctx.check_bucket(Access::Read).await?;
+    ctx.check_key(Access::Read).await?;
     version_check(ctx)?;
     let part = part_number(ctx)?;
     let key = ctx.key_name();
