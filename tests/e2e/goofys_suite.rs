@@ -162,7 +162,10 @@ fn goofys_own_suite_passes_against_ozfs_serve() {
     let dir = suite_dir();
     let mount_dirs_before = suite_mount_dirs();
     let serve = Serve::start();
-    let log_path = serve._data.path().join("suite.log");
+    // Kept after the run (target/test-output/goofys_suite/suite.log) for a failure's details.
+    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-output/goofys_suite");
+    std::fs::create_dir_all(&out_dir).expect("output dir");
+    let log_path = out_dir.join("suite.log");
     let log_file = std::fs::File::create(&log_path).expect("log file");
     let mut child = Command::new(dir.join("internal/goofys.test"))
         .current_dir(dir.join("internal"))
@@ -189,8 +192,13 @@ fn goofys_own_suite_passes_against_ozfs_serve() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
+            for d in suite_mount_dirs().difference(&mount_dirs_before) {
+                let _ = std::fs::remove_dir(d);
+            }
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let done = outcomes(&log).len();
             panic!(
-                "goofys's suite did not finish in {SUITE_DEADLINE:?}; log in {}",
+                "goofys's suite did not finish in {SUITE_DEADLINE:?} ({done} results so far; it takes about 6 minutes on 2 idle cores, so the machine is overloaded or a test hangs); log in {}",
                 log_path.display()
             );
         }
