@@ -50,8 +50,8 @@ use crate::secrets::SecretStore;
 use crate::store::mem::{check_new_secret, check_rename_prefix, check_source_range, generate_secret};
 use crate::store::{
     BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions,
-    GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage,
-    PutOptions, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects, PartCopy,
+    PartInfo, PartsPage, PutOptions, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
@@ -922,7 +922,7 @@ impl LocalStore {
 }
 
 #[async_trait]
-impl ObjectStore for LocalStore {
+impl Namespace for LocalStore {
     async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
         validate_resource_name(NameKind::Volume, name)?;
         let (name, owner) = (name.to_string(), owner.to_string());
@@ -946,7 +946,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn delete_volume(&self, name: &str) -> Result<()> {
         let name = name.to_string();
         self.run(move |i| {
@@ -971,7 +970,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
         let name = name.to_string();
         self.run(move |i| {
@@ -987,7 +985,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
         self.run(|i| {
             let txn = i.read()?;
@@ -1006,19 +1003,16 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
         let (b, o) = (bucket.clone(), owner.to_string());
         self.run(move |i| i.create_record(&b, None, &o)).await
     }
-
     async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo> {
         validate_resource_name(NameKind::Volume, &target.volume)?;
         validate_resource_name(NameKind::Bucket, &target.bucket)?;
         let (l, t, o) = (link.clone(), target.clone(), owner.to_string());
         self.run(move |i| i.create_record(&l, Some(t), &o)).await
     }
-
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         let b = bucket.clone();
         self.run(move |i| {
@@ -1047,54 +1041,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
-    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
-        let b = bucket.clone();
-        self.run(move |i| {
-            // One write transaction: the key check, the aborts and the bucket's removal commit
-            // together, so a concurrent create_multipart is either aborted here or finds no bucket.
-            let files = i.write(|txn| {
-                let vols = txn.open_table(VOLUMES).map_err(db)?;
-                if vols.get(b.volume.as_str()).map_err(db)?.is_none() {
-                    return Err(Error::NoSuchVolume(b.volume.clone()));
-                }
-                drop(vols);
-                let mut buckets = txn.open_table(BUCKETS).map_err(db)?;
-                let rec = get_bucket(&buckets, &b)?.ok_or_else(|| Error::NoSuchBucket(b.bucket.clone()))?;
-                let mut files = Vec::new();
-                if rec.link_target.is_none() {
-                    let lo = rec.id.to_be_bytes();
-                    let hi = (rec.id + 1).to_be_bytes();
-                    let objs = txn.open_table(OBJECTS).map_err(db)?;
-                    if objs.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)?.next().is_some() {
-                        return Err(Error::BucketNotEmpty(b.bucket.clone()));
-                    }
-                    let mut uploads = txn.open_table(UPLOADS).map_err(db)?;
-                    let mut keys = Vec::new();
-                    for e in uploads.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)? {
-                        keys.push(e.map_err(db)?.0.value().to_vec());
-                    }
-                    let mut parts = txn.open_table(PARTS).map_err(db)?;
-                    for k in keys {
-                        uploads.remove(k.as_slice()).map_err(db)?;
-                        // upload_key: bucket id, key, 0, upload id (keys hold no NUL).
-                        let at = k.iter().rposition(|&c| c == 0).map_or(k.len(), |p| p + 1);
-                        let upload_id = String::from_utf8_lossy(&k[at..]).into_owned();
-                        for (n, p) in parts_of(&parts, &upload_id)? {
-                            parts.remove(part_key(&upload_id, n).as_slice()).map_err(db)?;
-                            files.push(p.file);
-                        }
-                    }
-                }
-                buckets.remove(bucket_key(&b).as_str()).map_err(db)?;
-                Ok(files)
-            })?;
-            i.files.remove(files);
-            Ok(())
-        })
-        .await
-    }
-
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let b = bucket.clone();
         self.run(move |i| {
@@ -1106,7 +1052,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         let v = volume.to_string();
         self.run(move |i| {
@@ -1127,7 +1072,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         let b = bucket.clone();
         self.run(move |i| {
@@ -1148,12 +1092,14 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         let b = bucket.clone();
         self.run(move |i| i.resolve(&b).map(|(p, _)| p)).await
     }
+}
 
+#[async_trait]
+impl Objects for LocalStore {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -1217,7 +1163,6 @@ impl ObjectStore for LocalStore {
         self.inner.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let (b, k) = (bucket.clone(), key.to_string());
         let (info, src, range) = self
@@ -1230,7 +1175,6 @@ impl ObjectStore for LocalStore {
         let body = body_of(&self.inner.files, src, range.clone(), key);
         Ok(GetResult { info, range, body })
     }
-
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
         let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
         let r = range.clone();
@@ -1255,13 +1199,11 @@ impl ObjectStore for LocalStore {
             Err(e) => Err(e),
         }
     }
-
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
         let pin = self.run(move |i| i.pin_version(&b, &k, v)).await?;
         Ok(VersionPin::new(pin))
     }
-
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         let (b, k) = (bucket.clone(), key.to_string());
         self.run(move |i| {
@@ -1273,7 +1215,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()> {
         let (b, k, im) = (bucket.clone(), key.to_string(), if_match.map(str::to_string));
         let (real, old) = self
@@ -1303,7 +1244,6 @@ impl ObjectStore for LocalStore {
         }
         Ok(())
     }
-
     async fn copy_object(
         &self,
         src_bucket: &BucketPath,
@@ -1395,7 +1335,6 @@ impl ObjectStore for LocalStore {
         self.inner.emit(&real, dst_key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
         let (b, k) = (bucket.clone(), key.to_string());
         let (real, info) = self
@@ -1417,7 +1356,6 @@ impl ObjectStore for LocalStore {
         self.inner.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
         validate_key(to)?;
         let (b, f, t) = (bucket.clone(), from.to_string(), to.to_string());
@@ -1456,7 +1394,6 @@ impl ObjectStore for LocalStore {
         }
         Ok(())
     }
-
     async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64> {
         check_rename_prefix(from, to)?;
         let (b, f, t) = (bucket.clone(), from.to_string(), to.to_string());
@@ -1513,7 +1450,6 @@ impl ObjectStore for LocalStore {
         }
         Ok(renames.len() as u64)
     }
-
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         let b = bucket.clone();
         self.run(move |i| {
@@ -1568,7 +1504,59 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.changes.subscribe()
+    }
+}
 
+#[async_trait]
+impl Multipart for LocalStore {
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let b = bucket.clone();
+        self.run(move |i| {
+            // One write transaction: the key check, the aborts and the bucket's removal commit
+            // together, so a concurrent create_multipart is either aborted here or finds no bucket.
+            let files = i.write(|txn| {
+                let vols = txn.open_table(VOLUMES).map_err(db)?;
+                if vols.get(b.volume.as_str()).map_err(db)?.is_none() {
+                    return Err(Error::NoSuchVolume(b.volume.clone()));
+                }
+                drop(vols);
+                let mut buckets = txn.open_table(BUCKETS).map_err(db)?;
+                let rec = get_bucket(&buckets, &b)?.ok_or_else(|| Error::NoSuchBucket(b.bucket.clone()))?;
+                let mut files = Vec::new();
+                if rec.link_target.is_none() {
+                    let lo = rec.id.to_be_bytes();
+                    let hi = (rec.id + 1).to_be_bytes();
+                    let objs = txn.open_table(OBJECTS).map_err(db)?;
+                    if objs.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)?.next().is_some() {
+                        return Err(Error::BucketNotEmpty(b.bucket.clone()));
+                    }
+                    let mut uploads = txn.open_table(UPLOADS).map_err(db)?;
+                    let mut keys = Vec::new();
+                    for e in uploads.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db)? {
+                        keys.push(e.map_err(db)?.0.value().to_vec());
+                    }
+                    let mut parts = txn.open_table(PARTS).map_err(db)?;
+                    for k in keys {
+                        uploads.remove(k.as_slice()).map_err(db)?;
+                        // upload_key: bucket id, key, 0, upload id (keys hold no NUL).
+                        let at = k.iter().rposition(|&c| c == 0).map_or(k.len(), |p| p + 1);
+                        let upload_id = String::from_utf8_lossy(&k[at..]).into_owned();
+                        for (n, p) in parts_of(&parts, &upload_id)? {
+                            parts.remove(part_key(&upload_id, n).as_slice()).map_err(db)?;
+                            files.push(p.file);
+                        }
+                    }
+                }
+                buckets.remove(bucket_key(&b).as_str()).map_err(db)?;
+                Ok(files)
+            })?;
+            i.files.remove(files);
+            Ok(())
+        })
+        .await
+    }
     async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
         validate_key(key)?;
         let (b, k) = (bucket.clone(), key.to_string());
@@ -1594,7 +1582,6 @@ impl ObjectStore for LocalStore {
         .await?;
         Ok(id)
     }
-
     async fn upload_part(
         &self,
         bucket: &BucketPath,
@@ -1620,17 +1607,14 @@ impl ObjectStore for LocalStore {
         self.run(move |i| i.commit_part(&b, &k, &u, part_number, rec, guard))
             .await
     }
-
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo> {
+        let PartCopy {
+            upload_id,
+            part_number,
+            src_bucket,
+            src_key,
+            src_range,
+        } = copy;
         check_part_number(part_number)?;
         let (b, k, u) = (bucket.clone(), key.to_string(), upload_id.to_string());
         self.run(move |i| i.check_upload(&b, &k, &u)).await?;
@@ -1646,7 +1630,6 @@ impl ObjectStore for LocalStore {
         self.run(move |i| i.commit_part(&b, &k, &u, part_number, rec, guard))
             .await
     }
-
     async fn complete_multipart(
         &self,
         bucket: &BucketPath,
@@ -1728,7 +1711,6 @@ impl ObjectStore for LocalStore {
         self.inner.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()> {
         let (b, k, u) = (bucket.clone(), key.to_string(), upload_id.to_string());
         self.run(move |i| {
@@ -1754,7 +1736,6 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
     async fn list_parts(
         &self,
         bucket: &BucketPath,
@@ -1785,15 +1766,13 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
-
-    async fn list_uploads(
-        &self,
-        bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage> {
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage> {
+        let UploadsRequest {
+            prefix,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+        } = req;
         let (b, p) = (bucket.clone(), prefix.to_string());
         let (km, um) = (key_marker.map(str::to_string), upload_id_marker.map(str::to_string));
         self.run(move |i| {
@@ -1827,10 +1806,6 @@ impl ObjectStore for LocalStore {
             Ok(page_uploads(all, &p, km.as_deref(), um.as_deref(), max_uploads))
         })
         .await
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.changes.subscribe()
     }
 }
 
