@@ -94,7 +94,7 @@ const EAGER_OPEN: usize = 64;
 fn db<E: Into<redb::Error>>(e: E) -> Error {
     match e.into() {
         redb::Error::Io(io) => Error::from(io),
-        other => Error::Storage(other.to_string()),
+        other => Error::storage_from("database", other),
     }
 }
 
@@ -229,7 +229,7 @@ fn read_inline(txn: &redb::ReadTransaction, version: u64) -> Result<bytes::Bytes
     let v = t
         .get(version)
         .map_err(db)?
-        .ok_or_else(|| Error::Storage(format!("inline bytes of version {version} are missing")))?;
+        .ok_or_else(|| Error::storage(format!("inline bytes of version {version} are missing")))?;
     Ok(bytes::Bytes::copy_from_slice(v.value()))
 }
 
@@ -255,7 +255,7 @@ fn parts_of(t: &impl ReadableTable<&'static [u8], &'static [u8]>, upload_id: &st
             .get(kb.len().saturating_sub(4)..)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_be_bytes)
-            .ok_or_else(|| Error::Storage("malformed part key".into()))?;
+            .ok_or_else(|| Error::storage("malformed part key"))?;
         out.push((n, PartRec::decode(v.value())?));
     }
     Ok(out)
@@ -378,7 +378,7 @@ impl Inner {
             }
             if let Some((upto, msg)) = &st.failed {
                 if *upto >= seq {
-                    return Err(Error::Storage(format!("durable commit failed: {msg}")));
+                    return Err(Error::storage(format!("durable commit failed: {msg}")));
                 }
             }
             if !st.syncing {
@@ -752,7 +752,7 @@ impl LocalStore {
         {
             Ok(d) => d,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(Error::Storage(format!(
+                return Err(Error::storage(format!(
                     "another ozfs process holds the data directory {}",
                     dir.display()
                 )))
@@ -890,7 +890,7 @@ impl LocalStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| Error::Storage(format!("store task failed: {e}")))?
+            .map_err(|e| Error::storage_from("store task failed", e))?
     }
 
     /// Stream `range` of `src_key` into a new data file; returns the file's digests and guard.
@@ -1792,7 +1792,7 @@ impl Multipart for LocalStore {
                 }
                 let rest = &kb[8..];
                 let Some(nul) = rest.iter().position(|&c| c == 0) else {
-                    return Err(Error::Storage("malformed upload key".into()));
+                    return Err(Error::storage("malformed upload key"));
                 };
                 let rec = UploadRec::decode(v.value())?;
                 all.push(UploadInfo {
@@ -1877,7 +1877,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let _s = LocalStore::open(d.path(), "s3v").unwrap();
         match LocalStore::open(d.path(), "s3v") {
-            Err(Error::Storage(m)) => assert!(m.contains("another ozfs process holds the data directory"), "{m}"),
+            Err(Error::Storage { message: m, .. }) => {
+                assert!(m.contains("another ozfs process holds the data directory"), "{m}")
+            }
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("second open succeeded"),
         }
