@@ -341,7 +341,7 @@ impl std::str::FromStr for BucketLayout {
     }
 }
 
-/// One change to a bucket's settings ([`ObjectStore::update_bucket`]). On a link it changes
+/// One change to a bucket's settings ([`Namespace::update_bucket`]). On a link it changes
 /// the bucket the link resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketUpdate {
@@ -372,7 +372,7 @@ pub struct ChangeEvent {
     pub kind: ChangeKind,
 }
 
-/// A drop guard returned by [`ObjectStore::pin_version`]: while it lives, `read_version` of the
+/// A drop guard returned by [`Objects::pin_version`]: while it lives, `read_version` of the
 /// pinned version keeps working even if its key is overwritten, deleted or renamed. Dropping it
 /// lets the store reclaim what the version held (e.g. data files an overwrite deferred removing).
 pub struct VersionPin(Option<Box<dyn std::any::Any + Send + Sync>>);

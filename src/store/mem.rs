@@ -1,4 +1,4 @@
-//! The in-memory store: a complete [`ObjectStore`] + [`SecretStore`] kept in `BTreeMap`s behind
+//! The in-memory store: a complete [`ObjectStore`](crate::ObjectStore) + [`SecretStore`] kept in `BTreeMap`s behind
 //! one mutex, with bodies collected into [`Bytes`]. It is the test double of the front ends and
 //! the reference model the embedded store is checked against, so it holds whole bodies in
 //! memory (nothing else may). All the store-independent rules (listing, link resolution,

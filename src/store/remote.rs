@@ -1,4 +1,4 @@
-//! [`RemoteStore`]: an S3 client that implements [`ObjectStore`] against any S3 endpoint (an
+//! [`RemoteStore`]: an S3 client that implements [`ObjectStore`](crate::ObjectStore) against any S3 endpoint (an
 //! Ozone S3 gateway, `ozfs serve`, other S3 servers).
 //!
 //! Design:
