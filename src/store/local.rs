@@ -58,10 +58,11 @@ use crate::namespace::multipart::{
     check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
 };
 use crate::namespace::name::{validate_key, validate_resource_name};
-use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
+use crate::namespace::rules::{
+    check_condition, check_rename_prefix, check_source_range, copy_attrs, get_range, BodyDigest,
+};
 use crate::namespace::BucketPath;
-use crate::secrets::SecretStore;
-use crate::store::mem::{check_new_secret, check_rename_prefix, check_source_range, generate_secret};
+use crate::secrets::{check_new_secret, generate_secret, SecretStore};
 use crate::store::{
     BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions,
     GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects, PartCopy,

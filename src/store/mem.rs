@@ -12,9 +12,11 @@ use crate::namespace::multipart::{
     check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
 };
 use crate::namespace::name::{validate_key, validate_resource_name};
-use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
+use crate::namespace::rules::{
+    check_condition, check_rename_prefix, check_source_range, copy_attrs, get_range, BodyDigest,
+};
 use crate::namespace::BucketPath;
-use crate::secrets::SecretStore;
+use crate::secrets::{check_new_secret, generate_secret, SecretStore};
 use crate::store::{
     body_from_bytes, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart,
     CopyOptions, GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects,
@@ -37,43 +39,6 @@ static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
 fn next_version() -> u64 {
     NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A new S3 secret: 64 hex characters (a SHA-256 of 32 random bytes).
-pub(crate) fn generate_secret() -> String {
-    let seed: [u8; 32] = rand::random();
-    hex::encode(sha2::Sha256::digest(seed))
-}
-
-/// Check a secret a user wants to set.
-pub(crate) fn check_new_secret(secret: &str) -> Result<()> {
-    if secret.chars().count() < 8 {
-        return Err(Error::InvalidArgument(
-            "a secret must be at least 8 characters long".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Check a byte range of a source against its size (copy and upload-part-copy).
-pub(crate) fn check_source_range(r: &Range<u64>, size: u64) -> Result<()> {
-    if r.start > r.end || r.end > size {
-        return Err(Error::InvalidRange);
-    }
-    Ok(())
-}
-
-/// Check the `from`/`to` pair of a prefix rename.
-pub(crate) fn check_rename_prefix(from: &str, to: &str) -> Result<()> {
-    if from.is_empty() || to.is_empty() {
-        return Err(Error::InvalidArgument("rename prefixes must not be empty".into()));
-    }
-    if to.starts_with(from) {
-        return Err(Error::InvalidArgument(format!(
-            "cannot move {from:?} into itself ({to:?})"
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Clone)]
