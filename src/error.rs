@@ -51,6 +51,9 @@ pub enum Error {
     },
     #[error("invalid key name {key:?}: {rule}")]
     InvalidKey { key: String, rule: &'static str },
+    /// A key longer than the store allows (S3 KeyTooLongError, ENAMETOOLONG).
+    #[error("invalid key name {key:?}: must be at most {max} bytes long")]
+    KeyTooLong { key: String, max: usize },
     #[error("bucket link loop detected at {0}")]
     LinkLoop(String),
     #[error("operation not supported on bucket link {0}")]
@@ -98,11 +101,35 @@ pub enum Error {
     /// A remote S3 backend answered with an error we do not map to a domain variant.
     #[error("backend returned {status} {code}: {message}")]
     Backend { status: u16, code: String, message: String },
-    /// The embedded metadata database failed.
-    #[error("metadata store: {0}")]
-    Storage(String),
+    /// The embedded metadata database failed. `source` is the error it wraps, if any (a
+    /// database or task error), kept for the chain a log prints.
+    #[error("metadata store: {message}")]
+    Storage {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("I/O: {0}")]
     Io(#[source] std::io::Error),
+}
+
+impl Error {
+    /// A [`Error::Storage`] of our own (a record that does not decode, a missing file).
+    pub fn storage(message: impl Into<String>) -> Error {
+        Error::Storage {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A [`Error::Storage`] that wraps `source` (its text is part of the message too, so a
+    /// front end that prints only the top error still says what failed).
+    pub fn storage_from(context: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Storage {
+            message: format!("{context}: {source}"),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 impl From<std::io::Error> for Error {
@@ -112,5 +139,22 @@ impl From<std::io::Error> for Error {
         } else {
             Error::Io(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn storage_keeps_the_error_it_wraps() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::storage_from("database", io);
+        assert_eq!(e.to_string(), "metadata store: database: disk on fire");
+        let source = e.source().expect("the wrapped error is the source");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(Error::storage("record is truncated").source().is_none());
     }
 }

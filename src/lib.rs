@@ -27,7 +27,7 @@ pub use store::mem::MemStore;
 pub use store::remote::RemoteStore;
 pub use store::{
     body_from_bytes, collect_body, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind,
-    ChecksumSpec, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, ObjectAttrs,
-    ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, RangeSpec, UploadInfo, UploadsPage, VersionPin,
-    VolumeInfo, WriteCondition,
+    ChecksumSpec, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, Multipart,
+    Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy, PartInfo, PartsPage, PassThrough, PutOptions,
+    RangeSpec, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
 };

@@ -15,6 +15,12 @@ pub mod local;
 pub mod mem;
 pub mod remote;
 
+/// The store's traits, for code that calls a concrete store (`MemStore`, `LocalStore`, …)
+/// rather than a `dyn ObjectStore` (whose methods need no import): `use ozfs::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{Multipart, Namespace, ObjectStore, Objects};
+}
+
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use async_trait::async_trait;
@@ -335,7 +341,7 @@ impl std::str::FromStr for BucketLayout {
     }
 }
 
-/// One change to a bucket's settings ([`ObjectStore::update_bucket`]). On a link it changes
+/// One change to a bucket's settings ([`Namespace::update_bucket`]). On a link it changes
 /// the bucket the link resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketUpdate {
@@ -366,7 +372,7 @@ pub struct ChangeEvent {
     pub kind: ChangeKind,
 }
 
-/// A drop guard returned by [`ObjectStore::pin_version`]: while it lives, `read_version` of the
+/// A drop guard returned by [`Objects::pin_version`]: while it lives, `read_version` of the
 /// pinned version keeps working even if its key is overwritten, deleted or renamed. Dropping it
 /// lets the store reclaim what the version held (e.g. data files an overwrite deferred removing).
 pub struct VersionPin(Option<Box<dyn std::any::Any + Send + Sync>>);
@@ -396,11 +402,11 @@ impl std::fmt::Debug for VersionPin {
     }
 }
 
-/// The object API. Implemented by [`crate::LocalStore`], [`crate::RemoteStore`],
-/// [`crate::MemStore`] (tests) and [`crate::CachingStore`] (the page-cache decorator).
+/// The namespace half of the seam: volumes, buckets, links, bucket settings and link
+/// resolution. Metadata only: nothing here moves object bytes, so a decorator that only
+/// changes how bytes are read (the page cache) passes it through untouched ([`PassThrough`]).
 #[async_trait]
-pub trait ObjectStore: Send + Sync + 'static {
-    // ---- namespace ----
+pub trait Namespace: Send + Sync {
     async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo>;
     async fn delete_volume(&self, name: &str) -> Result<()>;
     async fn volume_info(&self, name: &str) -> Result<VolumeInfo>;
@@ -411,48 +417,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Deletes the bucket (or the link record). A bucket with keys or unfinished multipart
     /// uploads is [`Error::BucketNotEmpty`] (Ozone's rule; `ozfs sh bucket delete`).
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()>;
-    /// Deletes the bucket as AWS's DeleteBucket does: its unfinished multipart uploads are
-    /// aborted with it (`aws s3 rb --force` relies on it). A bucket with keys stays
-    /// [`Error::BucketNotEmpty`] and keeps its uploads; a link record is deleted alone (the
-    /// target's uploads are not touched).
-    ///
-    /// The embedded stores do it in one transaction: a concurrent `create_multipart` either
-    /// commits first and is aborted with the bucket, or finds no bucket. This default (used by
-    /// the remote store) checks for keys, aborts upload by upload, then deletes: an upload or
-    /// key created in between makes it [`Error::BucketNotEmpty`], the uploads aborted so far
-    /// staying aborted.
-    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
-        if self.bucket_info(bucket).await?.link_target.is_some() {
-            return self.delete_bucket(bucket).await;
-        }
-        let any_key = ListRequest {
-            max_keys: 1,
-            ..Default::default()
-        };
-        let page = self.list_objects(bucket, any_key).await?;
-        if !page.objects.is_empty() || !page.common_prefixes.is_empty() {
-            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
-        }
-        // Bounded: each round aborts what it lists; a bucket that keeps getting new uploads
-        // ends as BucketNotEmpty from `delete_bucket`.
-        for _ in 0..100 {
-            let page = self.list_uploads(bucket, "", None, None, 1000).await?;
-            if page.uploads.is_empty() {
-                break;
-            }
-            for u in page.uploads {
-                match self.abort_multipart(bucket, &u.key, &u.upload_id).await {
-                    Ok(()) | Err(Error::NoSuchUpload(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        self.delete_bucket(bucket).await
-    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo>;
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>>;
     /// The bucket record with every setting filled in (tags, lifecycle), for the operations
-    /// that read them. The default is [`ObjectStore::bucket_info`] (stores that keep settings in
+    /// that read them. The default is [`Namespace::bucket_info`] (stores that keep settings in
     /// the record); a remote store reads them from its backend, which costs extra requests that
     /// `bucket_info` (called for every access check) should not pay.
     async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
@@ -462,8 +430,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo>;
     /// Follow links to the real bucket (which must exist).
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath>;
+}
 
-    // ---- keys ----
+/// Key I/O: writing, reading, copying, renaming and listing the keys of a bucket, and the change
+/// feed those writes produce. The part a byte-level decorator (cache, deadline) changes.
+#[async_trait]
+pub trait Objects: Send + Sync {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -476,7 +448,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Fails with [`Error::ObjectChanged`] if that version is gone.
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream>;
     /// Pin the object version `info` describes: while the returned [`VersionPin`] lives,
-    /// [`ObjectStore::read_version`] of that version keeps working even if the key is overwritten,
+    /// [`Objects::read_version`] of that version keeps working even if the key is overwritten,
     /// deleted or renamed (a GET streaming many pages reads the old object whole). Fails with
     /// [`Error::ObjectChanged`] if that version is already gone. The default returns an empty pin:
     /// right for stores whose versions stay readable anyway, and for remote stores with S3
@@ -507,7 +479,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64>;
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage>;
 
-    // ---- multipart ----
+    /// Subscribe to changes made through this store (by any front end of this process).
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+}
+
+/// Multipart uploads, and deleting a bucket together with its uploads (which must be atomic
+/// with an upload's creation in the embedded stores, so it lives beside them).
+#[async_trait]
+pub trait Multipart: Send + Sync {
     async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String>;
     async fn upload_part(
         &self,
@@ -518,17 +497,8 @@ pub trait ObjectStore: Send + Sync + 'static {
         body: ByteStream,
         opts: PutOptions,
     ) -> Result<PartInfo>;
-    #[allow(clippy::too_many_arguments)]
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo>;
+    /// Copy (a range of) an existing key into a part (UploadPartCopy).
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo>;
     /// Parts must be ascending ([`Error::InvalidPartOrder`]), each uploaded with that ETag
     /// ([`Error::InvalidPart`]), all but the last ≥ 5 MiB ([`Error::EntityTooSmall`]). Parts not
     /// named are discarded. The parts' bytes are not copied.
@@ -549,18 +519,185 @@ pub trait ObjectStore: Send + Sync + 'static {
         part_number_marker: u32,
         max_parts: usize,
     ) -> Result<PartsPage>;
-    async fn list_uploads(
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage>;
+    /// Deletes the bucket as AWS's DeleteBucket does: its unfinished multipart uploads are
+    /// aborted with it (`aws s3 rb --force` relies on it). A bucket with keys stays
+    /// [`Error::BucketNotEmpty`] and keeps its uploads; a link record is deleted alone (the
+    /// target's uploads are not touched).
+    ///
+    /// The embedded stores do it in one transaction: a concurrent `create_multipart` either
+    /// commits first and is aborted with the bucket, or finds no bucket. A store without such a
+    /// transaction (the remote one) uses [`abort_uploads_then_delete`].
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()>;
+}
+
+/// The arguments of [`Multipart::upload_part_copy`] beyond the destination key.
+#[derive(Debug, Clone)]
+pub struct PartCopy<'a> {
+    pub upload_id: &'a str,
+    pub part_number: u32,
+    pub src_bucket: &'a BucketPath,
+    pub src_key: &'a str,
+    /// Copy only this range of the source (`x-amz-copy-source-range`).
+    pub src_range: Option<Range<u64>>,
+}
+
+/// A ListMultipartUploads request ([`Multipart::list_uploads`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UploadsRequest<'a> {
+    pub prefix: &'a str,
+    pub key_marker: Option<&'a str>,
+    pub upload_id_marker: Option<&'a str>,
+    pub max_uploads: usize,
+}
+
+/// The whole store: the one seam both front ends use. Implemented by [`crate::LocalStore`],
+/// [`crate::RemoteStore`], [`crate::MemStore`] (tests) and the decorators
+/// [`crate::CachingStore`] (page cache) and [`deadline::DeadlineStore`]; any type with the three
+/// parts is one.
+pub trait ObjectStore: Namespace + Objects + Multipart + 'static {}
+
+impl<T: Namespace + Objects + Multipart + ?Sized + 'static> ObjectStore for T {}
+
+/// A decorator that changes only key I/O ([`Objects`]): implementing this gives it the
+/// [`Namespace`] and [`Multipart`] of the store it wraps, unchanged, so it writes only the
+/// calls it changes plus the [`Objects`] forwards.
+pub trait PassThrough: Send + Sync {
+    /// The wrapped store.
+    fn wrapped(&self) -> &dyn ObjectStore;
+}
+
+#[async_trait]
+impl<T: PassThrough> Namespace for T {
+    async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
+        self.wrapped().create_volume(name, owner).await
+    }
+    async fn delete_volume(&self, name: &str) -> Result<()> {
+        self.wrapped().delete_volume(name).await
+    }
+    async fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
+        self.wrapped().volume_info(name).await
+    }
+    async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
+        self.wrapped().list_volumes().await
+    }
+    async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
+        self.wrapped().create_bucket(bucket, owner).await
+    }
+    async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo> {
+        self.wrapped().create_link(link, target, owner).await
+    }
+    async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
+        self.wrapped().delete_bucket(bucket).await
+    }
+    async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.wrapped().bucket_info(bucket).await
+    }
+    async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
+        self.wrapped().list_buckets(volume).await
+    }
+    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
+        self.wrapped().bucket_settings(bucket).await
+    }
+    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
+        self.wrapped().update_bucket(bucket, update).await
+    }
+    async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
+        self.wrapped().resolve_bucket(bucket).await
+    }
+}
+
+#[async_trait]
+impl<T: PassThrough> Multipart for T {
+    async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
+        self.wrapped().create_multipart(bucket, key, opts).await
+    }
+    async fn upload_part(
         &self,
         bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage>;
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<PartInfo> {
+        self.wrapped()
+            .upload_part(bucket, key, upload_id, part_number, body, opts)
+            .await
+    }
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo> {
+        self.wrapped().upload_part_copy(bucket, key, copy).await
+    }
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        condition: WriteCondition,
+    ) -> Result<ObjectInfo> {
+        self.wrapped()
+            .complete_multipart(bucket, key, upload_id, parts, condition)
+            .await
+    }
+    async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()> {
+        self.wrapped().abort_multipart(bucket, key, upload_id).await
+    }
+    async fn list_parts(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage> {
+        self.wrapped()
+            .list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage> {
+        self.wrapped().list_uploads(bucket, req).await
+    }
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        self.wrapped().delete_bucket_aborting_uploads(bucket).await
+    }
+}
 
-    // ---- change feed ----
-    /// Subscribe to changes made through this store (by any front end of this process).
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+/// [`Multipart::delete_bucket_aborting_uploads`] for a store that cannot do it in one
+/// transaction (the remote one): checks for keys, aborts upload by upload, then deletes. An
+/// upload or key created in between makes it [`Error::BucketNotEmpty`], the uploads aborted so
+/// far staying aborted.
+pub async fn abort_uploads_then_delete<S: ObjectStore + ?Sized>(store: &S, bucket: &BucketPath) -> Result<()> {
+    if store.bucket_info(bucket).await?.link_target.is_some() {
+        return store.delete_bucket(bucket).await;
+    }
+    let any_key = ListRequest {
+        max_keys: 1,
+        ..Default::default()
+    };
+    let page = store.list_objects(bucket, any_key).await?;
+    if !page.objects.is_empty() || !page.common_prefixes.is_empty() {
+        return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
+    }
+    // Bounded: each round aborts what it lists; a bucket that keeps getting new uploads
+    // ends as BucketNotEmpty from `delete_bucket`.
+    let all = UploadsRequest {
+        max_uploads: 1000,
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        let page = store.list_uploads(bucket, all).await?;
+        if page.uploads.is_empty() {
+            break;
+        }
+        for u in page.uploads {
+            match store.abort_multipart(bucket, &u.key, &u.upload_id).await {
+                Ok(()) | Err(Error::NoSuchUpload(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    store.delete_bucket(bucket).await
 }
 
 /// Minimum size of every part but the last (S3 and Ozone: 5 MiB).

@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 use ozfs::cache::CacheStats;
 use ozfs::{
     body_from_bytes, collect_body, BucketInfo, BucketPath, ByteStream, CachingStore, ChangeEvent, CompletedPart,
-    CopyOptions, Error, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PageCache,
-    PartInfo, PartsPage, PutOptions, RangeSpec, Result, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    CopyOptions, Error, GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo,
+    ObjectStore, Objects, PageCache, PartInfo, PartsPage, PutOptions, RangeSpec, Result, UploadsPage, VersionPin,
+    VolumeInfo, WriteCondition,
 };
 use std::collections::HashMap;
 use std::ops::Range;
@@ -61,7 +62,7 @@ fn unsupported<T>() -> Result<T> {
 }
 
 #[async_trait]
-impl ObjectStore for TestStore {
+impl Namespace for TestStore {
     async fn create_volume(&self, _: &str, _: &str) -> Result<VolumeInfo> {
         unsupported()
     }
@@ -95,6 +96,10 @@ impl ObjectStore for TestStore {
     async fn resolve_bucket(&self, b: &BucketPath) -> Result<BucketPath> {
         Ok(b.clone())
     }
+}
+
+#[async_trait]
+impl Objects for TestStore {
     async fn put_object(&self, _: &BucketPath, key: &str, body: ByteStream, _: PutOptions) -> Result<ObjectInfo> {
         let data = Bytes::from(collect_body(body, 1 << 30).await?);
         let info = ObjectInfo {
@@ -190,6 +195,16 @@ impl ObjectStore for TestStore {
     async fn list_objects(&self, _: &BucketPath, _: ListRequest) -> Result<ListPage> {
         unsupported()
     }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        broadcast::channel(1).1
+    }
+}
+
+#[async_trait]
+impl Multipart for TestStore {
+    async fn delete_bucket_aborting_uploads(&self, _: &BucketPath) -> Result<()> {
+        unsupported()
+    }
     async fn create_multipart(&self, _: &BucketPath, _: &str, _: PutOptions) -> Result<String> {
         unsupported()
     }
@@ -204,16 +219,7 @@ impl ObjectStore for TestStore {
     ) -> Result<PartInfo> {
         unsupported()
     }
-    async fn upload_part_copy(
-        &self,
-        _: &BucketPath,
-        _: &str,
-        _: &str,
-        _: u32,
-        _: &BucketPath,
-        _: &str,
-        _: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
+    async fn upload_part_copy(&self, _: &BucketPath, _: &str, _: ozfs::PartCopy<'_>) -> Result<PartInfo> {
         unsupported()
     }
     async fn complete_multipart(
@@ -232,18 +238,8 @@ impl ObjectStore for TestStore {
     async fn list_parts(&self, _: &BucketPath, _: &str, _: &str, _: u32, _: usize) -> Result<PartsPage> {
         unsupported()
     }
-    async fn list_uploads(
-        &self,
-        _: &BucketPath,
-        _: &str,
-        _: Option<&str>,
-        _: Option<&str>,
-        _: usize,
-    ) -> Result<UploadsPage> {
+    async fn list_uploads(&self, _: &BucketPath, _: ozfs::UploadsRequest<'_>) -> Result<UploadsPage> {
         unsupported()
-    }
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        broadcast::channel(1).1
     }
 }
 

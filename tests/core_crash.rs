@@ -163,7 +163,16 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
         }
     }
     // Unfinished uploads keep their part files.
-    let ups = s.list_uploads(&bucket(), "", None, None, 10_000).await.unwrap();
+    let ups = s
+        .list_uploads(
+            &bucket(),
+            ozfs::UploadsRequest {
+                max_uploads: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     for u in &ups.uploads {
         let parts = s.list_parts(&bucket(), &u.key, &u.upload_id, 0, 10_000).await.unwrap();
         referenced += parts.parts.len();

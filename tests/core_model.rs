@@ -298,7 +298,20 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                 if let Some(src) = copy_from {
                     // Replace the last part by a copy of another key (UploadPartCopy).
                     let n = sizes.len() as u32;
-                    match s.upload_part_copy(&b, KEYS[*key], &id, n, &b, KEYS[*src], None).await {
+                    match s
+                        .upload_part_copy(
+                            &b,
+                            KEYS[*key],
+                            ozfs::PartCopy {
+                                upload_id: &id,
+                                part_number: n,
+                                src_bucket: &b,
+                                src_key: KEYS[*src],
+                                src_range: None,
+                            },
+                        )
+                        .await
+                    {
                         Ok(p) => {
                             etags.insert(n, p.etag);
                         }
@@ -308,7 +321,15 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                         }
                     }
                 }
-                let ups = s.list_uploads(&b, "", None, None, 100).await?;
+                let ups = s
+                    .list_uploads(
+                        &b,
+                        ozfs::UploadsRequest {
+                            max_uploads: 100,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                 let listed: Vec<String> = ups.uploads.iter().map(|u| u.key.clone()).collect();
                 let parts = s.list_parts(&b, KEYS[*key], &id, 0, 2).await?;
                 let mut out = format!(

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
+use ozfs::store::prelude::*;
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{
     body_from_bytes, collect_body, BucketPath, BucketUpdate, ByteStream, CachingStore, ChangeKind, CompletedPart,
@@ -461,7 +462,16 @@ async fn large_put_goes_multipart_with_parallel_parts() {
     let r = s.put_object(&b, "bad-md5", chunked(data.clone(), 1 << 20), opts).await;
     assert!(matches!(r, Err(Error::BadDigest)), "{:?}", r.err());
     assert!(matches!(s.head_object(&b, "bad-md5").await, Err(Error::NoSuchKey(_))));
-    let uploads = s.list_uploads(&b, "", None, None, 100).await.unwrap();
+    let uploads = s
+        .list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(uploads.uploads.is_empty(), "the failed upload was aborted: {uploads:?}");
 }
 
@@ -512,7 +522,16 @@ async fn explicit_multipart_api() {
     let page = s.list_parts(&b, "obj", &id, 0, 1).await.unwrap();
     assert!(page.is_truncated);
     assert_eq!(page.next_part_number_marker, Some(1));
-    let ups = s.list_uploads(&b, "", None, None, 100).await.unwrap();
+    let ups = s
+        .list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(ups.uploads.len(), 1);
     assert_eq!(ups.uploads[0].upload_id, id);
 
@@ -545,7 +564,17 @@ async fn explicit_multipart_api() {
     // upload part copy + abort
     let id2 = s.create_multipart(&b, "obj2", PutOptions::default()).await.unwrap();
     let pc = s
-        .upload_part_copy(&b, "obj2", &id2, 1, &b, "obj", Some(0..1000))
+        .upload_part_copy(
+            &b,
+            "obj2",
+            ozfs::PartCopy {
+                upload_id: &id2,
+                part_number: 1,
+                src_bucket: &b,
+                src_key: "obj",
+                src_range: Some(0..1000),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(pc.size, 1000);
@@ -1216,7 +1245,20 @@ async fn delete_bucket_aborting_uploads_over_remote() {
         s.delete_bucket_aborting_uploads(&b).await,
         Err(ozfs::Error::BucketNotEmpty(_))
     ));
-    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    assert_eq!(
+        s.list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .uploads
+        .len(),
+        1
+    );
     s.delete_object(&b, "k", None).await.unwrap();
     s.delete_bucket_aborting_uploads(&b).await.unwrap();
     assert!(matches!(s.bucket_info(&b).await, Err(ozfs::Error::NoSuchBucket(_))));

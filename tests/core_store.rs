@@ -422,16 +422,27 @@ async fn multipart(s: &dyn ObjectStore) {
     let pp = s.list_parts(&b, "big", &id, 2, 2).await.unwrap();
     assert_eq!(pp.parts.len(), 1);
     assert!(!pp.is_truncated);
-    let ups = s.list_uploads(&b, "", None, None, 1).await.unwrap();
+    let ups = s
+        .list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(ups.uploads.len(), 1);
     assert!(ups.is_truncated);
     let ups2 = s
         .list_uploads(
             &b,
-            "",
-            ups.next_key_marker.as_deref(),
-            ups.next_upload_id_marker.as_deref(),
-            10,
+            ozfs::UploadsRequest {
+                prefix: "",
+                key_marker: ups.next_key_marker.as_deref(),
+                upload_id_marker: ups.next_upload_id_marker.as_deref(),
+                max_uploads: 10,
+            },
         )
         .await
         .unwrap();
@@ -558,7 +569,17 @@ async fn multipart(s: &dyn ObjectStore) {
     ));
     // Upload part copy.
     let pc = s
-        .upload_part_copy(&b, "big", &id2, 3, &b, "big", Some(0..10))
+        .upload_part_copy(
+            &b,
+            "big",
+            ozfs::PartCopy {
+                upload_id: &id2,
+                part_number: 3,
+                src_bucket: &b,
+                src_key: "big",
+                src_range: Some(0..10),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(pc.size, 10);
@@ -616,7 +637,20 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
         Err(Error::BucketNotEmpty(_))
     ));
     // Refused with keys: the upload is still there.
-    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    assert_eq!(
+        s.list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .uploads
+        .len(),
+        1
+    );
     s.delete_object(&b, "k", None).await.unwrap();
     s.delete_bucket_aborting_uploads(&b).await.unwrap();
     assert!(matches!(s.bucket_info(&b).await, Err(Error::NoSuchBucket(_))));
@@ -626,7 +660,18 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
     ));
     // A bucket of the same name starts with no uploads.
     s.create_bucket(&b, "alice").await.unwrap();
-    assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+    assert!(s
+        .list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .uploads
+        .is_empty());
     assert!(matches!(
         s.upload_part(&b, "m", &id, 2, body_from_bytes(&b"late"[..]), PutOptions::default())
             .await,
@@ -637,7 +682,20 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
     s.create_link(&link, &b, "alice").await.unwrap();
     s.create_multipart(&b, "m2", PutOptions::default()).await.unwrap();
     s.delete_bucket_aborting_uploads(&link).await.unwrap();
-    assert_eq!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.len(), 1);
+    assert_eq!(
+        s.list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .uploads
+        .len(),
+        1
+    );
     s.delete_bucket_aborting_uploads(&b).await.unwrap();
 }
 
@@ -662,7 +720,18 @@ async fn delete_races_create_multipart(s: &dyn ObjectStore) {
         // Uploads that committed after the delete would be orphans: re-creating the bucket
         // must show none.
         s.create_bucket(&b, "alice").await.unwrap();
-        assert!(s.list_uploads(&b, "", None, None, 10).await.unwrap().uploads.is_empty());
+        assert!(s
+            .list_uploads(
+                &b,
+                ozfs::UploadsRequest {
+                    max_uploads: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .uploads
+            .is_empty());
         s.delete_bucket(&b).await.unwrap();
     }
 }

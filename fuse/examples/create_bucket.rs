@@ -1,7 +1,7 @@
 //! Create a bucket in an embedded store's data directory (benchmark and test setup):
 //! `create_bucket DATA_DIR BUCKET`. Succeeds if the bucket already exists.
 
-use ozfs::ObjectStore;
+use ozfs::store::prelude::*;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

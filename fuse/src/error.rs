@@ -121,7 +121,7 @@ pub fn store_errno(e: &ozfs::Error) -> Errno {
         E::VolumeNotEmpty(_) | E::BucketNotEmpty(_) => libc::ENOTEMPTY,
         // A key name the store refuses (too long, reserved): the name is the problem.
         E::InvalidName { .. } => libc::EINVAL,
-        E::InvalidKey { rule, .. } if rule.contains("long") => libc::ENAMETOOLONG,
+        E::KeyTooLong { .. } => libc::ENAMETOOLONG,
         E::InvalidKey { .. } => libc::EINVAL,
         E::LinkLoop(_) => libc::ELOOP,
         E::NotSupportedOnLink(_) => libc::ENOTSUP,
@@ -152,7 +152,7 @@ pub fn store_errno(e: &ozfs::Error) -> Errno {
             429 | 503 => libc::EAGAIN,
             _ => libc::EIO,
         },
-        E::Storage(_) => libc::EIO,
+        E::Storage { .. } => libc::EIO,
         E::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
     })
 }
@@ -180,9 +180,9 @@ mod tests {
             Errno(libc::EACCES)
         );
         assert_eq!(
-            FsError::Store(ozfs::Error::InvalidKey {
+            FsError::Store(ozfs::Error::KeyTooLong {
                 key: "k".into(),
-                rule: "must be at most 1024 bytes long"
+                max: 1024
             })
             .errno(),
             Errno(libc::ENAMETOOLONG)

@@ -90,6 +90,7 @@ impl From<Error> for AdminError {
             | Error::ObjectChanged(_) => 409,
             Error::InvalidName { .. }
             | Error::InvalidKey { .. }
+            | Error::KeyTooLong { .. }
             | Error::LinkLoop(_)
             | Error::NotSupportedOnLink(_)
             | Error::BadDigest
@@ -107,7 +108,7 @@ impl From<Error> for AdminError {
             Error::NotSupported(_) => 501,
             Error::NoSpace => 507,
             Error::Backend { .. } => 502,
-            Error::Storage(_) | Error::Io(_) => 500,
+            Error::Storage { .. } | Error::Io(_) => 500,
         };
         let message = match &e {
             Error::SecretAlreadyExists(u) => format!(

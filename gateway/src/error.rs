@@ -136,9 +136,7 @@ impl From<ozfs::Error> for S3Error {
             E::InvalidName {
                 kind: NameKind::Volume, ..
             } => S3Error::invalid_argument(msg),
-            E::InvalidKey { key, .. } if key.len() > ozfs::namespace::name::MAX_KEY_LEN => {
-                S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")
-            }
+            E::KeyTooLong { .. } => S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long"),
             E::InvalidKey { .. } => S3Error::invalid_argument(msg),
             // Ozone answers a link loop with 500; a 5xx makes clients retry forever, and the
             // loop is a configuration error the user must see, so: 400 with a clear message.
@@ -194,7 +192,7 @@ impl From<ozfs::Error> for S3Error {
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 S3Error::new(backend_code(&code), status, message)
             }
-            E::Storage(_) | E::Io(_) => S3Error::internal(msg),
+            E::Storage { .. } | E::Io(_) => S3Error::internal(msg),
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use http::{HeaderMap, HeaderValue, Method};
 use ozfs::sigv4::{self, chunked, SigningParams};
-use ozfs::{ObjectStore, SecretStore};
+use ozfs::store::prelude::*;
+use ozfs::SecretStore;
 use ozfs_gateway::{Gateway, GatewayConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,6 +1,7 @@
 //! [`CachingStore`]: the decorator that puts a [`PageCache`] in front of any [`ObjectStore`].
 //!
-//! Everything is delegated to the inner store except the two byte-reading calls:
+//! Namespace and multipart calls reach the inner store through [`PassThrough`]; of the key
+//! calls ([`crate::store::Objects`]) all are delegated except the two byte-reading ones:
 //! - `get_object` resolves the object with one `head_object` on the inner store, resolves the
 //!   range (or part number), pins that version with `inner.pin_version` and returns a lazy body
 //!   that yields slices of cached pages, loading missing pages (in parallel, with readahead) with
@@ -22,9 +23,8 @@ use super::PageCache;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
-    BucketInfo, BucketUpdate, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, ListPage,
-    ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VersionPin,
-    VolumeInfo, WriteCondition,
+    ByteStream, ChangeEvent, CopyOptions, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo,
+    ObjectStore, Objects, PassThrough, PutOptions, VersionPin,
 };
 use async_trait::async_trait;
 use futures_util::{stream, Stream, StreamExt};
@@ -100,48 +100,15 @@ fn parts_unknown(info: &ObjectInfo) -> bool {
             .is_some_and(|n| n > 1)
 }
 
-#[async_trait]
-impl ObjectStore for CachingStore {
-    async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
-        self.inner.create_volume(name, owner).await
+impl PassThrough for CachingStore {
+    fn wrapped(&self) -> &dyn ObjectStore {
+        self.inner.as_ref()
     }
-    async fn delete_volume(&self, name: &str) -> Result<()> {
-        self.inner.delete_volume(name).await
-    }
-    async fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
-        self.inner.volume_info(name).await
-    }
-    async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
-        self.inner.list_volumes().await
-    }
-    async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
-        self.inner.create_bucket(bucket, owner).await
-    }
-    async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo> {
-        self.inner.create_link(link, target, owner).await
-    }
-    async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
-        self.inner.delete_bucket(bucket).await
-    }
-    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
-        self.inner.delete_bucket_aborting_uploads(bucket).await
-    }
-    async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
-        self.inner.bucket_info(bucket).await
-    }
-    async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
-        self.inner.list_buckets(volume).await
-    }
-    async fn bucket_settings(&self, bucket: &BucketPath) -> Result<BucketInfo> {
-        self.inner.bucket_settings(bucket).await
-    }
-    async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
-        self.inner.update_bucket(bucket, update).await
-    }
-    async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
-        self.inner.resolve_bucket(bucket).await
-    }
+}
 
+/// Only the byte reads are changed; the other key calls go to the inner store as they are.
+#[async_trait]
+impl Objects for CachingStore {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -151,7 +118,6 @@ impl ObjectStore for CachingStore {
     ) -> Result<ObjectInfo> {
         self.inner.put_object(bucket, key, body, opts).await
     }
-
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let mut attempt = 0;
         loop {
@@ -196,18 +162,15 @@ impl ObjectStore for CachingStore {
             }
         }
     }
-
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
         if range.start > range.end || range.end > info.size {
             return Err(Error::InvalidRange);
         }
         Ok(self.cached_stream(bucket, info.clone(), range, info.size))
     }
-
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         self.inner.pin_version(bucket, info).await
     }
-
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         self.inner.head_object(bucket, key).await
     }
@@ -238,77 +201,6 @@ impl ObjectStore for CachingStore {
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.inner.list_objects(bucket, req).await
     }
-
-    async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
-        self.inner.create_multipart(bucket, key, opts).await
-    }
-    async fn upload_part(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        body: ByteStream,
-        opts: PutOptions,
-    ) -> Result<PartInfo> {
-        self.inner
-            .upload_part(bucket, key, upload_id, part_number, body, opts)
-            .await
-    }
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
-        self.inner
-            .upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, src_range)
-            .await
-    }
-    async fn complete_multipart(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        parts: &[CompletedPart],
-        condition: WriteCondition,
-    ) -> Result<ObjectInfo> {
-        self.inner
-            .complete_multipart(bucket, key, upload_id, parts, condition)
-            .await
-    }
-    async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()> {
-        self.inner.abort_multipart(bucket, key, upload_id).await
-    }
-    async fn list_parts(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number_marker: u32,
-        max_parts: usize,
-    ) -> Result<PartsPage> {
-        self.inner
-            .list_parts(bucket, key, upload_id, part_number_marker, max_parts)
-            .await
-    }
-    async fn list_uploads(
-        &self,
-        bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage> {
-        self.inner
-            .list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
-            .await
-    }
-
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.subscribe()
     }

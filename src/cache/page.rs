@@ -7,7 +7,7 @@
 //!
 //! [`PageSource`] is what a loader needs to fetch pages of one version: the inner store, the
 //! (link-resolved or as-named) bucket and the pinned [`ObjectInfo`]. Loading reads exactly the
-//! page's range with [`ObjectStore::read_version`] and checks its length, so a store that
+//! page's range with [`Objects::read_version`](crate::store::Objects::read_version) and checks its length, so a store that
 //! returns fewer or more bytes than the version's size promises is reported as
 //! [`Error::ObjectChanged`] instead of being cached.
 

@@ -14,7 +14,7 @@
 use super::Configuration;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
-use crate::store::{ListRequest, ObjectStore};
+use crate::store::{ListRequest, ObjectStore, UploadsRequest};
 use std::time::SystemTime;
 
 /// What one pass did.
@@ -230,10 +230,12 @@ async fn abort_uploads(
         let page = match store
             .list_uploads(
                 bucket,
-                "",
-                marker.as_ref().map(|m| m.0.as_str()),
-                marker.as_ref().map(|m| m.1.as_str()),
-                PAGE.min(*budget as usize),
+                UploadsRequest {
+                    prefix: "",
+                    key_marker: marker.as_ref().map(|m| m.0.as_str()),
+                    upload_id_marker: marker.as_ref().map(|m| m.1.as_str()),
+                    max_uploads: PAGE.min(*budget as usize),
+                },
             )
             .await
         {
@@ -277,6 +279,7 @@ async fn abort_uploads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{body_from_bytes, BucketUpdate, PutOptions};
     use crate::MemStore;
     use std::time::Duration;

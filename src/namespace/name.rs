@@ -57,7 +57,10 @@ pub fn validate_key(key: &str) -> Result<()> {
         return err("must not be empty");
     }
     if key.len() > MAX_KEY_LEN {
-        return err("must be at most 1024 bytes long");
+        return Err(Error::KeyTooLong {
+            key: key.to_string(),
+            max: MAX_KEY_LEN,
+        });
     }
     if key.contains('\0') {
         return err("must not contain a NUL byte");
@@ -106,6 +109,11 @@ mod tests {
         assert!(validate_key("/x").is_ok());
         assert!(validate_key("").is_err());
         assert!(validate_key(".snapshot/x").is_err());
-        assert!(validate_key(&"k".repeat(1025)).is_err());
+        assert!(validate_key(&"k".repeat(1024)).is_ok());
+        assert!(matches!(
+            validate_key(&"k".repeat(1025)),
+            Err(Error::KeyTooLong { max: MAX_KEY_LEN, .. })
+        ));
+        assert!(matches!(validate_key("a\0b"), Err(Error::InvalidKey { .. })));
     }
 }

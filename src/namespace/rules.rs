@@ -1,7 +1,8 @@
 //! Object-level rules shared by every store, so the embedded store and the in-memory reference
-//! model cannot drift apart: write conditions, GET range / part-number resolution, the
-//! attributes a copy ends up with, and the body digest that every write computes while the
-//! bytes stream through (MD5 for the ETag, `Content-MD5`, declared length, flexible checksum).
+//! model cannot drift apart: write conditions, copy source ranges, prefix-rename arguments, GET
+//! range / part-number resolution, the attributes a copy ends up with, and the body digest that
+//! every write computes while the bytes stream through (MD5 for the ETag, `Content-MD5`, declared
+//! length, flexible checksum).
 
 use crate::error::{Error, Result};
 use crate::namespace::multipart::unquote;
@@ -9,6 +10,27 @@ use crate::store::{ChecksumSpec, CopyOptions, GetOptions, ObjectAttrs, PutOption
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::ops::Range;
+
+/// Check a byte range of a source against its size (copy and upload-part-copy).
+pub fn check_source_range(r: &Range<u64>, size: u64) -> Result<()> {
+    if r.start > r.end || r.end > size {
+        return Err(Error::InvalidRange);
+    }
+    Ok(())
+}
+
+/// Check the `from`/`to` pair of a prefix rename.
+pub fn check_rename_prefix(from: &str, to: &str) -> Result<()> {
+    if from.is_empty() || to.is_empty() {
+        return Err(Error::InvalidArgument("rename prefixes must not be empty".into()));
+    }
+    if to.starts_with(from) {
+        return Err(Error::InvalidArgument(format!(
+            "cannot move {from:?} into itself ({to:?})"
+        )));
+    }
+    Ok(())
+}
 
 /// Check a write condition against the ETag of the current object (`None`: no object).
 pub fn check_condition(cond: &WriteCondition, current_etag: Option<&str>) -> Result<()> {

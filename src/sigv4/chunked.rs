@@ -19,7 +19,7 @@
 //! does not grow with the chunk or body size and chunk headers split across reads are fine.
 //! A chunk's signature is checked when its last byte has arrived; on a mismatch the stream
 //! yields an error before it could end, so a consumer that commits only at the end of the
-//! stream (every `ObjectStore::put_object`) never commits unverified bytes. Trailers are
+//! stream (every `Objects::put_object`) never commits unverified bytes. Trailers are
 //! handed to the caller (callback, [`AwsChunkedDecoder::fill_checksum`]) as they are parsed,
 //! and the stream only ends after the whole trailer was read and checked and the decoded length
 //! matched `x-amz-decoded-content-length`.

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
     BucketInfo, BucketUpdate, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, ListPage,
-    ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage, VersionPin,
-    VolumeInfo, WriteCondition,
+    ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy, PartInfo, PartsPage,
+    PutOptions, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use futures_util::{stream, StreamExt};
@@ -83,7 +83,7 @@ fn timed_out(what: &str, limit: Duration) -> Error {
 }
 
 #[async_trait]
-impl ObjectStore for DeadlineStore {
+impl Namespace for DeadlineStore {
     async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
         self.run("create volume", self.inner.create_volume(name, owner)).await
     }
@@ -106,10 +106,6 @@ impl ObjectStore for DeadlineStore {
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         self.run("delete bucket", self.inner.delete_bucket(bucket)).await
     }
-    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
-        self.run("delete bucket", self.inner.delete_bucket_aborting_uploads(bucket))
-            .await
-    }
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         self.run("bucket info", self.inner.bucket_info(bucket)).await
     }
@@ -126,6 +122,10 @@ impl ObjectStore for DeadlineStore {
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         self.run("resolve bucket", self.inner.resolve_bucket(bucket)).await
     }
+}
+
+#[async_trait]
+impl Objects for DeadlineStore {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -190,6 +190,17 @@ impl ObjectStore for DeadlineStore {
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.run("list objects", self.inner.list_objects(bucket, req)).await
     }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.subscribe()
+    }
+}
+
+#[async_trait]
+impl Multipart for DeadlineStore {
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        self.run("delete bucket", self.inner.delete_bucket_aborting_uploads(bucket))
+            .await
+    }
     async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
         self.run(
             "create multipart upload",
@@ -214,22 +225,9 @@ impl ObjectStore for DeadlineStore {
         )
         .await
     }
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
-        self.run(
-            "upload part copy",
-            self.inner
-                .upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, src_range),
-        )
-        .await
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo> {
+        self.run("upload part copy", self.inner.upload_part_copy(bucket, key, copy))
+            .await
     }
     async fn complete_multipart(
         &self,
@@ -267,69 +265,28 @@ impl ObjectStore for DeadlineStore {
         )
         .await
     }
-    async fn list_uploads(
-        &self,
-        bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage> {
-        self.run(
-            "list uploads",
-            self.inner
-                .list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads),
-        )
-        .await
-    }
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.subscribe()
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage> {
+        self.run("list uploads", self.inner.list_uploads(bucket, req)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PassThrough;
     use crate::MemStore;
 
     /// A store whose every call waits forever (a stalled backend).
     struct Stalled(MemStore);
 
+    impl PassThrough for Stalled {
+        fn wrapped(&self) -> &dyn ObjectStore {
+            &self.0
+        }
+    }
+
     #[async_trait]
-    impl ObjectStore for Stalled {
-        async fn create_volume(&self, n: &str, o: &str) -> Result<VolumeInfo> {
-            self.0.create_volume(n, o).await
-        }
-        async fn delete_volume(&self, n: &str) -> Result<()> {
-            self.0.delete_volume(n).await
-        }
-        async fn volume_info(&self, n: &str) -> Result<VolumeInfo> {
-            self.0.volume_info(n).await
-        }
-        async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
-            self.0.list_volumes().await
-        }
-        async fn create_bucket(&self, b: &BucketPath, o: &str) -> Result<BucketInfo> {
-            self.0.create_bucket(b, o).await
-        }
-        async fn create_link(&self, l: &BucketPath, t: &BucketPath, o: &str) -> Result<BucketInfo> {
-            self.0.create_link(l, t, o).await
-        }
-        async fn delete_bucket(&self, b: &BucketPath) -> Result<()> {
-            self.0.delete_bucket(b).await
-        }
-        async fn bucket_info(&self, b: &BucketPath) -> Result<BucketInfo> {
-            self.0.bucket_info(b).await
-        }
-        async fn list_buckets(&self, v: &str) -> Result<Vec<BucketInfo>> {
-            self.0.list_buckets(v).await
-        }
-        async fn update_bucket(&self, b: &BucketPath, u: BucketUpdate) -> Result<BucketInfo> {
-            self.0.update_bucket(b, u).await
-        }
-        async fn resolve_bucket(&self, b: &BucketPath) -> Result<BucketPath> {
-            self.0.resolve_bucket(b).await
-        }
+    impl Objects for Stalled {
         async fn put_object(&self, b: &BucketPath, k: &str, body: ByteStream, o: PutOptions) -> Result<ObjectInfo> {
             self.0.put_object(b, k, body, o).await
         }
@@ -371,58 +328,6 @@ mod tests {
         }
         async fn list_objects(&self, _b: &BucketPath, _r: ListRequest) -> Result<ListPage> {
             std::future::pending().await
-        }
-        async fn create_multipart(&self, b: &BucketPath, k: &str, o: PutOptions) -> Result<String> {
-            self.0.create_multipart(b, k, o).await
-        }
-        async fn upload_part(
-            &self,
-            b: &BucketPath,
-            k: &str,
-            u: &str,
-            n: u32,
-            body: ByteStream,
-            o: PutOptions,
-        ) -> Result<PartInfo> {
-            self.0.upload_part(b, k, u, n, body, o).await
-        }
-        async fn upload_part_copy(
-            &self,
-            b: &BucketPath,
-            k: &str,
-            u: &str,
-            n: u32,
-            sb: &BucketPath,
-            sk: &str,
-            r: Option<Range<u64>>,
-        ) -> Result<PartInfo> {
-            self.0.upload_part_copy(b, k, u, n, sb, sk, r).await
-        }
-        async fn complete_multipart(
-            &self,
-            b: &BucketPath,
-            k: &str,
-            u: &str,
-            p: &[CompletedPart],
-            c: WriteCondition,
-        ) -> Result<ObjectInfo> {
-            self.0.complete_multipart(b, k, u, p, c).await
-        }
-        async fn abort_multipart(&self, b: &BucketPath, k: &str, u: &str) -> Result<()> {
-            self.0.abort_multipart(b, k, u).await
-        }
-        async fn list_parts(&self, b: &BucketPath, k: &str, u: &str, m: u32, n: usize) -> Result<PartsPage> {
-            self.0.list_parts(b, k, u, m, n).await
-        }
-        async fn list_uploads(
-            &self,
-            b: &BucketPath,
-            p: &str,
-            km: Option<&str>,
-            um: Option<&str>,
-            n: usize,
-        ) -> Result<UploadsPage> {
-            self.0.list_uploads(b, p, km, um, n).await
         }
         fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
             self.0.subscribe()

@@ -1,4 +1,4 @@
-//! The in-memory store: a complete [`ObjectStore`] + [`SecretStore`] kept in `BTreeMap`s behind
+//! The in-memory store: a complete [`ObjectStore`](crate::ObjectStore) + [`SecretStore`] kept in `BTreeMap`s behind
 //! one mutex, with bodies collected into [`Bytes`]. It is the test double of the front ends and
 //! the reference model the embedded store is checked against, so it holds whole bodies in
 //! memory (nothing else may). All the store-independent rules (listing, link resolution,
@@ -12,13 +12,16 @@ use crate::namespace::multipart::{
     check_part_number, composite_checksums, page_parts, page_uploads, validate_complete,
 };
 use crate::namespace::name::{validate_key, validate_resource_name};
-use crate::namespace::rules::{check_condition, copy_attrs, get_range, BodyDigest};
+use crate::namespace::rules::{
+    check_condition, check_rename_prefix, check_source_range, copy_attrs, get_range, BodyDigest,
+};
 use crate::namespace::BucketPath;
-use crate::secrets::SecretStore;
+use crate::secrets::{check_new_secret, generate_secret, SecretStore};
 use crate::store::{
     body_from_bytes, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart,
-    CopyOptions, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo,
-    PartsPage, PutOptions, UploadInfo, UploadsPage, VersionPin, VolumeInfo, WriteCondition,
+    CopyOptions, GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects,
+    PartCopy, PartInfo, PartsPage, PutOptions, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo,
+    WriteCondition,
 };
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -36,43 +39,6 @@ static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
 fn next_version() -> u64 {
     NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A new S3 secret: 64 hex characters (a SHA-256 of 32 random bytes).
-pub(crate) fn generate_secret() -> String {
-    let seed: [u8; 32] = rand::random();
-    hex::encode(sha2::Sha256::digest(seed))
-}
-
-/// Check a secret a user wants to set.
-pub(crate) fn check_new_secret(secret: &str) -> Result<()> {
-    if secret.chars().count() < 8 {
-        return Err(Error::InvalidArgument(
-            "a secret must be at least 8 characters long".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Check a byte range of a source against its size (copy and upload-part-copy).
-pub(crate) fn check_source_range(r: &Range<u64>, size: u64) -> Result<()> {
-    if r.start > r.end || r.end > size {
-        return Err(Error::InvalidRange);
-    }
-    Ok(())
-}
-
-/// Check the `from`/`to` pair of a prefix rename.
-pub(crate) fn check_rename_prefix(from: &str, to: &str) -> Result<()> {
-    if from.is_empty() || to.is_empty() {
-        return Err(Error::InvalidArgument("rename prefixes must not be empty".into()));
-    }
-    if to.starts_with(from) {
-        return Err(Error::InvalidArgument(format!(
-            "cannot move {from:?} into itself ({to:?})"
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Clone)]
@@ -214,7 +180,7 @@ fn slice_body(data: &Bytes, r: &Range<u64>) -> ByteStream {
 }
 
 #[async_trait]
-impl ObjectStore for MemStore {
+impl Namespace for MemStore {
     async fn create_volume(&self, name: &str, owner: &str) -> Result<VolumeInfo> {
         validate_resource_name(NameKind::Volume, name)?;
         let mut g = self.lock();
@@ -229,7 +195,6 @@ impl ObjectStore for MemStore {
         g.volumes.insert(name.to_string(), v.clone());
         Ok(v)
     }
-
     async fn delete_volume(&self, name: &str) -> Result<()> {
         let mut g = self.lock();
         g.volume(name)?;
@@ -239,25 +204,20 @@ impl ObjectStore for MemStore {
         g.volumes.remove(name);
         Ok(())
     }
-
     async fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
         self.lock().volume(name).cloned()
     }
-
     async fn list_volumes(&self) -> Result<Vec<VolumeInfo>> {
         Ok(self.lock().volumes.values().cloned().collect())
     }
-
     async fn create_bucket(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
         self.create_record(bucket, None, owner)
     }
-
     async fn create_link(&self, link: &BucketPath, target: &BucketPath, owner: &str) -> Result<BucketInfo> {
         validate_resource_name(NameKind::Volume, &target.volume)?;
         validate_resource_name(NameKind::Bucket, &target.bucket)?;
         self.create_record(link, Some(target.clone()), owner)
     }
-
     async fn delete_bucket(&self, bucket: &BucketPath) -> Result<()> {
         let mut g = self.lock();
         g.volume(&bucket.volume)?;
@@ -271,22 +231,6 @@ impl ObjectStore for MemStore {
         g.buckets.remove(bucket);
         Ok(())
     }
-
-    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
-        let mut g = self.lock();
-        g.volume(&bucket.volume)?;
-        let mb = g
-            .buckets
-            .get(bucket)
-            .ok_or_else(|| Error::NoSuchBucket(bucket.bucket.clone()))?;
-        if !mb.objects.is_empty() {
-            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
-        }
-        // Under the one lock: the uploads go with the bucket.
-        g.buckets.remove(bucket);
-        Ok(())
-    }
-
     async fn bucket_info(&self, bucket: &BucketPath) -> Result<BucketInfo> {
         let g = self.lock();
         g.volume(&bucket.volume)?;
@@ -295,7 +239,6 @@ impl ObjectStore for MemStore {
             .map(|mb| mb.info.clone())
             .ok_or_else(|| Error::NoSuchBucket(bucket.bucket.clone()))
     }
-
     async fn list_buckets(&self, volume: &str) -> Result<Vec<BucketInfo>> {
         let g = self.lock();
         g.volume(volume)?;
@@ -305,7 +248,6 @@ impl ObjectStore for MemStore {
             .map(|mb| mb.info.clone())
             .collect())
     }
-
     async fn update_bucket(&self, bucket: &BucketPath, update: BucketUpdate) -> Result<BucketInfo> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -317,11 +259,13 @@ impl ObjectStore for MemStore {
         }
         Ok(mb.info.clone())
     }
-
     async fn resolve_bucket(&self, bucket: &BucketPath) -> Result<BucketPath> {
         self.lock().resolve(bucket)
     }
+}
 
+#[async_trait]
+impl Objects for MemStore {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -360,7 +304,6 @@ impl ObjectStore for MemStore {
         self.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -378,7 +321,6 @@ impl ObjectStore for MemStore {
             body,
         })
     }
-
     async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -405,7 +347,6 @@ impl ObjectStore for MemStore {
         check_source_range(&range, o.info.size)?;
         Ok(slice_body(&o.data, &range))
     }
-
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -431,7 +372,6 @@ impl ObjectStore for MemStore {
             version: info.version,
         }))
     }
-
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -440,7 +380,6 @@ impl ObjectStore for MemStore {
             .map(|o| o.info.clone())
             .ok_or_else(|| Error::NoSuchKey(key.to_string()))
     }
-
     async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()> {
         let mut g = self.lock();
         let (real, mb) = g.real(bucket)?;
@@ -455,7 +394,6 @@ impl ObjectStore for MemStore {
         }
         Ok(())
     }
-
     async fn copy_object(
         &self,
         src_bucket: &BucketPath,
@@ -515,7 +453,6 @@ impl ObjectStore for MemStore {
         self.emit(&real, dst_key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
         let mut g = self.lock();
         let (real, mb) = g.real(bucket)?;
@@ -532,7 +469,6 @@ impl ObjectStore for MemStore {
         self.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
         validate_key(to)?;
         let mut g = self.lock();
@@ -554,7 +490,6 @@ impl ObjectStore for MemStore {
         self.emit(&real, to, ChangeKind::Put);
         Ok(())
     }
-
     async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64> {
         check_rename_prefix(from, to)?;
         let mut g = self.lock();
@@ -589,7 +524,6 @@ impl ObjectStore for MemStore {
         }
         Ok(renames.len() as u64)
     }
-
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -607,7 +541,27 @@ impl ObjectStore for MemStore {
             next_start_after: l.next_start_after,
         })
     }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.changes.subscribe()
+    }
+}
 
+#[async_trait]
+impl Multipart for MemStore {
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        let mut g = self.lock();
+        g.volume(&bucket.volume)?;
+        let mb = g
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| Error::NoSuchBucket(bucket.bucket.clone()))?;
+        if !mb.objects.is_empty() {
+            return Err(Error::BucketNotEmpty(bucket.bucket.clone()));
+        }
+        // Under the one lock: the uploads go with the bucket.
+        g.buckets.remove(bucket);
+        Ok(())
+    }
     async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
         validate_key(key)?;
         let mut g = self.lock();
@@ -630,7 +584,6 @@ impl ObjectStore for MemStore {
         );
         Ok(id)
     }
-
     async fn upload_part(
         &self,
         bucket: &BucketPath,
@@ -661,17 +614,14 @@ impl ObjectStore for MemStore {
             .insert(part_number, (part.clone(), data));
         Ok(part)
     }
-
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo> {
+        let PartCopy {
+            upload_id,
+            part_number,
+            src_bucket,
+            src_key,
+            src_range,
+        } = copy;
         check_part_number(part_number)?;
         let mut g = self.lock();
         {
@@ -699,7 +649,6 @@ impl ObjectStore for MemStore {
         up.parts.insert(part_number, (part.clone(), data));
         Ok(part)
     }
-
     async fn complete_multipart(
         &self,
         bucket: &BucketPath,
@@ -755,7 +704,6 @@ impl ObjectStore for MemStore {
         self.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
-
     async fn abort_multipart(&self, bucket: &BucketPath, key: &str, upload_id: &str) -> Result<()> {
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
@@ -763,7 +711,6 @@ impl ObjectStore for MemStore {
         mb.uploads.remove(upload_id);
         Ok(())
     }
-
     async fn list_parts(
         &self,
         bucket: &BucketPath,
@@ -784,24 +731,18 @@ impl ObjectStore for MemStore {
             attrs: up.attrs.clone(),
         })
     }
-
-    async fn list_uploads(
-        &self,
-        bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage> {
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage> {
+        let UploadsRequest {
+            prefix,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+        } = req;
         let mut g = self.lock();
         let (_, mb) = g.real(bucket)?;
         let mut all: Vec<UploadInfo> = mb.uploads.values().map(|u| u.info.clone()).collect();
         all.sort_by(|a, b| (a.key.as_bytes(), &a.upload_id).cmp(&(b.key.as_bytes(), &b.upload_id)));
         Ok(page_uploads(all, prefix, key_marker, upload_id_marker, max_uploads))
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.changes.subscribe()
     }
 }
 

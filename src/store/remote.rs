@@ -1,4 +1,4 @@
-//! [`RemoteStore`]: an S3 client that implements [`ObjectStore`] against any S3 endpoint (an
+//! [`RemoteStore`]: an S3 client that implements [`ObjectStore`](crate::ObjectStore) against any S3 endpoint (an
 //! Ozone S3 gateway, `ozfs serve`, other S3 servers).
 //!
 //! Design:
@@ -47,8 +47,8 @@ use crate::error::{Error, Result};
 use crate::namespace::{BucketPath, DEFAULT_S3_VOLUME};
 use crate::store::{
     BucketInfo, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions, GetOptions, GetResult,
-    ListPage, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PartInfo, PartsPage, PutOptions, UploadsPage,
-    VolumeInfo, WriteCondition,
+    ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects, PartCopy, PartInfo, PartsPage,
+    PutOptions, UploadsPage, UploadsRequest, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use client::Client;
@@ -403,7 +403,7 @@ pub(crate) fn info_from_headers(bucket: &str, key: &str, h: &HeaderMap, owner: &
 }
 
 #[async_trait]
-impl ObjectStore for RemoteStore {
+impl Namespace for RemoteStore {
     async fn create_volume(&self, _name: &str, _owner: &str) -> Result<VolumeInfo> {
         Err(self.no_links("creating a volume"))
     }
@@ -441,7 +441,10 @@ impl ObjectStore for RemoteStore {
         self.head_bucket(bucket).await?;
         Ok(bucket.clone())
     }
+}
 
+#[async_trait]
+impl Objects for RemoteStore {
     async fn put_object(
         &self,
         bucket: &BucketPath,
@@ -555,7 +558,16 @@ impl ObjectStore for RemoteStore {
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.list_objects_impl(bucket, req).await
     }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.changes.subscribe()
+    }
+}
 
+#[async_trait]
+impl Multipart for RemoteStore {
+    async fn delete_bucket_aborting_uploads(&self, bucket: &BucketPath) -> Result<()> {
+        crate::store::abort_uploads_then_delete(self, bucket).await
+    }
     async fn create_multipart(&self, bucket: &BucketPath, key: &str, opts: PutOptions) -> Result<String> {
         self.create_multipart_impl(bucket, key, &opts).await
     }
@@ -571,16 +583,14 @@ impl ObjectStore for RemoteStore {
         self.upload_part_impl(bucket, key, upload_id, part_number, body, &opts)
             .await
     }
-    async fn upload_part_copy(
-        &self,
-        bucket: &BucketPath,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        src_bucket: &BucketPath,
-        src_key: &str,
-        src_range: Option<Range<u64>>,
-    ) -> Result<PartInfo> {
+    async fn upload_part_copy(&self, bucket: &BucketPath, key: &str, copy: PartCopy<'_>) -> Result<PartInfo> {
+        let PartCopy {
+            upload_id,
+            part_number,
+            src_bucket,
+            src_key,
+            src_range,
+        } = copy;
         self.upload_part_copy_impl(bucket, key, upload_id, part_number, src_bucket, src_key, src_range)
             .await
     }
@@ -612,20 +622,15 @@ impl ObjectStore for RemoteStore {
         self.list_parts_impl(bucket, key, upload_id, part_number_marker, max_parts)
             .await
     }
-    async fn list_uploads(
-        &self,
-        bucket: &BucketPath,
-        prefix: &str,
-        key_marker: Option<&str>,
-        upload_id_marker: Option<&str>,
-        max_uploads: usize,
-    ) -> Result<UploadsPage> {
+    async fn list_uploads(&self, bucket: &BucketPath, req: UploadsRequest<'_>) -> Result<UploadsPage> {
+        let UploadsRequest {
+            prefix,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+        } = req;
         self.list_uploads_impl(bucket, prefix, key_marker, upload_id_marker, max_uploads)
             .await
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.changes.subscribe()
     }
 }
 

@@ -44,7 +44,7 @@ fn fixture() -> Fixture {
     {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let store = ozfs::LocalStore::open(data.path(), "s3v").unwrap();
-        use ozfs::ObjectStore;
+        use ozfs::store::prelude::*;
         rt.block_on(store.create_bucket(&ozfs::BucketPath::new("s3v", "bkt"), "me"))
             .unwrap();
         rt.block_on(store.put_object(
@@ -143,7 +143,7 @@ fn backgrounds_after_mount_and_sigterm_unmounts() {
     // What was written is in the store.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = ozfs::LocalStore::open(f.data.path(), "s3v").unwrap();
-    use ozfs::ObjectStore;
+    use ozfs::store::prelude::*;
     let got = rt
         .block_on(store.get_object(&ozfs::BucketPath::new("s3v", "bkt"), "new.txt", Default::default()))
         .unwrap();

@@ -12,7 +12,7 @@ pub async fn open_local(settings: &Settings) -> ozfs::Result<LocalAdmin> {
     // Opening scans the data directory (recovery): keep it off the async workers.
     let store = tokio::task::spawn_blocking(move || LocalStore::open(&dir, &volume))
         .await
-        .map_err(|e| ozfs::Error::Storage(format!("opening the store failed: {e}")))??;
+        .map_err(|e| ozfs::Error::storage_from("opening the store failed", e))??;
     let store = Arc::new(store);
     let objects: Arc<dyn ObjectStore> = store.clone();
     let secrets: Arc<dyn SecretStore> = store;
@@ -21,5 +21,5 @@ pub async fn open_local(settings: &Settings) -> ozfs::Result<LocalAdmin> {
 
 /// Does this error from [`LocalStore::open`] say another process holds the data directory?
 pub fn is_held_elsewhere(e: &ozfs::Error) -> bool {
-    matches!(e, ozfs::Error::Storage(m) if m.contains("another ozfs process holds the data directory"))
+    matches!(e, ozfs::Error::Storage { message: m, .. } if m.contains("another ozfs process holds the data directory"))
 }

@@ -17,7 +17,7 @@ use crate::error::S3Error;
 use crate::xml::XmlWriter;
 use http::{Response, StatusCode};
 use ozfs::store::MAX_PART_NUMBER;
-use ozfs::{ByteStream, CompletedPart, PutOptions};
+use ozfs::{ByteStream, CompletedPart, PartCopy, PutOptions, UploadsRequest};
 
 /// Largest CompleteMultipartUpload body (10000 parts).
 const MAX_COMPLETE_BODY: usize = 4 * 1024 * 1024;
@@ -118,11 +118,13 @@ pub async fn upload_part_copy(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> 
         .upload_part_copy(
             &ctx.bucket_path(),
             ctx.key_name(),
-            &id,
-            n,
-            &src_bucket,
-            &src_key,
-            src_range,
+            PartCopy {
+                upload_id: &id,
+                part_number: n,
+                src_bucket: &src_bucket,
+                src_key: &src_key,
+                src_range,
+            },
         )
         .await?;
     let mut w = XmlWriter::new();
@@ -264,7 +266,15 @@ pub async fn list_uploads(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let page = ctx
         .state
         .store
-        .list_uploads(&ctx.bucket_path(), prefix, key_marker, id_marker, max)
+        .list_uploads(
+            &ctx.bucket_path(),
+            UploadsRequest {
+                prefix,
+                key_marker,
+                upload_id_marker: id_marker,
+                max_uploads: max,
+            },
+        )
         .await?;
     let mut w = XmlWriter::new();
     w.start_ns("ListMultipartUploadsResult")

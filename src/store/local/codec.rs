@@ -70,7 +70,7 @@ impl Enc {
 pub struct Dec<'a>(pub &'a [u8]);
 
 fn short() -> Error {
-    Error::Storage("metadata record is truncated".into())
+    Error::storage("metadata record is truncated")
 }
 
 impl<'a> Dec<'a> {
@@ -96,7 +96,7 @@ impl<'a> Dec<'a> {
     pub fn str(&mut self) -> Result<String> {
         let n = self.u32()? as usize;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::Storage("metadata string is not UTF-8".into()))
+        String::from_utf8(b.to_vec()).map_err(|_| Error::storage("metadata string is not UTF-8"))
     }
     pub fn opt_str(&mut self) -> Result<Option<String>> {
         match self.u8()? {

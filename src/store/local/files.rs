@@ -372,7 +372,7 @@ impl Files {
                 Ok(dg)
             })
             .await
-            .map_err(|e| Error::Storage(format!("writer task failed: {e}")))?;
+            .map_err(|e| Error::storage_from("writer task failed", e))?;
             return match r {
                 Ok(dg) => {
                     abandon.disarm();
@@ -419,7 +419,7 @@ impl Files {
             let _ = wtx.send(Msg::End).await;
         }
         drop((htx, wtx));
-        let joined = |e: tokio::task::JoinError| Error::Storage(format!("writer task failed: {e}"));
+        let joined = |e: tokio::task::JoinError| Error::storage_from("writer task failed", e);
         let hashed = hasher.await.map_err(joined)?;
         let written = writer.await.map_err(joined)?;
         let result = match (body_err, hashed, written) {
@@ -634,7 +634,7 @@ pub fn read_stream(files: Arc<Files>, segs: Vec<Arc<SegHandle>>, range: Range<u6
                     let mut buf = BytesMut::zeroed(len);
                     f.read_exact_at(&mut buf, off).map_err(|e| {
                         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                            Error::Storage(format!("data file {} is shorter than its record", segs[idx].seg.file))
+                            Error::storage(format!("data file {} is shorter than its record", segs[idx].seg.file))
                         } else {
                             e.into()
                         }
@@ -643,7 +643,7 @@ pub fn read_stream(files: Arc<Files>, segs: Vec<Arc<SegHandle>>, range: Range<u6
                     Ok(buf.freeze())
                 })
                 .await
-                .map_err(|e| Error::Storage(format!("reader task failed: {e}")))?
+                .map_err(|e| Error::storage_from("reader task failed", e))?
             }
         })
         .buffered(READS_IN_FLIGHT);

@@ -23,7 +23,8 @@
 //! 100), seed `OZFS_CRASH_SEED` (default: random, printed).
 
 use crate::common::*;
-use ozfs::{BucketPath, GetOptions, LocalStore, ObjectStore};
+use ozfs::store::prelude::*;
+use ozfs::{BucketPath, GetOptions, LocalStore};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -388,7 +389,16 @@ async fn check(data: &Path, staging: &Path, m: &Model) -> usize {
             actual.links.insert(bi.name);
         }
     }
-    let ups = s.list_uploads(&b, "", None, None, 10_000).await.unwrap();
+    let ups = s
+        .list_uploads(
+            &b,
+            ozfs::UploadsRequest {
+                max_uploads: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     for u in &ups.uploads {
         s.abort_multipart(&b, &u.key, &u.upload_id).await.unwrap();
     }

@@ -1,0 +1,453 @@
+//! Key I/O ([`Objects`] for the embedded store): put, get, version reads, head, delete, copy,
+//! attributes and listing; renames are in `rename.rs`.
+
+use super::*;
+
+impl Inner {
+    /// Look up an object and open its data files (those covering `range`, up to [`EAGER_OPEN`]),
+    /// retrying when an overwrite removed a file between the lookup and the open.
+    pub(super) fn open_object(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        want_version: Option<u64>,
+        range_of: &dyn Fn(&ObjectInfo) -> Result<Range<u64>>,
+    ) -> Result<(ObjectInfo, Source, Range<u64>)> {
+        for _ in 0..8 {
+            let txn = self.read()?;
+            let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
+            let objs = txn.open_table(OBJECTS).map_err(db)?;
+            let mut rec = get_object_rec(&objs, &obj_key(b.id, key))?;
+            let mut found_key = key.to_string();
+            if let Some(v) = want_version {
+                if rec.as_ref().map(|r| r.version) != Some(v) {
+                    // Renamed since? Follow the version to its current key in this bucket.
+                    rec = None;
+                    let versions = txn.open_table(VERSIONS).map_err(db)?;
+                    if let Some(k) = versions.get(v).map_err(db)? {
+                        let k = k.value();
+                        if k.len() >= 8 && k[..8] == b.id.to_be_bytes() {
+                            if let Some(r) = get_object_rec(&objs, k)?.filter(|r| r.version == v) {
+                                found_key = String::from_utf8_lossy(&k[8..]).into_owned();
+                                rec = Some(r);
+                            }
+                        }
+                    }
+                }
+            }
+            drop(objs);
+            let rec = match (rec, want_version) {
+                (Some(r), _) => r,
+                (None, Some(_)) => return Err(Error::ObjectChanged(key.to_string())),
+                (None, None) => return Err(Error::NoSuchKey(key.to_string())),
+            };
+            let info = object_info(&found_key, &rec);
+            let range = range_of(&info)?;
+            if rec.inline {
+                let data = read_inline(&txn, rec.version)?;
+                return Ok((info, Source::Inline(data), range));
+            }
+            drop(txn);
+            let mut handles = Vec::with_capacity(rec.segments.len());
+            let mut start = 0u64;
+            let mut opened = 0usize;
+            let mut gone = false;
+            for s in &rec.segments {
+                let end = start + s.size;
+                let overlaps = start < range.end && end > range.start;
+                let file = if overlaps && opened < EAGER_OPEN {
+                    opened += 1;
+                    match self.files.open_file(s.file) {
+                        Ok(f) => Some(f),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            gone = true;
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    None
+                };
+                handles.push(SegHandle::new(*s, file));
+                start = end;
+            }
+            if !gone {
+                return Ok((info, Source::Files(handles), range));
+            }
+            if want_version.is_some() {
+                return Err(Error::ObjectChanged(key.to_string()));
+            }
+        }
+        Err(Error::ObjectChanged(key.to_string()))
+    }
+
+    /// Commit an object record at `key` of `bucket`, checking `cond` against the current one
+    /// atomically. Data files in `guards` are kept on success and removed on failure; the
+    /// replaced object's files are removed after the commit.
+    /// `inline` holds the bytes of an inline record.
+    pub(super) fn commit_object(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        mut rec: ObjectRec,
+        cond: &WriteCondition,
+        guards: Vec<FileGuard>,
+        inline: Option<&[u8]>,
+    ) -> Result<(BucketPath, ObjectInfo)> {
+        let ((real, old_files, info), durable) = self.write_staged(|txn| {
+            let (real, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
+            let mut objs = txn.open_table(OBJECTS).map_err(db)?;
+            let k = obj_key(b.id, key);
+            let cur = get_object_rec(&objs, &k)?;
+            check_condition(cond, cur.as_ref().map(|c| c.etag.as_str()))?;
+            if rec.owner.is_empty() {
+                rec.owner = b.owner.clone();
+            }
+            rec.inline = inline.is_some();
+            objs.insert(k.as_slice(), rec.encode().as_slice()).map_err(db)?;
+            drop(objs);
+            let old_files = match &cur {
+                Some(c) => release(txn, c)?,
+                None => Vec::new(),
+            };
+            if let Some(data) = inline {
+                txn.open_table(INLINE)
+                    .map_err(db)?
+                    .insert(rec.version, data)
+                    .map_err(db)?;
+            }
+            index_version(txn, rec.version, &k)?;
+            bump_version(txn, rec.version + 1)?;
+            Ok((real, old_files, object_info(key, &rec)))
+        })?;
+        for g in guards {
+            g.disarm();
+        }
+        durable?;
+        self.files.remove(old_files);
+        Ok((real, info))
+    }
+}
+
+#[async_trait]
+impl Objects for LocalStore {
+    async fn put_object(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        validate_key(key)?;
+        let b = bucket.clone();
+        self.run(move |i| i.resolve(&b)).await?;
+        let id = self.inner.alloc();
+        let head = files::read_head(body, INLINE_MAX + 1).await?;
+        let (b, k) = (bucket.clone(), key.to_string());
+        let (real, info) = if head.rest.is_none() && head.len <= INLINE_MAX {
+            // Small: the bytes go into the same transaction as the record.
+            self.run(move |i| {
+                let mut data = Vec::with_capacity(head.len);
+                let mut digest = BodyDigest::new(&opts);
+                for c in &head.chunks {
+                    digest.update(c)?;
+                    data.extend_from_slice(c);
+                }
+                let d = digest.finish()?;
+                let mut attrs = opts.attrs;
+                attrs.checksums = d.checksums;
+                let rec = ObjectRec {
+                    size: d.len,
+                    etag: d.etag,
+                    last_modified: SystemTime::now(),
+                    version: id,
+                    owner: opts.owner.clone().unwrap_or_default(),
+                    attrs,
+                    multipart: false,
+                    segments: Vec::new(),
+                    inline: true,
+                    part_numbers: Vec::new(),
+                };
+                i.commit_object(&b, &k, rec, &opts.condition, Vec::new(), Some(&data))
+            })
+            .await?
+        } else {
+            let (d, guard) = self.inner.files.write_head(id, head, BodyDigest::new(&opts)).await?;
+            let mut attrs = opts.attrs;
+            attrs.checksums = d.checksums;
+            let rec = ObjectRec {
+                size: d.len,
+                etag: d.etag,
+                last_modified: SystemTime::now(),
+                version: id,
+                owner: opts.owner.clone().unwrap_or_default(),
+                attrs,
+                multipart: false,
+                segments: vec![Segment { file: id, size: d.len }],
+                inline: false,
+                part_numbers: Vec::new(),
+            };
+            let cond = opts.condition;
+            self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
+                .await?
+        };
+        self.inner.emit(&real, key, ChangeKind::Put);
+        Ok(info)
+    }
+    async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
+        let (b, k) = (bucket.clone(), key.to_string());
+        let (info, src, range) = self
+            .run(move |i| {
+                i.open_object(&b, &k, None, &|info: &ObjectInfo| {
+                    get_range(&opts, info.size, &info.parts, &info.part_numbers)
+                })
+            })
+            .await?;
+        let body = body_of(&self.inner.files, src, range.clone(), key);
+        Ok(GetResult { info, range, body })
+    }
+    async fn read_version(&self, bucket: &BucketPath, info: &ObjectInfo, range: Range<u64>) -> Result<ByteStream> {
+        let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
+        let r = range.clone();
+        let found = self
+            .run(move |i| {
+                i.open_object(&b, &k, Some(v), &|info: &ObjectInfo| {
+                    check_source_range(&r, info.size)?;
+                    Ok(r.clone())
+                })
+            })
+            .await;
+        match found {
+            Ok((_, src, range)) => Ok(body_of(&self.inner.files, src, range, &info.key)),
+            // Gone from the metadata (overwritten, deleted): a pin may still hold its bytes.
+            Err(Error::ObjectChanged(k)) => match self.inner.pinned_source(v) {
+                Some(src) => {
+                    check_source_range(&range, info.size)?;
+                    Ok(body_of(&self.inner.files, src, range, &info.key))
+                }
+                None => Err(Error::ObjectChanged(k)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+    async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
+        let (b, k, v) = (bucket.clone(), info.key.clone(), info.version);
+        let pin = self.run(move |i| i.pin_version(&b, &k, v)).await?;
+        Ok(VersionPin::new(pin))
+    }
+    async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
+        let (b, k) = (bucket.clone(), key.to_string());
+        self.run(move |i| {
+            let txn = i.read()?;
+            let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+            let objs = txn.open_table(OBJECTS).map_err(db)?;
+            let o = get_object_rec(&objs, &obj_key(rec.id, &k))?.ok_or_else(|| Error::NoSuchKey(k.clone()))?;
+            Ok(object_info(&k, &o))
+        })
+        .await
+    }
+    async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()> {
+        let (b, k, im) = (bucket.clone(), key.to_string(), if_match.map(str::to_string));
+        let (real, old) = self
+            .run(move |i| {
+                let (real, old, files) = i.write(|txn| {
+                    let (real, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+                    let mut objs = txn.open_table(OBJECTS).map_err(db)?;
+                    let ok = obj_key(rec.id, &k);
+                    let cur = get_object_rec(&objs, &ok)?;
+                    if let Some(want) = im {
+                        check_condition(&WriteCondition::IfMatch(want), cur.as_ref().map(|c| c.etag.as_str()))?;
+                    }
+                    let mut files = Vec::new();
+                    if let Some(c) = &cur {
+                        objs.remove(ok.as_slice()).map_err(db)?;
+                        drop(objs);
+                        files = release(txn, c)?;
+                    }
+                    Ok((real, cur, files))
+                })?;
+                i.files.remove(files);
+                Ok((real, old))
+            })
+            .await?;
+        if old.is_some() {
+            self.inner.emit(&real, key, ChangeKind::Delete);
+        }
+        Ok(())
+    }
+    async fn copy_object(
+        &self,
+        src_bucket: &BucketPath,
+        src_key: &str,
+        dst_bucket: &BucketPath,
+        dst_key: &str,
+        opts: CopyOptions,
+    ) -> Result<ObjectInfo> {
+        validate_key(dst_key)?;
+        let db_ = dst_bucket.clone();
+        self.run(move |i| i.resolve(&db_)).await?;
+        let rec = if let Some(range) = opts.source_range.clone() {
+            let (id, d, guard, src, r) = self.copy_range_to_file(src_bucket, src_key, Some(range)).await?;
+            let whole = r.start == 0 && r.end == src.size && src.parts.is_empty();
+            (
+                ObjectRec {
+                    size: d.len,
+                    etag: d.etag,
+                    last_modified: SystemTime::now(),
+                    version: id,
+                    owner: opts.owner.clone().unwrap_or_default(),
+                    attrs: copy_attrs(&src.attrs, &opts, whole),
+                    multipart: false,
+                    segments: vec![Segment { file: id, size: d.len }],
+                    inline: false,
+                    part_numbers: Vec::new(),
+                },
+                vec![guard],
+                None,
+            )
+        } else {
+            // Whole copy: hard-link the source's files under new ids.
+            let (sb, sk) = (src_bucket.clone(), src_key.to_string());
+            let opts2 = opts.clone();
+            self.run(move |i| {
+                for _ in 0..8 {
+                    let txn = i.read()?;
+                    let (_, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &sb)?;
+                    let objs = txn.open_table(OBJECTS).map_err(db)?;
+                    let src =
+                        get_object_rec(&objs, &obj_key(b.id, &sk))?.ok_or_else(|| Error::NoSuchKey(sk.clone()))?;
+                    drop(objs);
+                    let inline = if src.inline {
+                        Some(read_inline(&txn, src.version)?.to_vec())
+                    } else {
+                        None
+                    };
+                    drop(txn);
+                    let mut guards = Vec::new();
+                    let mut segments = Vec::new();
+                    let mut vanished = false;
+                    for s in &src.segments {
+                        let id = i.alloc();
+                        match i.files.clone_file(s.file, id) {
+                            Ok(g) => guards.push(g),
+                            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                                vanished = true;
+                                break;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                        segments.push(Segment { file: id, size: s.size });
+                    }
+                    if vanished {
+                        continue; // the source was replaced meanwhile: copy the new one
+                    }
+                    let rec = ObjectRec {
+                        size: src.size,
+                        etag: src.etag.clone(),
+                        last_modified: SystemTime::now(),
+                        version: i.alloc(),
+                        owner: opts2.owner.clone().unwrap_or_default(),
+                        attrs: copy_attrs(&src.attrs, &opts2, true),
+                        multipart: src.multipart,
+                        segments,
+                        inline: src.inline,
+                        part_numbers: src.part_numbers.clone(),
+                    };
+                    return Ok((rec, guards, inline));
+                }
+                Err(Error::ObjectChanged(sk.clone()))
+            })
+            .await?
+        };
+        let (b, k, cond) = (dst_bucket.clone(), dst_key.to_string(), opts.condition);
+        let (real, info) = self
+            .run(move |i| i.commit_object(&b, &k, rec.0, &cond, rec.1, rec.2.as_deref()))
+            .await?;
+        self.inner.emit(&real, dst_key, ChangeKind::Put);
+        Ok(info)
+    }
+    async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
+        let (b, k) = (bucket.clone(), key.to_string());
+        let (real, info) = self
+            .run(move |i| {
+                i.write(|txn| {
+                    let (real, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+                    let mut objs = txn.open_table(OBJECTS).map_err(db)?;
+                    let ok = obj_key(rec.id, &k);
+                    let mut o = get_object_rec(&objs, &ok)?.ok_or_else(|| Error::NoSuchKey(k.clone()))?;
+                    let checksums = std::mem::take(&mut o.attrs.checksums);
+                    o.attrs = attrs;
+                    o.attrs.checksums = checksums;
+                    o.last_modified = SystemTime::now();
+                    objs.insert(ok.as_slice(), o.encode().as_slice()).map_err(db)?;
+                    Ok((real, object_info(&k, &o)))
+                })
+            })
+            .await?;
+        self.inner.emit(&real, key, ChangeKind::Put);
+        Ok(info)
+    }
+    async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
+        self.rename_object_impl(bucket, from, to).await
+    }
+    async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64> {
+        self.rename_prefix_impl(bucket, from, to).await
+    }
+    async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
+        let b = bucket.clone();
+        self.run(move |i| {
+            let txn = i.read()?;
+            let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+            let objs = txn.open_table(OBJECTS).map_err(db)?;
+            let idb = rec.id.to_be_bytes();
+            let seek = |bound: Bound<&[u8]>| -> Result<Option<(String, ObjectRec)>> {
+                let mut k;
+                let lo = match bound {
+                    Bound::Included(x) => {
+                        k = idb.to_vec();
+                        k.extend_from_slice(x);
+                        Bound::Included(k.as_slice())
+                    }
+                    Bound::Excluded(x) => {
+                        k = idb.to_vec();
+                        k.extend_from_slice(x);
+                        Bound::Excluded(k.as_slice())
+                    }
+                    Bound::Unbounded => {
+                        k = idb.to_vec();
+                        Bound::Included(k.as_slice())
+                    }
+                };
+                let mut it = objs.range::<&[u8]>((lo, Bound::Unbounded)).map_err(db)?;
+                match it.next() {
+                    Some(e) => {
+                        let (kk, v) = e.map_err(db)?;
+                        if !kk.value().starts_with(&idb) {
+                            return Ok(None);
+                        }
+                        let key = String::from_utf8_lossy(&kk.value()[8..]).into_owned();
+                        Ok(Some((key, ObjectRec::decode(v.value())?)))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let l = list_page(
+                &req.prefix,
+                req.delimiter.as_deref(),
+                req.start_after.as_deref(),
+                req.max_keys,
+                seek,
+            )?;
+            Ok(ListPage {
+                objects: l.objects.iter().map(|(k, o)| object_info(k, o)).collect(),
+                common_prefixes: l.common_prefixes,
+                is_truncated: l.is_truncated,
+                next_start_after: l.next_start_after,
+            })
+        })
+        .await
+    }
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.changes.subscribe()
+    }
+}
