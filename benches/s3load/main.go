@@ -32,6 +32,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -134,6 +135,18 @@ func limits(args []string) {
 		die("fsync: %v", err)
 	}
 	out("disk_write_fsync", float64(total)/time.Since(t0).Seconds()/1e6, "MB/s")
+	// cold read of what was just written: evicted from the page cache first
+	const fadvDontneed = 4
+	_, _, _ = syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, 0, fadvDontneed, 0, 0)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		die("seek: %v", err)
+	}
+	t0 = time.Now()
+	got, err := io.CopyBuffer(io.Discard, f, big)
+	if err != nil {
+		die("disk read: %v", err)
+	}
+	out("disk_read_cold", float64(got)/time.Since(t0).Seconds()/1e6, "MB/s")
 	f.Close()
 	os.Remove(p)
 
@@ -173,10 +186,10 @@ func limits(args []string) {
 // ---------------------------------------------------------------- S3 workloads
 
 type opts struct {
-	endpoint, bucket, workload, prefix string
-	size                               int64
-	conc, maxOps, keys                 int
-	secs                               float64
+	endpoint, bucket, workload, prefix, key string
+	size                                    int64
+	conc, maxOps, keys                      int
+	secs                                    float64
 }
 
 func client(endpoint string, conc int) *s3.Client {
@@ -234,6 +247,7 @@ func runCmd(args []string) {
 	fs.StringVar(&o.bucket, "bucket", "bench", "bucket")
 	fs.StringVar(&o.workload, "workload", "put", "put|get|head|mixed|list|fill")
 	fs.StringVar(&o.prefix, "prefix", "", "key prefix (default: one per workload)")
+	fs.StringVar(&o.key, "key", "", "with -keys 1: the exact key of the one object (fill)")
 	fs.Int64Var(&o.size, "size", 4096, "object size in bytes")
 	fs.IntVar(&o.conc, "conc", 1, "concurrent requests")
 	fs.Float64Var(&o.secs, "secs", 10, "time bound of the measured phase, seconds")
@@ -379,6 +393,9 @@ func prepare(c *s3.Client, o opts, n int) []string {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%so%07d", o.prefix, i)
+	}
+	if o.key != "" && n == 1 {
+		keys[0] = o.key
 	}
 	workers := max(o.conc, 16)
 	if o.size >= 16<<20 {
