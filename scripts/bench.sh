@@ -464,6 +464,7 @@ fuse_peer() { # PEER (runs in a subshell: a failure ends this peer only)
 }
 fuse_section() {
 	local peer dur ver
+	[ -n "${FUSE_PEERS// /}" ] || return 0
 	[ -x "$OZFS" ] || { status fuse all failed "no release build of ozfs"; return 0; }
 	# the shared data, once, on the ozfs store every endpoint peer mounts
 	start_ozfs && fill_shared
