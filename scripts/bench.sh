@@ -242,17 +242,19 @@ start_minio() {
 }
 WEED_FILER=
 start_weed() {
-	local s3 master volume filer
-	s3=$(free_port)
-	master=$(free_port)
-	volume=$(free_port)
-	filer=$(free_port)
+	local s3 master volume filer mg vg fg sg
+	s3=$(free_port) master=$(free_port) volume=$(free_port) filer=$(free_port)
+	mg=$(free_port) vg=$(free_port) fg=$(free_port) sg=$(free_port)
 	mkdir -p "$WORK/weed-data"
+	# every port explicit (the gRPC defaults, port + 10000, overflow for ephemeral ports); no
+	# telemetry (it would post to the internet), no WebDAV / admin UI / Iceberg / Lance servers
 	start weed "$WEED" mini -dir="$WORK/weed-data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-		-master.port="$master" -volume.port="$volume" -filer.port="$filer" -s3.port="$s3"
+		-master.port="$master" -master.port.grpc="$mg" -volume.port="$volume" -volume.port.grpc="$vg" \
+		-filer.port="$filer" -filer.port.grpc="$fg" -s3.port="$s3" -s3.port.grpc="$sg" \
+		-s3.port.iceberg=0 -s3.port.lance=0 -webdav=false -admin.ui=false -master.telemetry=false
 	SERVER_PID=$PID
 	ENDPOINT=http://127.0.0.1:$s3
-	WEED_FILER=127.0.0.1:$filer
+	WEED_FILER=127.0.0.1:$filer.$fg
 	wait_until 120 http_up "$ENDPOINT" || { say "weed mini did not start"; return 1; }
 	wait_until 60 timeout 20 "$S3LOAD" mkbucket -endpoint "$ENDPOINT" -bucket bench || { say "weed: no bucket"; return 1; }
 }
@@ -310,7 +312,7 @@ s3_peer() { # PEER
 	case $peer in
 	ozfs) dur="embedded store: data fsynced and metadata committed (group commit) before the PUT is acknowledged; page cache $CACHE" ;;
 	minio) dur="single drive, defaults (MinIO syncs object data and metadata before acknowledging)" ;;
-	weed) dur="weed mini defaults: volume writes are not fsynced before the acknowledgement" ;;
+	weed) dur="weed mini defaults: a write is fsynced only where the filer's path configuration asks for fsync, and none does here" ;;
 	ozone) dur="MiniOzoneCluster, one datanode, replication ONE, Ozone 2.2.0 defaults" ;;
 	esac
 	if ! "start_$peer"; then
@@ -480,7 +482,7 @@ fuse_section() {
 		goofys) dur="durable at close (upload at close through ozfs serve)"; ver=$("$GOOFYS" --version 2>&1 | head -1) ;;
 		rclone) dur="--vfs-cache-mode writes: close returns before the upload (not durable at close)"; ver=$(rclone version 2>/dev/null | head -1) ;;
 		s3fs) dur="durable at close (upload at flush through ozfs serve)"; ver=$(s3fs --version 2>&1 | head -1) ;;
-		weed) dur="own store (weed mini), no fsync by default"; ver=$("$WEED" version 2>&1 | head -1) ;;
+		weed) dur="own store (weed mini, defaults: no fsync)"; ver=$("$WEED" version 2>&1 | head -1) ;;
 		esac
 		say "FUSE peer $peer"
 		set +e
