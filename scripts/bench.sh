@@ -402,6 +402,11 @@ umount_peer() {
 	stop_pid "$SERVER_PID"
 }
 remount() { umount_peer && mount_peer "$PEER"; }
+uploaded() { # PREFIX N: at least N keys under PREFIX on the peer's server
+	local n
+	n=$(timeout 60 "$S3LOAD" run -endpoint "$ENDPOINT" -bucket bench -workload count -prefix "$1" -secs 30 | cut -f2)
+	[ "${n:-0}" -ge "$2" ]
+}
 fsops() { timeout "$STEP" python3 scripts/bench-fsops.py "$@" --secs "$STEP"; }
 rec() { # WORKLOAD VALUE UNIT
 	record fuse "$PEER" "$@"
@@ -443,6 +448,12 @@ fuse_workloads() {
 	mkdir -p "$m/w-$PEER"
 	timed_mbps seq_write "$FILE_MIB" dd if=/dev/zero of="$m/w-$PEER/big" bs=1M count="$FILE_MIB" status=none
 	fsrec create "$m/w-$PEER/small" "$SMALL_FILES"
+	if [ "$PEER" = rclone ]; then
+		# rclone uploads after close (--vfs-cache-mode writes) and drops pending uploads when
+		# unmounted: wait (not measured) until the files are objects before the remount
+		wait_until "$STEP" uploaded "w-$PEER/small/" "$SMALL_FILES" ||
+			{ say "rclone: the small files were not uploaded within $STEP s"; return 1; }
+	fi
 	remount
 	fsrec stat "$m/w-$PEER/small" "$SMALL_FILES"
 	fsrec delete "$m/w-$PEER/small" "$SMALL_FILES"

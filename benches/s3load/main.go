@@ -9,7 +9,8 @@
 //	s3load run -endpoint URL -bucket B -workload W [-size BYTES] [-conc N] [-secs S] [-max-ops N] [-keys N]
 //	    W: put, get, head (objects of -size, at -conc), mixed (45% GET, 15% PUT, 30% HEAD,
 //	       10% DELETE), list (creates -keys keys, then lists them all with ListObjectsV2),
-//	       fill (creates -keys objects of -size under -prefix; prints only the time it took)
+//	       fill (creates -keys objects of -size under -prefix; prints only the time it took),
+//	       count (lists -prefix and prints how many keys it holds)
 //	s3load mkbucket -endpoint URL -bucket B
 //
 // Requests are signed with UNSIGNED-PAYLOAD and no flexible checksums, so the client does not
@@ -330,6 +331,24 @@ func runCmd(args []string) {
 				return err
 			}
 		})
+	case "count":
+		// keys under -prefix (bounded by -secs), for waiting on a mount's background uploads
+		ctx := context.Background()
+		deadline := time.Now().Add(time.Duration(o.secs * float64(time.Second)))
+		n := 0
+		var token *string
+		for pages := 0; pages < 1000 && time.Now().Before(deadline); pages++ {
+			r, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &o.prefix, ContinuationToken: token})
+			if err != nil {
+				die("count: %v", err)
+			}
+			n += len(r.Contents)
+			if r.IsTruncated == nil || !*r.IsTruncated {
+				break
+			}
+			token = r.NextContinuationToken
+		}
+		out("count", float64(n), "keys")
 	case "fill":
 		t0 := time.Now()
 		prepare(c, o, o.keys)
