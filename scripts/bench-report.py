@@ -110,6 +110,14 @@ def main():
         return [p for p in order if p in seen] + sorted({p for p in seen if p not in order})
 
     lim = {w: v for (s, _, w, u), v in res.items() if s == "limits"}
+
+    def durability(sec, peers):
+        """The durability setting of each peer of a section, from status.tsv, beside its figures."""
+        text = {p: t for s_, p, _st, t in status if s_ == sec}
+        for p in peers:
+            if p in text:
+                w(f"- {p}: {text[p]}")
+        w("")
     plots = []
 
     def plot(name, title, unit, values):
@@ -202,7 +210,8 @@ def main():
         failed = [(p, wl) for (s, p, wl, u), v in res.items() if s == "s3" and u == "failed"]
         if failed:
             w("\nFailed phases (see target/bench/logs): " + ", ".join(f"{p} {wl}" for p, wl in failed))
-        w("")
+        w("\nDurability of each peer in these figures:\n")
+        durability("s3", s3peers)
 
     # ------------------------------------------------------------------ FUSE
     fpeers = peers_of("fuse", FUSE_ORDER)
@@ -222,7 +231,8 @@ def main():
             w(f"| {FUSE_TITLES.get(wl, wl)} | {u} | " + " | ".join(fmt(get("fuse", p, wl, u)) for p in fpeers) + " |"
               + "".join(f" {fmt(better(u, oz, get('fuse', p, wl, u)))} |" for p in others))
             plot(f"fuse-{wl}", f"FUSE {FUSE_TITLES.get(wl, wl)} ({u})", u, [(p, get("fuse", p, wl, u)) for p in fpeers])
-        w("")
+        w("\nVersion and durability of each mount in these figures:\n")
+        durability("fuse", fpeers)
 
     # ------------------------------------------------------------------ fraction of limits
     w("## ozfs as a fraction of the machine's limits\n")
