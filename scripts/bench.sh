@@ -311,7 +311,7 @@ s3_peer() { # PEER
 	esac
 	case $peer in
 	ozfs) dur="embedded store: data fsynced and metadata committed (group commit) before the PUT is acknowledged; page cache $CACHE" ;;
-	minio) dur="single drive, defaults (MinIO syncs object data and metadata before acknowledging)" ;;
+	minio) dur="single drive (zero-parity erasure set), defaults: part data fdatasynced (O_DIRECT where the disk allows) and xl.meta written synchronously before the PUT is acknowledged" ;;
 	weed) dur="weed mini defaults: a write is fsynced only where the filer's path configuration asks for fsync, and none does here" ;;
 	ozone) dur="MiniOzoneCluster, one datanode, replication ONE, Ozone 2.2.0 defaults" ;;
 	esac
