@@ -525,6 +525,8 @@ setup
 	echo "command=$( [ "$QUICK" = 1 ] && echo 'BENCH_QUICK=1 ')./scripts/bench.sh"
 	echo "ozfs=$("$OZFS" --version 2>&1 | head -1)"
 } >"$OUT/meta.txt"
+status fuse juicefs skipped "not built: the Go module proxy serves no version of github.com/juicedata/juicefs here (403 on its version list)"
+status s3 warp skipped "MinIO's warp is not the load generator: the Go module proxy serves no version of github.com/minio/warp here (403); benches/s3load (aws-sdk-go-v2) drives every S3 peer instead"
 limits
 for p in $S3_PEERS; do s3_peer "$p"; done
 fuse_section
