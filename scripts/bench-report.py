@@ -296,6 +296,9 @@ def main():
             continue
         bp, bv = max(rivals, key=lambda pv: pv[1])
         w(f"| S3 {wl}: ≥ 1.5× the best of MinIO and SeaweedFS | {fmt(oz)} vs {bp} {fmt(bv)} ops/s: {fmt(oz / bv)}× | {mark(oz / bv >= 1.5)} |")
+    le, lg = get("fuse", "ozfs-endpoint", "ls_l", "s"), get("fuse", "goofys", "ls_l", "s")
+    r = better("s", le, lg)
+    w(f"| `ls -l` through `ozfs mount --endpoint` ≥ 3× faster than goofys | {fmt(le)} vs {fmt(lg)} s: {fmt(r)}× | {mark(None if r is None else r >= 3)} |")
     g = get("s3", "ozfs", f"get_{sub['file']}_c1", "MB/s")
     lt = lim.get("loopback_tcp")
     w(f"| cached {sub['file']} GET ≥ 0.9× loopback TCP | {fmt(g)} vs {fmt(lt)} MB/s | {mark(None if g is None or not lt else g >= 0.9 * lt)} |")
