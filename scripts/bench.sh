@@ -320,9 +320,16 @@ s3_peer() { # PEER
 		stop_pid "${SERVER_PID:-}"
 		return 0
 	fi
+	local ver=
+	case $peer in
+	ozfs) ver=$("$OZFS" --version 2>&1 | head -1) ;;
+	minio) ver="MinIO github.com/minio/minio v0.0.0-20260212201848-7aac2a2c5b7c" ;;
+	weed) ver="SeaweedFS $("$WEED" version 2>&1 | head -1)" ;;
+	ozone) ver="Apache Ozone 2.2.0 (tests/ozone/cluster.sh)" ;;
+	esac
 	s3_workloads "$peer"
 	record s3 "$peer" peak_rss "$(peak_rss_mib "$SERVER_PID")" MiB
-	status s3 "$peer" ok "$dur"
+	status s3 "$peer" ok "$ver; $dur"
 	stop_pid "$SERVER_PID"
 	[ "$peer" = ozone ] && exec 8>&-
 	return 0
