@@ -238,7 +238,8 @@ start_minio() {
 	SERVER_PID=$PID
 	ENDPOINT=http://127.0.0.1:$port
 	wait_until 120 curl -sf -o /dev/null -m 2 "$ENDPOINT/minio/health/live" || { say "minio did not start"; return 1; }
-	timeout 60 "$S3LOAD" mkbucket -endpoint "$ENDPOINT" -bucket bench
+	# live is not ready: CreateBucket answers 503 XMinioServerNotInitialized for a while
+	wait_until 120 timeout 20 "$S3LOAD" mkbucket -endpoint "$ENDPOINT" -bucket bench || { say "minio: no bucket"; return 1; }
 }
 WEED_FILER=
 start_weed() {
