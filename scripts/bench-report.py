@@ -8,6 +8,7 @@ Usage: bench-report.py RUN_DIR DOC.md
 """
 import math
 import os
+import re
 import sys
 from collections import OrderedDict
 
@@ -158,6 +159,21 @@ def main():
       " S3 load from `benches/s3load` (aws-sdk-go-v2, UNSIGNED-PAYLOAD, no flexible checksums) for every S3 peer;"
       " FUSE workloads with `cat`, `dd`, `ls -l`, `find` and `scripts/bench-fsops.py`")
     w("")
+
+    cmds = os.path.join(run, "commands.tsv")
+    if os.path.exists(cmds):
+        w("Processes the run started (first start of each; DIR = the run's temp directory, ports vary):\n")
+        seen = set()
+        with open(cmds) as f:
+            for line in f:
+                name, _, cmd = line.rstrip("\n").partition("\t")
+                if name in seen:
+                    continue
+                seen.add(name)
+                cmd = re.sub(r"/tmp/ozfs-bench\.[A-Za-z0-9]+", "DIR", cmd)
+                cmd = cmd.replace(os.path.abspath(os.path.join(run, "..")), "target")
+                w(f"- {name}: `{cmd}`")
+        w("")
 
     # ------------------------------------------------------------------ limits
     w("## The machine's limits (same run)\n")

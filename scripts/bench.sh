@@ -64,6 +64,7 @@ STATUS=$OUT/status.tsv
 mkdir -p "$OUT" "$TOOLS"
 : >"$RESULTS"
 : >"$STATUS"
+: >"$OUT/commands.tsv"
 WORK=$(mktemp -d /tmp/ozfs-bench.XXXXXX)
 LOGS=$OUT/logs
 rm -rf "$LOGS"
@@ -106,6 +107,7 @@ wait_until() {
 start() {
 	local name=$1
 	shift
+	printf '%s\t%s\n' "$name" "$*" >>"$OUT/commands.tsv"
 	"$@" >>"$LOGS/$name.log" 2>&1 <"${START_STDIN:-/dev/null}" &
 	PID=$!
 	echo "$PID" >>"$WORK/pids"
@@ -287,6 +289,8 @@ s3_workloads() { # PEER
 		fi
 	}
 	local k4=4096 big=$((BIG_MIB << 20)) file=$((FILE_MIB << 20))
+	# warm-up, not recorded (a fresh SeaweedFS allocates its volumes on the first writes)
+	timeout 120 "$S3LOAD" run -endpoint "$ENDPOINT" -bucket bench -workload put -size $k4 -conc 4 -secs 3 -max-ops 200 -prefix warm/ >/dev/null 2>>"$LOGS/s3load-$peer.log" || true
 	for c in 1 32; do
 		s3 put4k -workload put -size $k4 -conc $c -secs "$S3_SECS" -max-ops 200000
 		s3 get4k -workload get -size $k4 -conc $c -secs "$S3_SECS" -keys "$S3_KEYS" -prefix g4k/
