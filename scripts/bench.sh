@@ -222,9 +222,9 @@ start_ozfs() { # [MOUNTPOINT]
 		mkdir -p "$data"
 		"$OZFS" sh bucket create /s3v/bench --data "$data" >/dev/null
 	fi
-	local extra=()
-	[ -n "${1:-}" ] && { extra=(--mount "bench:$1"); echo "$1" >>"$WORK/mounts"; }
-	start ozfs-serve "$OZFS" serve --data "$data" --listen "127.0.0.1:$port" --cache-size "$CACHE" "${extra[@]}"
+	local extra=() name=ozfs-serve
+	[ -n "${1:-}" ] && { extra=(--mount "bench:$1"); name=ozfs-serve-mount; echo "$1" >>"$WORK/mounts"; }
+	start "$name" "$OZFS" serve --data "$data" --listen "127.0.0.1:$port" --cache-size "$CACHE" "${extra[@]}"
 	SERVER_PID=$PID
 	ENDPOINT=http://127.0.0.1:$port
 	wait_until 60 http_up "$ENDPOINT" || { say "ozfs serve did not answer"; return 1; }
@@ -391,7 +391,7 @@ mount_peer() {
 	rclone)
 		RCLONE_S3_PROVIDER=Other RCLONE_S3_ENDPOINT=$ENDPOINT RCLONE_S3_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
 			RCLONE_S3_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_S3_FORCE_PATH_STYLE=true RCLONE_S3_ENV_AUTH=false \
-			start "mount-$peer" rclone mount :s3:bench "$MNT" --vfs-cache-mode writes --cache-dir "$WORK/rclone-cache" --config /dev/null
+			start "mount-$peer" env RCLONE_S3_PROVIDER=Other RCLONE_S3_ENDPOINT="$ENDPOINT" RCLONE_S3_FORCE_PATH_STYLE=true rclone mount :s3:bench "$MNT" --vfs-cache-mode writes --cache-dir "$WORK/rclone-cache" --config /dev/null
 		;;
 	s3fs)
 		echo "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" >"$WORK/s3fs-passwd"
