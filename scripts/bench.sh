@@ -29,6 +29,7 @@
 #   BENCH_S3_KEYS      1000   objects a 4 KiB GET/HEAD phase reads
 #   BENCH_LIST_KEYS    100000 keys of the LIST workload
 #   BENCH_BIG_MIB      64     size of the c4 large-object PUT/GET
+#   BENCH_STEP_TIMEOUT 900    bound of one workload, seconds (BENCH_LIST_TIMEOUT 2700 for LIST)
 #   BENCH_CACHE        512M   ozfs page-cache budget (peak RSS target: budget + 100 MiB)
 #   BENCH_CARGO        1      also run the project's cargo benches (raw output in the doc)
 #   BENCH_OZFS         the ozfs binary (default: a release build made by this script)
@@ -56,6 +57,7 @@ CACHE=${BENCH_CACHE:-512M}
 CARGO_BENCHES=${BENCH_CARGO:-$(q 1 0)}
 DOC=${BENCH_DOC:-$(q docs/benchmarks.md "$TARGET/bench/benchmarks-quick.md")}
 STEP=${BENCH_STEP_TIMEOUT:-$(q 900 120)}   # seconds any single workload may take
+LIST_STEP=${BENCH_LIST_TIMEOUT:-$(q 2700 300)} # seconds the LIST workload may take, key creation included
 
 OUT=$TARGET/bench
 TOOLS=$TARGET/bench-tools
@@ -302,7 +304,8 @@ s3_workloads() { # PEER
 	# single-part PUT of FILE_MIB, then GETs of it (the first after the PUT, the rest cached)
 	s3 putfile -workload put -size $file -conc 1 -secs 120 -max-ops 2
 	s3 getfile -workload get -size $file -conc 1 -secs 120 -max-ops 3 -keys 1 -prefix file/
-	s3 list -workload list -keys "$LIST_KEYS" -conc 32 -secs 600 -prefix list/
+	# creating the LIST keys takes long on the slower peers (Ozone: ~100 s per 10,000 keys here)
+	STEP=$LIST_STEP s3 list -workload list -keys "$LIST_KEYS" -conc 32 -secs 600 -prefix list/
 }
 
 s3_peer() { # PEER

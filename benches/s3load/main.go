@@ -406,7 +406,7 @@ func payload(n int64) []byte {
 }
 
 // prepare creates n objects of o.size under o.prefix at concurrency max(o.conc, 16) and returns
-// their keys (bounded by 20 minutes).
+// their keys (bounded by 45 minutes).
 func prepare(c *s3.Client, o opts, n int) []string {
 	body := payload(o.size)
 	keys := make([]string, n)
@@ -420,7 +420,7 @@ func prepare(c *s3.Client, o opts, n int) []string {
 	if o.size >= 16<<20 {
 		workers = max(1, min(o.conc, 4))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	var next atomic.Int64
 	var wg sync.WaitGroup
