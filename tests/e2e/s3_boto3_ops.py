@@ -77,6 +77,11 @@ def list_buckets_paged():
     tag = "pg" + uuid.uuid4().hex[:6]
     mine = sorted(new_bucket(c, tag) for _ in range(5))
     r = c.list_buckets(Prefix=tag, MaxBuckets=2)
+    if differs("list-buckets-not-paged"):
+        # Ozone 2.2 ignores max-buckets and prefix: every bucket in one answer
+        names = [b["Name"] for b in r["Buckets"]]
+        assert set(mine) <= set(names) and len(names) > 2, names
+        return
     eq([b["Name"] for b in r["Buckets"]], mine[:2], "first page")
     eq(r["Prefix"], tag, "prefix echoed")
     eq(r["Buckets"][0]["BucketRegion"], "us-east-1", "bucket region")
@@ -198,6 +203,14 @@ def object_acl_and_anonymous_access():
     b = new_bucket(c)
     c.put_object(Bucket=b, Key="private", Body=b"p")
     c.put_object(Bucket=b, Key="public", Body=b"pub", ACL="public-read")
+    if differs("anonymous-requests-refused"):
+        # Ozone refuses every unsigned request, whatever the ACL
+        expect("InvalidRequest", anon.get_object, Bucket=b, Key="public")
+        return
+    if differs("object-acl-not-read-back"):
+        # the canned ACL goes to Ozone, but ozfs reads an object's ACL from its HEAD: none
+        expect("AccessDenied", anon.get_object, Bucket=b, Key="public")
+        return
     eq(anon.get_object(Bucket=b, Key="public")["Body"].read(), b"pub", "public-read object")
     expect("AccessDenied", anon.get_object, Bucket=b, Key="private")
     expect("403", anon.head_bucket, Bucket=b)
@@ -711,8 +724,11 @@ def signed_payload_mismatch_commits_nothing():
         # verified. Either way a mismatching body must not be stored.
         raise AssertionError("a presigned PUT with a mismatching x-amz-content-sha256 was stored")
     except urllib.error.HTTPError as e:
-        eq(e.code, 400, "mismatch status")
-        assert b"<Code>XAmzContentSHA256Mismatch</Code>" in e.read()
+        if differs("presigned-refused"):
+            eq(e.code, 403, "presigned refused")
+        else:
+            eq(e.code, 400, "mismatch status")
+            assert b"<Code>XAmzContentSHA256Mismatch</Code>" in e.read()
     expect("404", c.head_object, Bucket=B, Key="ps/sha")
     # A malformed value is refused as a header-signed request's is (Ozone's presignedurl.robot).
     for bad in ["invalid", "e3b0c442"]:
@@ -787,7 +803,11 @@ def multipart_full_cycle():
     else:
         eq(err(c.get_object, Bucket=B, Key=k, PartNumber=3), ("InvalidPartNumber", 416), "no part 3")
     eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=1)["Body"].read(), DATA, "plain part 1")
-    eq(err(c.get_object, Bucket=B, Key="r/obj", PartNumber=2), ("InvalidPartNumber", 416), "plain part 2")
+    if differs("get-part-beyond-count-empty"):
+        eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=2)["ResponseMetadata"]["HTTPStatusCode"] // 100, 2,
+           "plain part 2 answered")
+    else:
+        eq(err(c.get_object, Bucket=B, Key="r/obj", PartNumber=2), ("InvalidPartNumber", 416), "plain part 2")
     # Parts keep the numbers they were uploaded as (Ozone's smoketest: parts {1, 3}).
     k13 = "mp/sparse"
     u13 = c.create_multipart_upload(Bucket=B, Key=k13)["UploadId"]
@@ -796,13 +816,21 @@ def multipart_full_cycle():
     c.complete_multipart_upload(Bucket=B, Key=k13, UploadId=u13, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": s1}, {"PartNumber": 3, "ETag": s3}]})
     g = c.get_object(Bucket=B, Key=k13, PartNumber=3)
-    eq((g["ContentLength"], g["Body"].read(), g["PartsCount"], g["ContentRange"]),
-       (5, b"three", 2, f"bytes {len(p1)}-{len(p1) + 4}/{len(p1) + 5}"), "get part 3 of {1,3}")
-    h = c.head_object(Bucket=B, Key=k13, PartNumber=3)
-    eq((h["ContentLength"], h["PartsCount"]), (5, 2), "head part 3 of {1,3}")
-    eq(c.head_object(Bucket=B, Key=k13, PartNumber=1)["ContentLength"], len(p1), "head part 1 of {1,3}")
-    eq(err(c.get_object, Bucket=B, Key=k13, PartNumber=2), ("InvalidPartNumber", 416), "no part 2")
-    eq(err(c.head_object, Bucket=B, Key=k13, PartNumber=2)[1], 416, "head no part 2")
+    eq((g["ContentLength"], g["Body"].read(), g.get("PartsCount")), (5, b"three", parts_count), "get part 3 of {1,3}")
+    if not differs("parts-count-missing"):
+        eq(g["ContentRange"], f"bytes {len(p1)}-{len(p1) + 4}/{len(p1) + 5}", "range of part 3")
+    if differs("head-part-number-ignored"):
+        eq(c.head_object(Bucket=B, Key=k13, PartNumber=3)["ContentLength"], len(p1) + 5, "head part 3 of {1,3}")
+    else:
+        h = c.head_object(Bucket=B, Key=k13, PartNumber=3)
+        eq((h["ContentLength"], h["PartsCount"]), (5, 2), "head part 3 of {1,3}")
+        eq(c.head_object(Bucket=B, Key=k13, PartNumber=1)["ContentLength"], len(p1), "head part 1 of {1,3}")
+        eq(err(c.head_object, Bucket=B, Key=k13, PartNumber=2)[1], 416, "head no part 2")
+    if differs("get-part-beyond-count-empty"):
+        eq(c.get_object(Bucket=B, Key=k13, PartNumber=2)["ResponseMetadata"]["HTTPStatusCode"] // 100, 2,
+           "part 2 of {1,3} answered")
+    else:
+        eq(err(c.get_object, Bucket=B, Key=k13, PartNumber=2), ("InvalidPartNumber", 416), "no part 2")
     c.delete_object(Bucket=B, Key=k13)
     c.abort_multipart_upload(Bucket=B, Key=k, UploadId=up2)
     expect("NoSuchUpload", c.list_parts, Bucket=B, Key=k, UploadId=up2)
