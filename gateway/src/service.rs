@@ -17,7 +17,7 @@
 //!   ([`crate::metrics_page`]); anything else on those paths is the bucket's.
 
 use crate::body::{incoming_stream, RespBody};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{self, Ctx};
 use crate::router::{self, Endpoint, Query};
 use crate::GatewayConfig;
@@ -222,8 +222,7 @@ async fn s3_inner(
     let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err(S3Error::new(
-            "RequestHeaderSectionTooLarge",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::RequestHeaderSectionTooLarge,
             format!("Your request header section exceeds the maximum allowed size of {MAX_HEADER_BYTES} bytes."),
         ));
     }

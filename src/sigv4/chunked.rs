@@ -75,29 +75,6 @@ pub enum BodyError {
     Transport(#[source] Box<dyn StdError + Send + Sync>),
 }
 
-impl BodyError {
-    /// The S3 error code AWS answers for this error.
-    pub fn s3_code(&self) -> &'static str {
-        match self {
-            BodyError::Framing(_) => "InvalidArgument",
-            BodyError::Truncated | BodyError::LengthMismatch { .. } | BodyError::Transport(_) => "IncompleteBody",
-            BodyError::MissingChunkSignature { .. }
-            | BodyError::ChunkSignatureMismatch { .. }
-            | BodyError::MissingTrailerSignature
-            | BodyError::TrailerSignatureMismatch => "SignatureDoesNotMatch",
-            BodyError::ContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
-        }
-    }
-
-    /// The HTTP status AWS answers for this error.
-    pub fn http_status(&self) -> u16 {
-        match self.s3_code() {
-            "SignatureDoesNotMatch" => 403,
-            _ => 400,
-        }
-    }
-}
-
 impl From<BodyError> for crate::Error {
     fn from(e: BodyError) -> crate::Error {
         crate::Error::Body(Box::new(e))
