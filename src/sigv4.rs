@@ -17,6 +17,8 @@
 //! - [`chunked`]: the `aws-chunked` body decoder (signed chunks, unsigned chunks with trailers),
 //!   incremental over a byte stream, plus [`chunked::verify_sha256`] for signed single-chunk
 //!   payloads, and a [`chunked::ChunkSigner`] for clients and tests.
+//! - [`auth`]: the types both schemes share ([`RequestParts`], [`ParsedAuth`], [`PayloadMode`],
+//!   ...), so that SigV2 and the SigV4 verifier do not depend on each other.
 //! - [`v2`]: SigV2 (`Authorization: AWS AK:sig`, `?AWSAccessKeyId=&Expires=&Signature=`).
 //! - [`amz_date`]: `20130524T000000Z` timestamps.
 //!
@@ -24,6 +26,7 @@
 //! them to S3 codes and statuses (`gateway/src/error.rs`).
 
 pub mod amz_date;
+pub mod auth;
 pub mod canonical;
 pub mod chunked;
 pub mod presign;
@@ -31,12 +34,13 @@ pub mod signer;
 pub mod v2;
 pub mod verifier;
 
+pub use auth::{
+    unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
+};
 pub use canonical::SigningKey;
 pub use presign::presign;
 pub use signer::{sign_request, SigningOutput, SigningParams};
-pub use verifier::{
-    parse, unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
-};
+pub use verifier::parse;
 
 use std::time::{Duration, SystemTime};
 

@@ -17,7 +17,7 @@
 //! name (`testuser`), as Ozone does.
 
 use crate::error::{S3Error, S3ErrorCode};
-use crate::service::State;
+use crate::state::State;
 use ozfs::sigv4::{self, PayloadMode, RequestParts, Scheme};
 use std::time::SystemTime;
 

@@ -11,7 +11,6 @@
 //!
 //! Body errors travel inside [`ozfs::Error::Body`]; [`crate::error::body_error_to_s3`] downcasts them back.
 
-use crate::error::S3Error;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body_util::BodyExt;
@@ -126,12 +125,13 @@ pub fn limit(body: ByteStream, limit: usize) -> ByteStream {
     }))
 }
 
-/// Read a small request body (XML) into memory, at most `max` bytes.
-pub async fn read_small(body: ByteStream, max: usize) -> Result<Vec<u8>, S3Error> {
+/// Read a small request body (XML) into memory, at most `max` bytes (more fails with
+/// [`BodyError::TooLarge`] inside [`ozfs::Error::Body`]).
+pub async fn read_small(body: ByteStream, max: usize) -> Result<Vec<u8>, ozfs::Error> {
     let mut body = limit(body, max);
     let mut out = Vec::new();
     while let Some(c) = body.next().await {
-        out.extend_from_slice(&c.map_err(S3Error::from)?);
+        out.extend_from_slice(&c?);
     }
     Ok(out)
 }
@@ -196,7 +196,7 @@ impl hyper::body::Body for RespBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::S3ErrorCode;
+    use crate::error::{S3Error, S3ErrorCode};
     use ozfs::body_from_bytes;
 
     async fn drain(mut s: ByteStream) -> Result<Vec<u8>, ozfs::Error> {
@@ -254,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn limit_enforced() {
-        let e = read_small(body_from_bytes(vec![0u8; 100]), 10).await.unwrap_err();
+        let e = S3Error::from(read_small(body_from_bytes(vec![0u8; 100]), 10).await.unwrap_err());
         assert_eq!(e.code, S3ErrorCode::EntityTooLarge);
         assert_eq!(read_small(body_from_bytes(vec![1u8; 10]), 10).await.unwrap().len(), 10);
     }

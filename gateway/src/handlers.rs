@@ -22,7 +22,7 @@ pub mod tagging;
 use crate::body::RespBody;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
-use crate::service::State;
+use crate::state::State;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use ozfs::{BucketInfo, BucketPath, ObjectAttrs, ObjectInfo};
 use std::collections::BTreeMap;

@@ -24,8 +24,8 @@
 //! and the stream only ends after the whole trailer was read and checked and the decoded length
 //! matched `x-amz-decoded-content-length`.
 
+use super::auth::StreamingSigned;
 use super::canonical::{self, SigningKey};
-use super::verifier::StreamingSigned;
 use super::EMPTY_SHA256;
 use crate::checksum::Algorithm;
 use bytes::{Buf, Bytes};
