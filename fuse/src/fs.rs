@@ -184,17 +184,12 @@ struct BusyGuard<'a> {
 impl Busy {
     fn hold(&self, key: &str, prefix: bool) -> BusyGuard<'_> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.keys
-            .lock()
-            .expect("busy keys poisoned")
-            .push((id, key.to_string(), prefix));
+        crate::sync::lock(&self.keys).push((id, key.to_string(), prefix));
         BusyGuard { busy: self, id }
     }
 
     fn is_busy(&self, key: &str) -> bool {
-        self.keys
-            .lock()
-            .expect("busy keys poisoned")
+        crate::sync::lock(&self.keys)
             .iter()
             .any(|(_, k, prefix)| if *prefix { key.starts_with(k.as_str()) } else { key == k })
     }
@@ -202,11 +197,7 @@ impl Busy {
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        self.busy
-            .keys
-            .lock()
-            .expect("busy keys poisoned")
-            .retain(|(id, _, _)| *id != self.id);
+        crate::sync::lock(&self.busy.keys).retain(|(id, _, _)| *id != self.id);
         self.busy.done.notify_waiters();
     }
 }
@@ -306,7 +297,7 @@ impl Fs {
     }
 
     fn table(&self) -> MutexGuard<'_, InodeTable> {
-        self.table.lock().expect("inode table poisoned")
+        crate::sync::lock(&self.table)
     }
 
     fn writable(&self) -> FsResult<()> {
@@ -361,6 +352,16 @@ impl Fs {
             info: marker,
             asof: None,
         }
+    }
+
+    /// The inode refresh every path that tells the kernel about an entry goes through (lookup,
+    /// mkdir, mknod, symlink): insert `name` under `parent` or refresh the inode already there
+    /// from `f` (what the store said), count one kernel lookup, and return the attributes.
+    fn enter(&self, parent: u64, name: &str, f: Fresh) -> FsResult<Attr> {
+        let mut t = self.table();
+        let ino = t.upsert(parent, name, f);
+        t.add_lookup(ino, 1);
+        t.get(ino).map(|i| i.attr()).ok_or(FsError::NotFound)
     }
 
     fn check_name(&self, parent_key: &str, name: &str) -> FsResult<()> {
@@ -512,10 +513,7 @@ impl Fs {
         match self.resolve(&pkey, name).await? {
             Some(mut f) => {
                 f.asof = Some(asof);
-                let mut t = self.table();
-                let ino = t.upsert(parent, name, f);
-                t.add_lookup(ino, 1);
-                Ok(t.get(ino).expect("just inserted").attr())
+                self.enter(parent, name, f)
             }
             None => {
                 let mut t = self.table();
@@ -868,10 +866,7 @@ impl Fs {
         attrs.content_type = Some(DIR_CONTENT_TYPE.into());
         let info = self.put_empty(&key, attrs).await?;
         let f = self.fresh_dir(key, Some(info));
-        let mut t = self.table();
-        let ino = t.upsert(parent, name, f);
-        t.add_lookup(ino, 1);
-        Ok(t.get(ino).expect("just inserted").attr())
+        self.enter(parent, name, f)
     }
 
     /// PUT an empty object (a directory marker or a new empty file) with these attributes.
@@ -899,10 +894,7 @@ impl Fs {
         let attrs = self.new_meta(S_IFREG | (mode & 0o7777), uid, gid);
         let info = self.put_empty(&key, attrs).await?;
         let f = self.fresh_object(info);
-        let mut t = self.table();
-        let ino = t.upsert(parent, name, f);
-        t.add_lookup(ino, 1);
-        Ok(t.get(ino).expect("just inserted").attr())
+        self.enter(parent, name, f)
     }
 
     /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (s3fs's format).
@@ -926,10 +918,7 @@ impl Fs {
             )
             .await?;
         let f = self.fresh_object(info);
-        let mut t = self.table();
-        let ino = t.upsert(parent, name, f);
-        t.add_lookup(ino, 1);
-        Ok(t.get(ino).expect("just inserted").attr())
+        self.enter(parent, name, f)
     }
 
     /// What `name` in `parent` is now: the cached inode when there is one, else the store.
@@ -1248,11 +1237,11 @@ impl Fs {
                 .read(self.store.as_ref(), &self.bucket, offset, size)
                 .await;
         }
-        let mut info = h.info.lock().expect("handle poisoned").clone();
+        let mut info = crate::sync::lock(&h.info).clone();
         if info.is_none() {
             // Opened while the file was being written: read what was committed since.
             info = self.table().get(ino).and_then(|i| i.info.clone());
-            *h.info.lock().expect("handle poisoned") = info.clone();
+            *crate::sync::lock(&h.info) = info.clone();
         }
         log::debug!(
             "read ino={ino} fh={fh} off={offset} size={size} pinned={:?}",
@@ -1269,7 +1258,7 @@ impl Fs {
                 let Some(now) = self.head(&key).await? else {
                     return Err(FsError::Store(ozfs::Error::ObjectChanged(key)));
                 };
-                *h.info.lock().expect("handle poisoned") = Some(now.clone());
+                *crate::sync::lock(&h.info) = Some(now.clone());
                 self.read_pinned(&now, offset, size).await
             }
             r => r,
