@@ -37,7 +37,7 @@ pub mod verifier;
 pub use auth::{
     unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
 };
-pub use canonical::SigningKey;
+pub use canonical::{constant_time_eq, SigningKey};
 pub use presign::presign;
 pub use signer::{sign_request, SigningOutput, SigningParams};
 pub use verifier::parse;
