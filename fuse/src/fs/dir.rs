@@ -180,7 +180,9 @@ impl Fs {
             if s.first < idx {
                 continue;
             }
-            let l = s.entries.front().expect("not empty").clone();
+            let Some(l) = s.entries.front().cloned() else {
+                continue; // not reached: the loop above refills or returns while it is empty
+            };
             let attr = {
                 let mut t = self.table();
                 match t.child(ino, &l.name) {
@@ -189,7 +191,7 @@ impl Fs {
                         let mut f = self.fresh_listed(&dir_key, &l);
                         f.asof = s.page_asof;
                         let id = t.upsert(ino, &l.name, f);
-                        t.get(id).expect("just inserted").attr()
+                        t.get(id).map(|i| i.attr()).ok_or(FsError::NotFound)?
                     }
                     _ => {
                         let f = self.fresh_listed(&dir_key, &l);

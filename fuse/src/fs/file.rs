@@ -110,7 +110,7 @@ impl Fs {
             let mut t = self.table();
             let ino = t.insert_pending(parent, name, f, st);
             t.add_lookup(ino, 1);
-            let i = t.get_mut(ino).expect("just inserted");
+            let i = t.get_mut(ino).ok_or(FsError::NotFound)?;
             i.open += 1;
             (ino, i.attr())
         };

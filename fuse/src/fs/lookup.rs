@@ -265,8 +265,8 @@ impl Fs {
                 None => {
                     let mut t = self.table();
                     // Unless something (our own commit) refreshed it while the HEAD was out.
-                    if t.get(ino).is_some_and(|i| i.refreshed > asof || i.staged.is_some()) {
-                        return Ok(t.get(ino).expect("checked").attr());
+                    if let Some(i) = t.get(ino).filter(|i| i.refreshed > asof || i.staged.is_some()) {
+                        return Ok(i.attr());
                     }
                     t.detach(ino);
                     return Err(FsError::NotFound);
