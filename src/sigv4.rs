@@ -17,12 +17,16 @@
 //! - [`chunked`]: the `aws-chunked` body decoder (signed chunks, unsigned chunks with trailers),
 //!   incremental over a byte stream, plus [`chunked::verify_sha256`] for signed single-chunk
 //!   payloads, and a [`chunked::ChunkSigner`] for clients and tests.
+//! - [`auth`]: the types both schemes share ([`RequestParts`], [`ParsedAuth`], [`PayloadMode`],
+//!   ...), so that SigV2 and the SigV4 verifier do not depend on each other.
 //! - [`v2`]: SigV2 (`Authorization: AWS AK:sig`, `?AWSAccessKeyId=&Expires=&Signature=`).
 //! - [`amz_date`]: `20130524T000000Z` timestamps.
 //!
-//! Error mapping at the edge: see [`AuthError::s3_code`] and [`chunked::BodyError::s3_code`].
+//! No HTTP here: [`AuthError`] and [`chunked::BodyError`] say what was refused; the gateway maps
+//! them to S3 codes and statuses (`gateway/src/error.rs`).
 
 pub mod amz_date;
+pub mod auth;
 pub mod canonical;
 pub mod chunked;
 pub mod presign;
@@ -30,12 +34,13 @@ pub mod signer;
 pub mod v2;
 pub mod verifier;
 
-pub use canonical::SigningKey;
+pub use auth::{
+    unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
+};
+pub use canonical::{constant_time_eq, SigningKey};
 pub use presign::presign;
 pub use signer::{sign_request, SigningOutput, SigningParams};
-pub use verifier::{
-    parse, unsigned_request_payload, Authenticated, ParsedAuth, PayloadMode, RequestParts, Scheme, StreamingSigned,
-};
+pub use verifier::parse;
 
 use std::time::{Duration, SystemTime};
 
@@ -119,8 +124,8 @@ impl Credential {
     }
 }
 
-/// Why a request's authentication was refused. Every variant says which S3 error the gateway
-/// should answer: see [`AuthError::s3_code`] and [`AuthError::http_status`].
+/// Why a request's authentication was refused. Each variant's doc names the S3 error AWS answers;
+/// the gateway does that mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// The `Authorization` header cannot be parsed (missing component, bad credential scope,
@@ -184,48 +189,6 @@ pub enum AuthError {
         string_to_sign: String,
         canonical_request: String,
     },
-}
-
-impl AuthError {
-    /// The S3 error code AWS answers for this error.
-    pub fn s3_code(&self) -> &'static str {
-        match self {
-            AuthError::MalformedHeader(_) => "AuthorizationHeaderMalformed",
-            AuthError::MalformedQuery(_) => "AuthorizationQueryParametersError",
-            AuthError::UnsupportedAlgorithm(_) => "InvalidArgument",
-            AuthError::MultipleMechanisms => "InvalidArgument",
-            AuthError::MissingDate => "AccessDenied",
-            AuthError::InvalidDate(_) => "AccessDenied",
-            AuthError::MissingContentSha256 => "InvalidRequest",
-            AuthError::InvalidContentSha256(_) => "InvalidArgument",
-            AuthError::UnsupportedPayload(_) => "NotImplemented",
-            AuthError::UnsignedHeaders(_) => "AccessDenied",
-            AuthError::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
-            AuthError::Expired { .. } => "AccessDenied",
-            AuthError::NotYetValid => "AccessDenied",
-            AuthError::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
-        }
-    }
-
-    /// The HTTP status AWS answers for this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            AuthError::MalformedHeader(_)
-            | AuthError::MalformedQuery(_)
-            | AuthError::UnsupportedAlgorithm(_)
-            | AuthError::MultipleMechanisms
-            | AuthError::MissingContentSha256
-            | AuthError::InvalidContentSha256(_) => 400,
-            AuthError::UnsupportedPayload(_) => 501,
-            AuthError::MissingDate
-            | AuthError::InvalidDate(_)
-            | AuthError::UnsignedHeaders(_)
-            | AuthError::RequestTimeTooSkewed { .. }
-            | AuthError::Expired { .. }
-            | AuthError::NotYetValid
-            | AuthError::SignatureDoesNotMatch { .. } => 403,
-        }
-    }
 }
 
 #[cfg(test)]

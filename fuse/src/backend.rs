@@ -2,12 +2,18 @@
 //! [`ozfs::RemoteStore`]; without it, the embedded [`ozfs::LocalStore`] in the data directory
 //! (`--data`, else `$OZFS_DATA`, else the config file, else the per-user default). Either way the store is wrapped in a
 //! [`ozfs::CachingStore`] so every read goes through one bounded page cache.
+//!
+//! The one place that assembles a store from settings: `ozfs serve` (`fuse/src/cli/serve.rs`) uses
+//! [`remote_config`] and [`with_cache`] too, so a remote endpoint is configured and a store
+//! cached the same way by both commands.
 
 use crate::args::MountArgs;
 use ozfs::config::{Flags, Settings};
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The S3 volume whose buckets `ozfs mount BUCKET` names unless `--s3-volume` says otherwise.
 pub const S3_VOLUME: &str = ozfs::namespace::DEFAULT_S3_VOLUME;
@@ -26,21 +32,58 @@ pub fn settings(args: &MountArgs) -> Result<Settings, String> {
     Settings::from_process(&flags).map_err(|e| e.to_string())
 }
 
+/// What a command line adds to the AWS profile when reaching a remote S3 endpoint; `None`
+/// keeps what the profile (or [`RemoteConfig::from_aws`]) says.
+#[derive(Debug, Default, Clone)]
+pub struct RemoteOptions {
+    /// `--profile`: the AWS profile whose credentials and settings are loaded.
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+    pub virtual_host: Option<bool>,
+    pub timeout: Option<Duration>,
+}
+
+/// The configuration of a [`RemoteStore`] for `endpoint`, whose S3 buckets live in `volume`:
+/// the AWS credentials of `opts.profile`, then the command line's overrides.
+pub fn remote_config(endpoint: &str, volume: &str, opts: &RemoteOptions) -> ozfs::Result<RemoteConfig> {
+    let aws = ozfs::store::remote::credentials::load(opts.profile.as_deref());
+    let mut cfg = RemoteConfig::from_aws(endpoint.trim_end_matches('/'), &aws)?;
+    if let Some(r) = &opts.region {
+        cfg.region = r.clone();
+    }
+    if let Some(ca) = &opts.ca_bundle {
+        cfg.ca_bundle = Some(ca.clone());
+    }
+    if let Some(v) = opts.virtual_host {
+        cfg.virtual_host = v;
+    }
+    if let Some(t) = opts.timeout {
+        cfg.timeout = t;
+    }
+    cfg.volume = volume.to_string();
+    Ok(cfg)
+}
+
+/// `inner` behind the page cache of `settings.cache_size` bytes; the cache is returned too (for
+/// its metrics).
+pub fn with_cache(inner: Arc<dyn ObjectStore>, settings: &Settings) -> (Arc<dyn ObjectStore>, Arc<PageCache>) {
+    let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    (Arc::new(CachingStore::new(inner, cache.clone())), cache)
+}
+
 /// Open the store for `args` (see the module docs). Errors are user-facing messages.
 pub fn open_store(args: &MountArgs, settings: &Settings) -> Result<Arc<dyn ObjectStore>, String> {
     let inner: Arc<dyn ObjectStore> = match &args.endpoint {
         Some(ep) => {
-            let aws = ozfs::store::remote::credentials::load(args.profile.as_deref());
-            let mut cfg = RemoteConfig::from_aws(ep.trim_end_matches('/'), &aws).map_err(|e| e.to_string())?;
-            if let Some(r) = &args.region {
-                cfg.region = r.clone();
-            }
-            if let Some(ca) = &args.ca_bundle {
-                cfg.ca_bundle = Some(ca.clone());
-            }
-            cfg.virtual_host = args.subdomain;
-            cfg.timeout = args.http_timeout;
-            cfg.volume = settings.s3_volume.clone();
+            let opts = RemoteOptions {
+                profile: args.profile.clone(),
+                region: args.region.clone(),
+                ca_bundle: args.ca_bundle.clone(),
+                virtual_host: Some(args.subdomain),
+                timeout: Some(args.http_timeout),
+            };
+            let cfg = remote_config(ep, &settings.s3_volume, &opts).map_err(|e| e.to_string())?;
             Arc::new(RemoteStore::new(cfg).map_err(|e| format!("endpoint {ep}: {e}"))?)
         }
         None => {
@@ -50,6 +93,5 @@ pub fn open_store(args: &MountArgs, settings: &Settings) -> Result<Arc<dyn Objec
             Arc::new(store)
         }
     };
-    let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
-    Ok(Arc::new(CachingStore::new(inner, cache)))
+    Ok(with_cache(inner, settings).0)
 }

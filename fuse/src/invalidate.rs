@@ -43,7 +43,7 @@ impl QueuedInvalidator {
 
     fn push(&self, m: Inval) {
         // A send fails only when the thread is gone (the session ended): nothing to invalidate.
-        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send(m);
+        let _ = crate::sync::lock(&self.tx).send(m);
     }
 }
 

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod mount;
 pub mod posix;
 pub mod staging;
+mod sync;
 pub mod usage;
 
 pub use command::run_mount_command;

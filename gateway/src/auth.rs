@@ -16,10 +16,9 @@
 //! Access keys that are Kerberos principals (`testuser/scm@EXAMPLE.COM`) map to their short
 //! name (`testuser`), as Ozone does.
 
-use crate::error::S3Error;
-use crate::service::State;
-use http::StatusCode;
-use ozfs::sigv4::{self, AuthError, PayloadMode, RequestParts, Scheme};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::state::State;
+use ozfs::sigv4::{self, PayloadMode, RequestParts, Scheme};
 use std::time::SystemTime;
 
 /// The outcome of authentication.
@@ -30,12 +29,6 @@ pub struct AuthOutcome {
     /// The region of the SigV4 credential scope.
     pub region: Option<String>,
     pub payload: PayloadMode,
-}
-
-/// Map a sigv4 refusal to the S3 error.
-pub fn auth_error(e: AuthError) -> S3Error {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-    S3Error::new(e.s3_code(), status, e.to_string())
 }
 
 /// The user name of an access key (short name of a Kerberos principal).
@@ -61,7 +54,7 @@ pub async fn authenticate(
         headers: &parts.headers,
         virtual_host_bucket: vhost_bucket,
     };
-    let Some(parsed) = sigv4::parse(&rp).map_err(auth_error)? else {
+    let Some(parsed) = sigv4::parse(&rp).map_err(S3Error::from)? else {
         return Ok(AuthOutcome {
             user: None,
             region: None,
@@ -77,22 +70,20 @@ pub async fn authenticate(
             .map_err(S3Error::from)?
             .ok_or_else(|| {
                 S3Error::new(
-                    "InvalidAccessKeyId",
-                    StatusCode::FORBIDDEN,
+                    S3ErrorCode::InvalidAccessKeyId,
                     "The AWS Access Key Id you provided does not exist in our records.",
                 )
             })?;
-        parsed.verify(&secret, now).map_err(auth_error)?
+        parsed.verify(&secret, now).map_err(S3Error::from)?
     } else {
         if matches!(parsed.scheme(), Scheme::V4Presigned | Scheme::V2Presigned) {
-            parsed.check_time(now).map_err(auth_error)?;
+            parsed.check_time(now).map_err(S3Error::from)?;
         }
         parsed.accept_unverified()
     };
     if auth.access_key.is_empty() {
         return Err(S3Error::new(
-            "AuthorizationHeaderMalformed",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::AuthorizationHeaderMalformed,
             "The authorization header you provided is invalid.",
         ));
     }
@@ -100,7 +91,7 @@ pub async fn authenticate(
     // digest is verified against the body (as Ozone does for presigned PUTs), a malformed value
     // is 400 InvalidArgument as for a header-signed request.
     let payload = match auth.payload {
-        PayloadMode::UnsignedPayload => sigv4::unsigned_request_payload(&parts.headers).map_err(auth_error)?,
+        PayloadMode::UnsignedPayload => sigv4::unsigned_request_payload(&parts.headers).map_err(S3Error::from)?,
         other => other,
     };
     Ok(AuthOutcome {

@@ -9,12 +9,10 @@
 //!   cleanly, so a mismatch commits nothing.
 //! * Responses: [`RespBody`] is empty, one buffer, or a `ByteStream` the store produced.
 //!
-//! Body errors travel inside [`ozfs::Error::Body`]; [`body_error_to_s3`] downcasts them back.
+//! Body errors travel inside [`ozfs::Error::Body`]; [`crate::error::body_error_to_s3`] downcasts them back.
 
-use crate::error::S3Error;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use ozfs::sigv4::{chunked, PayloadMode};
@@ -34,45 +32,6 @@ pub enum BodyError {
     Transport(#[source] hyper::Error),
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
-}
-
-/// Map a body failure (the source of [`ozfs::Error::Body`]) to the S3 error to answer.
-pub fn body_error_to_s3(src: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
-    let src =
-        match src.downcast::<BodyError>() {
-            Ok(b) => return match *b {
-                BodyError::IdleTimeout(_) => S3Error::new(
-                    "RequestTimeout",
-                    StatusCode::BAD_REQUEST,
-                    "Your socket connection to the server was not read from or written to within the timeout period.",
-                ),
-                BodyError::Transport(e) => S3Error::new("IncompleteBody", StatusCode::BAD_REQUEST, e.to_string()),
-                BodyError::TooLarge(n) => S3Error::new(
-                    "EntityTooLarge",
-                    StatusCode::BAD_REQUEST,
-                    format!("Your proposed upload exceeds the maximum allowed size ({n} bytes)"),
-                ),
-            },
-            Err(src) => src,
-        };
-    let src = match src.downcast::<chunked::BodyError>() {
-        // The decoder's input failed: report what failed underneath (timeout, transport).
-        Ok(e) => match *e {
-            chunked::BodyError::Transport(inner) => match inner.downcast::<ozfs::Error>() {
-                Ok(core) => return S3Error::from(*core),
-                Err(inner) => return body_error_to_s3(inner),
-            },
-            e => {
-                let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-                return S3Error::new(e.s3_code(), status, e.to_string());
-            }
-        },
-        Err(src) => src,
-    };
-    match src.downcast::<hyper::Error>() {
-        Ok(e) => S3Error::new("IncompleteBody", StatusCode::BAD_REQUEST, e.to_string()),
-        Err(other) => S3Error::new("IncompleteBody", StatusCode::BAD_REQUEST, other.to_string()),
-    }
 }
 
 fn body_err(e: BodyError) -> ozfs::Error {
@@ -166,12 +125,13 @@ pub fn limit(body: ByteStream, limit: usize) -> ByteStream {
     }))
 }
 
-/// Read a small request body (XML) into memory, at most `max` bytes.
-pub async fn read_small(body: ByteStream, max: usize) -> Result<Vec<u8>, S3Error> {
+/// Read a small request body (XML) into memory, at most `max` bytes (more fails with
+/// [`BodyError::TooLarge`] inside [`ozfs::Error::Body`]).
+pub async fn read_small(body: ByteStream, max: usize) -> Result<Vec<u8>, ozfs::Error> {
     let mut body = limit(body, max);
     let mut out = Vec::new();
     while let Some(c) = body.next().await {
-        out.extend_from_slice(&c.map_err(S3Error::from)?);
+        out.extend_from_slice(&c?);
     }
     Ok(out)
 }
@@ -236,6 +196,7 @@ impl hyper::body::Body for RespBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{S3Error, S3ErrorCode};
     use ozfs::body_from_bytes;
 
     async fn drain(mut s: ByteStream) -> Result<Vec<u8>, ozfs::Error> {
@@ -257,7 +218,7 @@ mod tests {
             .await
             .unwrap_err();
         let s3: S3Error = e.into();
-        assert_eq!(s3.code, "XAmzContentSHA256Mismatch");
+        assert_eq!(s3.code, S3ErrorCode::XAmzContentSHA256Mismatch);
     }
 
     #[tokio::test]
@@ -288,13 +249,13 @@ mod tests {
             Some(5),
         );
         let e: S3Error = drain(out).await.unwrap_err().into();
-        assert_eq!(e.code, "IncompleteBody");
+        assert_eq!(e.code, S3ErrorCode::IncompleteBody);
     }
 
     #[tokio::test]
     async fn limit_enforced() {
-        let e = read_small(body_from_bytes(vec![0u8; 100]), 10).await.unwrap_err();
-        assert_eq!(e.code, "EntityTooLarge");
+        let e = S3Error::from(read_small(body_from_bytes(vec![0u8; 100]), 10).await.unwrap_err());
+        assert_eq!(e.code, S3ErrorCode::EntityTooLarge);
         assert_eq!(read_small(body_from_bytes(vec![1u8; 10]), 10).await.unwrap().len(), 10);
     }
 }

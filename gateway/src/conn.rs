@@ -15,7 +15,7 @@
 //!   request that cannot be parsed after another on a kept-alive connection still gets hyper's
 //!   bare answer.
 
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::StatusCode;
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -56,31 +56,19 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let e = match status {
-        431 => S3Error::new(
-            "RequestHeaderSectionTooLarge",
-            StatusCode::BAD_REQUEST,
-            "Your request header section is too large (too many header lines or too many bytes).",
+        431 => S3Error::new(S3ErrorCode::RequestHeaderSectionTooLarge, "Your request header section is too large (too many header lines or too many bytes).",
         ),
-        408 => S3Error::new(
-            "RequestTimeout",
-            StatusCode::BAD_REQUEST,
-            "Your socket connection to the server was not read from or written to within the timeout period.",
+        408 => S3Error::new(S3ErrorCode::RequestTimeout, "Your socket connection to the server was not read from or written to within the timeout period.",
         ),
-        414 => S3Error::new(
-            "InvalidURI",
-            StatusCode::BAD_REQUEST,
-            "The request URI is too long.",
+        414 => S3Error::new(S3ErrorCode::InvalidURI, "The request URI is too long.",
         ),
-        505 => S3Error::new(
-            "HttpVersionNotSupported",
-            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-            "The HTTP version specified is not supported.",
+        505 => S3Error::new(S3ErrorCode::HttpVersionNotSupported, "The HTTP version specified is not supported.",
         ),
         _ => S3Error::new(
-            "InvalidRequest",
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            S3ErrorCode::InvalidRequest,
             "The request could not be parsed as HTTP/1.1: a control character or a raw non-ASCII byte in the request line or a header (percent-encode key names), or a malformed request line.",
-        ),
+        )
+        .with_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)),
     };
     Some(render(&e))
 }
@@ -104,8 +92,7 @@ pub fn render(e: &S3Error) -> Vec<u8> {
 pub async fn refuse(mut stream: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
     let e = S3Error::new(
-        "SlowDown",
-        StatusCode::SERVICE_UNAVAILABLE,
+        S3ErrorCode::SlowDown,
         format!("Too many connections (more than {MAX_CONNECTIONS}); reduce your request rate."),
     );
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {

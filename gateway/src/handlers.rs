@@ -20,9 +20,9 @@ pub mod object_put;
 pub mod tagging;
 
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
-use crate::service::State;
+use crate::state::State;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use ozfs::{BucketInfo, BucketPath, ObjectAttrs, ObjectInfo};
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ impl Ctx {
     pub async fn check_key(&self, access: Access) -> Result<(), S3Error> {
         let denied = match self.check_bucket(access).await {
             Ok(_) => return Ok(()),
-            Err(e) if e.code == "AccessDenied" && self.header("x-amz-expected-bucket-owner").is_none() => e,
+            Err(e) if e.code == S3ErrorCode::AccessDenied && self.header("x-amz-expected-bucket-owner").is_none() => e,
             Err(e) => return Err(e),
         };
         match self.state.store.head_object(&self.bucket_path(), self.key_name()).await {
@@ -338,16 +338,14 @@ pub fn attrs_from_headers(h: &HeaderMap) -> Result<ObjectAttrs, S3Error> {
     }
     if meta_size > MAX_USER_METADATA {
         return Err(S3Error::new(
-            "MetadataTooLarge",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::MetadataTooLarge,
             format!("Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_METADATA} bytes"),
         ));
     }
     if let Some(sc) = h.get("x-amz-storage-class").and_then(|v| v.to_str().ok()) {
         if !STORAGE_CLASSES.contains(&sc) {
             return Err(S3Error::new(
-                "InvalidStorageClass",
-                StatusCode::BAD_REQUEST,
+                S3ErrorCode::InvalidStorageClass,
                 "The storage class you specified is not valid",
             ));
         }
@@ -504,8 +502,7 @@ pub fn write_condition(h: &HeaderMap) -> Result<ozfs::WriteCondition, S3Error> {
         (None, None) => Ok(ozfs::WriteCondition::None),
         (Some("*"), None) => Ok(ozfs::WriteCondition::IfNoneMatch),
         (Some(_), None) => Err(S3Error::new(
-            "NotImplemented",
-            StatusCode::NOT_IMPLEMENTED,
+            S3ErrorCode::NotImplemented,
             "If-None-Match on writes supports only '*'",
         )),
         (None, Some(e)) if !e.is_empty() => Ok(ozfs::WriteCondition::IfMatch(unquote(e).to_string())),
@@ -621,13 +618,13 @@ mod tests {
         let big = "x".repeat(2100);
         assert_eq!(
             attrs_from_headers(&hm(&[("x-amz-meta-big", &big)])).unwrap_err().code,
-            "MetadataTooLarge"
+            S3ErrorCode::MetadataTooLarge
         );
         assert_eq!(
             attrs_from_headers(&hm(&[("x-amz-storage-class", "GLACIER")]))
                 .unwrap_err()
                 .code,
-            "InvalidStorageClass"
+            S3ErrorCode::InvalidStorageClass
         );
     }
 

@@ -29,6 +29,7 @@ mod metrics_page;
 mod router;
 mod server;
 mod service;
+mod state;
 pub mod tls;
 mod xml;
 

@@ -10,7 +10,7 @@
 //! [`Endpoint::NotImplemented`] — never a fall-through to another operation (Ozone's
 //! `DELETE /b?cors` deletes the bucket; ours answers 501).
 
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::Method;
 use percent_encoding::percent_decode_str;
 
@@ -47,13 +47,7 @@ fn decode_query(s: &str) -> Result<String, S3Error> {
     percent_decode_str(&plus)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| {
-            S3Error::new(
-                "InvalidURI",
-                http::StatusCode::BAD_REQUEST,
-                "Couldn't parse the specified URI.",
-            )
-        })
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."))
 }
 
 /// Decode a request path (no `+` rule in paths).
@@ -61,13 +55,7 @@ pub fn decode_path(s: &str) -> Result<String, S3Error> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| {
-            S3Error::new(
-                "InvalidURI",
-                http::StatusCode::BAD_REQUEST,
-                "Couldn't parse the specified URI.",
-            )
-        })
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."))
 }
 
 /// What the request addresses.

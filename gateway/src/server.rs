@@ -4,7 +4,8 @@
 //! [`Gateway::with_tls`], each connection first does a rustls handshake (tokio-rustls), bounded
 //! by the same header read timeout.
 
-use crate::service::{self, State};
+use crate::service;
+use crate::state::State;
 use crate::GatewayConfig;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;

@@ -17,13 +17,13 @@
 //!   ([`crate::metrics_page`]); anything else on those paths is the bucket's.
 
 use crate::body::{incoming_stream, RespBody};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::handlers::{self, Ctx};
 use crate::router::{self, Endpoint, Query};
-use crate::GatewayConfig;
+use crate::state::State;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use ozfs::{ByteStream, ObjectStore, SecretStore};
+use ozfs::ByteStream;
 use rand::RngCore;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,16 +34,6 @@ use tracing::Instrument;
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest header section we accept (all names and values).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Shared server state.
-pub struct State {
-    pub cfg: GatewayConfig,
-    pub store: Arc<dyn ObjectStore>,
-    pub secrets: Arc<dyn SecretStore>,
-    pub admin: Option<crate::admin::AdminState>,
-    pub header_read_timeout: Duration,
-    pub body_idle_timeout: Duration,
-}
 
 fn request_id() -> (String, String) {
     let mut b = [0u8; 8];
@@ -222,8 +212,7 @@ async fn s3_inner(
     let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err(S3Error::new(
-            "RequestHeaderSectionTooLarge",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::RequestHeaderSectionTooLarge,
             format!("Your request header section exceeds the maximum allowed size of {MAX_HEADER_BYTES} bytes."),
         ));
     }

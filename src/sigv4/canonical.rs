@@ -29,7 +29,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// Compare two strings in time independent of where they differ.
+/// Compare two byte strings in time that depends only on their lengths, not on where they
+/// differ. The project's one constant-time comparison: signatures (SigV4, SigV2, chunk and
+/// trailer signatures) and the admin API's token (`gateway/src/admin.rs`) all use it.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -285,5 +287,14 @@ mod tests {
             hex::encode(k.as_bytes()),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -24,8 +24,8 @@
 //! and the stream only ends after the whole trailer was read and checked and the decoded length
 //! matched `x-amz-decoded-content-length`.
 
+use super::auth::StreamingSigned;
 use super::canonical::{self, SigningKey};
-use super::verifier::StreamingSigned;
 use super::EMPTY_SHA256;
 use crate::checksum::Algorithm;
 use bytes::{Buf, Bytes};
@@ -73,29 +73,6 @@ pub enum BodyError {
     /// drop the connection).
     #[error("reading the request body failed: {0}")]
     Transport(#[source] Box<dyn StdError + Send + Sync>),
-}
-
-impl BodyError {
-    /// The S3 error code AWS answers for this error.
-    pub fn s3_code(&self) -> &'static str {
-        match self {
-            BodyError::Framing(_) => "InvalidArgument",
-            BodyError::Truncated | BodyError::LengthMismatch { .. } | BodyError::Transport(_) => "IncompleteBody",
-            BodyError::MissingChunkSignature { .. }
-            | BodyError::ChunkSignatureMismatch { .. }
-            | BodyError::MissingTrailerSignature
-            | BodyError::TrailerSignatureMismatch => "SignatureDoesNotMatch",
-            BodyError::ContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
-        }
-    }
-
-    /// The HTTP status AWS answers for this error.
-    pub fn http_status(&self) -> u16 {
-        match self.s3_code() {
-            "SignatureDoesNotMatch" => 403,
-            _ => 400,
-        }
-    }
 }
 
 impl From<BodyError> for crate::Error {

@@ -265,11 +265,12 @@ fn parse_errors() {
     let run = |h: &HeaderMap, q: &str| parse(&parts(&m, "/test.txt", q, h));
 
     assert!(run(&headers(&base), "").unwrap().is_none(), "anonymous");
-    let cases: Vec<(HeaderMap, &str, &str)> = vec![
+    type IsExpected = fn(&AuthError) -> bool;
+    let cases: Vec<(HeaderMap, &str, IsExpected)> = vec![
         (
             with_auth("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request", &[]),
             "",
-            "AuthorizationHeaderMalformed",
+            |e| matches!(e, AuthError::MalformedHeader(_)),
         ),
         (
             with_auth(
@@ -277,12 +278,12 @@ fn parse_errors() {
                 &[],
             ),
             "",
-            "AuthorizationHeaderMalformed",
+            |e| matches!(e, AuthError::MalformedHeader(_)),
         ),
         (
             with_auth(&auth_header("x-amz-content-sha256;x-amz-date", sig), &[]),
             "",
-            "AuthorizationHeaderMalformed",
+            |e| matches!(e, AuthError::MalformedHeader(_)),
         ),
         (
             with_auth(
@@ -290,33 +291,27 @@ fn parse_errors() {
                 &[],
             ),
             "",
-            "AuthorizationHeaderMalformed",
+            |e| matches!(e, AuthError::MalformedHeader(_)),
         ),
-        (
-            with_auth("AWS4-ECDSA-P256-SHA256 Credential=x", &[]),
-            "",
-            "InvalidArgument",
-        ),
-        (with_auth("Bearer abc", &[]), "", "InvalidArgument"),
-        (
-            with_auth(&auth_header("host", sig), &[]),
-            "X-Amz-Signature=abc",
-            "InvalidArgument",
-        ),
-        (
-            headers(&[("host", "h")]),
-            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-            "AuthorizationQueryParametersError",
-        ),
-        (
-            headers(&[("host", "h")]),
-            "AWSAccessKeyId=AK&Signature=x",
-            "AuthorizationQueryParametersError",
-        ),
+        (with_auth("AWS4-ECDSA-P256-SHA256 Credential=x", &[]), "", |e| {
+            matches!(e, AuthError::UnsupportedAlgorithm(_) | AuthError::MultipleMechanisms)
+        }),
+        (with_auth("Bearer abc", &[]), "", |e| {
+            matches!(e, AuthError::UnsupportedAlgorithm(_) | AuthError::MultipleMechanisms)
+        }),
+        (with_auth(&auth_header("host", sig), &[]), "X-Amz-Signature=abc", |e| {
+            matches!(e, AuthError::UnsupportedAlgorithm(_) | AuthError::MultipleMechanisms)
+        }),
+        (headers(&[("host", "h")]), "X-Amz-Algorithm=AWS4-HMAC-SHA256", |e| {
+            matches!(e, AuthError::MalformedQuery(_))
+        }),
+        (headers(&[("host", "h")]), "AWSAccessKeyId=AK&Signature=x", |e| {
+            matches!(e, AuthError::MalformedQuery(_))
+        }),
     ];
-    for (h, q, code) in cases {
+    for (h, q, is_expected) in cases {
         let err = run(&h, q).expect_err(&format!("{h:?} {q}"));
-        assert_eq!(err.s3_code(), code, "{err:?}");
+        assert!(is_expected(&err), "{h:?} {q}: {err:?}");
     }
 
     // An unsigned x-amz-* header: refused when verifying (security on), tolerated otherwise.
@@ -327,7 +322,6 @@ fn parse_errors() {
     let auth = run(&h, "").unwrap().unwrap();
     let err = auth.verify(SK, t2013()).unwrap_err();
     assert_eq!(err, AuthError::UnsignedHeaders(vec!["x-amz-meta-a".into()]));
-    assert_eq!(err.s3_code(), "AccessDenied");
     assert_eq!(auth.accept_unverified().access_key, AK);
 
     // Missing date / missing or bad content hash.
@@ -916,7 +910,6 @@ fn presigned_malformed_content_sha256_is_refused() {
     let q = presign(&m, "h", "/b/k", "X-Amz-Content-Sha256=not-a-hash", 600, &params);
     let e = parse(&parts(&m, "/b/k", &q, &h)).unwrap_err();
     assert!(matches!(e, AuthError::InvalidContentSha256(_)), "{e:?}");
-    assert_eq!((e.s3_code(), e.http_status()), ("InvalidArgument", 400));
 
     assert_eq!(
         crate::sigv4::unsigned_request_payload(&h).unwrap(),

@@ -20,8 +20,8 @@
 //! therefore accepts any of a few candidate strings to sign ([`candidate_resources`]); the
 //! first is the AWS-documented one.
 
+use super::auth::{query_param, DeclaredPayload, ParsedAuth, RequestParts, Scheme};
 use super::canonical::{self, uri_encode};
-use super::verifier::{query_param, DeclaredPayload, ParsedAuth, RequestParts, Scheme};
 use super::{amz_date, AuthError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

@@ -11,8 +11,7 @@ use super::connect::{pid_alive, ServerInfo, HELD_WAIT};
 use super::{CliError, CliResult, StoreArgs};
 use clap::Args;
 use ozfs::config::{Flags, Settings};
-use ozfs::store::remote::RemoteConfig;
-use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, RemoteStore, SecretStore};
+use ozfs::{BucketPath, LocalStore, ObjectStore, RemoteStore, SecretStore};
 use ozfs_fuse::{mount_store, MountHandle, MountOptions};
 use ozfs_gateway::{Gateway, GatewayConfig};
 use std::io::Write;
@@ -275,19 +274,18 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let inner: Arc<dyn ObjectStore> = match &settings.backend {
         None => local,
         Some(url) => {
-            let aws = ozfs::store::remote::credentials::load(args.profile.as_deref());
-            let mut cfg = RemoteConfig::from_aws(url.trim_end_matches('/'), &aws)
+            let opts = ozfs_fuse::backend::RemoteOptions {
+                profile: args.profile.clone(),
+                ca_bundle: args.ca_bundle.clone(),
+                ..Default::default()
+            };
+            let cfg = ozfs_fuse::backend::remote_config(url, &settings.s3_volume, &opts)
                 .map_err(|e| CliError(format!("--backend {url}: {}", CliError::from(e))))?;
-            if let Some(ca) = &args.ca_bundle {
-                cfg.ca_bundle = Some(ca.clone());
-            }
-            cfg.volume = settings.s3_volume.clone();
             Arc::new(RemoteStore::new(cfg)?)
         }
     };
-    let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    let (store, cache) = ozfs_fuse::backend::with_cache(inner, &settings);
     ozfs::metrics::register_cache(&cache);
-    let store: Arc<dyn ObjectStore> = Arc::new(CachingStore::new(inner, cache));
 
     let token = new_token();
     let cfg = GatewayConfig {

@@ -82,21 +82,21 @@ pub struct Handles {
 impl Handles {
     pub fn insert(&self, h: Handle) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.map.lock().expect("handle map poisoned").insert(fh, h);
+        crate::sync::lock(&self.map).insert(fh, h);
         fh
     }
 
     pub fn get(&self, fh: u64) -> Option<Handle> {
-        self.map.lock().expect("handle map poisoned").get(&fh).cloned()
+        crate::sync::lock(&self.map).get(&fh).cloned()
     }
 
     pub fn remove(&self, fh: u64) -> Option<Handle> {
-        self.map.lock().expect("handle map poisoned").remove(&fh)
+        crate::sync::lock(&self.map).remove(&fh)
     }
 
     /// Staged copies that still have uncommitted data (for flushing at unmount).
     pub fn count(&self) -> usize {
-        self.map.lock().expect("handle map poisoned").len()
+        crate::sync::lock(&self.map).len()
     }
 }
 

@@ -225,6 +225,7 @@ pub async fn put(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespBody>, S3Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::S3ErrorCode;
 
     #[test]
     fn xml_grants() {
@@ -237,7 +238,7 @@ mod tests {
         assert_eq!(g[0].grantee, "bob");
         assert_eq!(g[1].grantee, ALL_USERS);
         let email = br#"<AccessControlPolicy><AccessControlList><Grant><Grantee><EmailAddress>a@b</EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"#;
-        assert_eq!(grants_from_xml(email).unwrap_err().code, "NotImplemented");
+        assert_eq!(grants_from_xml(email).unwrap_err().code, S3ErrorCode::NotImplemented);
     }
 
     #[test]
@@ -246,9 +247,9 @@ mod tests {
         assert_eq!(header_grantee(&format!("uri=\"{ALL_USERS_URI}\"")).unwrap(), ALL_USERS);
         assert_eq!(
             header_grantee("emailAddress=\"a@b\"").unwrap_err().code,
-            "NotImplemented"
+            S3ErrorCode::NotImplemented
         );
-        assert_eq!(header_grantee("junk").unwrap_err().code, "InvalidArgument");
+        assert_eq!(header_grantee("junk").unwrap_err().code, S3ErrorCode::InvalidArgument);
         assert_eq!(header_grantee(&format!("uri={AUTH_USERS_URI}")).unwrap(), AUTH_USERS);
     }
 
@@ -275,12 +276,15 @@ mod tests {
         assert_eq!(g(&[("x-amz-acl", "public-read-write")]).unwrap().unwrap().len(), 2);
         let ar = g(&[("x-amz-acl", "authenticated-read")]).unwrap().unwrap();
         assert_eq!(ar[0].grantee, AUTH_USERS);
-        assert_eq!(g(&[("x-amz-acl", "nonsense")]).unwrap_err().code, "InvalidArgument");
+        assert_eq!(
+            g(&[("x-amz-acl", "nonsense")]).unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
         assert_eq!(
             g(&[("x-amz-acl", "public-read"), ("x-amz-grant-read", "id=\"bob\"")])
                 .unwrap_err()
                 .code,
-            "InvalidRequest"
+            S3ErrorCode::InvalidRequest
         );
         let explicit = g(&[("x-amz-grant-read", "id=\"bob\", id=\"carol\"")]).unwrap().unwrap();
         assert_eq!(explicit.len(), 2);

@@ -22,7 +22,7 @@
 
 use super::{Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::{HeaderValue, Response, StatusCode};
 use ozfs::{ListRequest, ObjectInfo};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -169,7 +169,7 @@ pub async fn browse(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     if ctx.state.cfg.secure {
         match ctx.check_bucket(Access::Read).await {
             Ok(_) => {}
-            Err(e) if e.code == "AccessDenied" => return Ok(denied(&bucket)),
+            Err(e) if e.code == S3ErrorCode::AccessDenied => return Ok(denied(&bucket)),
             Err(e) => return Err(e),
         }
     }

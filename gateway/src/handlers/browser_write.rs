@@ -16,7 +16,7 @@
 
 use super::{empty_response, Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::{Response, StatusCode};
 use ozfs::{ByteStream, PutOptions, WriteCondition};
 
@@ -24,7 +24,7 @@ use ozfs::{ByteStream, PutOptions, WriteCondition};
 pub const WRITE_HEADER: &str = "x-ozfs-browser";
 
 fn forbidden(msg: &str) -> S3Error {
-    S3Error::new("AccessDenied", StatusCode::FORBIDDEN, msg.to_string())
+    S3Error::new(S3ErrorCode::AccessDenied, msg.to_string())
 }
 
 /// Is this write what the bucket page itself sent (see the module docs)?

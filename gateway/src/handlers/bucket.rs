@@ -7,7 +7,7 @@
 
 use super::{allowed, empty_response, xml_response, Access, Ctx, OWNER_ID};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::xml::XmlWriter;
 use http::{HeaderValue, Response, StatusCode};
 
@@ -104,8 +104,7 @@ pub async fn create_bucket(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         Err(ozfs::Error::BucketAlreadyExists { owner: o, .. }) if o == owner && region(ctx) == "us-east-1" => {}
         Err(ozfs::Error::BucketAlreadyExists { owner: o, .. }) if o == owner => {
             return Err(S3Error::new(
-                "BucketAlreadyOwnedByYou",
-                StatusCode::CONFLICT,
+                S3ErrorCode::BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it.",
             )
             .with_resource(path.bucket))

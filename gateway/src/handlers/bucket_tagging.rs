@@ -11,7 +11,7 @@ use super::tagging::{
 };
 use super::{config_bucket, empty_response, xml_response, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::{Response, StatusCode};
 use ozfs::{BucketUpdate, ByteStream};
 use std::collections::BTreeMap;
@@ -25,15 +25,13 @@ pub fn check_characters(tags: &BTreeMap<String, String>) -> Result<(), S3Error> 
     for (k, v) in tags {
         if !k.chars().all(allowed_char) {
             return Err(S3Error::new(
-                "InvalidTag",
-                StatusCode::BAD_REQUEST,
+                S3ErrorCode::InvalidTag,
                 "The TagKey you have provided is invalid",
             ));
         }
         if !v.chars().all(allowed_char) {
             return Err(S3Error::new(
-                "InvalidTag",
-                StatusCode::BAD_REQUEST,
+                S3ErrorCode::InvalidTag,
                 "The TagValue you have provided is invalid",
             ));
         }
@@ -45,10 +43,8 @@ pub async fn get(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let bucket = config_bucket(ctx).await?;
     let info = ctx.state.store.bucket_settings(&bucket).await?;
     if info.tags.is_empty() {
-        return Err(
-            S3Error::new("NoSuchTagSet", StatusCode::NOT_FOUND, "The TagSet does not exist")
-                .with_resource(ctx.bucket_name().to_string()),
-        );
+        return Err(S3Error::new(S3ErrorCode::NoSuchTagSet, "The TagSet does not exist")
+            .with_resource(ctx.bucket_name().to_string()));
     }
     Ok(xml_response(StatusCode::OK, render_tagging(&info.tags)))
 }
@@ -80,8 +76,17 @@ mod tests {
     fn tag_characters() {
         let set = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
         assert!(check_characters(&set("team name_1", "a+b-c=d.e:f/g@h \u{e9}\u{4e2d}")).is_ok());
-        assert_eq!(check_characters(&set("a*b", "v")).unwrap_err().code, "InvalidTag");
-        assert_eq!(check_characters(&set("k", "v<")).unwrap_err().code, "InvalidTag");
-        assert_eq!(check_characters(&set("k", "50%")).unwrap_err().code, "InvalidTag");
+        assert_eq!(
+            check_characters(&set("a*b", "v")).unwrap_err().code,
+            S3ErrorCode::InvalidTag
+        );
+        assert_eq!(
+            check_characters(&set("k", "v<")).unwrap_err().code,
+            S3ErrorCode::InvalidTag
+        );
+        assert_eq!(
+            check_characters(&set("k", "50%")).unwrap_err().code,
+            S3ErrorCode::InvalidTag
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{empty_response, unquote, xml_response, Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::xml::XmlWriter;
 use http::{Response, StatusCode};
 use md5::{Digest, Md5};
@@ -65,8 +65,7 @@ pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespB
                 .await
                 .map_err(S3Error::from),
             Some(_) => Err(S3Error::new(
-                "NoSuchVersion",
-                StatusCode::NOT_FOUND,
+                S3ErrorCode::NoSuchVersion,
                 "The specified version does not exist.",
             )),
         };
@@ -81,11 +80,11 @@ pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespB
                 }
             }
             // A missing bucket fails the whole request, not each key.
-            Err(e) if e.code == "NoSuchBucket" => return Err(e),
+            Err(e) if e.code == S3ErrorCode::NoSuchBucket => return Err(e),
             Err(e) => {
                 w.start("Error")
                     .elem("Key", &key)
-                    .elem("Code", e.code)
+                    .elem("Code", e.code.as_str())
                     .elem("Message", &e.message)
                     .end();
             }

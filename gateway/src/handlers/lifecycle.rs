@@ -11,7 +11,7 @@
 use super::tagging::{read_xml_body, require_integrity};
 use super::{config_bucket, empty_response, xml_response, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::{Response, StatusCode};
 use ozfs::lifecycle::{self, LifecycleError};
 use ozfs::{BucketUpdate, ByteStream};
@@ -33,8 +33,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
     let info = ctx.state.store.bucket_settings(&bucket).await?;
     let Some(doc) = info.lifecycle else {
         return Err(S3Error::new(
-            "NoSuchLifecycleConfiguration",
-            StatusCode::NOT_FOUND,
+            S3ErrorCode::NoSuchLifecycleConfiguration,
             "The lifecycle configuration does not exist",
         )
         .with_resource(ctx.bucket_name().to_string()));

@@ -313,6 +313,7 @@ pub async fn list_uploads(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::S3ErrorCode;
 
     #[test]
     fn complete_document() {
@@ -321,11 +322,11 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].etag, "abc");
         assert_eq!(p[1].part_number, 2);
-        assert_eq!(parse_complete(b"").unwrap_err().code, "MalformedXML");
+        assert_eq!(parse_complete(b"").unwrap_err().code, S3ErrorCode::MalformedXML);
         assert_eq!(
             parse_complete(b"<CompleteMultipartUpload/>").unwrap_err().code,
-            "MalformedXML"
+            S3ErrorCode::MalformedXML
         );
-        assert_eq!(parse_complete(b"<x").unwrap_err().code, "MalformedXML");
+        assert_eq!(parse_complete(b"<x").unwrap_err().code, S3ErrorCode::MalformedXML);
     }
 }

@@ -143,13 +143,20 @@ pub async fn get(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::S3ErrorCode;
 
     #[test]
     fn attribute_names() {
         let w = parse_wanted(["ETag, objectsize", "StorageClass"]).unwrap();
         assert!(w.etag && w.size && w.storage_class && !w.parts && !w.checksum);
-        assert_eq!(parse_wanted(["ETag,Bogus"]).unwrap_err().code, "InvalidArgument");
-        assert_eq!(parse_wanted([" , "]).unwrap_err().code, "InvalidArgument");
-        assert_eq!(parse_wanted(std::iter::empty()).unwrap_err().code, "InvalidArgument");
+        assert_eq!(
+            parse_wanted(["ETag,Bogus"]).unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
+        assert_eq!(parse_wanted([" , "]).unwrap_err().code, S3ErrorCode::InvalidArgument);
+        assert_eq!(
+            parse_wanted(std::iter::empty()).unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use super::{empty_response, object_headers, read_conditions, set_header, Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use http::{Response, StatusCode};
 use ozfs::store::MAX_PART_NUMBER;
 use ozfs::{GetOptions, RangeSpec};
@@ -47,8 +47,7 @@ fn part_number(ctx: &Ctx) -> Result<Option<u32>, S3Error> {
     match v.trim().parse::<i64>() {
         Ok(n) if (1..=MAX_PART_NUMBER as i64).contains(&n) => Ok(Some(n as u32)),
         Ok(n) if n > 0 => Err(S3Error::new(
-            "InvalidPart",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::InvalidPart,
             format!("Part number {n} is out of range"),
         )),
         _ => Err(S3Error::invalid_argument(

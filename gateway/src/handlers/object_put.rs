@@ -8,7 +8,7 @@
 
 use super::{attrs_from_headers, checksum_headers, empty_response, quote, set_header, write_condition, Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use http::{Response, StatusCode};
@@ -25,8 +25,7 @@ pub fn content_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, S3Error> {
     match bytes {
         Some(b) => Ok(Some(b)),
         None => Err(S3Error::new(
-            "InvalidDigest",
-            StatusCode::BAD_REQUEST,
+            S3ErrorCode::InvalidDigest,
             "The Content-MD5 you specified was invalid.",
         )),
     }
@@ -85,8 +84,7 @@ pub fn expected_len(ctx: &Ctx, chunked: bool) -> Result<Option<u64>, S3Error> {
     };
     match ctx.header(name) {
         None if chunked => Err(S3Error::new(
-            "MissingContentLength",
-            StatusCode::LENGTH_REQUIRED,
+            S3ErrorCode::MissingContentLength,
             "You must provide the x-amz-decoded-content-length HTTP header for an aws-chunked body.",
         )),
         None => Ok(None),

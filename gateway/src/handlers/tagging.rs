@@ -7,7 +7,7 @@
 
 use super::{empty_response, xml_response, Access, Ctx};
 use crate::body::RespBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::xml::XmlWriter;
 use http::{Response, StatusCode};
 use ozfs::ByteStream;
@@ -19,7 +19,7 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_BUCKET_TAGS: usize = 50;
 
 fn invalid_tag(m: impl Into<String>) -> S3Error {
-    S3Error::new("InvalidTag", StatusCode::BAD_REQUEST, m)
+    S3Error::new(S3ErrorCode::InvalidTag, m)
 }
 
 /// Validate and collect at most `max` tags (duplicates rejected).
@@ -191,16 +191,19 @@ mod tests {
             parse_tagging_header("a=1&b").unwrap().get("b").map(String::as_str),
             Some("")
         );
-        assert_eq!(parse_tagging_header("a=1&a=2").unwrap_err().code, "InvalidTag");
+        assert_eq!(
+            parse_tagging_header("a=1&a=2").unwrap_err().code,
+            S3ErrorCode::InvalidTag
+        );
         let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
-        assert_eq!(parse_tagging_header(&eleven).unwrap_err().code, "InvalidTag");
+        assert_eq!(parse_tagging_header(&eleven).unwrap_err().code, S3ErrorCode::InvalidTag);
         let long = format!("{}=v", "k".repeat(129));
-        assert_eq!(parse_tagging_header(&long).unwrap_err().code, "InvalidTag");
+        assert_eq!(parse_tagging_header(&long).unwrap_err().code, S3ErrorCode::InvalidTag);
         let doc = b"<Tagging><TagSet><Tag><Key>x</Key><Value>1</Value></Tag></TagSet></Tagging>";
         assert_eq!(parse_tagging_xml(doc, MAX_TAGS).unwrap().len(), 1);
         assert_eq!(
             parse_tagging_xml(b"<Tagging>", MAX_TAGS).unwrap_err().code,
-            "MalformedXML"
+            S3ErrorCode::MalformedXML
         );
         let set = |n: usize| {
             let tags: String = (0..n)
@@ -210,7 +213,7 @@ mod tests {
         };
         assert_eq!(
             parse_tagging_xml(set(11).as_bytes(), MAX_TAGS).unwrap_err().code,
-            "InvalidTag"
+            S3ErrorCode::InvalidTag
         );
         assert_eq!(
             parse_tagging_xml(set(50).as_bytes(), MAX_BUCKET_TAGS).unwrap().len(),
@@ -218,7 +221,7 @@ mod tests {
         );
         assert_eq!(
             parse_tagging_xml(set(51).as_bytes(), MAX_BUCKET_TAGS).unwrap_err().code,
-            "InvalidTag"
+            S3ErrorCode::InvalidTag
         );
         let tags = parse_tagging_xml(set(3).as_bytes(), MAX_TAGS).unwrap();
         assert_eq!(parse_tagging_xml(&render_tagging(&tags), MAX_TAGS).unwrap(), tags);

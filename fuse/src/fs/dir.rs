@@ -1,0 +1,250 @@
+//! Directories: `opendir`, `readdir` (paged listings, plus entries) and `releasedir`; `statfs`.
+
+use super::*;
+
+impl Fs {
+    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
+        {
+            let mut t = self.table();
+            let i = t.get_mut(ino).ok_or(FsError::NotFound)?;
+            if i.kind != Kind::Dir {
+                return Err(FsError::NotDir);
+            }
+            i.open += 1;
+        }
+        Ok(self.handles.insert(Handle::Dir(Arc::new(DirHandle {
+            ino,
+            stream: AsyncMutex::new(DirStream::default()),
+        }))))
+    }
+
+    pub fn releasedir(&self, ino: u64, fh: u64) -> FsResult<()> {
+        self.handles.remove(fh);
+        let mut t = self.table();
+        if let Some(i) = t.get_mut(ino) {
+            i.open = i.open.saturating_sub(1);
+        }
+        t.maybe_drop(ino);
+        Ok(())
+    }
+
+    pub(super) async fn fetch_page(&self, dir_key: &str, s: &mut DirStream) -> FsResult<()> {
+        s.page_asof = Some(std::time::Instant::now());
+        let page = self
+            .store
+            .list_objects(
+                &self.bucket,
+                ListRequest {
+                    prefix: dir_key.to_string(),
+                    delimiter: Some("/".into()),
+                    start_after: s.next_start_after.clone(),
+                    max_keys: LIST_PAGE,
+                },
+            )
+            .await?;
+        let dirs: HashSet<&str> = page
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(dir_key).and_then(|n| n.strip_suffix('/')))
+            .collect();
+        let mut merged: Vec<(String, Listed)> = Vec::with_capacity(page.objects.len() + page.common_prefixes.len());
+        for o in &page.objects {
+            let Some(name) = o.key.strip_prefix(dir_key) else {
+                continue;
+            };
+            if name.is_empty() || name.contains('/') || dirs.contains(name) {
+                continue;
+            }
+            let kind = if PosixMeta::from_user(&o.attrs.user).is_symlink() {
+                Kind::Symlink
+            } else {
+                Kind::File
+            };
+            merged.push((
+                o.key.clone(),
+                Listed {
+                    name: name.to_string(),
+                    kind,
+                    info: Some(o.clone()),
+                },
+            ));
+        }
+        for name in dirs {
+            if name.is_empty() {
+                continue;
+            }
+            merged.push((
+                format!("{dir_key}{name}/"),
+                Listed {
+                    name: name.to_string(),
+                    kind: Kind::Dir,
+                    info: None,
+                },
+            ));
+        }
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, l) in merged {
+            if s.seen.insert(l.name.clone()) {
+                s.entries.push_back(l);
+            }
+        }
+        s.done = !page.is_truncated || page.next_start_after.is_none();
+        s.next_start_after = page.next_start_after;
+        Ok(())
+    }
+
+    /// Inode fields for a listed entry.
+    pub(super) fn fresh_listed(&self, dir_key: &str, l: &Listed) -> Fresh {
+        match (&l.kind, &l.info) {
+            (Kind::Dir, _) | (_, None) => self.fresh_dir(format!("{dir_key}{}/", l.name), None),
+            (_, Some(info)) => self.fresh_object(info.clone()),
+        }
+    }
+
+    /// readdir / readdirplus. `sink` gets each entry and returns true when the kernel's buffer
+    /// is full (that entry was not taken). With `plus`, every entry taken counts as a lookup.
+    pub async fn readdir(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        plus: bool,
+        sink: &mut dyn FnMut(DirEntryOut<'_>) -> bool,
+    ) -> FsResult<()> {
+        let dh = match self.handles.get(fh) {
+            Some(Handle::Dir(d)) if d.ino == ino => d,
+            _ => return Err(FsError::BadHandle),
+        };
+        let (dir_key, self_attr, parent_attr) = {
+            let t = self.table();
+            let i = t.get(ino).ok_or(FsError::NotFound)?;
+            let p = t.get(i.parent).map(|p| p.attr()).unwrap_or_else(|| i.attr());
+            (i.key.clone(), i.attr(), p)
+        };
+        if offset == 0
+            && sink(DirEntryOut {
+                name: ".",
+                attr: self_attr,
+                next_offset: 1,
+            })
+        {
+            return Ok(());
+        }
+        if offset <= 1
+            && sink(DirEntryOut {
+                name: "..",
+                attr: parent_attr,
+                next_offset: 2,
+            })
+        {
+            return Ok(());
+        }
+        let idx = offset.saturating_sub(2);
+        let mut s = dh.stream.lock().await;
+        if !s.started || idx < s.first {
+            *s = DirStream {
+                started: true,
+                ..Default::default()
+            };
+        }
+        loop {
+            while s.first < idx && !s.entries.is_empty() {
+                s.entries.pop_front();
+                s.first += 1;
+            }
+            if s.entries.is_empty() {
+                if !s.done {
+                    self.fetch_page(&dir_key, &mut s).await?;
+                    continue;
+                }
+                if !s.pending_added {
+                    s.pending_added = true;
+                    let pending: Vec<Listed> = {
+                        let t = self.table();
+                        t.pending_children(ino)
+                            .into_iter()
+                            .map(|(name, kind)| Listed { name, kind, info: None })
+                            .collect()
+                    };
+                    for l in pending {
+                        if s.seen.insert(l.name.clone()) {
+                            s.entries.push_back(l);
+                        }
+                    }
+                    if !s.entries.is_empty() {
+                        continue;
+                    }
+                }
+                return Ok(());
+            }
+            if s.first < idx {
+                continue;
+            }
+            let Some(l) = s.entries.front().cloned() else {
+                continue; // not reached: the loop above refills or returns while it is empty
+            };
+            let attr = {
+                let mut t = self.table();
+                match t.child(ino, &l.name) {
+                    Some(c) if c.pending || c.staged.is_some() || !plus => c.attr(),
+                    _ if plus => {
+                        let mut f = self.fresh_listed(&dir_key, &l);
+                        f.asof = s.page_asof;
+                        let id = t.upsert(ino, &l.name, f);
+                        t.get(id).map(|i| i.attr()).ok_or(FsError::NotFound)?
+                    }
+                    _ => {
+                        let f = self.fresh_listed(&dir_key, &l);
+                        Attr {
+                            ino: pseudo_ino(&f.key),
+                            kind: f.kind,
+                            size: f.size,
+                            mtime: f.mtime,
+                            ctime: f.mtime,
+                            perm: f.perm,
+                            uid: f.uid,
+                            gid: f.gid,
+                        }
+                    }
+                }
+            };
+            let next_offset = s.first + 3;
+            if sink(DirEntryOut {
+                name: &l.name,
+                attr,
+                next_offset,
+            }) {
+                return Ok(());
+            }
+            if plus {
+                self.table().add_lookup(attr.ino, 1);
+            }
+            s.entries.pop_front();
+            s.first += 1;
+        }
+    }
+
+    pub fn statfs(&self) -> StatFs {
+        const BSIZE: u64 = 4096;
+        let blocks = (1u64 << 50) / BSIZE;
+        StatFs {
+            blocks,
+            bfree: blocks,
+            bavail: blocks,
+            files: 1_000_000_000,
+            ffree: 1_000_000_000,
+            bsize: BSIZE as u32,
+            namelen: 255,
+            frsize: BSIZE as u32,
+        }
+    }
+}
+
+/// An inode number for a plain readdir entry the kernel has not looked up (high bit set so it
+/// cannot collide with a real inode).
+fn pseudo_ino(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish() | (1 << 63)
+}
