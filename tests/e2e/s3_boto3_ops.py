@@ -38,8 +38,15 @@ def create_bucket_location_and_duplicates():
         r = c.create_bucket(Bucket=b)
         eq(r["ResponseMetadata"]["HTTPStatusCode"], 200, "re-create in us-east-1")
         w = client(region="us-west-1")
-        expect("BucketAlreadyOwnedByYou", w.create_bucket, Bucket=b,
-               CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
+        if differs("recreate-own-bucket-other-region-accepted"):
+            # seen both ways through ozfs -> Ozone: 200 (one run) and AWS's 409 (the next)
+            try:
+                w.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
+            except ClientError as e:
+                eq(e.response["Error"].get("Code"), "BucketAlreadyOwnedByYou", "re-create in us-west-1")
+        else:
+            expect("BucketAlreadyOwnedByYou", w.create_bucket, Bucket=b,
+                   CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
     other = client(access_key="mallory")
     if differs("create-others-bucket-owned-by-you"):
         # security off: Ozone cannot tell users apart, and ozfs maps the 409 it gets as its own
@@ -738,14 +745,18 @@ def signed_payload_mismatch_commits_nothing():
             urllib.request.urlopen(req, timeout=5)
             raise AssertionError(f"a presigned PUT with x-amz-content-sha256: {bad} was stored")
         except urllib.error.HTTPError as e:
-            eq(e.code, 400, bad)
-            assert b"<Code>InvalidArgument</Code>" in e.read(), bad
+            if differs("presigned-refused"):
+                eq(e.code, 403, bad)
+            else:
+                eq(e.code, 400, bad)
+                assert b"<Code>InvalidArgument</Code>" in e.read(), bad
         expect("404", c.head_object, Bucket=B, Key="ps/sha")
     # The same value header-signed:
     status, body = signed_raw("PUT", f"/{B}/ps/sha", headers={"x-amz-content-sha256": "nothex"},
                               body=b"x")
     eq(status, 400, "header-signed malformed sha")
-    assert b"<Code>InvalidArgument</Code>" in body, body
+    code = b"XAmzContentSHA256Mismatch" if differs("malformed-sha256-reported-as-mismatch") else b"InvalidArgument"
+    assert b"<Code>" + code + b"</Code>" in body, body
     good = hashlib.sha256(b"actual body").hexdigest()
     req = urllib.request.Request(url, data=b"actual body", method="PUT",
                                  headers={"x-amz-content-sha256": good})
@@ -803,7 +814,7 @@ def multipart_full_cycle():
     else:
         eq(err(c.get_object, Bucket=B, Key=k, PartNumber=3), ("InvalidPartNumber", 416), "no part 3")
     eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=1)["Body"].read(), DATA, "plain part 1")
-    if differs("get-part-beyond-count-empty"):
+    if differs("plain-part-beyond-one-answered"):
         eq(c.get_object(Bucket=B, Key="r/obj", PartNumber=2)["ResponseMetadata"]["HTTPStatusCode"] // 100, 2,
            "plain part 2 answered")
     else:
@@ -817,9 +828,12 @@ def multipart_full_cycle():
         {"PartNumber": 1, "ETag": s1}, {"PartNumber": 3, "ETag": s3}]})
     g = c.get_object(Bucket=B, Key=k13, PartNumber=3)
     eq((g["ContentLength"], g["Body"].read(), g.get("PartsCount")), (5, b"three", parts_count), "get part 3 of {1,3}")
-    if not differs("parts-count-missing"):
+    if not differs("parts-count-missing") and not differs("part-content-range-missing"):
         eq(g["ContentRange"], f"bytes {len(p1)}-{len(p1) + 4}/{len(p1) + 5}", "range of part 3")
-    if differs("head-part-number-ignored"):
+    if differs("sparse-part-head-refused-through-ozfs"):
+        # ozfs does not learn Ozone's part numbers (no PartsCount from the backend): 416
+        eq(err(c.head_object, Bucket=B, Key=k13, PartNumber=3)[1], 416, "head part 3 of {1,3}")
+    elif differs("head-part-number-ignored"):
         eq(c.head_object(Bucket=B, Key=k13, PartNumber=3)["ContentLength"], len(p1) + 5, "head part 3 of {1,3}")
     else:
         h = c.head_object(Bucket=B, Key=k13, PartNumber=3)
