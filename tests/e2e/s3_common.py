@@ -43,17 +43,15 @@ TARGET = os.environ.get("OZFS_S3_TARGET", "aws")
 # that every difference of the target was asserted by some script (none silently skipped).
 OZ, OZFS_OZ = "ozone", "ozfs-ozone"
 DIFFERENCES = {
-    "create-own-bucket-already-exists": (OZ,),
+    "create-own-bucket-already-exists": (OZ, OZFS_OZ),
     "delete-bucket-with-upload-refused": (OZ,),
     "list-buckets-not-paged": (OZ,),
     "anonymous-requests-refused": (OZ,),
     "object-acl-not-read-back": (OZFS_OZ,),
     "part-content-range-missing": (OZ,),
     "plain-part-beyond-one-answered": (OZ,),
-    "recreate-own-bucket-other-region-accepted": (OZFS_OZ,),
     "sparse-part-head-refused-through-ozfs": (OZFS_OZ,),
     "malformed-sha256-reported-as-mismatch": (OZ,),
-    "create-others-bucket-owned-by-you": (OZFS_OZ,),
     "get-bucket-location-not-implemented": (OZ,),
     "acl-owner-root": (OZFS_OZ,),
     "object-owner-is-backend-user": (OZFS_OZ,),

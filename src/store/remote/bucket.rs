@@ -97,13 +97,16 @@ impl RemoteStore {
 
     pub(super) async fn create_bucket_impl(&self, bucket: &BucketPath, owner: &str) -> Result<BucketInfo> {
         let b = self.bucket_name(bucket)?;
-        // S3 in us-east-1 answers 200 to re-creating one's own bucket: look first.
+        // S3 in us-east-1 answers 200 to re-creating one's own bucket: look first. The bucket's
+        // owner is the backend's (as bucket_info reports it), never assumed to be the caller:
+        // otherwise anyone re-creating anyone's bucket would be told it is theirs.
         match self.head_bucket(bucket).await {
             Ok(()) => {
+                let existing = self.bucket_info_impl(bucket).await?;
                 return Err(Error::BucketAlreadyExists {
                     name: b.to_string(),
-                    owner: owner.to_string(),
-                })
+                    owner: existing.owner,
+                });
             }
             Err(Error::NoSuchBucket(_)) => {}
             Err(e) => return Err(e),
