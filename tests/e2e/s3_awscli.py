@@ -158,31 +158,46 @@ def s3api_multipart_by_hand():
 def s3api_bucket_tagging_lifecycle_and_conditional_put():
     # The sequences of Ozone's buckettagging.robot, bucketlifecycle.robot and
     # conditionalput.robot, with the aws CLI as they run it.
-    p = aws("s3api", "get-bucket-tagging", "--bucket", B, check=False)
-    assert p.returncode != 0 and "NoSuchTagSet" in p.stderr, p.stderr
-    api("put-bucket-tagging", "--bucket", B, "--tagging", "TagSet=[{Key=tag-key1,Value=tag-value1}]")
-    eq(api("get-bucket-tagging", "--bucket", B)["TagSet"], [{"Key": "tag-key1", "Value": "tag-value1"}], "1 tag")
-    api("put-bucket-tagging", "--bucket", B, "--tagging",
-        "TagSet=[{Key=tag-key1,Value=tag-value1},{Key=tag-key2,Value=tag-value2}]")
-    eq(len(api("get-bucket-tagging", "--bucket", B)["TagSet"]), 2, "overwritten with 2 tags")
-    p = aws("s3api", "put-bucket-tagging", "--bucket", bucket_name("missing"), "--tagging",
-            "TagSet=[{Key=k,Value=v}]", check=False)
-    assert p.returncode != 0 and "NoSuchBucket" in p.stderr, p.stderr
-    api("delete-bucket-tagging", "--bucket", B)
-    p = aws("s3api", "get-bucket-tagging", "--bucket", B, check=False)
-    assert "NoSuchTagSet" in p.stderr, p.stderr
+    if differs("bucket-config-ignored"):
+        # Ozone 2.2 ignores ?tagging and ?lifecycle: GET answers a listing (no tags); PUT would be
+        # a CreateBucket and DELETE a DeleteBucket, so neither is sent
+        p = aws("s3api", "get-bucket-tagging", "--bucket", B, check=False)
+        assert "NoSuchTagSet" not in p.stderr and not json.loads(p.stdout or "{}").get("TagSet"), p
+    elif differs("bucket-config-not-implemented-through-ozfs"):
+        # ozfs probes the backend, sees it ignores the sub-resources, and refuses to forward them
+        p = aws("s3api", "put-bucket-tagging", "--bucket", B, "--tagging", "TagSet=[{Key=k,Value=v}]", check=False)
+        assert p.returncode != 0 and "NotImplemented" in p.stderr, p.stderr
+        lc = json.dumps({"Rules": [{"ID": "expire-logs", "Prefix": "logs/", "Status": "Enabled",
+                                    "Expiration": {"Days": 30}}]})
+        p = aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", B, "--lifecycle-configuration", lc,
+                check=False)
+        assert p.returncode != 0 and "NotImplemented" in p.stderr, p.stderr
+    else:
+        p = aws("s3api", "get-bucket-tagging", "--bucket", B, check=False)
+        assert p.returncode != 0 and "NoSuchTagSet" in p.stderr, p.stderr
+        api("put-bucket-tagging", "--bucket", B, "--tagging", "TagSet=[{Key=tag-key1,Value=tag-value1}]")
+        eq(api("get-bucket-tagging", "--bucket", B)["TagSet"], [{"Key": "tag-key1", "Value": "tag-value1"}], "1 tag")
+        api("put-bucket-tagging", "--bucket", B, "--tagging",
+            "TagSet=[{Key=tag-key1,Value=tag-value1},{Key=tag-key2,Value=tag-value2}]")
+        eq(len(api("get-bucket-tagging", "--bucket", B)["TagSet"]), 2, "overwritten with 2 tags")
+        p = aws("s3api", "put-bucket-tagging", "--bucket", bucket_name("missing"), "--tagging",
+                "TagSet=[{Key=k,Value=v}]", check=False)
+        assert p.returncode != 0 and "NoSuchBucket" in p.stderr, p.stderr
+        api("delete-bucket-tagging", "--bucket", B)
+        p = aws("s3api", "get-bucket-tagging", "--bucket", B, check=False)
+        assert "NoSuchTagSet" in p.stderr, p.stderr
 
-    lc = json.dumps({"Rules": [{"ID": "expire-logs", "Prefix": "logs/", "Status": "Enabled",
-                                "Expiration": {"Days": 30}}]})
-    eq(aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", B,
-           "--lifecycle-configuration", lc).stdout.strip(), "", "empty output")
-    rule = api("get-bucket-lifecycle-configuration", "--bucket", B)["Rules"][0]
-    eq((rule["ID"], rule.get("Prefix"), rule["Status"], rule["Expiration"]["Days"]),
-       ("expire-logs", "logs/", "Enabled", 30), "rule")
-    api("delete-bucket-lifecycle", "--bucket", B)
-    p = aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", B, check=False)
-    assert "NoSuchLifecycleConfiguration" in p.stderr, p.stderr
-    api("delete-bucket-lifecycle", "--bucket", B)  # none: still a success
+        lc = json.dumps({"Rules": [{"ID": "expire-logs", "Prefix": "logs/", "Status": "Enabled",
+                                    "Expiration": {"Days": 30}}]})
+        eq(aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", B,
+               "--lifecycle-configuration", lc).stdout.strip(), "", "empty output")
+        rule = api("get-bucket-lifecycle-configuration", "--bucket", B)["Rules"][0]
+        eq((rule["ID"], rule.get("Prefix"), rule["Status"], rule["Expiration"]["Days"]),
+           ("expire-logs", "logs/", "Enabled", 30), "rule")
+        api("delete-bucket-lifecycle", "--bucket", B)
+        p = aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", B, check=False)
+        assert "NoSuchLifecycleConfiguration" in p.stderr, p.stderr
+        api("delete-bucket-lifecycle", "--bucket", B)  # none: still a success
 
     write(f"{TMP}/cond.txt", b"v1")
     key = "cond/cli"

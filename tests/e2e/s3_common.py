@@ -46,6 +46,8 @@ DIFFERENCES = {
     "create-own-bucket-already-exists": (OZ, OZFS_OZ),
     "delete-bucket-with-upload-refused": (OZ,),
     "list-buckets-not-paged": (OZ,),
+    "bucket-config-ignored": (OZ,),
+    "bucket-config-not-implemented-through-ozfs": (OZFS_OZ,),
     "anonymous-requests-refused": (OZ,),
     "object-acl-not-read-back": (OZFS_OZ,),
     "part-content-range-missing": (OZ,),
