@@ -8,10 +8,12 @@
 //! Also: the front page (unsigned `GET /` from a browser), the bucket page's presigned download
 //! links, and `+` in `x-amz-copy-source`.
 
+mod common;
+
+use common::{start_gateway, Resp, Server};
 use http::{HeaderMap, HeaderValue, Method};
 use ozfs::sigv4::{self, SigningParams};
-use ozfs::{ObjectStore, SecretStore};
-use ozfs_gateway::{Gateway, GatewayConfig};
+use ozfs_gateway::GatewayConfig;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -20,84 +22,12 @@ use std::time::{Duration, SystemTime};
 const ALICE: &str = "alice-secret-0123";
 const BOB: &str = "bob-secret-4567";
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// A gateway over a MemStore; users alice and bob have secrets (used with security on).
 fn start(secure: bool) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mem = Arc::new(ozfs::MemStore::new("s3v"));
-    let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = (mem.clone(), mem);
     let mut cfg = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     cfg.secure = secure;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (atx, arx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        rt.block_on(async move {
-            for (u, s) in [("alice", ALICE), ("bob", BOB)] {
-                secrets.get_secret(u).await.expect("secret");
-                secrets.set_secret(u, s).await.expect("set secret");
-            }
-            let gw = Gateway::bind(cfg, store, secrets).await.expect("bind");
-            atx.send(gw.local_addr()).expect("addr");
-            gw.run(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("run");
-        })
-    });
-    let addr = arx.recv_timeout(Duration::from_secs(30)).expect("started");
-    Server {
-        addr,
-        stop: Some(tx),
-        thread: Some(thread),
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn code(&self) -> String {
-        let t = self.text();
-        t.split("<Code>")
-            .nth(1)
-            .and_then(|r| r.split("</Code>").next())
-            .unwrap_or("")
-            .to_string()
-    }
+    let mem = Arc::new(ozfs::MemStore::new("s3v"));
+    start_gateway(cfg, mem, &[("alice", ALICE), ("bob", BOB)], None)
 }
 
 /// Send raw bytes on a fresh connection (`Connection: close` expected) and read the answer.

@@ -6,33 +6,19 @@
 //! page. Requests are signed with `ozfs::sigv4` (the same code the gateway verifies with).
 
 use http::{HeaderMap, HeaderValue, Method};
+mod common;
+
+use common::{start_gateway, Resp, Server};
 use ozfs::sigv4::{self, chunked, SigningParams};
 use ozfs::store::prelude::*;
 use ozfs::SecretStore;
-use ozfs_gateway::{Gateway, GatewayConfig};
+use ozfs_gateway::GatewayConfig;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 const SECRET: &str = "alice-secret-0123";
-
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn start(secure: bool) -> Server {
     start_with(secure, None)
@@ -44,66 +30,15 @@ fn start_with(secure: bool, admin_token: Option<&str>) -> Server {
 
 /// Start on a store the test prepared (buckets, links, more users' secrets).
 fn start_on(secure: bool, admin_token: Option<&str>, mem: Arc<ozfs::MemStore>) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = (mem.clone(), mem);
     let mut cfg = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     cfg.secure = secure;
     cfg.admin_token = admin_token.map(str::to_string);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (atx, arx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        rt.block_on(async move {
-            secrets.get_secret("alice").await.expect("secret");
-            secrets.set_secret("alice", SECRET).await.expect("set secret");
-            let gw = Gateway::bind(cfg, store, secrets)
-                .await
-                .expect("bind")
-                .with_timeouts(Duration::from_secs(1), Duration::from_secs(1));
-            atx.send(gw.local_addr()).expect("addr");
-            gw.run(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("run");
-        })
-    });
-    let addr = arx.recv_timeout(Duration::from_secs(30)).expect("started");
-    Server {
-        addr,
-        stop: Some(tx),
-        thread: Some(thread),
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn code(&self) -> String {
-        let t = self.text();
-        t.split("<Code>")
-            .nth(1)
-            .and_then(|r| r.split("</Code>").next())
-            .unwrap_or("")
-            .to_string()
-    }
+    start_gateway(
+        cfg,
+        mem,
+        &[("alice", SECRET)],
+        Some((Duration::from_secs(1), Duration::from_secs(1))),
+    )
 }
 
 /// Read one response (status line, headers, Content-Length body or until close).
