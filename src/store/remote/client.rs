@@ -34,8 +34,8 @@
 //!   response body that fails midway is not retried here: the reader sees an error (never a
 //!   short body: [`Client::body_stream`] checks the length it was promised).
 
+use super::config::RemoteConfig;
 use super::error_xml::{self, Context};
-use super::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::sigv4;
 use crate::store::ByteStream;
@@ -635,7 +635,7 @@ mod tests {
 
     #[test]
     fn path_and_virtual_host_addressing() {
-        let mut cfg = super::super::RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
+        let mut cfg = RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
         let c = Client::new(cfg.clone()).unwrap();
         assert_eq!(
             c.address(Some("bkt"), Some("a b/c")),
