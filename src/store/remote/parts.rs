@@ -164,11 +164,12 @@ pub(super) async fn send_part(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use futures_util::stream;
 
-    fn body(chunks: &[&[u8]]) -> ByteStream {
+    /// A body delivered in these chunks (also used by `put_object.rs`'s tests).
+    pub(in crate::store::remote) fn body(chunks: &[&[u8]]) -> ByteStream {
         let v: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         Box::pin(stream::iter(v))
     }

@@ -321,13 +321,8 @@ fn checked_body(
 
 #[cfg(test)]
 mod tests {
+    use super::super::parts::tests::body;
     use super::*;
-    use futures_util::stream;
-
-    fn body(chunks: &[&[u8]]) -> ByteStream {
-        let v: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        Box::pin(stream::iter(v))
-    }
 
     #[tokio::test]
     async fn length_check_fails_long_and_short_bodies() {
