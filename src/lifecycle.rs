@@ -612,6 +612,13 @@ mod tests {
             Err(LifecycleError::Malformed(_))
         ));
         assert!(matches!(err(""), LifecycleError::Malformed(_)));
+        // the shared reader's bounds hold here too: nesting, and nothing after the root
+        let deep = format!("<Rule>{}{}</Rule>", "<Filter>".repeat(40), "</Filter>".repeat(40));
+        assert!(matches!(err(&deep), LifecycleError::Malformed(_)));
+        let one = doc(&format!("<Rule>{ok_filter}<Status>Enabled</Status>{exp}</Rule>"));
+        assert!(parse(&one).is_ok());
+        let trailing = [one.as_slice(), b"<Rule/>"].concat();
+        assert!(matches!(parse(&trailing), Err(LifecycleError::Malformed(_))));
         assert!(matches!(
             err(&format!("<Rule>{ok_filter}<Status>On</Status>{exp}</Rule>")),
             LifecycleError::Malformed(_)
