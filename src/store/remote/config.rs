@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::namespace::DEFAULT_S3_VOLUME;
 use std::time::Duration;
 
-/// Settings of a [`RemoteStore`]. `Debug` leaves the secret key and session token out.
+/// Settings of a [`RemoteStore`](super::RemoteStore). `Debug` leaves the secret key and session token out.
 #[derive(Clone)]
 pub struct RemoteConfig {
     /// `http://host:port` or `https://host:port` (an optional path prefix is kept).
