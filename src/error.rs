@@ -109,6 +109,10 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Another process has the embedded store's data directory open (its database is locked):
+    /// the one condition a command may wait out or explain, so it is a variant of its own.
+    #[error("metadata store: another ozfs process holds the data directory {}", .0.display())]
+    DataDirInUse(std::path::PathBuf),
     #[error("I/O: {0}")]
     Io(#[source] std::io::Error),
 }
@@ -130,6 +134,23 @@ impl Error {
             source: Some(Box::new(source)),
         }
     }
+}
+
+/// An error and its sources on one line, each source's text added unless the text before
+/// already contains it (hyper's own message is often just "connection error"; the cause is in
+/// the chain).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }
 
 impl From<std::io::Error> for Error {
@@ -156,5 +177,16 @@ mod tests {
         assert_eq!(source.to_string(), "disk on fire");
         assert!(source.downcast_ref::<std::io::Error>().is_some());
         assert!(Error::storage("record is truncated").source().is_none());
+    }
+
+    #[test]
+    fn chain_names_each_source_once() {
+        let e = Error::storage_from("database", std::io::Error::other("disk on fire"));
+        // the source's text is already in the message: not repeated
+        assert_eq!(chain(&e), "metadata store: database: disk on fire");
+        let e = Error::Body(Box::new(Error::Io(std::io::Error::other("reset"))));
+        assert_eq!(chain(&e), "request body: I/O: reset");
+        let e = Error::Io(std::io::Error::other("x"));
+        assert_eq!(chain(&e), "I/O: x");
     }
 }

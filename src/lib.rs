@@ -1,7 +1,8 @@
 //! ozfs core: the Ozone namespace (volumes, buckets, links, keys), the [`ObjectStore`] seam that
 //! both front ends (the FUSE mount and the S3 endpoint) use, its two implementations (the
 //! embedded [`LocalStore`] and the remote S3 [`RemoteStore`]), the shared page cache that every
-//! read goes through, and the SigV4 code shared by the S3 client and the S3 server.
+//! read goes through, and the SigV4 code and the XML reader ([`xml`]) shared by the S3 client
+//! and the S3 server.
 //!
 //! Front ends hold an `Arc<dyn ObjectStore>`; in production it is a [`CachingStore`] wrapping a
 //! `LocalStore` or a `RemoteStore`, so every read goes through one bounded [`PageCache`].
@@ -17,6 +18,7 @@ pub mod secrets;
 pub mod sigv4;
 pub mod store;
 pub mod time;
+pub mod xml;
 
 pub use cache::{CachingStore, PageCache};
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@
 
 pub mod sweep;
 
-use crate::store::remote::xml::{self, Element};
+use crate::xml::{self, Element};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -335,7 +335,7 @@ pub fn parse_date(text: &str) -> Res<i64> {
     if b.len() < 19 || !s.is_char_boundary(19) {
         return Err(bad());
     }
-    let t = crate::store::remote::parse_iso8601(s).ok_or_else(bad)?;
+    let t = crate::time::parse_iso8601(s).ok_or_else(bad)?;
     let mut rest = &s[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.chars().take_while(char::is_ascii_digit).count();
@@ -375,7 +375,7 @@ fn only_children(e: &Element, allowed: &[&str]) -> Res<()> {
 }
 
 fn single<'a>(e: &'a Element, name: &'a str) -> Res<Option<&'a Element>> {
-    let mut it = e.children(name);
+    let mut it = e.children_named(name);
     let first = it.next();
     if it.next().is_some() {
         return malformed(format!("{} has more than one {name}", e.name));
@@ -409,7 +409,7 @@ fn parse_filter(f: &Element) -> Res<Filter> {
             let prefix = single(c, "Prefix")?.map(|p| p.text.clone());
             let mut tags = Vec::new();
             let mut seen = BTreeSet::new();
-            for t in c.children("Tag") {
+            for t in c.children_named("Tag") {
                 let (k, v) = parse_tag(t)?;
                 if !seen.insert(k.clone()) {
                     return invalid("Duplicate Tag Keys are not allowed");
@@ -584,7 +584,7 @@ mod tests {
         parse(&doc(rules)).unwrap_err()
     }
     fn at(s: &str) -> SystemTime {
-        crate::store::remote::parse_iso8601(s).unwrap()
+        crate::time::parse_iso8601(s).unwrap()
     }
 
     #[test]
@@ -612,6 +612,13 @@ mod tests {
             Err(LifecycleError::Malformed(_))
         ));
         assert!(matches!(err(""), LifecycleError::Malformed(_)));
+        // the shared reader's bounds hold here too: nesting, and nothing after the root
+        let deep = format!("<Rule>{}{}</Rule>", "<Filter>".repeat(40), "</Filter>".repeat(40));
+        assert!(matches!(err(&deep), LifecycleError::Malformed(_)));
+        let one = doc(&format!("<Rule>{ok_filter}<Status>Enabled</Status>{exp}</Rule>"));
+        assert!(parse(&one).is_ok());
+        let trailing = [one.as_slice(), b"<Rule/>"].concat();
+        assert!(matches!(parse(&trailing), Err(LifecycleError::Malformed(_))));
         assert!(matches!(
             err(&format!("<Rule>{ok_filter}<Status>On</Status>{exp}</Rule>")),
             LifecycleError::Malformed(_)

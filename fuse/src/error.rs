@@ -152,7 +152,7 @@ pub fn store_errno(e: &ozfs::Error) -> Errno {
             429 | 503 => libc::EAGAIN,
             _ => libc::EIO,
         },
-        E::Storage { .. } => libc::EIO,
+        E::Storage { .. } | E::DataDirInUse(_) => libc::EIO,
         E::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
     })
 }

@@ -108,7 +108,7 @@ impl From<Error> for AdminError {
             Error::NotSupported(_) => 501,
             Error::NoSpace => 507,
             Error::Backend { .. } => 502,
-            Error::Storage { .. } | Error::Io(_) => 500,
+            Error::Storage { .. } | Error::DataDirInUse(_) | Error::Io(_) => 500,
         };
         let message = match &e {
             Error::SecretAlreadyExists(u) => format!(

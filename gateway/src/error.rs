@@ -273,7 +273,7 @@ impl From<ozfs::Error> for S3Error {
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 S3Error::new(backend_code(&code), message).with_status(status)
             }
-            E::Storage { .. } | E::Io(_) => S3Error::internal(msg),
+            E::Storage { .. } | E::DataDirInUse(_) | E::Io(_) => S3Error::internal(msg),
         }
     }
 }

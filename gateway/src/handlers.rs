@@ -666,7 +666,7 @@ mod tests {
                 let _ = tagging::parse_tagging_xml(doc, tagging::MAX_BUCKET_TAGS);
                 let _ = ozfs::lifecycle::parse(doc);
                 let _ = multipart::parse_complete(doc);
-                let _ = crate::xml::parse(doc);
+                let _ = ozfs::xml::parse(doc);
             }
             let wrapped = format!("<CompleteMultipartUpload><Part><PartNumber>{text}</PartNumber><ETag>{text}</ETag></Part></CompleteMultipartUpload>");
             let _ = multipart::parse_complete(wrapped.as_bytes());

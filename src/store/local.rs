@@ -342,8 +342,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let _s = LocalStore::open(d.path(), "s3v").unwrap();
         match LocalStore::open(d.path(), "s3v") {
-            Err(Error::Storage { message: m, .. }) => {
-                assert!(m.contains("another ozfs process holds the data directory"), "{m}")
+            Err(e @ Error::DataDirInUse(_)) => {
+                assert!(matches!(&e, Error::DataDirInUse(p) if p == d.path()), "{e:?}");
+                assert!(
+                    e.to_string().contains("another ozfs process holds the data directory"),
+                    "{e}"
+                )
             }
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("second open succeeded"),

@@ -396,7 +396,13 @@ async fn mount_one(store: Arc<dyn ObjectStore>, volume: &str, m: &MountSpec) -> 
     tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, MountOptions::default()))
         .await
         .map_err(|e| CliError(format!("mounting failed: {e}")))?
-        .map_err(|e| CliError(format!("cannot mount {}: {}", m.mountpoint.display(), error_chain(&e))))
+        .map_err(|e| {
+            CliError(format!(
+                "cannot mount {}: {}",
+                m.mountpoint.display(),
+                ozfs::error::chain(&e)
+            ))
+        })
 }
 
 /// Unmount (each blocks while the kernel finishes), reporting failures as warnings.
@@ -405,25 +411,10 @@ async fn unmount_all(mounts: Vec<MountHandle>) {
         let path = h.mountpoint().to_path_buf();
         match tokio::task::spawn_blocking(move || h.unmount_with_retries(10)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("ozfs: warning: {}", error_chain(&e)),
+            Ok(Err(e)) => eprintln!("ozfs: warning: {}", ozfs::error::chain(&e)),
             Err(e) => eprintln!("ozfs: warning: unmounting {} failed: {e}", path.display()),
         }
     }
-}
-
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -21,5 +21,22 @@ pub async fn open_local(settings: &Settings) -> ozfs::Result<LocalAdmin> {
 
 /// Does this error from [`LocalStore::open`] say another process holds the data directory?
 pub fn is_held_elsewhere(e: &ozfs::Error) -> bool {
-    matches!(e, ozfs::Error::Storage { message: m, .. } if m.contains("another ozfs process holds the data directory"))
+    matches!(e, ozfs::Error::DataDirInUse(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_is_held_elsewhere_and_other_errors_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = LocalStore::open(dir.path(), "s3v").unwrap();
+        let second = LocalStore::open(dir.path(), "s3v")
+            .err()
+            .expect("the directory is locked");
+        assert!(is_held_elsewhere(&second), "{second:?}");
+        let other = ozfs::Error::storage("another ozfs process holds the data directory (only in words)");
+        assert!(!is_held_elsewhere(&other));
+    }
 }

@@ -166,7 +166,7 @@ pub fn grants_from_headers(h: &HeaderMap) -> Result<Option<Vec<Grant>>, S3Error>
 
 /// The grants of an `AccessControlPolicy` document.
 pub fn grants_from_xml(doc: &[u8]) -> Result<Vec<Grant>, S3Error> {
-    let root = crate::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
+    let root = ozfs::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
     if root.name != "AccessControlPolicy" {
         return Err(S3Error::malformed_xml());
     }

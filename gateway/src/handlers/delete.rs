@@ -37,7 +37,7 @@ pub async fn delete_objects(ctx: &Ctx, raw: ByteStream) -> Result<Response<RespB
             return Err(ozfs::Error::BadDigest.into());
         }
     }
-    let root = crate::xml::parse(&doc).map_err(|_| S3Error::malformed_xml())?;
+    let root = ozfs::xml::parse(&doc).map_err(|_| S3Error::malformed_xml())?;
     if root.name != "Delete" {
         return Err(S3Error::malformed_xml());
     }

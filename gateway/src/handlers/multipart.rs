@@ -140,7 +140,7 @@ pub fn parse_complete(doc: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
     if doc.iter().all(u8::is_ascii_whitespace) {
         return Err(S3Error::malformed_xml());
     }
-    let root = crate::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
+    let root = ozfs::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
     if root.name != "CompleteMultipartUpload" {
         return Err(S3Error::malformed_xml());
     }

@@ -54,7 +54,7 @@ pub fn parse_tagging_header(v: &str) -> Result<BTreeMap<String, String>, S3Error
 
 /// Parse a `<Tagging><TagSet><Tag><Key/><Value/></Tag>...` document of at most `max` tags.
 pub fn parse_tagging_xml(doc: &[u8], max: usize) -> Result<BTreeMap<String, String>, S3Error> {
-    let root = crate::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
+    let root = ozfs::xml::parse(doc).map_err(|_| S3Error::malformed_xml())?;
     if root.name != "Tagging" {
         return Err(S3Error::malformed_xml());
     }

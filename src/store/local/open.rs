@@ -31,8 +31,8 @@ fn make_private_dir(dir: &Path) -> Result<()> {
 impl LocalStore {
     /// Open (creating if needed) the data directory `dir`, with `s3_volume` as the volume the S3
     /// endpoint shows (created if missing). Recovers from an interrupted run: removes every
-    /// temporary file and every data file no record references. Fails with [`Error::Storage`]
-    /// when another process holds the directory.
+    /// temporary file and every data file no record references. Fails with
+    /// [`Error::DataDirInUse`] when another process holds the directory.
     pub fn open(dir: &Path, s3_volume: &str) -> Result<LocalStore> {
         validate_resource_name(NameKind::Volume, s3_volume)?;
         make_private_dir(dir)?;
@@ -41,12 +41,7 @@ impl LocalStore {
             .create(dir.join("meta.redb"))
         {
             Ok(d) => d,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(Error::storage(format!(
-                    "another ozfs process holds the data directory {}",
-                    dir.display()
-                )))
-            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::DataDirInUse(dir.to_path_buf())),
             Err(e) => return Err(db(e)),
         };
         let files = Arc::new(Files::open(dir)?);

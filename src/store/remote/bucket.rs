@@ -2,11 +2,13 @@
 //! `head_object.rs`), bucket ACL, and the one volume the remote's buckets form.
 
 use super::client::{Body, Req};
-use super::multipart::parse_result;
-use super::{parse_iso8601, xml, RemoteStore};
+use super::error_xml::parse_answer;
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{BucketInfo, BucketLayout, BucketUpdate, Grant, VolumeInfo};
+use crate::time::parse_iso8601;
+use crate::xml;
 use http::Method;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,22 +31,29 @@ impl RemoteStore {
             .client
             .send_read(Req::new(Method::GET, None, None), &ctx, XML_LIMIT)
             .await?;
-        let root = parse_result(&body, &ctx)?;
+        let root = parse_answer(&body, &ctx)?;
         let owner = root
             .child("Owner")
-            .and_then(|o| o.text_of("DisplayName").filter(|s| !s.is_empty()).or(o.text_of("ID")))
+            .and_then(|o| {
+                o.child_text("DisplayName")
+                    .filter(|s| !s.is_empty())
+                    .or(o.child_text("ID"))
+            })
             .unwrap_or_default()
             .to_string();
         let volume = self.config().volume.clone();
         let buckets = root
             .child("Buckets")
             .map(|bs| {
-                bs.children("Bucket")
+                bs.children_named("Bucket")
                     .map(|b| BucketInfo {
                         volume: volume.clone(),
-                        name: b.text_of("Name").unwrap_or_default().to_string(),
+                        name: b.child_text("Name").unwrap_or_default().to_string(),
                         owner: owner.clone(),
-                        created: b.text_of("CreationDate").and_then(parse_iso8601).unwrap_or(UNIX_EPOCH),
+                        created: b
+                            .child_text("CreationDate")
+                            .and_then(parse_iso8601)
+                            .unwrap_or(UNIX_EPOCH),
                         link_target: None,
                         acl: Vec::new(),
                         tags: BTreeMap::new(),
@@ -158,16 +167,16 @@ impl RemoteStore {
             .await
         {
             Ok((_, body)) => {
-                let root = parse_result(&body, &ctx)?;
+                let root = parse_answer(&body, &ctx)?;
                 if root.name != "Tagging" {
                     return Ok(None);
                 }
                 let mut tags = BTreeMap::new();
                 if let Some(set) = root.child("TagSet") {
-                    for t in set.children("Tag") {
+                    for t in set.children_named("Tag") {
                         tags.insert(
-                            t.text_of("Key").unwrap_or_default().to_string(),
-                            t.text_of("Value").unwrap_or_default().to_string(),
+                            t.child_text("Key").unwrap_or_default().to_string(),
+                            t.child_text("Value").unwrap_or_default().to_string(),
                         );
                     }
                 }
@@ -192,7 +201,7 @@ impl RemoteStore {
             .await
         {
             Ok((_, body)) => {
-                let root = parse_result(&body, &ctx)?;
+                let root = parse_answer(&body, &ctx)?;
                 if root.name != "LifecycleConfiguration" {
                     return Ok(None);
                 }
@@ -295,10 +304,10 @@ impl RemoteStore {
             .client
             .send_read(Req::new(Method::GET, Some(b), None).query("acl", ""), &ctx, XML_LIMIT)
             .await?;
-        let current = parse_result(&body, &ctx)?;
+        let current = parse_answer(&body, &ctx)?;
         let owner_id = current
             .child("Owner")
-            .and_then(|o| o.text_of("ID"))
+            .and_then(|o| o.child_text("ID"))
             .unwrap_or_default()
             .to_string();
         let mut doc = format!(

@@ -34,8 +34,8 @@
 //!   response body that fails midway is not retried here: the reader sees an error (never a
 //!   short body: [`Client::body_stream`] checks the length it was promised).
 
+use super::config::RemoteConfig;
 use super::error_xml::{self, Context};
-use super::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::sigv4;
 use crate::store::ByteStream;
@@ -470,10 +470,10 @@ impl Client {
                         if !may_retry(f) {
                             return Err(Error::Io(std::io::Error::new(
                                 std::io::ErrorKind::ConnectionAborted,
-                                format!("remote S3 endpoint {}: {}", self.cfg.endpoint, error_chain(&e)),
+                                format!("remote S3 endpoint {}: {}", self.cfg.endpoint, crate::error::chain(&e)),
                             )));
                         }
-                        (f, error_chain(&e))
+                        (f, crate::error::chain(&e))
                     }
                     Err(_) => {
                         if !may_retry(Failure::Unknown) {
@@ -551,7 +551,7 @@ impl Client {
                     }
                     Ok(Some(Err(e))) => {
                         return Some((
-                            Err(io_err(std::io::ErrorKind::ConnectionAborted, error_chain(&e))),
+                            Err(io_err(std::io::ErrorKind::ConnectionAborted, crate::error::chain(&e))),
                             None,
                         ))
                     }
@@ -581,21 +581,6 @@ impl Client {
     }
 }
 
-/// An error and its sources on one line (hyper's own message is often just "connection error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
-}
-
 fn io_err(kind: std::io::ErrorKind, e: impl std::fmt::Display) -> Error {
     Error::Io(std::io::Error::new(kind, format!("remote S3 endpoint: {e}")))
 }
@@ -607,7 +592,7 @@ pub async fn read_body_limited(mut body: Incoming, limit: usize, timeout: Durati
         match tokio::time::timeout(timeout, body.frame()).await {
             Err(_) => return Err(io_err(std::io::ErrorKind::TimedOut, "response body stalled")),
             Ok(None) => return Ok(out),
-            Ok(Some(Err(e))) => return Err(io_err(std::io::ErrorKind::ConnectionAborted, error_chain(&e))),
+            Ok(Some(Err(e))) => return Err(io_err(std::io::ErrorKind::ConnectionAborted, crate::error::chain(&e))),
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if out.len() + data.len() > limit {
@@ -635,7 +620,7 @@ mod tests {
 
     #[test]
     fn path_and_virtual_host_addressing() {
-        let mut cfg = super::super::RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
+        let mut cfg = RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
         let c = Client::new(cfg.clone()).unwrap();
         assert_eq!(
             c.address(Some("bkt"), Some("a b/c")),

@@ -3,20 +3,16 @@
 //! these is atomic on S3; see the notes on the trait methods in `remote.rs`. CopyObject is
 //! limited to 5 GiB sources on AWS (larger objects would need UploadPartCopy).
 
-use super::client::{uri_encode, Req};
-use super::multipart::parse_result;
-use super::{attrs_to_headers, condition_headers, RemoteStore};
+use super::client::Req;
+use super::error_xml::parse_answer;
+use super::wire::{attrs_to_headers, condition_headers, copy_source, tagging};
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{ChangeKind, CopyOptions, ListRequest, ObjectInfo, PutOptions};
 use http::{HeaderName, Method};
 
 const XML_LIMIT: usize = 1024 * 1024;
-
-/// `x-amz-copy-source` value: `/bucket/key`, key URI-encoded.
-pub(super) fn copy_source(bucket: &str, key: &str) -> String {
-    format!("/{}/{}", bucket, uri_encode(key, true))
-}
 
 impl RemoteStore {
     pub(super) async fn copy_object_impl(
@@ -58,13 +54,8 @@ impl RemoteStore {
         }
         if let Some(tags) = &opts.tags {
             if opts.attrs.is_none() {
-                let tagging = tags
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
-                    .collect::<Vec<_>>()
-                    .join("&");
                 req = req.header(HeaderName::from_static("x-amz-tagging-directive"), "REPLACE");
-                req = req.header(HeaderName::from_static("x-amz-tagging"), tagging);
+                req = req.header(HeaderName::from_static("x-amz-tagging"), tagging(tags));
             }
         }
         for (n, v) in condition_headers(&opts.condition) {
@@ -73,7 +64,7 @@ impl RemoteStore {
         // a missing source is named in the error, not the destination
         let ctx = self.ctx(sb, Some(src_key));
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        parse_result(&body, &ctx)?;
+        parse_answer(&body, &ctx)?;
         self.head_object_impl(dst_bucket, dst_key).await
     }
 

@@ -3,6 +3,7 @@
 //! atomically (others leave a small window between the check and the delete).
 
 use super::client::Req;
+use super::wire::unquote;
 use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
@@ -18,7 +19,7 @@ impl RemoteStore {
         let b = self.bucket_name(bucket)?;
         let mut req = Req::new(Method::DELETE, Some(b), Some(key));
         if let Some(etag) = if_match {
-            let etag = super::unquote(etag);
+            let etag = unquote(etag);
             match self.head_object_impl(bucket, key).await {
                 Ok(info) if etag == "*" || info.etag == etag => {}
                 Ok(_) | Err(Error::NoSuchKey(_)) => return Err(Error::PreconditionFailed),

@@ -5,9 +5,12 @@
 //! status for bodiless answers (HEAD, or servers that send none): 403 → AccessDenied, 404 → the
 //! caller's idea of what was missing, 412 → PreconditionFailed, 416 → InvalidRange. Anything
 //! else becomes [`Error::Backend`] with the status, code and message so nothing is lost.
+//!
+//! Also [`parse_answer`], how every XML answer is read: S3 may answer 200 with an `<Error>`
+//! document (CopyObject, UploadPartCopy, CompleteMultipartUpload), and that is an error.
 
-use super::xml;
-use crate::error::{Error, NameKind};
+use crate::error::{Error, NameKind, Result};
+use crate::xml::{self, Element, XmlError};
 
 /// What the failed request was about, to name the missing thing in 404s.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +27,25 @@ pub struct S3Error {
     pub message: String,
 }
 
+/// An answer the remote sent that is not readable XML (a 502 from the backend).
+fn unreadable(e: XmlError) -> Error {
+    Error::Backend {
+        status: 502,
+        code: "MalformedXML".into(),
+        message: format!("remote sent unreadable XML: {e}"),
+    }
+}
+
+/// Parse the XML answer of a successful request; an `<Error>` document in it (despite the 2xx
+/// status) is the error it describes ([`error_in_success`]).
+pub fn parse_answer(body: &[u8], ctx: &Context) -> Result<Element> {
+    let root = xml::parse(body).map_err(unreadable)?;
+    if root.name == "Error" {
+        return Err(error_in_success(body, ctx));
+    }
+    Ok(root)
+}
+
 /// Parse an error body; `None` when it is empty or not an S3 error document.
 pub fn parse(body: &[u8]) -> Option<S3Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -34,8 +56,8 @@ pub fn parse(body: &[u8]) -> Option<S3Error> {
         return None;
     }
     Some(S3Error {
-        code: root.text_of("Code").unwrap_or_default().to_string(),
-        message: root.text_of("Message").unwrap_or_default().to_string(),
+        code: root.child_text("Code").unwrap_or_default().to_string(),
+        message: root.child_text("Message").unwrap_or_default().to_string(),
     })
 }
 
@@ -204,5 +226,29 @@ mod tests {
         assert!(matches!(error_in_success(body, &ctx()), Error::NoSuchUpload(_)));
         let body = b"<Error><Code>AccessDenied</Code></Error>";
         assert!(matches!(error_in_success(body, &ctx()), Error::AccessDenied(_)));
+    }
+
+    #[test]
+    fn answers_are_read_strictly_and_an_error_document_is_an_error() {
+        let root = parse_answer(
+            b"<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>",
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(root.child_text("UploadId"), Some("u"));
+        for junk in [&b"<a><b></a>"[..], b"", b"<a/><b/>", b"<html>"] {
+            assert!(
+                matches!(parse_answer(junk, &ctx()), Err(Error::Backend { status: 502, ref code, .. }) if code == "MalformedXML"),
+                "{:?}",
+                String::from_utf8_lossy(junk)
+            );
+        }
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        assert!(matches!(
+            parse_answer(deep.as_bytes(), &ctx()),
+            Err(Error::Backend { status: 502, .. })
+        ));
+        let body = b"<Error><Code>NoSuchKey</Code></Error>";
+        assert!(matches!(parse_answer(body, &ctx()), Err(Error::NoSuchKey(_))));
     }
 }

@@ -2,7 +2,8 @@
 //! ranged GET (`If-Match: "<etag>"`) the page cache loads pages with.
 
 use super::client::Req;
-use super::{info_from_headers, RemoteStore};
+use super::wire::info_from_headers;
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{ByteStream, GetOptions, GetResult, ObjectInfo, RangeSpec};

@@ -1,7 +1,8 @@
 //! HeadObject (and HeadBucket, which a 404 on a HEAD needs to tell NoSuchBucket from NoSuchKey).
 
 use super::client::Req;
-use super::{info_from_headers, RemoteStore};
+use super::wire::info_from_headers;
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::ObjectInfo;

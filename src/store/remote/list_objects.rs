@@ -8,11 +8,13 @@
 //! Listings carry no user metadata: `attrs` holds only the storage class.
 
 use super::client::Req;
-use super::multipart::parse_result;
-use super::{parse_iso8601, unquote, version_of, RemoteStore};
+use super::error_xml::parse_answer;
+use super::wire::{unquote, version_of};
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{ListPage, ListRequest, ObjectAttrs, ObjectInfo};
+use crate::time::parse_iso8601;
 use http::Method;
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
@@ -56,14 +58,17 @@ impl RemoteStore {
             }
             Err(e) => return Err(e),
         };
-        let root = parse_result(&body, &ctx)?;
+        let root = parse_answer(&body, &ctx)?;
         let mut objects: Vec<ObjectInfo> = root
-            .children("Contents")
+            .children_named("Contents")
             .map(|c| {
-                let key = c.text_of("Key").unwrap_or_default().to_string();
-                let size = c.text_of("Size").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-                let etag = c.text_of("ETag").map(unquote).unwrap_or_default();
-                let last_modified = c.text_of("LastModified").and_then(parse_iso8601).unwrap_or(UNIX_EPOCH);
+                let key = c.child_text("Key").unwrap_or_default().to_string();
+                let size = c.child_text("Size").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                let etag = c.child_text("ETag").map(unquote).unwrap_or_default();
+                let last_modified = c
+                    .child_text("LastModified")
+                    .and_then(parse_iso8601)
+                    .unwrap_or(UNIX_EPOCH);
                 ObjectInfo {
                     version: version_of(b, &key, &etag, size, last_modified),
                     key,
@@ -72,11 +77,11 @@ impl RemoteStore {
                     last_modified,
                     owner: c
                         .child("Owner")
-                        .and_then(|o| o.text_of("DisplayName").or(o.text_of("ID")))
+                        .and_then(|o| o.child_text("DisplayName").or(o.child_text("ID")))
                         .unwrap_or_default()
                         .to_string(),
                     attrs: ObjectAttrs {
-                        storage_class: c.text_of("StorageClass").map(str::to_string),
+                        storage_class: c.child_text("StorageClass").map(str::to_string),
                         ..ObjectAttrs::default()
                     },
                     parts: Vec::new(),
@@ -85,10 +90,10 @@ impl RemoteStore {
             })
             .collect();
         let mut prefixes: Vec<String> = root
-            .children("CommonPrefixes")
-            .filter_map(|p| p.text_of("Prefix").map(str::to_string))
+            .children_named("CommonPrefixes")
+            .filter_map(|p| p.child_text("Prefix").map(str::to_string))
             .collect();
-        let mut is_truncated = root.text_of("IsTruncated") == Some("true");
+        let mut is_truncated = root.child_text("IsTruncated") == Some("true");
         let raw_last = objects
             .last()
             .map(|o| o.key.clone())

@@ -1,19 +1,21 @@
 //! Multipart upload: CreateMultipartUpload, UploadPart, UploadPartCopy,
 //! CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 //!
-//! Note S3's quirk handled here: CompleteMultipartUpload (and the copy operations) may answer
-//! 200 with an `<Error>` document in the body; that is an error.
+//! S3's quirk that CompleteMultipartUpload and UploadPartCopy may answer 200 with an `<Error>`
+//! document is handled by [`parse_answer`]. What a PUT's parallel uploader shares with these
+//! operations (reading a body in parts, sending one part) is in `parts.rs`.
 
-use super::client::{header_str, Body, Client, Req};
-use super::error_xml::{self, Context};
-use super::put_object::PartReader;
-use super::{attrs_to_headers, condition_headers, parse_iso8601, unquote, xml, RemoteStore};
+use super::client::{Body, Req};
+use super::error_xml::parse_answer;
+use super::parts::{declared_checksum, integrity_headers, send_part, upload_ctx, PartReader};
+use super::wire::{attrs_to_headers, condition_headers, copy_source, unquote};
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
     ByteStream, CompletedPart, ObjectInfo, PartInfo, PartsPage, PutOptions, UploadInfo, UploadsPage, WriteCondition,
 };
-use base64::Engine;
+use crate::xml::{self, Element};
 use http::{HeaderName, Method};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,48 +26,10 @@ const XML_LIMIT: usize = 16 * 1024 * 1024;
 /// Largest part of unknown length buffered by `upload_part`.
 const MAX_BUFFERED_PART: usize = 64 * 1024 * 1024;
 
-/// Parse an XML answer that may be an `<Error>` document despite a 200 status.
-pub(super) fn parse_result(body: &[u8], ctx: &Context) -> Result<xml::Element> {
-    let root = xml::parse(body)?;
-    if root.name == "Error" {
-        return Err(error_xml::error_in_success(body, ctx));
-    }
-    Ok(root)
-}
-
-/// Upload one in-memory part (used by the parallel uploader of `put_object`).
-pub(super) async fn send_part(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    part_number: u32,
-    data: bytes::Bytes,
-) -> Result<CompletedPart> {
-    let req = Req::new(Method::PUT, Some(bucket), Some(key))
-        .query("partNumber", part_number.to_string())
-        .query("uploadId", upload_id)
-        .body(Body::UnsignedBytes(data));
-    let ctx = Context {
-        bucket: bucket.to_string(),
-        key: Some(key.to_string()),
-        upload_id: Some(upload_id.to_string()),
-    };
-    let resp = client.send(req, &ctx).await?;
-    let etag = header_str(resp.headers(), "etag").map(unquote).unwrap_or_default();
-    Ok(CompletedPart { part_number, etag })
-}
-
-fn upload_ctx(bucket: &str, key: &str, upload_id: &str) -> Context {
-    Context {
-        bucket: bucket.to_string(),
-        key: Some(key.to_string()),
-        upload_id: Some(upload_id.to_string()),
-    }
-}
-
-fn time_of(el: &xml::Element, name: &str) -> SystemTime {
-    el.text_of(name).and_then(parse_iso8601).unwrap_or(UNIX_EPOCH)
+fn time_of(el: &Element, name: &str) -> SystemTime {
+    el.child_text(name)
+        .and_then(crate::time::parse_iso8601)
+        .unwrap_or(UNIX_EPOCH)
 }
 
 impl RemoteStore {
@@ -82,8 +46,8 @@ impl RemoteStore {
         }
         let ctx = self.ctx(b, Some(key));
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        let root = parse_result(&body, &ctx)?;
-        root.text_of("UploadId")
+        let root = parse_answer(&body, &ctx)?;
+        root.child_text("UploadId")
             .filter(|id| !id.is_empty())
             .map(str::to_string)
             .ok_or_else(|| Error::Backend {
@@ -136,30 +100,23 @@ impl RemoteStore {
                 (Body::UnsignedBytes(data), n)
             }
         };
-        let mut req = Req::new(Method::PUT, Some(b), Some(key))
-            .query("partNumber", part_number.to_string())
-            .query("uploadId", upload_id)
-            .body(payload);
-        if let Some(md5) = opts.content_md5 {
-            req = req.header(
-                HeaderName::from_static("content-md5"),
-                base64::engine::general_purpose::STANDARD.encode(md5),
-            );
-        }
-        let mut checksums = BTreeMap::new();
-        if let Some(spec) = &opts.checksum {
-            if let Some(v) = spec.expected.get() {
-                let alg = super::put_object::algorithm_name(spec.algorithm);
-                if let Ok(n) = HeaderName::from_bytes(format!("x-amz-checksum-{alg}").as_bytes()) {
-                    req = req.header(n, v.clone());
-                    checksums.insert(alg.to_string(), v.clone());
-                }
-            }
-        }
-        let resp = self.client.send(req, &upload_ctx(b, key, upload_id)).await?;
+        let checksums = declared_checksum(opts)
+            .map(|(alg, v)| (alg.name().to_string(), v))
+            .into_iter()
+            .collect();
+        let etag = send_part(
+            &self.client,
+            b,
+            key,
+            upload_id,
+            part_number,
+            payload,
+            integrity_headers(opts),
+        )
+        .await?;
         Ok(PartInfo {
             part_number,
-            etag: header_str(resp.headers(), "etag").map(unquote).unwrap_or_default(),
+            etag,
             size,
             last_modified: SystemTime::now(),
             checksums,
@@ -187,10 +144,7 @@ impl RemoteStore {
         let mut req = Req::new(Method::PUT, Some(b), Some(key))
             .query("partNumber", part_number.to_string())
             .query("uploadId", upload_id)
-            .header(
-                HeaderName::from_static("x-amz-copy-source"),
-                super::copy_object::copy_source(sb, src_key),
-            );
+            .header(HeaderName::from_static("x-amz-copy-source"), copy_source(sb, src_key));
         if let Some(r) = &src_range {
             req = req.header(
                 HeaderName::from_static("x-amz-copy-source-range"),
@@ -199,10 +153,10 @@ impl RemoteStore {
         }
         let ctx = upload_ctx(b, key, upload_id);
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        let root = parse_result(&body, &ctx)?;
+        let root = parse_answer(&body, &ctx)?;
         Ok(PartInfo {
             part_number,
-            etag: root.text_of("ETag").map(unquote).unwrap_or_default(),
+            etag: root.child_text("ETag").map(unquote).unwrap_or_default(),
             size,
             last_modified: time_of(&root, "LastModified"),
             checksums: BTreeMap::new(),
@@ -238,7 +192,7 @@ impl RemoteStore {
         }
         let ctx = upload_ctx(b, key, upload_id);
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        parse_result(&body, &ctx)?;
+        parse_answer(&body, &ctx)?;
         // The answer has no size or date: read them back.
         self.head_object_impl(bucket, key).await
     }
@@ -266,23 +220,23 @@ impl RemoteStore {
         }
         let ctx = upload_ctx(b, key, upload_id);
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        let root = parse_result(&body, &ctx)?;
+        let root = parse_answer(&body, &ctx)?;
         let parts = root
-            .children("Part")
+            .children_named("Part")
             .map(|p| PartInfo {
-                part_number: p.text_of("PartNumber").and_then(|v| v.parse().ok()).unwrap_or(0),
-                etag: p.text_of("ETag").map(unquote).unwrap_or_default(),
-                size: p.text_of("Size").and_then(|v| v.parse().ok()).unwrap_or(0),
+                part_number: p.child_text("PartNumber").and_then(|v| v.parse().ok()).unwrap_or(0),
+                etag: p.child_text("ETag").map(unquote).unwrap_or_default(),
+                size: p.child_text("Size").and_then(|v| v.parse().ok()).unwrap_or(0),
                 last_modified: time_of(p, "LastModified"),
                 checksums: BTreeMap::new(),
             })
             .collect();
-        let is_truncated = root.text_of("IsTruncated") == Some("true");
+        let is_truncated = root.child_text("IsTruncated") == Some("true");
         Ok(PartsPage {
             parts,
             is_truncated,
             next_part_number_marker: if is_truncated {
-                root.text_of("NextPartNumberMarker").and_then(|v| v.parse().ok())
+                root.child_text("NextPartNumberMarker").and_then(|v| v.parse().ok())
             } else {
                 None
             },
@@ -313,24 +267,24 @@ impl RemoteStore {
         }
         let ctx = self.ctx(b, None);
         let (_, body) = self.client.send_read(req, &ctx, XML_LIMIT).await?;
-        let root = parse_result(&body, &ctx)?;
+        let root = parse_answer(&body, &ctx)?;
         let uploads = root
-            .children("Upload")
+            .children_named("Upload")
             .map(|u| UploadInfo {
-                key: u.text_of("Key").unwrap_or_default().to_string(),
-                upload_id: u.text_of("UploadId").unwrap_or_default().to_string(),
+                key: u.child_text("Key").unwrap_or_default().to_string(),
+                upload_id: u.child_text("UploadId").unwrap_or_default().to_string(),
                 initiated: time_of(u, "Initiated"),
                 owner: u
                     .child("Owner")
-                    .and_then(|o| o.text_of("DisplayName").or(o.text_of("ID")))
+                    .and_then(|o| o.child_text("DisplayName").or(o.child_text("ID")))
                     .unwrap_or_default()
                     .to_string(),
-                storage_class: u.text_of("StorageClass").map(str::to_string),
+                storage_class: u.child_text("StorageClass").map(str::to_string),
             })
             .collect();
-        let is_truncated = root.text_of("IsTruncated") == Some("true");
+        let is_truncated = root.child_text("IsTruncated") == Some("true");
         let marker = |n: &str| {
-            root.text_of(n)
+            root.child_text(n)
                 .filter(|v| is_truncated && !v.is_empty())
                 .map(str::to_string)
         };

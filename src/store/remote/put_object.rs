@@ -15,124 +15,21 @@
 //!   `x-amz-checksum-<alg>` (the remote verifies it); a value that only arrives in a trailer is
 //!   not forwarded.
 
-use super::client::{Body, Req};
-use super::{attrs_to_headers, condition_headers, unquote, version_of, RemoteStore};
-use crate::checksum::Algorithm;
+use super::client::{header_str, Body, Req};
+use super::parts::{declared_checksum, integrity_headers, send_part, PartReader};
+use super::wire::{attrs_to_headers, condition_headers, unquote, version_of};
+use super::RemoteStore;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{ByteStream, CompletedPart, ObjectInfo, PutOptions};
-use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderName, Method};
+use http::Method;
 use md5::{Digest, Md5};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::task::JoinSet;
-
-/// Reads a body in parts of a given size, keeping what overhangs a part for the next one.
-pub(super) struct PartReader {
-    body: ByteStream,
-    carry: Option<Bytes>,
-    done: bool,
-}
-
-impl PartReader {
-    pub(super) fn new(body: ByteStream) -> Self {
-        PartReader {
-            body,
-            carry: None,
-            done: false,
-        }
-    }
-
-    /// Up to `n` bytes; fewer only at the end of the body.
-    pub(super) async fn next_part(&mut self, n: usize) -> Result<Bytes> {
-        let mut buf: Option<BytesMut> = None;
-        let mut single: Option<Bytes> = None;
-        let mut have = 0usize;
-        loop {
-            let chunk = match self.carry.take() {
-                Some(c) => c,
-                None if self.done => break,
-                None => match self.body.next().await {
-                    Some(c) => c?,
-                    None => {
-                        self.done = true;
-                        break;
-                    }
-                },
-            };
-            if chunk.is_empty() {
-                continue;
-            }
-            let room = n - have;
-            let take = if chunk.len() > room {
-                self.carry = Some(chunk.slice(room..));
-                chunk.slice(..room)
-            } else {
-                chunk
-            };
-            have += take.len();
-            match (&mut single, &mut buf) {
-                (None, None) => single = Some(take),
-                (Some(s), None) => {
-                    let mut b = BytesMut::with_capacity(n);
-                    b.extend_from_slice(s);
-                    b.extend_from_slice(&take);
-                    single = None;
-                    buf = Some(b);
-                }
-                (_, Some(b)) => b.extend_from_slice(&take),
-            }
-            if have == n {
-                break;
-            }
-        }
-        Ok(match (single, buf) {
-            (Some(s), _) => s,
-            (None, Some(b)) => b.freeze(),
-            (None, None) => Bytes::new(),
-        })
-    }
-
-    /// Whether the body is known to have no more bytes.
-    pub(super) async fn at_end(&mut self) -> Result<bool> {
-        if self.carry.is_some() {
-            return Ok(false);
-        }
-        if self.done {
-            return Ok(true);
-        }
-        loop {
-            match self.body.next().await {
-                Some(c) => {
-                    let c = c?;
-                    if !c.is_empty() {
-                        self.carry = Some(c);
-                        return Ok(false);
-                    }
-                }
-                None => {
-                    self.done = true;
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-/// Lower-case S3 name of a checksum algorithm.
-pub(super) fn algorithm_name(a: Algorithm) -> &'static str {
-    match a {
-        Algorithm::Crc32 => "crc32",
-        Algorithm::Crc32c => "crc32c",
-        Algorithm::Crc64Nvme => "crc64nvme",
-        Algorithm::Sha1 => "sha1",
-        Algorithm::Sha256 => "sha256",
-    }
-}
 
 impl RemoteStore {
     pub(super) async fn put_object_impl(
@@ -201,40 +98,24 @@ impl RemoteStore {
 
     async fn put_single(&self, b: &str, key: &str, body: Body, len: u64, opts: &PutOptions) -> Result<ObjectInfo> {
         let mut req = Req::new(Method::PUT, Some(b), Some(key)).body(body);
-        for (n, v) in attrs_to_headers(&opts.attrs) {
+        for (n, v) in attrs_to_headers(&opts.attrs)
+            .into_iter()
+            .chain(condition_headers(&opts.condition))
+            .chain(integrity_headers(opts))
+        {
             req = req.header(n, v);
-        }
-        for (n, v) in condition_headers(&opts.condition) {
-            req = req.header(n, v);
-        }
-        if let Some(md5) = opts.content_md5 {
-            req = req.header(
-                HeaderName::from_static("content-md5"),
-                base64::engine::general_purpose::STANDARD.encode(md5),
-            );
-        }
-        if let Some(spec) = &opts.checksum {
-            if let Some(v) = spec.expected.get() {
-                let name = format!("x-amz-checksum-{}", algorithm_name(spec.algorithm));
-                if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
-                    req = req.header(n, v.clone());
-                }
-            }
         }
         let resp = self.client.send(req, &self.ctx(b, Some(key))).await?;
         let h = resp.headers();
-        let etag = super::client::header_str(h, "etag").map(unquote).unwrap_or_default();
-        let last_modified = super::client::header_str(h, "last-modified")
-            .or_else(|| super::client::header_str(h, "date"))
+        let etag = header_str(h, "etag").map(unquote).unwrap_or_default();
+        let last_modified = header_str(h, "last-modified")
+            .or_else(|| header_str(h, "date"))
             .and_then(crate::time::parse_http_date)
             .unwrap_or_else(SystemTime::now);
         let mut attrs = opts.attrs.clone();
-        if let Some(spec) = &opts.checksum {
-            if let Some(v) = spec.expected.get() {
-                attrs
-                    .checksums
-                    .insert(algorithm_name(spec.algorithm).to_string(), v.clone());
-            }
+        // read after the body went out: a trailer may have brought the value
+        if let Some((alg, v)) = declared_checksum(opts) {
+            attrs.checksums.insert(alg.name().to_string(), v);
         }
         Ok(ObjectInfo {
             key: key.to_string(),
@@ -322,7 +203,19 @@ impl RemoteStore {
             let client = Arc::clone(&self.client);
             let (bn, k, id) = (b.clone(), key.to_string(), upload_id.to_string());
             let last = chunk.len() < part_size;
-            tasks.spawn(async move { super::multipart::send_part(&client, &bn, &k, &id, part_number, chunk).await });
+            tasks.spawn(async move {
+                let etag = send_part(
+                    &client,
+                    &bn,
+                    &k,
+                    &id,
+                    part_number,
+                    Body::UnsignedBytes(chunk),
+                    Vec::new(),
+                )
+                .await?;
+                Ok(CompletedPart { part_number, etag })
+            });
             part_number += 1;
             if last {
                 break;
@@ -428,24 +321,8 @@ fn checked_body(
 
 #[cfg(test)]
 mod tests {
+    use super::super::parts::tests::body;
     use super::*;
-    use futures_util::stream;
-
-    fn body(chunks: &[&[u8]]) -> ByteStream {
-        let v: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        Box::pin(stream::iter(v))
-    }
-
-    #[tokio::test]
-    async fn part_reader_splits_and_carries() {
-        let mut r = PartReader::new(body(&[b"abc", b"", b"defgh", b"ij"]));
-        assert_eq!(&r.next_part(4).await.unwrap()[..], b"abcd");
-        assert_eq!(&r.next_part(4).await.unwrap()[..], b"efgh");
-        assert!(!r.at_end().await.unwrap());
-        assert_eq!(&r.next_part(4).await.unwrap()[..], b"ij");
-        assert!(r.at_end().await.unwrap());
-        assert_eq!(&r.next_part(4).await.unwrap()[..], b"");
-    }
 
     #[tokio::test]
     async fn length_check_fails_long_and_short_bodies() {
@@ -481,26 +358,5 @@ mod tests {
             crate::store::collect_body(bad, 10).await,
             Err(Error::BadDigest)
         ));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn part_reader_preserves_bytes(chunks in proptest::collection::vec(proptest::collection::vec(0u8..255, 0..20), 0..10), n in 1usize..16) {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let all: Vec<u8> = chunks.concat();
-            let refs: Vec<&[u8]> = chunks.iter().map(|c| c.as_slice()).collect();
-            let mut r = PartReader::new(body(&refs));
-            let mut out = Vec::new();
-            rt.block_on(async {
-                loop {
-                    let p = r.next_part(n).await.unwrap();
-                    if p.is_empty() { break; }
-                    proptest::prop_assert!(p.len() <= n);
-                    out.extend_from_slice(&p);
-                }
-                Ok(())
-            })?;
-            proptest::prop_assert_eq!(out, all);
-        }
     }
 }
