@@ -6,6 +6,8 @@
 //! reads back whole, that no partial object is visible, and that no orphaned data or temporary
 //! file survives recovery.
 
+mod common;
+
 use md5::{Digest, Md5};
 use ozfs::store::MIN_PART_SIZE;
 use ozfs::*;
@@ -100,19 +102,6 @@ async fn child(dir: &Path) {
     }
 }
 
-#[test]
-fn crash_child() {
-    // Only does something when started by `crash_recovery` below.
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(child(Path::new(&dir)));
-    }
-}
-
 /// Per key, every md5 ever tried, in order, with whether it was acknowledged.
 #[derive(Default)]
 struct History {
@@ -189,7 +178,8 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
 
 #[test]
 fn crash_recovery() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    // In the child this test re-executes (below), write until killed.
+    if common::run_as_child(CHILD_ENV, |dir| async move { child(&dir).await }) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +201,7 @@ fn crash_recovery() {
     let mut visible = 0;
     while kills < 30 && started.elapsed() < Duration::from_secs(90) {
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args(["crash_recovery", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -224,12 +214,14 @@ fn crash_recovery() {
                 .map_while(|l| l.ok())
                 .collect::<Vec<String>>()
         });
+        // Not synchronisation: the random kill moment is what this test varies (a crash
+        // anywhere in the child's write loop).
         std::thread::sleep(Duration::from_millis(rng.gen_range(50..400)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
         for line in reader.join().unwrap() {
-            // libtest may print "test crash_child ... " in front of the first line.
+            // libtest may print "test crash_recovery ... " in front of the first line.
             let parts: Vec<&str> = line.split_whitespace().collect();
             match &parts[parts.len().saturating_sub(3)..] {
                 ["TRY", key, sum] => hist

@@ -1,6 +1,6 @@
 //! RemoteStore against a real, independent S3 server: moto's S3 server (`moto[server]` from
-//! PyPI), started on 127.0.0.1 by the test. If moto is not installed, the test installs it with
-//! pip (quietly); if that fails, the tests fail with the reason.
+//! PyPI), started on 127.0.0.1 by the test. moto is installed up front by
+//! `scripts/test-deps-s3.sh` (run by `scripts/test.sh`); without it the tests fail and say so.
 //!
 //! Set `OZFS_TEST_S3_ENDPOINT=http://127.0.0.1:PORT` (and `OZFS_TEST_S3_ACCESS_KEY`,
 //! `OZFS_TEST_S3_SECRET_KEY`) to run the same tests against another S3 server, e.g. `ozfs serve`.
@@ -27,28 +27,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------- moto server
 
-fn moto_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import moto.server, flask, flask_cors"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
+/// moto must be installed up front (`scripts/test-deps-s3.sh`); the test installs nothing.
 fn ensure_moto() {
-    if moto_available() {
-        return;
-    }
     let out = Command::new("python3")
-        .args(["-m", "pip", "install", "-q", "moto[server]"])
-        .output()
-        .expect("python3 is needed to run moto (the S3 server these tests talk to)");
+        .args(["-c", "import moto.server, flask, flask_cors"])
+        .output();
     assert!(
-        out.status.success() && moto_available(),
-        "could not install moto[server] with pip (needed as the S3 server for RemoteStore tests): {}",
-        String::from_utf8_lossy(&out.stderr)
+        matches!(&out, Ok(o) if o.status.success()),
+        "moto's S3 server (the server these RemoteStore tests talk to) cannot be imported by python3 \
+         ({}): install it with scripts/test-deps-s3.sh (pip install 'moto[server]')",
+        match &out {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        }
     );
 }
 

@@ -3,7 +3,7 @@
 //! bucket through that endpoint. Checks that each reads back the modes, owners, times, symlinks
 //! and directories the other wrote, and that a change made through the endpoint shows on the
 //! ozfs mount at once (TTLs are one minute, so only the change feed can do that).
-//! Skipped (with a message) when s3fs is not installed (scripts/test-deps-fuse.sh installs it).
+//! s3fs is installed up front by scripts/test-deps-fuse.sh; without it the tests fail and say so.
 
 use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, SecretStore};
 use ozfs_fuse::{mount_store, MountHandle, MountOptions};
@@ -40,11 +40,12 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn start() -> Option<Both> {
-    if Command::new("s3fs").arg("--version").output().is_err() {
-        eprintln!("s3fs not installed: skipping (run scripts/test-deps-fuse.sh)");
-        return None;
-    }
+fn start() -> Both {
+    let version = Command::new("s3fs").arg("--version").output();
+    assert!(
+        matches!(&version, Ok(o) if o.status.success()),
+        "s3fs cannot be run ({version:?}): install it with scripts/test-deps-fuse.sh"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -104,7 +105,7 @@ fn start() -> Option<Both> {
         _passwd: passwd,
     };
     wait_for("s3fs mount", || is_mounted(both.mnt_s3fs.path()));
-    Some(both)
+    both
 }
 
 impl Drop for Both {
@@ -147,7 +148,7 @@ fn sh(dir: &Path, script: &str) {
 
 #[test]
 fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
-    let Some(b) = start() else { return };
+    let b = start();
     let (oz, s3) = (b.mnt_ozfs.path(), b.mnt_s3fs.path());
 
     // ozfs writes; s3fs reads the s3fs-style metadata back.
@@ -183,7 +184,7 @@ fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
 
 #[test]
 fn endpoint_changes_reach_the_mount_at_once() {
-    let Some(b) = start() else { return };
+    let b = start();
     let (oz, s3) = (b.mnt_ozfs.path(), b.mnt_s3fs.path());
     std::fs::write(oz.join("doc"), b"v1").unwrap();
     assert_eq!(

@@ -1,0 +1,57 @@
+//! Helpers shared by the core test binaries (`tests/*.rs`, each its own crate, so every one that
+//! uses them says `mod common;`): waiting for a condition with a deadline instead of sleeping,
+//! and the re-executed child process of the crash and disk-full tests.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Poll `cond` every few milliseconds until it holds; fail the test, naming `what`, if it does
+/// not within `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// [`wait_until`] for async tests: polls without blocking the runtime.
+pub async fn wait_until_async(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A two-worker runtime, as the stores run under in the binaries.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A test that re-executes its own binary as a child process (`exe <test name> --exact`) marks
+/// the child by setting `var` to a data directory. In that child this runs `child` on the
+/// directory and returns true (the test body then returns: it *was* the child); in the parent
+/// it returns false.
+pub fn run_as_child<F: Future<Output = ()>>(var: &str, child: impl FnOnce(PathBuf) -> F) -> bool {
+    match std::env::var_os(var) {
+        Some(dir) => {
+            runtime().block_on(child(PathBuf::from(dir)));
+            true
+        }
+        None => false,
+    }
+}
