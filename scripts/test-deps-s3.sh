@@ -4,7 +4,8 @@
 # tests/e2e/rclone.rs and the SigV4 real-client check, and moto's S3 server (`moto[server]`,
 # PyPI) that tests/core_remote.rs runs RemoteStore against. The tests install nothing
 # themselves: without these they fail and name this script. Exits non-zero with a message when
-# something cannot be installed.
+# something cannot be installed. `test-deps-s3.sh --check` installs nothing: it only says what
+# is missing (the tests run it that way).
 set -u
 have_py() {
     python3 -c 'import boto3, botocore, moto.server, flask, flask_cors' >/dev/null 2>&1 &&
@@ -14,6 +15,12 @@ have_py() {
 have_rclone() { command -v rclone >/dev/null 2>&1 && rclone version >/dev/null 2>&1; }
 if have_py && have_rclone; then
     exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+    have_py || echo "test-deps-s3: missing one of python3, boto3, moto[server], the aws CLI, s3cmd" >&2
+    have_rclone || echo "test-deps-s3: missing rclone" >&2
+    echo "test-deps-s3: run scripts/test-deps-s3.sh (scripts/test.sh does) to install them" >&2
+    exit 1
 fi
 if ! command -v python3 >/dev/null 2>&1; then
     echo "test-deps-s3: python3 is required (apt-get install -y python3 python3-pip)" >&2

@@ -8,7 +8,7 @@
 
 mod common;
 
-use md5::{Digest, Md5};
+use common::{chunked, md5hex};
 use ozfs::store::MIN_PART_SIZE;
 use ozfs::*;
 use rand::{Rng, SeedableRng};
@@ -35,10 +35,6 @@ fn content(rng: &mut impl Rng, len: usize) -> Vec<u8> {
         v[..8].copy_from_slice(&tag.to_le_bytes());
     }
     v
-}
-
-fn md5hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
 }
 
 /// The child: write forever (until killed).
@@ -91,12 +87,9 @@ async fn child(dir: &Path) {
             let sum = md5hex(&data);
             say(format!("TRY {key} {sum}"));
             // Stream in 256 KiB chunks so a kill can land in the middle of a body.
-            let chunks: Vec<Result<bytes::Bytes>> = data
-                .chunks(256 * 1024)
-                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-                .collect();
-            let body: ByteStream = Box::pin(futures_util::stream::iter(chunks));
-            s.put_object(&bucket(), key, body, PutOptions::default()).await.unwrap();
+            s.put_object(&bucket(), key, chunked(data, 256 * 1024), PutOptions::default())
+                .await
+                .unwrap();
             say(format!("ACK {key} {sum}"));
         }
     }

@@ -7,16 +7,12 @@
 
 mod common;
 
-use md5::{Digest, Md5};
+use common::md5hex;
 use ozfs::*;
 use std::path::Path;
 use std::process::Command;
 
 const CHILD_ENV: &str = "OZFS_NOSPACE_CHILD";
-
-fn md5hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
-}
 
 async fn child(dir: &Path) {
     let b = BucketPath::new("s3v", "full");

@@ -8,14 +8,17 @@
 //! Fault injection (killed connections, 503 answers, a silent server) uses a small TCP proxy in
 //! this file in front of the real server, so the retries are exercised against real traffic.
 
+mod common;
+
 use bytes::Bytes;
+use common::{chunked, md5hex};
 use md5::{Digest, Md5};
 use ozfs::store::prelude::*;
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{
-    body_from_bytes, collect_body, BucketPath, BucketUpdate, ByteStream, CachingStore, ChangeKind, CompletedPart,
-    CopyOptions, Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec,
-    RemoteStore, WriteCondition,
+    body_from_bytes, collect_body, BucketPath, BucketUpdate, CachingStore, ChangeKind, CompletedPart, CopyOptions,
+    Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec, RemoteStore,
+    WriteCondition,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -143,18 +146,6 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)).collect()
 }
 
-fn chunked(data: Vec<u8>, chunk: usize) -> ByteStream {
-    let data = Bytes::from(data);
-    let chunks: Vec<ozfs::Result<Bytes>> = (0..data.len().div_ceil(chunk))
-        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
-        .collect();
-    Box::pin(futures_util::stream::iter(chunks))
-}
-
-fn md5_hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
-}
-
 async fn get_all(s: &dyn ObjectStore, b: &BucketPath, key: &str, range: Option<RangeSpec>) -> ozfs::Result<Vec<u8>> {
     let r = s
         .get_object(
@@ -191,7 +182,7 @@ async fn put_get_head_and_ranges() {
         .put_object(&b, "dir/file.txt", chunked(data.clone(), 7000), opts)
         .await
         .unwrap();
-    assert_eq!(put.etag, md5_hex(&data));
+    assert_eq!(put.etag, md5hex(&data));
     assert_eq!(put.size, data.len() as u64);
 
     let head = s.head_object(&b, "dir/file.txt").await.unwrap();
@@ -246,7 +237,7 @@ async fn put_get_head_and_ranges() {
         .put_object(&b, "mid", chunked(mid.clone(), 300_000), opts)
         .await
         .unwrap();
-    assert_eq!(info.etag, md5_hex(&mid), "a single PUT, not multipart");
+    assert_eq!(info.etag, md5hex(&mid), "a single PUT, not multipart");
     assert!(get_all(&s, &b, "mid", None).await.unwrap() == mid);
 
     // empty object
@@ -339,7 +330,7 @@ async fn listing_with_delimiter_and_pagination() {
     let o = &p.objects[0];
     assert_eq!(
         (o.key.as_str(), o.size, o.etag.as_str()),
-        ("b/1", 3, md5_hex(b"b/1").as_str())
+        ("b/1", 3, md5hex(b"b/1").as_str())
     );
     let head = s.head_object(&b, "b/1").await.unwrap();
     assert_eq!(o.version, head.version, "listing and HEAD agree on the cache identity");
@@ -503,7 +494,7 @@ async fn explicit_multipart_api() {
         .upload_part(&b, "obj", &id, 2, body_from_bytes(p2.clone()), PutOptions::default())
         .await
         .unwrap();
-    assert_eq!(i1.etag, md5_hex(&p1));
+    assert_eq!(i1.etag, md5hex(&p1));
     assert_eq!(i2.size, 1234);
     let parts = s.list_parts(&b, "obj", &id, 0, 1000).await.unwrap();
     assert_eq!(
@@ -569,7 +560,7 @@ async fn explicit_multipart_api() {
         .await
         .unwrap();
     assert_eq!(pc.size, 1000);
-    assert_eq!(pc.etag, md5_hex(&whole[..1000]));
+    assert_eq!(pc.etag, md5hex(&whole[..1000]));
     s.abort_multipart(&b, "obj2", &id2).await.unwrap();
     assert!(matches!(
         s.list_parts(&b, "obj2", &id2, 0, 10).await,
@@ -726,7 +717,7 @@ async fn errors_are_mapped() {
         Err(Error::PreconditionFailed)
     ));
     assert!(matches!(s.delete_bucket(&b).await, Err(Error::BucketNotEmpty(_))));
-    s.delete_object(&b, "k", Some(&md5_hex(b"hello"))).await.unwrap();
+    s.delete_object(&b, "k", Some(&md5hex(b"hello"))).await.unwrap();
     assert!(matches!(s.head_object(&b, "k").await, Err(Error::NoSuchKey(_))));
 
     // body length checks
@@ -896,6 +887,7 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                             );
                             let _ = client.write_all(resp.as_bytes()).await;
                         }
+                        // Not synchronisation: the injected fault is a server that never answers.
                         Fault::Silent => tokio::time::sleep(Duration::from_secs(30)).await,
                         Fault::Truncate(_) | Fault::RejectListV2 => {}
                     }

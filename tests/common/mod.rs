@@ -1,9 +1,13 @@
 //! Helpers shared by the core test binaries (`tests/*.rs`, each its own crate, so every one that
 //! uses them says `mod common;`): waiting for a condition with a deadline instead of sleeping,
-//! and the re-executed child process of the crash and disk-full tests.
+//! the re-executed child process of the crash and disk-full tests, an ETag-style MD5, and a
+//! body streamed in chunks.
 
 #![allow(dead_code)]
 
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use ozfs::ByteStream;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -54,4 +58,18 @@ pub fn run_as_child<F: Future<Output = ()>>(var: &str, child: impl FnOnce(PathBu
         }
         None => false,
     }
+}
+
+/// Lowercase hex MD5 of `d` (a single-part ETag).
+pub fn md5hex(d: &[u8]) -> String {
+    hex::encode(Md5::digest(d))
+}
+
+/// `data` as a body stream of `chunk`-byte pieces (the last one shorter).
+pub fn chunked(data: Vec<u8>, chunk: usize) -> ByteStream {
+    let data = Bytes::from(data);
+    let chunks: Vec<ozfs::Result<Bytes>> = (0..data.len().div_ceil(chunk))
+        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
 }

@@ -5,6 +5,8 @@
 //! ozfs mount at once (TTLs are one minute, so only the change feed can do that).
 //! s3fs is installed up front by scripts/test-deps-fuse.sh; without it the tests fail and say so.
 
+mod support;
+
 use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, SecretStore};
 use ozfs_fuse::{mount_store, MountHandle, MountOptions};
 use std::os::unix::fs::MetadataExt;
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{is_mounted, wait_until};
 
 struct Both {
     ozfs: Option<MountHandle>,
@@ -22,22 +25,6 @@ struct Both {
     mnt_s3fs: tempfile::TempDir,
     _data: tempfile::TempDir,
     _passwd: tempfile::NamedTempFile,
-}
-
-fn is_mounted(p: &Path) -> bool {
-    let p = p.canonicalize().unwrap();
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 fn start() -> Both {
@@ -104,7 +91,9 @@ fn start() -> Both {
         _data: data,
         _passwd: passwd,
     };
-    wait_for("s3fs mount", || is_mounted(both.mnt_s3fs.path()));
+    wait_until("s3fs mount", Duration::from_secs(10), || {
+        is_mounted(both.mnt_s3fs.path())
+    });
     both
 }
 
@@ -173,7 +162,9 @@ fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
     // s3fs writes (through the endpoint of the same process); ozfs sees it at once.
     sh(s3, "echo from-s3fs > g && chmod 0600 g && ln -s g glink && mkdir e");
     let t = Instant::now();
-    wait_for("s3fs file on the ozfs mount", || oz.join("g").exists());
+    wait_until("s3fs file on the ozfs mount", Duration::from_secs(10), || {
+        oz.join("g").exists()
+    });
     let g = std::fs::metadata(oz.join("g")).unwrap();
     assert_eq!(g.mode() & 0o7777, 0o600, "mode written by s3fs");
     assert_eq!(std::fs::read(oz.join("g")).unwrap(), b"from-s3fs\n");
@@ -195,10 +186,12 @@ fn endpoint_changes_reach_the_mount_at_once() {
     assert_eq!(std::fs::read(oz.join("doc")).unwrap(), b"v1");
     // overwrite through the endpoint: the cached attributes (TTL 60 s) must be dropped
     std::fs::write(s3.join("doc"), b"version two").unwrap();
-    wait_for("overwrite through S3", || {
+    wait_until("overwrite through S3", Duration::from_secs(10), || {
         std::fs::read(oz.join("doc")).unwrap() == b"version two"
     });
     // delete through the endpoint
     std::fs::remove_file(s3.join("doc")).unwrap();
-    wait_for("delete through S3", || !oz.join("doc").exists());
+    wait_until("delete through S3", Duration::from_secs(10), || {
+        !oz.join("doc").exists()
+    });
 }
