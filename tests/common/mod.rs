@@ -12,18 +12,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Poll `cond` every few milliseconds until it holds; fail the test, naming `what`, if it does
-/// not within `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+mod wait;
+#[allow(unused_imports)] // not every binary that includes this file waits
+pub use wait::wait_until;
 
 /// [`wait_until`] for async tests: polls without blocking the runtime.
 pub async fn wait_until_async(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {

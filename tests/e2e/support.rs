@@ -9,17 +9,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Poll `cond` until it holds; fail the test, naming `what`, if it does not within `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+#[path = "../common/wait.rs"]
+mod wait;
+#[allow(unused_imports)] // not every binary that includes this file waits
+pub use wait::wait_until;
 
 /// The output of `child` (its stdout and stderr read while it runs), or `None` when it did not
 /// exit within `bound` (it is then killed and reaped).
