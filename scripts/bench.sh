@@ -549,6 +549,8 @@ if [ "$CARGO_BENCHES" = 1 ]; then
 	say "cargo benches"
 	{
 		cargo bench -q -p ozfs --bench store
+		cargo bench -q -p ozfs --bench cache
+		cargo bench -q -p ozfs --bench sigv4
 		cargo bench -q -p ozfs-gateway --bench s3
 		cargo bench -q -p ozfs-fuse --bench fuse
 	} >"$OUT/cargo-benches.txt" 2>&1 || say "a cargo bench failed (see $OUT/cargo-benches.txt)"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole ozfs test suite on a fresh machine: installs what the tests use (fuse3, attr, s3fs,
-# rclone, the aws CLI / boto3 / s3cmd Python clients, goofys's own Go test suite — through
-# scripts/test-deps-*.sh), then runs
+# The whole ozfs test suite on a fresh machine: installs, up front and only here, everything the
+# tests use (fuse3, attr, s3fs; the aws CLI / boto3 / s3cmd Python clients, rclone, moto's S3
+# server; Java and Maven for Ozone; Chromium; Go, goofys and goofys's own Go test suite — through
+# scripts/test-deps-*.sh; no test installs anything, a test whose tool is missing fails and
+# names the script), then runs
 # `cargo test --workspace` and prints the summary of every test binary.
 # Usage: ./scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -32,6 +34,11 @@ for deps in scripts/test-deps-fuse.sh scripts/test-deps-s3.sh scripts/test-deps-
         log "note: $deps not found; tests needing its tools will say so"
     fi
 done
+
+# Go from the official tarball lives in /usr/local/go/bin (the aws-sdk-go check runs `go`).
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+fi
 
 # ---- the tests ----
 log "cargo test --workspace --no-fail-fast $*"

@@ -5,6 +5,8 @@
 //! replaced, counted `read_version` calls and an optional delay per read) so the tests can see
 //! exactly how many loads reached the store.
 
+mod common;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -127,6 +129,7 @@ impl Objects for TestStore {
         self.read_ranges.lock().unwrap().push(range.clone());
         let delay = self.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            // Not synchronisation: the slow backend read that a test injects.
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let objects = self.objects.lock().unwrap();
@@ -514,13 +517,10 @@ async fn readahead_triggers_on_sequential_reads() {
             .unwrap();
         assert_eq!(got, &data[r.start as usize..r.end as usize]);
     }
-    // let the background loads finish
-    for _ in 0..200 {
-        if store.cache().contains(info.version, 6) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    common::wait_until_async("the background loads up to page 6", Duration::from_secs(10), || {
+        store.cache().contains(info.version, 6)
+    })
+    .await;
     let s = stats(&store);
     assert!(s.prefetches >= 3, "{s:?}");
     assert!(store.cache().contains(info.version, 3), "next pages prefetched: {s:?}");
@@ -565,7 +565,8 @@ async fn random_reads_do_not_prefetch() {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // No wait needed for "no prefetch": a prefetch is counted when the read decides it, before
+    // its load is spawned, so every prefetch these reads started is in the count already.
     let s = stats(&store);
     assert_eq!(s.prefetches, 0, "{s:?}");
     assert_eq!(s.pages, 6);
@@ -609,20 +610,33 @@ async fn a_cancelled_loader_hands_the_load_over() {
         .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
         .await
         .unwrap();
-    inner.delay_ms.store(100, Ordering::SeqCst);
+    // The first loader's backend read stalls (longer than the test lasts) until it is aborted.
+    inner.delay_ms.store(60_000, Ordering::SeqCst);
     let store = Arc::new(store);
     let s1 = store.clone();
     let i1 = info.clone();
     let first = tokio::spawn(async move { collect_body(s1.read_version(&bucket(), &i1, 0..10).await?, 100).await });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    common::wait_until_async("the first reader's load to start", Duration::from_secs(10), || {
+        inner.reads() == 1
+    })
+    .await;
     let s2 = store.clone();
     let i2 = info.clone();
     let second = tokio::spawn(async move { collect_body(s2.read_version(&bucket(), &i2, 0..10).await?, 100).await });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    common::wait_until_async("the second reader to join the load", Duration::from_secs(10), || {
+        stats(&store).misses == 2
+    })
+    .await;
+    inner.delay_ms.store(0, Ordering::SeqCst);
     first.abort();
     let got = second.await.unwrap().unwrap();
     assert_eq!(got, &data[..10]);
     assert!(store.cache().contains(info.version, 0));
+    assert_eq!(
+        inner.reads(),
+        2,
+        "the second reader took the aborted load over and read the page"
+    );
 }
 
 /// A GET of a one-page object whose key is overwritten or deleted after `get_object` answered
@@ -761,13 +775,10 @@ fn data_files(dir: &std::path::Path) -> usize {
 
 /// Wait (bounded) until the data directory holds `n` data files.
 async fn wait_data_files(dir: &std::path::Path, n: usize) {
-    for _ in 0..200 {
-        if data_files(dir) == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(data_files(dir), n);
+    common::wait_until_async(&format!("{n} data files"), Duration::from_secs(10), || {
+        data_files(dir) == n
+    })
+    .await;
 }
 
 /// The old data file of an overwritten (or deleted) object stays while a GET pins it, and is
@@ -854,8 +865,10 @@ async fn localstore_pins_count_and_hold_inline_objects() {
     let ps = local.pin_version(&bucket(), &small).await.unwrap();
     local.delete_object(&bucket(), "big", None).await.unwrap();
     local.delete_object(&bucket(), "small", None).await.unwrap();
-    drop(p1);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Dropped on a thread without a runtime, a pin removes whatever it frees before `drop`
+    // returns (with a runtime the unlink runs later on a blocking thread), so "the file is
+    // still there" is checked after every removal this drop could make.
+    std::thread::spawn(move || drop(p1)).join().unwrap();
     assert_eq!(data_files(dir.path()), 1);
     let b = collect_body(
         local.read_version(&bucket(), &big, 0..(2 << 20)).await.unwrap(),
@@ -1052,86 +1065,6 @@ async fn memstore_random_ranges_match_the_bytes() {
     let s = stats(&store);
     assert!(s.bytes <= 8 * PS, "{s:?}");
     assert!(s.evictions > 0, "{s:?}");
-}
-
-/// Throughput of the cache path itself (not a timed test; run with
-/// `cargo test --release -p ozfs --test core_cache -- --ignored --nocapture`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn bench_cached_get_throughput() {
-    let size = 512usize << 20;
-    let (_mem, store) = mem_setup(1 << 30, 1 << 20).await;
-    store
-        .put_object(
-            &bucket(),
-            "big",
-            body_from_bytes(vec![7u8; size]),
-            PutOptions::default(),
-        )
-        .await
-        .unwrap();
-    for round in 0..3 {
-        let t = std::time::Instant::now();
-        let r = store.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
-        let mut body = r.body;
-        let mut n = 0usize;
-        while let Some(c) = body.next().await {
-            n += c.unwrap().len();
-        }
-        assert_eq!(n, size);
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "round {round}: {} MiB in {secs:.3} s = {:.2} GB/s; {:?}",
-            size >> 20,
-            size as f64 / secs / 1e9,
-            stats(&store)
-        );
-    }
-}
-
-/// Cold and warm reads from the embedded store through the cache, against direct reads (not a
-/// timed test; run like `bench_cached_get_throughput`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn bench_localstore_through_the_cache() {
-    let size = 512usize << 20;
-    let dir = tempfile::tempdir().unwrap();
-    let local = Arc::new(ozfs::LocalStore::open(dir.path(), "s3v").unwrap());
-    local.create_bucket(&bucket(), "tester").await.unwrap();
-    let data = pattern(size, 3);
-    local
-        .put_object(&bucket(), "big", chunked_body(data, 1 << 20), PutOptions::default())
-        .await
-        .unwrap();
-    async fn drain(s: &dyn ObjectStore) -> (usize, f64) {
-        let t = std::time::Instant::now();
-        let r = s.get_object(&bucket(), "big", GetOptions::default()).await.unwrap();
-        let mut body = r.body;
-        let mut n = 0usize;
-        while let Some(c) = body.next().await {
-            n += c.unwrap().len();
-        }
-        (n, t.elapsed().as_secs_f64())
-    }
-    let (n, secs) = drain(local.as_ref()).await;
-    println!("direct LocalStore: {:.2} GB/s", n as f64 / secs / 1e9);
-    let cs = CachingStore::new(local.clone(), Arc::new(PageCache::new(1 << 30, 1 << 20)));
-    let (n, secs) = drain(&cs).await;
-    println!(
-        "cold through the cache: {:.2} GB/s; {:?}",
-        n as f64 / secs / 1e9,
-        stats(&cs)
-    );
-    let (n, secs) = drain(&cs).await;
-    println!("warm through the cache: {:.2} GB/s", n as f64 / secs / 1e9);
-}
-
-fn chunked_body(data: Vec<u8>, chunk: usize) -> ByteStream {
-    let data = Bytes::from(data);
-    let chunks: Vec<Result<Bytes>> = (0..data.len().div_ceil(chunk))
-        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
-        .collect();
-    Box::pin(futures_util::stream::iter(chunks))
 }
 
 #[derive(Debug, Clone)]

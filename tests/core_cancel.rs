@@ -4,10 +4,12 @@
 //! that write may stay behind until the next start (recovery would find it, but a long-running
 //! server with flaky clients would fill its disk first).
 
+mod common;
+
 use ozfs::*;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn count_files(dir: &Path) -> usize {
     walk(dir)
@@ -27,12 +29,7 @@ fn walk(dir: &Path) -> usize {
 }
 
 fn body(len: usize, chunk: usize) -> ByteStream {
-    let data = bytes::Bytes::from(vec![7u8; len]);
-    let chunks: Vec<Result<bytes::Bytes>> = (0..len)
-        .step_by(chunk)
-        .map(|s| Ok(data.slice(s..(s + chunk).min(len))))
-        .collect();
-    Box::pin(futures_util::stream::iter(chunks))
+    common::chunked(vec![7u8; len], chunk)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +50,7 @@ async fn cancelled_puts_and_parts_leave_no_files() {
         .into_iter()
         .enumerate()
     {
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         store
             .put_object(&b, "k", body(len, chunk), PutOptions::default())
             .await
@@ -87,11 +84,15 @@ async fn cancelled_puts_and_parts_leave_no_files() {
             completed += 1;
         }
     }
-    // Let blocking tasks that outlived their cancelled futures finish.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // Exactly the committed object's and the committed part's files may remain.
+    // Exactly the committed object's and the committed part's files may remain, once the
+    // blocking tasks that outlived their cancelled futures have finished their cleanup: wait for
+    // that (bounded), then assert.
     let referenced = usize::from(store.head_object(&b, "k").await.is_ok())
         + store.list_parts(&b, "mp", &up, 0, 1000).await.unwrap().parts.len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (count_files(&objects), count_files(&tmp)) != (referenced, 0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (o, t) = (count_files(&objects), count_files(&tmp));
     assert_eq!(
         t, 0,

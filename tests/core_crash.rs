@@ -6,7 +6,9 @@
 //! reads back whole, that no partial object is visible, and that no orphaned data or temporary
 //! file survives recovery.
 
-use md5::{Digest, Md5};
+mod common;
+
+use common::{chunked, md5hex};
 use ozfs::store::MIN_PART_SIZE;
 use ozfs::*;
 use rand::{Rng, SeedableRng};
@@ -33,10 +35,6 @@ fn content(rng: &mut impl Rng, len: usize) -> Vec<u8> {
         v[..8].copy_from_slice(&tag.to_le_bytes());
     }
     v
-}
-
-fn md5hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
 }
 
 /// The child: write forever (until killed).
@@ -89,27 +87,11 @@ async fn child(dir: &Path) {
             let sum = md5hex(&data);
             say(format!("TRY {key} {sum}"));
             // Stream in 256 KiB chunks so a kill can land in the middle of a body.
-            let chunks: Vec<Result<bytes::Bytes>> = data
-                .chunks(256 * 1024)
-                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-                .collect();
-            let body: ByteStream = Box::pin(futures_util::stream::iter(chunks));
-            s.put_object(&bucket(), key, body, PutOptions::default()).await.unwrap();
+            s.put_object(&bucket(), key, chunked(data, 256 * 1024), PutOptions::default())
+                .await
+                .unwrap();
             say(format!("ACK {key} {sum}"));
         }
-    }
-}
-
-#[test]
-fn crash_child() {
-    // Only does something when started by `crash_recovery` below.
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(child(Path::new(&dir)));
     }
 }
 
@@ -189,7 +171,8 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
 
 #[test]
 fn crash_recovery() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    // In the child this test re-executes (below), write until killed.
+    if common::run_as_child(CHILD_ENV, |dir| async move { child(&dir).await }) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +194,7 @@ fn crash_recovery() {
     let mut visible = 0;
     while kills < 30 && started.elapsed() < Duration::from_secs(90) {
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args(["crash_recovery", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -224,12 +207,14 @@ fn crash_recovery() {
                 .map_while(|l| l.ok())
                 .collect::<Vec<String>>()
         });
+        // Not synchronisation: the random kill moment is what this test varies (a crash
+        // anywhere in the child's write loop).
         std::thread::sleep(Duration::from_millis(rng.gen_range(50..400)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
         for line in reader.join().unwrap() {
-            // libtest may print "test crash_child ... " in front of the first line.
+            // libtest may print "test crash_recovery ... " in front of the first line.
             let parts: Vec<&str> = line.split_whitespace().collect();
             match &parts[parts.len().saturating_sub(3)..] {
                 ["TRY", key, sum] => hist

@@ -5,16 +5,14 @@
 //! checks that the store stayed consistent: every acknowledged object reads back, nothing is
 //! left in `tmp/`, and after a reopen and a delete a new put succeeds.
 
-use md5::{Digest, Md5};
+mod common;
+
+use common::md5hex;
 use ozfs::*;
 use std::path::Path;
 use std::process::Command;
 
 const CHILD_ENV: &str = "OZFS_NOSPACE_CHILD";
-
-fn md5hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
-}
 
 async fn child(dir: &Path) {
     let b = BucketPath::new("s3v", "full");
@@ -65,33 +63,22 @@ async fn child(dir: &Path) {
 }
 
 #[test]
-fn nospace_child() {
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(child(Path::new(&dir)));
-    }
-}
-
-#[test]
 fn disk_full_gives_nospace_and_keeps_the_store_consistent() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    // In the child this test re-executes (below) inside the namespace: fill the tmpfs.
+    if common::run_as_child(CHILD_ENV, |dir| async move { child(&dir).await }) {
         return;
     }
     let probe = Command::new("unshare")
         .args(["--map-root-user", "--mount", "true"])
-        .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!("SKIPPED: user+mount namespaces (unshare) are not available here");
-        return;
-    }
+        .output();
+    assert!(
+        matches!(&probe, Ok(o) if o.status.success()),
+        "this test needs user and mount namespaces (`unshare --map-root-user --mount`, util-linux) \
+         to get a small private tmpfs; they are not available here: {probe:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let script =
-        r#"mount -t tmpfs -o size=24m tmpfs "$1" && exec "$2" nospace_child --exact --nocapture --test-threads=1"#;
+    let script = r#"mount -t tmpfs -o size=24m tmpfs "$1" && exec "$2" disk_full_gives_nospace_and_keeps_the_store_consistent --exact --nocapture --test-threads=1"#;
     let out = Command::new("unshare")
         .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
         .arg(dir.path())

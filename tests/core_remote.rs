@@ -1,6 +1,6 @@
 //! RemoteStore against a real, independent S3 server: moto's S3 server (`moto[server]` from
-//! PyPI), started on 127.0.0.1 by the test. If moto is not installed, the test installs it with
-//! pip (quietly); if that fails, the tests fail with the reason.
+//! PyPI), started on 127.0.0.1 by the test. moto is installed up front by
+//! `scripts/test-deps-s3.sh` (run by `scripts/test.sh`); without it the tests fail and say so.
 //!
 //! Set `OZFS_TEST_S3_ENDPOINT=http://127.0.0.1:PORT` (and `OZFS_TEST_S3_ACCESS_KEY`,
 //! `OZFS_TEST_S3_SECRET_KEY`) to run the same tests against another S3 server, e.g. `ozfs serve`.
@@ -8,14 +8,17 @@
 //! Fault injection (killed connections, 503 answers, a silent server) uses a small TCP proxy in
 //! this file in front of the real server, so the retries are exercised against real traffic.
 
+mod common;
+
 use bytes::Bytes;
+use common::{chunked, md5hex};
 use md5::{Digest, Md5};
 use ozfs::store::prelude::*;
 use ozfs::store::remote::RemoteConfig;
 use ozfs::{
-    body_from_bytes, collect_body, BucketPath, BucketUpdate, ByteStream, CachingStore, ChangeKind, CompletedPart,
-    CopyOptions, Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec,
-    RemoteStore, WriteCondition,
+    body_from_bytes, collect_body, BucketPath, BucketUpdate, CachingStore, ChangeKind, CompletedPart, CopyOptions,
+    Error, GetOptions, ListRequest, ObjectAttrs, ObjectStore, PageCache, PutOptions, RangeSpec, RemoteStore,
+    WriteCondition,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,28 +30,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------- moto server
 
-fn moto_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import moto.server, flask, flask_cors"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
+/// moto must be installed up front (`scripts/test-deps-s3.sh`); the test installs nothing.
 fn ensure_moto() {
-    if moto_available() {
-        return;
-    }
     let out = Command::new("python3")
-        .args(["-m", "pip", "install", "-q", "moto[server]"])
-        .output()
-        .expect("python3 is needed to run moto (the S3 server these tests talk to)");
+        .args(["-c", "import moto.server, flask, flask_cors"])
+        .output();
     assert!(
-        out.status.success() && moto_available(),
-        "could not install moto[server] with pip (needed as the S3 server for RemoteStore tests): {}",
-        String::from_utf8_lossy(&out.stderr)
+        matches!(&out, Ok(o) if o.status.success()),
+        "moto's S3 server (the server these RemoteStore tests talk to) cannot be imported by python3 \
+         ({}): install it with scripts/test-deps-s3.sh (pip install 'moto[server]')",
+        match &out {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        }
     );
 }
 
@@ -152,18 +146,6 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)).collect()
 }
 
-fn chunked(data: Vec<u8>, chunk: usize) -> ByteStream {
-    let data = Bytes::from(data);
-    let chunks: Vec<ozfs::Result<Bytes>> = (0..data.len().div_ceil(chunk))
-        .map(|i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))
-        .collect();
-    Box::pin(futures_util::stream::iter(chunks))
-}
-
-fn md5_hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
-}
-
 async fn get_all(s: &dyn ObjectStore, b: &BucketPath, key: &str, range: Option<RangeSpec>) -> ozfs::Result<Vec<u8>> {
     let r = s
         .get_object(
@@ -200,7 +182,7 @@ async fn put_get_head_and_ranges() {
         .put_object(&b, "dir/file.txt", chunked(data.clone(), 7000), opts)
         .await
         .unwrap();
-    assert_eq!(put.etag, md5_hex(&data));
+    assert_eq!(put.etag, md5hex(&data));
     assert_eq!(put.size, data.len() as u64);
 
     let head = s.head_object(&b, "dir/file.txt").await.unwrap();
@@ -255,7 +237,7 @@ async fn put_get_head_and_ranges() {
         .put_object(&b, "mid", chunked(mid.clone(), 300_000), opts)
         .await
         .unwrap();
-    assert_eq!(info.etag, md5_hex(&mid), "a single PUT, not multipart");
+    assert_eq!(info.etag, md5hex(&mid), "a single PUT, not multipart");
     assert!(get_all(&s, &b, "mid", None).await.unwrap() == mid);
 
     // empty object
@@ -348,7 +330,7 @@ async fn listing_with_delimiter_and_pagination() {
     let o = &p.objects[0];
     assert_eq!(
         (o.key.as_str(), o.size, o.etag.as_str()),
-        ("b/1", 3, md5_hex(b"b/1").as_str())
+        ("b/1", 3, md5hex(b"b/1").as_str())
     );
     let head = s.head_object(&b, "b/1").await.unwrap();
     assert_eq!(o.version, head.version, "listing and HEAD agree on the cache identity");
@@ -512,7 +494,7 @@ async fn explicit_multipart_api() {
         .upload_part(&b, "obj", &id, 2, body_from_bytes(p2.clone()), PutOptions::default())
         .await
         .unwrap();
-    assert_eq!(i1.etag, md5_hex(&p1));
+    assert_eq!(i1.etag, md5hex(&p1));
     assert_eq!(i2.size, 1234);
     let parts = s.list_parts(&b, "obj", &id, 0, 1000).await.unwrap();
     assert_eq!(
@@ -578,7 +560,7 @@ async fn explicit_multipart_api() {
         .await
         .unwrap();
     assert_eq!(pc.size, 1000);
-    assert_eq!(pc.etag, md5_hex(&whole[..1000]));
+    assert_eq!(pc.etag, md5hex(&whole[..1000]));
     s.abort_multipart(&b, "obj2", &id2).await.unwrap();
     assert!(matches!(
         s.list_parts(&b, "obj2", &id2, 0, 10).await,
@@ -735,7 +717,7 @@ async fn errors_are_mapped() {
         Err(Error::PreconditionFailed)
     ));
     assert!(matches!(s.delete_bucket(&b).await, Err(Error::BucketNotEmpty(_))));
-    s.delete_object(&b, "k", Some(&md5_hex(b"hello"))).await.unwrap();
+    s.delete_object(&b, "k", Some(&md5hex(b"hello"))).await.unwrap();
     assert!(matches!(s.head_object(&b, "k").await, Err(Error::NoSuchKey(_))));
 
     // body length checks
@@ -905,6 +887,7 @@ async fn proxy(upstream: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                             );
                             let _ = client.write_all(resp.as_bytes()).await;
                         }
+                        // Not synchronisation: the injected fault is a server that never answers.
                         Fault::Silent => tokio::time::sleep(Duration::from_secs(30)).await,
                         Fault::Truncate(_) | Fault::RejectListV2 => {}
                     }

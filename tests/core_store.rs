@@ -1,7 +1,9 @@
 //! Conformance suite of the `ObjectStore` semantics, run against the in-memory reference store
 //! and the embedded store alike.
 
-use md5::{Digest, Md5};
+mod common;
+
+use common::md5hex;
 use ozfs::store::MIN_PART_SIZE;
 use ozfs::*;
 use std::collections::BTreeMap;
@@ -20,10 +22,6 @@ async fn get(s: &dyn ObjectStore, b: &BucketPath, k: &str, opts: GetOptions) -> 
     let data = collect_body(r.body, 1 << 30).await?;
     assert_eq!(data.len() as u64, r.range.end - r.range.start);
     Ok((r.info, data))
-}
-
-fn md5hex(d: &[u8]) -> String {
-    hex::encode(Md5::digest(d))
 }
 
 async fn namespace(s: &dyn ObjectStore) {

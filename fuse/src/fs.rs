@@ -297,6 +297,12 @@ impl Fs {
         self.budget.used()
     }
 
+    /// Background uploads of sequentially written files still running (see
+    /// [`StagingBudget::uploads_running`]).
+    pub fn uploads_running(&self) -> u64 {
+        self.budget.uploads_running()
+    }
+
     /// Number of inodes in the table (root included).
     pub fn inode_count(&self) -> usize {
         self.table().len()

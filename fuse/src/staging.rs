@@ -66,6 +66,23 @@ impl Upload {
     }
 }
 
+/// Counts one background upload task as running until dropped (when the task ends).
+#[derive(Debug)]
+struct UploadRunning(Arc<AtomicU64>);
+
+impl UploadRunning {
+    fn new(count: &Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        UploadRunning(Arc::clone(count))
+    }
+}
+
+impl Drop for UploadRunning {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Whether a background upload may start, runs, or is ruled out for this staged file.
 #[derive(Debug)]
 enum Streaming {
@@ -104,6 +121,8 @@ pub struct StagingBudget {
     dir: PathBuf,
     limit: u64,
     used: AtomicU64,
+    /// Background upload tasks not finished yet (also cancelled ones still failing their put).
+    uploads: Arc<AtomicU64>,
 }
 
 impl StagingBudget {
@@ -112,7 +131,14 @@ impl StagingBudget {
             dir,
             limit,
             used: AtomicU64::new(0),
+            uploads: Arc::default(),
         }
+    }
+
+    /// Background upload tasks still running: a cancelled upload's put fails some time after
+    /// the cancel, and only then is it certain that it committed nothing.
+    pub fn uploads_running(&self) -> u64 {
+        self.uploads.load(Ordering::Acquire)
     }
 
     pub fn dir(&self) -> &Path {
@@ -386,7 +412,11 @@ impl Staged {
                 };
                 let (store2, bucket2, key2) = (store.clone(), bucket.clone(), key.to_string());
                 let body = channel_body(rx, complete.clone());
-                let task = tokio::spawn(async move { store2.put_object(&bucket2, &key2, body, opts).await });
+                let running = UploadRunning::new(&self.budget.uploads);
+                let task = tokio::spawn(async move {
+                    let _running = running;
+                    store2.put_object(&bucket2, &key2, body, opts).await
+                });
                 let mut up = Upload {
                     tx: Some(tx),
                     complete,

@@ -1,8 +1,9 @@
 //! End-to-end S3 tests with real clients: each test starts a [`Gateway`] in-process on a free
 //! loopback port (over `MemStore`, or `LocalStore` in a temp dir), then runs one of the Python
 //! scenario scripts in `tests/e2e/` (boto3, the aws CLI, s3cmd) against it and fails with the
-//! script's output when any case fails. The clients are installed by
-//! `scripts/test-deps-s3.sh`; a test fails with a clear reason when they cannot be.
+//! script's output when any case fails. The clients are installed up front by
+//! `scripts/test-deps-s3.sh` (run by `scripts/test.sh`); a test fails with a clear reason when
+//! they are missing.
 
 use ozfs::{BucketPath, ObjectStore, SecretStore};
 use ozfs_gateway::{Gateway, GatewayConfig};
@@ -15,22 +16,20 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Install (once per test binary) the S3 clients.
+/// The S3 clients are installed (checked once per test binary).
 fn deps() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     let r = DONE.get_or_init(|| {
+        // Installed up front by scripts/test.sh; `--check` installs nothing.
         let out = Command::new("sh")
             .arg(repo_root().join("scripts/test-deps-s3.sh"))
+            .arg("--check")
             .output()
-            .map_err(|e| format!("cannot run scripts/test-deps-s3.sh: {e}"))?;
+            .map_err(|e| format!("cannot run scripts/test-deps-s3.sh --check: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "scripts/test-deps-s3.sh failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
     });
     if let Err(e) = r {

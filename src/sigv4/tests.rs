@@ -837,51 +837,6 @@ fn sigv2_presigned_raw_plus() {
         .unwrap();
 }
 
-/// Cost of authenticating one request (not a pass/fail test: run with
-/// `cargo test --release -p ozfs --lib -- --ignored --nocapture verify_cost`).
-#[test]
-#[ignore]
-fn verify_cost() {
-    let params = SigningParams {
-        access_key: AK,
-        secret_key: SK,
-        region: "us-east-1",
-        service: "s3",
-        time: t2013(),
-    };
-    let h = headers(&[
-        ("host", "127.0.0.1:9878"),
-        ("content-type", "text/plain"),
-        ("x-amz-meta-a", "b"),
-    ]);
-    let out = sign_request(&Method::PUT, "/bucket/dir/key.txt", "", &h, UNSIGNED_PAYLOAD, &params);
-    let mut sent = h.clone();
-    out.apply(&mut sent);
-    let m = Method::PUT;
-    let n = 20_000u32;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        let auth = parse(&parts(&m, "/bucket/dir/key.txt", "", &sent)).unwrap().unwrap();
-        auth.verify(SK, t2013()).unwrap();
-    }
-    let per = t.elapsed() / n;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(sign_request(
-            &Method::PUT,
-            "/bucket/dir/key.txt",
-            "",
-            &h,
-            UNSIGNED_PAYLOAD,
-            &params,
-        ));
-    }
-    println!(
-        "SigV4 parse+verify: {per:?} per request; sign: {:?} per request",
-        t.elapsed() / n
-    );
-}
-
 /// Parse the request and verify it with the test secret at `secs` after the epoch (the
 /// published examples' clock).
 fn verify_known_answer(m: &Method, raw_path: &str, raw_query: &str, h: &HeaderMap, secs: u64) {

@@ -4,11 +4,14 @@
 //! same commands go through the server's admin API ("server mode"). Both runs expect the same
 //! output and the same one-line errors.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::{aws_command, is_mounted, output_within, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ozfs");
 
@@ -88,36 +91,9 @@ impl Env {
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Collect a child's output; kill it and fail if it runs longer than [`COMMAND_TIMEOUT`].
-fn wait_bounded(mut child: Child, args: &[&str]) -> Output {
-    use std::io::Read;
-    fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut b);
-            }
-            b
-        })
-    }
-    let out_reader = reader(child.stdout.take());
-    let err_reader = reader(child.stderr.take());
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait ozfs") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} did not finish within {COMMAND_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+fn wait_bounded(child: Child, args: &[&str]) -> Output {
+    output_within(child, COMMAND_TIMEOUT)
+        .unwrap_or_else(|| panic!("{args:?} did not finish within {COMMAND_TIMEOUT:?}"))
 }
 
 fn one_line_error(args: &[&str], out: Output) -> String {
@@ -828,23 +804,6 @@ impl Drop for LazyUnmount {
     }
 }
 
-/// Wait (bounded) until `check` holds.
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn is_mounted(path: &Path) -> bool {
-    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(canon.to_str().unwrap_or("")))
-}
-
 /// `ozfs serve --mount`: one process serves a bucket over S3 and as a mount; a key written
 /// through the server is a file at once, a file written on the mount is a key; SIGTERM unmounts.
 #[test]
@@ -871,7 +830,7 @@ fn serve_with_a_mount() {
         "/s3v/bucket1/dir/from-server.txt",
         src.to_str().unwrap(),
     ]);
-    wait_for("the key to appear on the mount", || {
+    wait_until("the key to appear on the mount", Duration::from_secs(20), || {
         std::fs::read(mnt.join("dir/from-server.txt")).ok().as_deref() == Some(&b"written through the server\n"[..])
     });
 
@@ -967,9 +926,11 @@ fn store_held_by_a_mount() {
     assert!(st.success());
     std::mem::forget(guard);
     // The mount process exits after the unmount and releases the store.
-    wait_for("the mount process to release the store", || {
-        env.run(&["sh", "volume", "list"]).status.success()
-    });
+    wait_until(
+        "the mount process to release the store",
+        Duration::from_secs(20),
+        || env.run(&["sh", "volume", "list"]).status.success(),
+    );
 }
 
 /// `ozfs sh key get … - | head -c1`: when the reader goes away the command ends quietly (killed
@@ -1020,19 +981,8 @@ fn concurrent_local_commands_take_turns() {
 
 /// Run the aws CLI with these credentials; returns (success, stdout + stderr).
 fn aws(env: &Env, access: &str, secret: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("aws")
+    let out = aws_command(env.dir.path(), access, secret)
         .args(args)
-        .env("HOME", env.dir.path())
-        .env("AWS_ACCESS_KEY_ID", access)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CONFIG_FILE")
-        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
     let out = wait_bounded(out, args);

@@ -5,9 +5,12 @@
 //! The binary under test is `ozfs` when its `mount` subcommand is wired to the FUSE package,
 //! else the package's `ozfs_mount` example (same routing), built on demand.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{is_mounted, wait_until};
 
 fn binary() -> PathBuf {
     if let Ok(b) = std::env::var("OZFS_BIN") {
@@ -62,14 +65,6 @@ fn fixture() -> Fixture {
     }
 }
 
-fn is_mounted(p: &Path) -> bool {
-    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
-}
-
 fn mount_line(p: &Path) -> Option<String> {
     let p = p.canonicalize().ok()?;
     std::fs::read_to_string("/proc/mounts")
@@ -77,14 +72,6 @@ fn mount_line(p: &Path) -> Option<String> {
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
         .map(str::to_string)
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// PIDs whose command line mentions `needle` (our own daemon, found by its unique mount path).
@@ -138,8 +125,10 @@ fn backgrounds_after_mount_and_sigterm_unmounts() {
     assert_eq!(pids.len(), 1, "one daemon: {pids:?}");
     // SAFETY: plain kill(2) of the daemon this test started.
     unsafe { libc::kill(pids[0], libc::SIGTERM) };
-    wait_until("unmount after SIGTERM", || !is_mounted(f.mnt.path()));
-    wait_until("daemon exit", || pids_with(mnt).is_empty());
+    wait_until("unmount after SIGTERM", Duration::from_secs(15), || {
+        !is_mounted(f.mnt.path())
+    });
+    wait_until("daemon exit", Duration::from_secs(15), || pids_with(mnt).is_empty());
     // What was written is in the store.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = ozfs::LocalStore::open(f.data.path(), "s3v").unwrap();
@@ -158,7 +147,7 @@ fn foreground_sigint_unmounts_cleanly() {
         .args(["mount", "-f", "--data", f.data.path().to_str().unwrap(), "bkt", mnt])
         .spawn()
         .unwrap();
-    wait_until("foreground mount", || is_mounted(f.mnt.path()));
+    wait_until("foreground mount", Duration::from_secs(15), || is_mounted(f.mnt.path()));
     assert_eq!(std::fs::read(f.mnt.path().join("hello.txt")).unwrap(), b"hi there");
     // SAFETY: plain kill(2) of our child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -230,7 +219,7 @@ fn mount_helper_form_from_fstab() {
     assert_eq!(root.mode() & 0o7777, 0o700);
     let st = Command::new("umount").arg(mnt).status().unwrap();
     assert!(st.success());
-    wait_until("daemon exit", || pids_with(mnt).is_empty());
+    wait_until("daemon exit", Duration::from_secs(15), || pids_with(mnt).is_empty());
 }
 
 #[test]
@@ -305,7 +294,8 @@ fn endpoint_mount_through_remote_store_and_ttl_for_outside_changes() {
         rt.block_on(store.head_object(&bucket, "dir/")).is_ok(),
         "mkdir wrote the marker remotely"
     );
-    // a change made elsewhere: visible once the 1 s TTLs expired
+    // a change made elsewhere: visible once the 1 s TTLs expired (not synchronisation: letting
+    // the TTLs pass is the behaviour under test)
     put("before.txt", b"changed elsewhere");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(std::fs::read(mp.join("before.txt")).unwrap(), b"changed elsewhere");
@@ -313,7 +303,9 @@ fn endpoint_mount_through_remote_store_and_ttl_for_outside_changes() {
     assert!(rt.block_on(store.head_object(&bucket, "moved/from-mount.txt")).is_ok());
     let st = Command::new("umount").arg(mp).status().unwrap();
     assert!(st.success());
-    wait_until("daemon exit", || pids_with(mp.to_str().unwrap()).is_empty());
+    wait_until("daemon exit", Duration::from_secs(15), || {
+        pids_with(mp.to_str().unwrap()).is_empty()
+    });
     let _ = tx.send(());
 }
 
@@ -394,6 +386,8 @@ fn empty_file_and_marker_of_the_same_second_show_the_directory_without_implicit_
     );
     let st = Command::new("umount").arg(mp).status().unwrap();
     assert!(st.success());
-    wait_until("daemon exit", || pids_with(mp.to_str().unwrap()).is_empty());
+    wait_until("daemon exit", Duration::from_secs(15), || {
+        pids_with(mp.to_str().unwrap()).is_empty()
+    });
     let _ = tx.send(());
 }

@@ -65,7 +65,8 @@ fn implicit_directories_and_their_disappearance() {
     assert!(m.p("a/b").is_dir());
     assert_eq!(std::fs::read(m.p("a/b/c.txt")).unwrap(), b"deep");
     std::fs::remove_file(m.p("a/b/c.txt")).unwrap();
-    // The implicit directory had nothing else: it is gone after its entry TTL.
+    // The implicit directory had nothing else: it is gone after its entry TTL. Not
+    // synchronisation: letting the 1 s TTL pass is the behaviour under test.
     std::thread::sleep(Duration::from_millis(1200));
     assert!(!m.p("a/b").exists());
 }
@@ -309,9 +310,11 @@ fn external_changes_show_after_the_ttl() {
     m.put("file", b"v1");
     assert_eq!(std::fs::read(m.p("file")).unwrap(), b"v1");
     m.put("file", b"version-2");
+    // Not synchronisation: letting the 1 s TTLs pass is the behaviour under test.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(std::fs::read(m.p("file")).unwrap(), b"version-2");
     m.put("newfile", b"n");
+    // Not synchronisation: letting the 1 s TTLs pass is the behaviour under test.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(std::fs::read(m.p("newfile")).unwrap(), b"n");
 }

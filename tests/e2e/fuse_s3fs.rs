@@ -3,7 +3,9 @@
 //! bucket through that endpoint. Checks that each reads back the modes, owners, times, symlinks
 //! and directories the other wrote, and that a change made through the endpoint shows on the
 //! ozfs mount at once (TTLs are one minute, so only the change feed can do that).
-//! Skipped (with a message) when s3fs is not installed (scripts/test-deps-fuse.sh installs it).
+//! s3fs is installed up front by scripts/test-deps-fuse.sh; without it the tests fail and say so.
+
+mod support;
 
 use ozfs::{BucketPath, CachingStore, LocalStore, ObjectStore, PageCache, SecretStore};
 use ozfs_fuse::{mount_store, MountHandle, MountOptions};
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{is_mounted, wait_until};
 
 struct Both {
     ozfs: Option<MountHandle>,
@@ -24,27 +27,12 @@ struct Both {
     _passwd: tempfile::NamedTempFile,
 }
 
-fn is_mounted(p: &Path) -> bool {
-    let p = p.canonicalize().unwrap();
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn start() -> Option<Both> {
-    if Command::new("s3fs").arg("--version").output().is_err() {
-        eprintln!("s3fs not installed: skipping (run scripts/test-deps-fuse.sh)");
-        return None;
-    }
+fn start() -> Both {
+    let version = Command::new("s3fs").arg("--version").output();
+    assert!(
+        matches!(&version, Ok(o) if o.status.success()),
+        "s3fs cannot be run ({version:?}): install it with scripts/test-deps-fuse.sh"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,8 +91,10 @@ fn start() -> Option<Both> {
         _data: data,
         _passwd: passwd,
     };
-    wait_for("s3fs mount", || is_mounted(both.mnt_s3fs.path()));
-    Some(both)
+    wait_until("s3fs mount", Duration::from_secs(10), || {
+        is_mounted(both.mnt_s3fs.path())
+    });
+    both
 }
 
 impl Drop for Both {
@@ -147,7 +137,7 @@ fn sh(dir: &Path, script: &str) {
 
 #[test]
 fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
-    let Some(b) = start() else { return };
+    let b = start();
     let (oz, s3) = (b.mnt_ozfs.path(), b.mnt_s3fs.path());
 
     // ozfs writes; s3fs reads the s3fs-style metadata back.
@@ -172,7 +162,9 @@ fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
     // s3fs writes (through the endpoint of the same process); ozfs sees it at once.
     sh(s3, "echo from-s3fs > g && chmod 0600 g && ln -s g glink && mkdir e");
     let t = Instant::now();
-    wait_for("s3fs file on the ozfs mount", || oz.join("g").exists());
+    wait_until("s3fs file on the ozfs mount", Duration::from_secs(10), || {
+        oz.join("g").exists()
+    });
     let g = std::fs::metadata(oz.join("g")).unwrap();
     assert_eq!(g.mode() & 0o7777, 0o600, "mode written by s3fs");
     assert_eq!(std::fs::read(oz.join("g")).unwrap(), b"from-s3fs\n");
@@ -183,7 +175,7 @@ fn s3fs_reads_what_ozfs_wrote_and_ozfs_reads_what_s3fs_wrote() {
 
 #[test]
 fn endpoint_changes_reach_the_mount_at_once() {
-    let Some(b) = start() else { return };
+    let b = start();
     let (oz, s3) = (b.mnt_ozfs.path(), b.mnt_s3fs.path());
     std::fs::write(oz.join("doc"), b"v1").unwrap();
     assert_eq!(
@@ -194,10 +186,12 @@ fn endpoint_changes_reach_the_mount_at_once() {
     assert_eq!(std::fs::read(oz.join("doc")).unwrap(), b"v1");
     // overwrite through the endpoint: the cached attributes (TTL 60 s) must be dropped
     std::fs::write(s3.join("doc"), b"version two").unwrap();
-    wait_for("overwrite through S3", || {
+    wait_until("overwrite through S3", Duration::from_secs(10), || {
         std::fs::read(oz.join("doc")).unwrap() == b"version two"
     });
     // delete through the endpoint
     std::fs::remove_file(s3.join("doc")).unwrap();
-    wait_for("delete through S3", || !oz.join("doc").exists());
+    wait_until("delete through S3", Duration::from_secs(10), || {
+        !oz.join("doc").exists()
+    });
 }

@@ -2,30 +2,35 @@
 //! (`goofys --endpoint http://localhost:9878 bucket1 /mount/bucket1`) run exactly so, with no
 //! `--region` and no other flag, then file work on the goofys mount checked through ozfs.
 //!
-//! goofys v0.24.0 is built from the Go module proxy by `scripts/install-goofys.sh` (about 75 s
-//! on a fresh machine, then cached); if it cannot be built the test fails and says why.
+//! goofys v0.24.0 is built from the Go module proxy and installed up front by
+//! `scripts/test-deps-goofys.sh` (as `$OZFS_GOOFYS`, default /usr/local/bin/goofys); the test
+//! takes `$OZFS_GOOFYS`, else `goofys` on PATH, and fails and says so when there is none.
 
 mod serve_common;
 
-use serve_common::{is_mounted, repo_root, Server};
+use serve_common::{is_mounted, Server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Build goofys into target dir (once) and return its path.
+/// The installed goofys: `$OZFS_GOOFYS`, else `goofys` on PATH.
 fn goofys() -> PathBuf {
-    let dest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-tools/goofys");
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/install-goofys.sh"))
-        .arg(&dest)
-        .output()
-        .expect("run scripts/install-goofys.sh");
+    let found = match std::env::var_os("OZFS_GOOFYS") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("goofys"))
+            .find(|p| p.is_file()),
+    };
+    let path = found.unwrap_or_else(|| {
+        panic!("no goofys in $OZFS_GOOFYS or PATH: scripts/test-deps-goofys.sh builds and installs it")
+    });
+    let version = Command::new(&path).arg("--version").output();
     assert!(
-        out.status.success(),
-        "goofys could not be built by scripts/install-goofys.sh (needs Go and the Go module proxy): {}",
-        String::from_utf8_lossy(&out.stderr)
+        matches!(&version, Ok(o) if String::from_utf8_lossy(&o.stderr).contains("goofys version")),
+        "{} does not run as goofys ({version:?}): scripts/test-deps-goofys.sh installs it",
+        path.display()
     );
-    dest
+    path
 }
 
 /// A goofys mount; unmounted (and goofys reaped) on drop.

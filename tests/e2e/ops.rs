@@ -5,11 +5,14 @@
 //! key put/get` (piped and on a pty), key ownership, and the bucket page in headless Chromium.
 //! Each test runs the real `ozfs` binary on a free port with a fresh data directory.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{aws_command, is_mounted, output_within, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ozfs");
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -61,20 +64,9 @@ impl Env {
         String::from_utf8(out.stdout).expect("utf-8")
     }
     fn aws(&self, access: &str, addr: &str, args: &[&str]) -> (bool, String) {
-        let child = Command::new("aws")
+        let child = aws_command(self.dir.path(), access, "anything")
             .args(["--endpoint-url", &format!("http://{addr}")])
             .args(args)
-            .env("HOME", self.dir.path())
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", "anything")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_CONFIG_FILE")
-            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
         let out = wait_bounded(child, &format!("aws {args:?}"));
@@ -92,42 +84,8 @@ impl Env {
     }
 }
 
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut b);
-            }
-            b
-        })
-    }
-    let (o, e) = (reader(child.stdout.take()), reader(child.stderr.take()));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap_or_default(),
-        stderr: e.join().unwrap_or_default(),
-    }
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_bounded(child: Child, what: &str) -> Output {
+    output_within(child, TIMEOUT).unwrap_or_else(|| panic!("{what} did not finish within {TIMEOUT:?}"))
 }
 
 /// `ozfs serve` on a free port; standard error goes to `stderr.log` in the env; SIGTERM on drop.
@@ -273,14 +231,6 @@ fn fuse_available() {
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: install fuse3 (scripts/test-deps-fuse.sh)"
     );
-}
-
-fn is_mounted(path: &Path) -> bool {
-    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(canon.to_str().unwrap_or("")))
 }
 
 /// S3 requests through the aws CLI and file operations on the `serve --mount` move the metrics:
@@ -447,7 +397,7 @@ fn probe_log_lines_are_debug_and_carry_the_request_id() {
     assert_eq!(status, 501);
     let rid = request_id(&head);
     let log_path = env.path("stderr.log");
-    wait_for("the access log line of the probe", || {
+    wait_until("the access log line of the probe", Duration::from_secs(30), || {
         std::fs::read_to_string(&access).unwrap_or_default().contains(&rid)
     });
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -488,7 +438,7 @@ fn probe_log_lines_are_debug_and_carry_the_request_id() {
     let (_, head, _) = http(&server.addr, "GET", "/bucket1?website", &[], b"");
     let rid = request_id(&head);
     let log_path = env.path("stderr.log");
-    wait_for("the JSON log line", || {
+    wait_until("the JSON log line", Duration::from_secs(30), || {
         std::fs::read_to_string(&log_path).unwrap_or_default().contains(&rid)
     });
     let log = std::fs::read_to_string(&log_path).unwrap();

@@ -15,12 +15,15 @@
 //! (scripts/test-deps-s3.sh); without them the tests fail and say which is missing.
 //! Run: `cargo test -p ozfs-fuse --test ozone`.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use support::is_mounted;
 
 fn ozfs() -> &'static str {
     env!("CARGO_BIN_EXE_ozfs")
@@ -209,13 +212,6 @@ impl Drop for Mount {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn is_mounted(p: &Path) -> bool {
-    let p = p.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(p.as_str())))
-        .unwrap_or(false)
 }
 
 fn mount(c: &Cluster, bucket: &str) -> Mount {

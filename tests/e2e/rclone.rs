@@ -8,31 +8,17 @@ use serve_common::Server;
 use std::path::Path;
 use std::process::Command;
 
+/// rclone must be installed up front (`scripts/test-deps-s3.sh`, run by `scripts/test.sh`).
 fn rclone_installed() {
-    let ok = Command::new("rclone")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        let install = || {
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "rclone"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-        };
-        let st = match install() {
-            Ok(s) if s.success() => Ok(s),
-            _ => Command::new("apt-get")
-                .args(["update", "-qq"])
-                .status()
-                .and_then(|_| install()),
-        };
-        assert!(
-            matches!(st, Ok(s) if s.success()),
-            "rclone is not installed and `apt-get install rclone` failed (run apt-get update first)"
-        );
-    }
+    let out = Command::new("rclone").arg("version").output();
+    assert!(
+        matches!(&out, Ok(o) if o.status.success()),
+        "rclone cannot be run ({}): install it with scripts/test-deps-s3.sh (apt-get install rclone)",
+        match &out {
+            Ok(o) => format!("exit {}: {}", o.status, String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => e.to_string(),
+        }
+    );
 }
 
 fn rclone(conf: &Path, args: &[&str]) -> String {

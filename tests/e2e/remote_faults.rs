@@ -13,49 +13,17 @@ mod fault_proxy;
 mod serve_common;
 
 use fault_proxy::{Fault, Proxy, Rule};
-use serve_common::{is_mounted, ozfs, Server};
+use serve_common::{aws_command, is_mounted, output_within, ozfs, Server};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bound on any one command of these tests (a hang detector, not a speed check).
 const COMMAND_BOUND: Duration = Duration::from_secs(120);
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 31 + i / 4093) as u8).wrapping_add(seed)).collect()
-}
-
-/// Wait for `child` at most `bound`; `None` (child killed) when it did not finish.
-fn wait_for(mut child: Child, bound: Duration) -> Option<Output> {
-    use std::io::Read;
-    let reader = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_end(&mut b);
-            }
-            b
-        })
-    };
-    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + bound;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Some(Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    })
 }
 
 /// Run a shell script with a bound; panics when it does not finish in time.
@@ -67,7 +35,7 @@ fn sh(script: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(child, COMMAND_BOUND).unwrap_or_else(|| panic!("`{script}` did not finish within {COMMAND_BOUND:?}"))
+    output_within(child, COMMAND_BOUND).unwrap_or_else(|| panic!("`{script}` did not finish within {COMMAND_BOUND:?}"))
 }
 
 fn text(o: &Output) -> String {
@@ -121,7 +89,7 @@ impl Mount {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = wait_for(cmd.spawn().unwrap(), COMMAND_BOUND).expect("ozfs mount did not return");
+        let out = output_within(cmd.spawn().unwrap(), COMMAND_BOUND).expect("ozfs mount did not return");
         assert!(out.status.success(), "ozfs mount: {}", text(&out));
         assert!(is_mounted(dir.path()));
         Mount { dir }
@@ -292,7 +260,7 @@ fn stalled_backend_fuse_requests_fail_within_the_backend_deadline() {
             .unwrap();
         // 20 deadlines is the hang detector: a request that waits on the stalled backend
         // without bound never finishes
-        match wait_for(child, Duration::from_secs(60)) {
+        match output_within(child, Duration::from_secs(60)) {
             Some(o) => assert!(
                 !o.status.success(),
                 "{what} succeeded against a stalled backend: {}",
@@ -346,24 +314,14 @@ impl Front {
 
     fn aws(&self, args: &[&str]) -> Output {
         let home = tempfile::tempdir().unwrap();
-        let child = Command::new("aws")
+        let child = aws_command(home.path(), "tester", "secret")
             .args(args)
             .args(["--endpoint-url", &self.endpoint])
-            .env("HOME", home.path())
-            .env("AWS_ACCESS_KEY_ID", "tester")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_MAX_ATTEMPTS", "1")
             .env("AWS_RETRY_MODE", "standard")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_CA_BUNDLE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("the aws CLI is missing: run scripts/test-deps-s3.sh");
-        wait_for(child, COMMAND_BOUND).unwrap_or_else(|| panic!("aws {args:?} did not finish"))
+        output_within(child, COMMAND_BOUND).unwrap_or_else(|| panic!("aws {args:?} did not finish"))
     }
 }
 

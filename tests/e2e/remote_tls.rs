@@ -8,11 +8,11 @@
 #[path = "serve_common.rs"]
 mod serve_common;
 
-use serve_common::{is_mounted, ozfs};
+use serve_common::{aws_command, is_mounted, output_within, ozfs};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const COMMAND_BOUND: Duration = Duration::from_secs(120);
 
@@ -49,35 +49,8 @@ impl Pki {
     }
 }
 
-fn wait_for(mut child: Child, bound: Duration) -> Output {
-    use std::io::Read;
-    let reader = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_end(&mut b);
-            }
-            b
-        })
-    };
-    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + bound;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("command did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+fn wait_for(child: Child, bound: Duration) -> Output {
+    output_within(child, bound).unwrap_or_else(|| panic!("command did not finish within {bound:?}"))
 }
 
 fn text(o: &Output) -> String {
@@ -137,20 +110,10 @@ impl Drop for Serve {
 /// The aws CLI against `url`, trusting `ca` when given.
 fn aws(url: &str, ca: Option<&str>, args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("aws");
+    let mut cmd = aws_command(home.path(), "tester", "secret");
     cmd.args(args)
         .args(["--endpoint-url", url])
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "tester")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CA_BUNDLE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("AWS_MAX_ATTEMPTS", "1");
     if let Some(ca) = ca {
         cmd.env("AWS_CA_BUNDLE", ca);
     }

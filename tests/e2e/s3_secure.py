@@ -160,7 +160,7 @@ def presigned_urls_with_real_secrets():
         assert b"SignatureDoesNotMatch" in body
     expired = v4.generate_presigned_url("get_object", Params={"Bucket": A, "Key": "secret.txt"}, ExpiresIn=1)
     import time
-    time.sleep(2.1)
+    time.sleep(2.1)  # not synchronisation: letting the 1 s expiry pass is what is tested
     st, body = http_status(expired)
     eq(st, 403, "expired")
     assert b"AccessDenied" in body, body

@@ -29,10 +29,12 @@ fn serial() -> MutexGuard<'static, ()> {
 fn deps() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     let r = DONE.get_or_init(|| {
+        // Installed up front by scripts/test.sh; `--check` installs nothing.
         let out = Command::new("sh")
             .arg(repo_root().join("scripts/test-deps-s3.sh"))
+            .arg("--check")
             .output()
-            .map_err(|e| format!("cannot run scripts/test-deps-s3.sh: {e}"))?;
+            .map_err(|e| format!("cannot run scripts/test-deps-s3.sh --check: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {

@@ -1,11 +1,17 @@
 //! Shared fixture of the end-to-end tests that drive the real `ozfs serve` binary with
 //! external clients: a server on a free port with a fresh data directory (killed on drop), and
-//! `ozfs sh` helpers that reach it through its admin API.
+//! `ozfs sh` helpers that reach it through its admin API; plus the helpers of `support.rs`
+//! (waiting with a deadline, bounded child output, mount check), re-exported.
 
 #![allow(dead_code)]
 
+#[path = "support.rs"]
+mod support;
+#[allow(unused_imports)] // not every binary that includes this file uses them
+pub use support::{aws_command, is_mounted, output_within, wait_until};
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 pub fn ozfs() -> &'static str {
@@ -86,12 +92,4 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Is `p` a mount point right now?
-pub fn is_mounted(p: &Path) -> bool {
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
 }

@@ -30,6 +30,15 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// Wait (bounded) until no background upload of the mount is running.
+    async fn uploads_finished(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.fs.uploads_running() > 0 {
+            assert!(std::time::Instant::now() < deadline, "background uploads still running");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn put(&self, key: &str, body: &[u8]) {
         self.store
             .put_object(
@@ -527,9 +536,12 @@ async fn out_of_order_changes_cancel_the_background_upload() {
     for (i, x) in data.chunks(1 << 20).enumerate() {
         s.fs.write(d.ino, o.fh, (i << 20) as u64, x).await.unwrap();
     }
+    assert_eq!(s.fs.uploads_running(), 1, "the file is streaming");
     s.fs.unlink(ROOT_INO, "gone").await.unwrap();
     s.fs.release(d.ino, o.fh).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The cancelled upload's put fails in the background: once it has ended, nothing can
+    // commit "gone" any more.
+    s.uploads_finished().await;
     assert!(s.get("gone").await.is_none());
     // renamed while streaming: committed under the new name only
     let (e, o) = s.fs.create(ROOT_INO, "old", 0o644, 0, 0, 1).await.unwrap();
@@ -538,7 +550,7 @@ async fn out_of_order_changes_cancel_the_background_upload() {
     }
     s.fs.rename(ROOT_INO, "old", ROOT_INO, "new", false).await.unwrap();
     s.fs.release(e.ino, o.fh).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.uploads_finished().await;
     assert!(s.get("old").await.is_none());
     assert_eq!(s.get("new").await.unwrap(), data);
 }

@@ -1,8 +1,8 @@
 //! End-to-end check against aws-sdk-go v1, the S3 library goofys (and older rclone) use: a Go
 //! program (`awssdkgo/main.go`) signs requests and presigns URLs with it, and every one must
 //! verify here. Go spells paths and queries differently from botocore (`+` handling, which
-//! characters it escapes), which is what this exercises. Skipped with a message when `go` is
-//! not installed or the module cannot be built (no network and no module cache).
+//! characters it escapes), which is what this exercises. Go and the module are fetched up front by
+//! `scripts/test-deps-goofys.sh`; without them the test fails and says so.
 
 use super::botocore::{drain, header_map, in_reads, parse_capture, split_url};
 use crate::sigv4::chunked::verify_sha256;
@@ -17,25 +17,30 @@ const SECRET: &str = "go-secret-456";
 #[test]
 fn aws_sdk_go_requests_verify() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sigv4/tests/awssdkgo");
-    let out = match Command::new("go")
+    // `go` on PATH, else where the Go tarball installs it (scripts/test-deps-goofys.sh).
+    let go = if Path::new("/usr/local/go/bin/go").is_file()
+        && !std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .any(|d| Path::new(d).join("go").is_file())
+    {
+        "/usr/local/go/bin/go"
+    } else {
+        "go"
+    };
+    let out = match Command::new(go)
         .arg("run")
         .arg(".")
         .current_dir(&dir)
         .env("GOFLAGS", "-mod=mod")
         .output()
     {
-        Err(e) => {
-            eprintln!("SKIPPED aws-sdk-go end-to-end check: `go` cannot be run ({e})");
-            return;
-        }
-        Ok(o) if !o.status.success() => {
-            eprintln!(
-                "SKIPPED aws-sdk-go end-to-end check: the Go program did not build/run (module \
-                 github.com/aws/aws-sdk-go unavailable?):\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            return;
-        }
+        Err(e) => panic!("`go` cannot be run ({e}): install Go and the module with scripts/test-deps-goofys.sh"),
+        Ok(o) if !o.status.success() => panic!(
+            "the Go program did not build/run (module github.com/aws/aws-sdk-go not in the module \
+             cache? scripts/test-deps-goofys.sh downloads it):\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
         Ok(o) => String::from_utf8(o.stdout).expect("utf-8"),
     };
     let (requests, presigned, _) = parse_capture(&out);

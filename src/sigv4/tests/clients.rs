@@ -2,8 +2,8 @@
 //! (its own SigV4 and SigV2 implementation) and rclone (aws-sdk-go, SigV4 and `--s3-v2-auth`).
 //! `clients_capture.py` runs them against a small local capture server; every request they sent
 //! must verify here with the client's secret and no other, and its body must pass the payload
-//! check. Clients that are not installed are skipped with a message (so is the whole test when
-//! python3 is missing).
+//! check. Both clients are installed up front by `scripts/test-deps-s3.sh`; the test fails, naming
+//! the missing one, without them (or without python3).
 
 use super::botocore::{drain, header_map, in_reads, split_url, Captured};
 use crate::sigv4::chunked::{verify_sha256, AwsChunkedDecoder};
@@ -19,10 +19,7 @@ const SCRIPT: &str = include_str!("clients_capture.py");
 #[test]
 fn real_clients_verify() {
     let out = match Command::new("python3").arg("-c").arg(SCRIPT).output() {
-        Err(e) => {
-            eprintln!("SKIPPED real-client check: python3 cannot be run ({e})");
-            return;
-        }
+        Err(e) => panic!("python3 cannot be run ({e}); it runs the capture server of this check"),
         Ok(o) => {
             assert!(
                 o.status.success(),
@@ -39,8 +36,8 @@ fn real_clients_verify() {
             let name = rest.split(' ').next().unwrap_or("").to_string();
             assert!(rest.contains("exit=0"), "client run failed: {rest}");
             by_client.push((name, Vec::new()));
-        } else if let Some(rest) = line.strip_prefix("SKIP ") {
-            eprintln!("SKIPPED: {rest}");
+        } else if let Some(rest) = line.strip_prefix("MISSING ") {
+            panic!("{rest}: install it with scripts/test-deps-s3.sh");
         } else if let Some(rest) = line.strip_prefix("REQ ") {
             let (method, url) = rest.split_once(' ').unwrap();
             let reqs = &mut by_client.last_mut().expect("CLIENT line first").1;
@@ -128,6 +125,10 @@ fn real_clients_verify() {
             }
             verified += 1;
         }
+    }
+    let names: Vec<&str> = by_client.iter().map(|(n, _)| n.as_str()).collect();
+    for client in ["s3cmd-v4-put", "s3cmd-v2-put", "rclone-v4-copyto", "rclone-v2-copyto"] {
+        assert!(names.contains(&client), "{client} did not run: {names:?}");
     }
     eprintln!("verified {verified} requests from {} client runs", by_client.len());
 }

@@ -1,8 +1,8 @@
 # Captures the requests real S3 command-line clients send (s3cmd and rclone, each with SigV4 and
 # SigV2) to a small local HTTP server that answers just enough for them to finish, and prints
 # them in the format of botocore_capture.py ("REQ <method> <url>", "H <name>\t<value>",
-# "BODY <base64>"), plus "CLIENT <name>" before each client's requests and "SKIP <why>" for a
-# client that is not installed. Only 127.0.0.1 is contacted. Run by clients.rs.
+# "BODY <base64>"), plus "CLIENT <name>" before each client's requests and "MISSING <why>" for a
+# client that is not installed (clients.rs then fails: scripts/test-deps-s3.sh installs both). Only 127.0.0.1 is contacted. Run by clients.rs.
 import base64, hashlib, http.server, os, shutil, subprocess, sys, tempfile, threading
 
 captured = []
@@ -135,7 +135,7 @@ if shutil.which("s3cmd"):
         run("s3cmd-%s-get" % sig, base + ["get", "--force", "s3://bucket/dir/x y.txt", os.path.join(work, "out")])
         run("s3cmd-%s-del" % sig, base + ["del", "s3://bucket/dir/x y.txt"])
 else:
-    print("SKIP s3cmd is not installed")
+    print("MISSING s3cmd is not installed")
 
 if shutil.which("rclone"):
     for sig in ["v4", "v2"]:
@@ -149,7 +149,7 @@ if shutil.which("rclone"):
         run("rclone-%s-lsf" % sig, base + ["lsf", ":s3:bucket/dir/"])
         run("rclone-%s-cat" % sig, base + ["cat", ":s3:bucket/dir/x y.txt"])
 else:
-    print("SKIP rclone is not installed")
+    print("MISSING rclone is not installed")
 
 server.shutdown()
 shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,7 @@
 # Captures what real FUSE S3 clients send while file operations run on their mount, using a
 # local S3-like capture server, and prints the requests in the format of botocore_capture.py,
-# plus "MOUNT ok" or "SKIP <why>". Only 127.0.0.1 is contacted; the mount is always unmounted
+# plus "MOUNT ok", or "MISSING <why>" when a tool is not installed, or "NOMOUNT <why>" when the
+# client did not mount (fuse_clients.rs fails on either). Only 127.0.0.1 is contacted; the mount is always unmounted
 # and the client stopped (watchdog after 60 s). Usage:
 #   fuse_capture.py goofys GOOFYS_BINARY   the server refuses every SigV4 request with 403 (as
 #                                          EMC and old gateways did), so goofys falls back to its
@@ -100,7 +101,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     kind = sys.argv[1]
     if not os.path.exists("/dev/fuse") or not shutil.which("fusermount"):
-        print("SKIP no /dev/fuse or fusermount")
+        print("MISSING no /dev/fuse or fusermount (scripts/test-deps-fuse.sh, scripts/install-goofys.sh)")
         return
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -114,7 +115,7 @@ def main():
         argv = [sys.argv[2], "-f", "--region", "us-east-1", "--endpoint", endpoint, "bucket", mnt]
     else:
         if not shutil.which("s3fs"):
-            print("SKIP s3fs is not installed")
+            print("MISSING s3fs is not installed (scripts/test-deps-fuse.sh)")
             return
         passwd = os.path.join(work, "passwd")
         with open(passwd, "w") as f:
@@ -140,7 +141,7 @@ def main():
                 break
             time.sleep(0.1)
         if not os.path.ismount(mnt):
-            print("SKIP %s did not mount:" % kind, proc.stdout.read1(4000).decode(errors="replace").replace("\n", " | ")
+            print("NOMOUNT %s did not mount:" % kind, proc.stdout.read1(4000).decode(errors="replace").replace("\n", " | ")
                   if proc.poll() is not None else "timeout")
             return
         print("MOUNT ok")

@@ -4,10 +4,10 @@
 //! with their secret and no other.
 //! - goofys: the server refuses SigV4, so goofys falls back to its own SigV2 signer (as it does
 //!   against gateways without SigV4); its first SigV4 attempt must verify too. goofys is taken
-//!   from `$OZFS_GOOFYS` or `PATH` (`scripts/install-goofys.sh` builds it).
-//! - s3fs, with `-o sigv4` and with `-o sigv2`.
+//!   from `$OZFS_GOOFYS` or `PATH` (`scripts/test-deps-goofys.sh` builds and installs it).
+//! - s3fs, with `-o sigv4` and with `-o sigv2` (`scripts/test-deps-fuse.sh` installs it).
 //!
-//! Without the client, FUSE or python3, a check is skipped with a message.
+//! Without the client, FUSE or python3, a check fails and says which is missing.
 
 use super::botocore::{drain, header_map, in_reads, split_url, Captured};
 use crate::sigv4::chunked::verify_sha256;
@@ -20,24 +20,26 @@ use std::time::Duration;
 
 const SCRIPT: &str = include_str!("fuse_capture.py");
 
-fn find_goofys() -> Option<String> {
+/// goofys: `$OZFS_GOOFYS`, else `goofys` on `PATH`; the test fails when there is none.
+fn find_goofys() -> String {
     if let Ok(p) = std::env::var("OZFS_GOOFYS") {
-        return Some(p);
+        return p;
     }
-    let path = std::env::var("PATH").ok()?;
-    path.split(':')
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
         .map(|d| format!("{d}/goofys"))
         .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or_else(|| {
+            panic!("no goofys in $OZFS_GOOFYS or PATH: scripts/test-deps-goofys.sh builds and installs it")
+        })
 }
 
 /// Run `fuse_capture.py args`, verify every captured request, and return how many used SigV4,
-/// SigV2, and carried `x-amz-copy-source`; `None` when skipped.
-fn capture_and_verify(args: &[&str], user: &str, secret: &str) -> Option<(usize, usize, usize)> {
+/// SigV2, and carried `x-amz-copy-source`.
+fn capture_and_verify(args: &[&str], user: &str, secret: &str) -> (usize, usize, usize) {
     let out = match Command::new("python3").arg("-c").arg(SCRIPT).args(args).output() {
-        Err(e) => {
-            eprintln!("SKIPPED {args:?}: python3 cannot be run ({e})");
-            return None;
-        }
+        Err(e) => panic!("{args:?}: python3 cannot be run ({e}); it runs the capture server"),
         Ok(o) => {
             assert!(
                 o.status.success(),
@@ -47,9 +49,11 @@ fn capture_and_verify(args: &[&str], user: &str, secret: &str) -> Option<(usize,
             String::from_utf8(o.stdout).expect("utf-8")
         }
     };
-    if let Some(why) = out.lines().find_map(|l| l.strip_prefix("SKIP ")) {
-        eprintln!("SKIPPED {args:?}: {why}");
-        return None;
+    if let Some(why) = out
+        .lines()
+        .find_map(|l| l.strip_prefix("MISSING ").or_else(|| l.strip_prefix("NOMOUNT ")))
+    {
+        panic!("{args:?}: {why}");
     }
     assert!(out.lines().any(|l| l == "MOUNT ok"), "{out}");
     let mut reqs: Vec<Captured> = Vec::new();
@@ -114,29 +118,24 @@ fn capture_and_verify(args: &[&str], user: &str, secret: &str) -> Option<(usize,
         }
     }
     eprintln!("{args:?}: {v4} SigV4 and {v2} SigV2 requests verified ({copies} copies)");
-    Some((v4, v2, copies))
+    (v4, v2, copies)
 }
 
 #[test]
 fn goofys_sigv2_fallback_verifies() {
-    let Some(goofys) = find_goofys() else {
-        eprintln!("SKIPPED goofys check: no goofys in $OZFS_GOOFYS or PATH (scripts/install-goofys.sh builds it)");
-        return;
-    };
-    if let Some((v4, v2, copies)) = capture_and_verify(&["goofys", &goofys], "goofys-user", "goofys-secret-345") {
-        assert!(v4 >= 1 && v2 >= 10 && copies >= 1, "v4 {v4}, v2 {v2}, copies {copies}");
-    }
+    let goofys = find_goofys();
+    let (v4, v2, copies) = capture_and_verify(&["goofys", &goofys], "goofys-user", "goofys-secret-345");
+    assert!(v4 >= 1 && v2 >= 10 && copies >= 1, "v4 {v4}, v2 {v2}, copies {copies}");
 }
 
 #[test]
 fn s3fs_verifies() {
     for (mode, v4_expected) in [("sigv4", true), ("sigv2", false)] {
-        if let Some((v4, v2, _)) = capture_and_verify(&["s3fs", mode], "s3fs-user", "s3fs-secret-678") {
-            if v4_expected {
-                assert!(v4 >= 10 && v2 == 0, "{mode}: v4 {v4}, v2 {v2}");
-            } else {
-                assert!(v2 >= 10 && v4 == 0, "{mode}: v4 {v4}, v2 {v2}");
-            }
+        let (v4, v2, _) = capture_and_verify(&["s3fs", mode], "s3fs-user", "s3fs-secret-678");
+        if v4_expected {
+            assert!(v4 >= 10 && v2 == 0, "{mode}: v4 {v4}, v2 {v2}");
+        } else {
+            assert!(v2 >= 10 && v4 == 0, "{mode}: v4 {v4}, v2 {v2}");
         }
     }
 }

@@ -39,13 +39,7 @@ pub fn cli(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Is `p` a mount point right now?
-pub fn is_mounted(p: &Path) -> bool {
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
-}
+pub use crate::support::is_mounted;
 
 /// A running `ozfs serve` (and its mount, if asked for). Killed with SIGKILL on drop; a mount it
 /// leaves behind is detached (`umount -l`).

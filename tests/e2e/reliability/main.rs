@@ -12,3 +12,5 @@ mod nospace;
 mod secure;
 mod soak;
 mod storm;
+#[path = "../support.rs"]
+mod support;

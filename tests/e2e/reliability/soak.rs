@@ -199,6 +199,7 @@ pub fn soak(secs: u64) {
             base_fds = Some(fds);
         }
         samples.lock().unwrap().push((started.elapsed().as_secs(), rss, fds));
+        // Not synchronisation: the sampling period of the RSS/fd series.
         std::thread::sleep(Duration::from_secs(1).min(until.saturating_duration_since(Instant::now())));
     }
     let s3_models: Vec<_> = s3_models.into_iter().map(|t| t.join().unwrap()).collect();
