@@ -140,7 +140,7 @@ async fn running_server(data_dir: &Path) -> CliResult<Option<RemoteAdmin>> {
 
 /// How long a command waits for another short-lived process (a concurrent `ozfs sh`, a server
 /// that is starting) to release the data directory before it gives up.
-pub const HELD_WAIT: Duration = Duration::from_secs(3);
+pub const HELD_WAIT: Duration = Duration::from_secs(10);
 
 /// The [`Admin`] for this data directory: the running server's admin API, else the store opened
 /// here. While another process holds the store and no server answers, retry for [`HELD_WAIT`].
