@@ -92,11 +92,14 @@ pub struct RemoteConfig {
     pub part_size: u64,
     /// Parts uploaded in parallel by `put_object`.
     pub part_concurrency: usize,
+    /// Ask listings for user metadata (`ozfs-metadata=true`, an extension `ozfs serve`
+    /// answers; other servers ignore the parameter and the pages say `user_meta: false`).
+    pub list_metadata: bool,
 }
 
 impl RemoteConfig {
     /// Defaults for `endpoint`: region `us-east-1`, path style, 30 s timeout, 4 retries, volume
-    /// `s3v`, multipart above 16 MiB with 4 parts of 8 MiB in flight.
+    /// `s3v`, multipart above 16 MiB with 4 parts of 8 MiB in flight, listings without metadata.
     pub fn new(endpoint: impl Into<String>, access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
         RemoteConfig {
             endpoint: endpoint.into(),
@@ -113,6 +116,7 @@ impl RemoteConfig {
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 8 * 1024 * 1024,
             part_concurrency: 4,
+            list_metadata: false,
         }
     }
 }
@@ -159,6 +163,8 @@ pub struct RemoteStore {
     changes: broadcast::Sender<ChangeEvent>,
     /// Set once the remote refused ListObjectsV2: use V1 from then on.
     list_v1: AtomicBool,
+    /// The server refused a listing with `ozfs-metadata`: list without it from now on.
+    list_meta_off: AtomicBool,
     /// Set once the remote refused a CopyObject onto the same key, or answered one without
     /// applying the new metadata: `set_attrs` goes through a temporary key from then on.
     self_copy_refused: AtomicBool,
@@ -178,6 +184,7 @@ impl RemoteStore {
             client: Arc::new(Client::new(cfg)?),
             changes: broadcast::channel(1024).0,
             list_v1: AtomicBool::new(false),
+            list_meta_off: AtomicBool::new(false),
             self_copy_refused: AtomicBool::new(false),
         })
     }

@@ -35,7 +35,9 @@ pub struct FileHandle {
 pub struct Listed {
     pub name: String,
     pub kind: Kind,
-    /// The object (files and symlinks) as the listing returned it.
+    /// The object (files and symlinks) or the directory's marker, with its user metadata (as
+    /// the listing returned it, or as a HEAD did; `None`: a directory without marker, or not
+    /// known).
     pub info: Option<ObjectInfo>,
 }
 
