@@ -192,6 +192,25 @@ mod tests {
     }
 
     #[test]
+    fn markers_of_common_prefixes_are_reported() {
+        let m = map(&["a", "b/", "b/1", "c/x", "d/", "e"]);
+        let l = list_page("", Some("/"), None, 1000, seek_btree(&m)).unwrap();
+        assert_eq!(
+            names(&l),
+            (
+                vec!["a".into(), "e".into()],
+                vec!["b/".into(), "c/".into(), "d/".into()]
+            )
+        );
+        let markers: Vec<&str> = l.markers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(markers, ["b/", "d/"], "c/ has no marker");
+        // Resumed inside b/: its marker is not seen, so not reported.
+        let l = list_page("", Some("/"), Some("b/0"), 1000, seek_btree(&m)).unwrap();
+        assert_eq!(l.common_prefixes.first().map(String::as_str), Some("b/"));
+        assert_eq!(l.markers.first().map(|(k, _)| k.as_str()), Some("d/"));
+    }
+
+    #[test]
     fn exact_fit_is_not_truncated() {
         let m = map(&["a", "b"]);
         let l = list_page("", None, None, 2, seek_btree(&m)).unwrap();
