@@ -3,7 +3,8 @@
 # one run, each round on a freshly started mount (its caches empty): two ozfs builds (BEFORE and
 # AFTER, each mounted with `ozfs mount --endpoint` against its own `ozfs serve` on the same data
 # directory), the AFTER mount against the BEFORE server (a server without the listing extension:
-# one HEAD per entry), goofys and s3fs. Prints one line per round and the median per peer.
+# one HEAD per entry), goofys and s3fs. Prints one line per round (with the S3 requests the
+# server logged during the `ls -l`) and the median per peer.
 #
 #   scripts/bench-ls-endpoint.sh BEFORE_OZFS AFTER_OZFS [GOOFYS]
 #
@@ -46,7 +47,7 @@ serve() { # BINARY: (re)start `ozfs serve` of BINARY on the data directory
 	[ -n "$SERVER" ] && { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
 	local port
 	port=$(free_port)
-	"$1" serve --data "$WORK/data" --listen "127.0.0.1:$port" >"$WORK/serve.log" 2>&1 &
+	"$1" serve --data "$WORK/data" --listen "127.0.0.1:$port" --access-log "$WORK/access.log" >"$WORK/serve.log" 2>&1 &
 	SERVER=$!
 	PIDS+=("$SERVER")
 	ENDPOINT=http://127.0.0.1:$port
@@ -89,12 +90,14 @@ for r in $(seq "$ROUNDS"); do
 		wait_until 60 mounted "$MNT" || { echo "$peer did not mount:" >&2; cat "$WORK/mount.log" >&2; exit 1; }
 		sync
 		echo 3 >/proc/sys/vm/drop_caches
+		: >"$WORK/access.log"
 		t0=$(date +%s.%N)
 		n=$(timeout 600 ls -l "$MNT/data/ls" | wc -l)
 		t1=$(date +%s.%N)
 		el=$(echo "$t1 - $t0" | bc -l)
 		[ "$n" -gt "$N" ] || echo "$peer: ls -l listed $((n - 1)) of $N" >&2
-		printf 'round %s\t%s\t%.3f s\t(%s lines)\n' "$r" "$peer" "$el" "$n"
+		reqs=$(grep -ao 'operation=[A-Za-z0-9]*' "$WORK/access.log" | sort | uniq -c | awk '{sub("operation=", "", $2); printf "%s %s, ", $2, $1}')
+		printf 'round %s\t%s\t%.3f s\t(%s lines; requests: %s)\n' "$r" "$peer" "$el" "$n" "${reqs%, }"
 		TIMES[$peer]="${TIMES[$peer]:-} $el"
 		umount "$MNT" || umount -l "$MNT"
 		wait "$mp" 2>/dev/null || true
