@@ -10,6 +10,7 @@
 //! listing as it is (goofys).
 
 use super::*;
+use crate::inode::handle::Prefetch;
 use std::collections::HashMap;
 
 impl Fs {
@@ -38,20 +39,54 @@ impl Fs {
         Ok(())
     }
 
+    /// The delimiter listing request of `dir_key` after `start_after`.
+    fn page_request(dir_key: &str, start_after: Option<String>) -> ListRequest {
+        ListRequest {
+            prefix: dir_key.to_string(),
+            delimiter: Some("/".into()),
+            start_after,
+            max_keys: LIST_PAGE,
+        }
+    }
+
+    /// Start listing the page after `s.next_start_after` in the background, so it is on its way
+    /// (over the network, for a remote store) while the kernel takes the entries of this one.
+    fn prefetch_next(&self, dir_key: &str, s: &mut DirStream) {
+        let start_after = s.next_start_after.clone();
+        let (store, bucket) = (self.store.clone(), self.bucket.clone());
+        let req = Self::page_request(dir_key, start_after.clone());
+        let task = tokio::spawn(async move { store.list_objects(&bucket, req).await });
+        s.prefetch = Some(Prefetch {
+            start_after,
+            asof: std::time::Instant::now(),
+            task,
+        });
+    }
+
     pub(super) async fn fetch_page(&self, dir_key: &str, s: &mut DirStream) -> FsResult<()> {
-        s.page_asof = Some(std::time::Instant::now());
-        let page = self
-            .store
-            .list_objects(
-                &self.bucket,
-                ListRequest {
-                    prefix: dir_key.to_string(),
-                    delimiter: Some("/".into()),
-                    start_after: s.next_start_after.clone(),
-                    max_keys: LIST_PAGE,
-                },
-            )
-            .await?;
+        let prefetched = match s.prefetch.take() {
+            Some(mut p) if p.start_after == s.next_start_after => match (&mut p.task).await {
+                Ok(r) => Some((p.asof, r)),
+                Err(_) => None, // the task failed to run: list again below
+            },
+            _ => None,
+        };
+        let page = match prefetched {
+            Some((asof, r)) => {
+                s.page_asof = Some(asof);
+                r?
+            }
+            None => {
+                s.page_asof = Some(std::time::Instant::now());
+                let req = Self::page_request(dir_key, s.next_start_after.clone());
+                self.store.list_objects(&self.bucket, req).await?
+            }
+        };
+        s.done = !page.is_truncated || page.next_start_after.is_none();
+        s.next_start_after = page.next_start_after.clone();
+        if !s.done {
+            self.prefetch_next(dir_key, s);
+        }
         let (objects, markers) = self.listed_meta(dir_key, &page).await?;
         let dirs: HashSet<&str> = page
             .common_prefixes
@@ -102,8 +137,6 @@ impl Fs {
                 s.entries.push_back(l);
             }
         }
-        s.done = !page.is_truncated || page.next_start_after.is_none();
-        s.next_start_after = page.next_start_after;
         Ok(())
     }
 
