@@ -198,9 +198,11 @@ pub async fn list_objects(ctx: &Ctx, v2: bool) -> Result<Response<RespBody>, S3E
     for o in &p.objects {
         write_object(&mut w, "Contents", o, &enc, fetch_owner, false, with_meta);
     }
+    // markers come in the order of the common prefixes they belong to
+    let mut markers = p.markers.iter().filter(|_| with_meta).peekable();
     for cp in &p.common_prefixes {
         w.start("CommonPrefixes").elem("Prefix", &enc.e(cp));
-        if let Some(m) = p.markers.iter().find(|m| &m.key == cp).filter(|_| with_meta) {
+        if let Some(m) = markers.next_if(|m| &m.key == cp) {
             w.start("DirMarker")
                 .elem("LastModified", &ozfs::time::iso8601(m.last_modified))
                 .elem("ETag", &quote(&m.etag))
