@@ -43,16 +43,28 @@ impl RemoteStore {
             return Ok(ListPage::default());
         }
         let ctx = self.ctx(b, None);
-        let v1 = self.list_v1.load(Ordering::Relaxed);
-        let body = match self.list_send(b, &req, v1, &ctx).await {
-            Ok(body) => body,
-            Err(Error::Backend { status: 400 | 501, .. } | Error::NotSupported(_)) if self.with_list_meta() => {
-                // A server that takes `ozfs-metadata` for an unknown sub-resource: never again.
-                log::info!("remote rejected listings with ozfs-metadata; listing without");
+        // A refusal (400/501) turns off first the extension, then V2, for good: at most three
+        // requests, each with one option fewer.
+        let body = loop {
+            let v1 = self.list_v1.load(Ordering::Relaxed);
+            let refused = match self
+                .client
+                .send_read(self.list_request(b, &req, v1), &ctx, XML_LIMIT)
+                .await
+            {
+                Ok((_, body)) => break body,
+                Err(e @ (Error::Backend { status: 400 | 501, .. } | Error::NotSupported(_))) => e,
+                Err(e) => return Err(e),
+            };
+            if self.with_list_meta() {
+                log::info!("remote refused a listing with ozfs-metadata ({refused}); listing without it");
                 self.list_meta_off.store(true, Ordering::Relaxed);
-                self.list_send(b, &req, v1, &ctx).await?
+            } else if !v1 {
+                log::info!("remote rejected ListObjectsV2 ({refused}); using ListObjects (V1)");
+                self.list_v1.store(true, Ordering::Relaxed);
+            } else {
+                return Err(refused);
             }
-            Err(e) => return Err(e),
         };
         self.parse_list(b, &req, &body)
     }
@@ -60,34 +72,6 @@ impl RemoteStore {
     /// Is the listing extension asked for (configured, and not refused by this server)?
     fn with_list_meta(&self) -> bool {
         self.config().list_metadata && !self.list_meta_off.load(Ordering::Relaxed)
-    }
-
-    /// Send one listing request (V2, or V1 for good once V2 is refused); the body.
-    async fn list_send(
-        &self,
-        b: &str,
-        req: &ListRequest,
-        v1: bool,
-        ctx: &super::error_xml::Context,
-    ) -> Result<Vec<u8>> {
-        Ok(
-            match self
-                .client
-                .send_read(self.list_request(b, req, v1), ctx, XML_LIMIT)
-                .await
-            {
-                Ok((_, body)) => body,
-                Err(Error::Backend { status: 400 | 501, .. } | Error::NotSupported(_)) if !v1 => {
-                    log::info!("remote rejected ListObjectsV2; using ListObjects (V1)");
-                    self.list_v1.store(true, Ordering::Relaxed);
-                    self.client
-                        .send_read(self.list_request(b, req, true), ctx, XML_LIMIT)
-                        .await?
-                        .1
-                }
-                Err(e) => return Err(e),
-            },
-        )
     }
 
     /// The page of a listing answer.
