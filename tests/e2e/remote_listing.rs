@@ -157,6 +157,26 @@ fn first_listing_through_ozfs_serve_is_true_with_no_head() {
         0,
         "the listing carried every entry's metadata: no HEAD"
     );
+    // What `ls -l` asks per entry beyond the listing: security.selinux and
+    // system.posix_acl_access, answered ENOTSUP so that it stops asking (see SEMANTICS.md).
+    for name in ["security.selinux", "system.posix_acl_access"] {
+        let e = xattr(&m.path().join("plain"), name).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "{name}: {e}");
+    }
+}
+
+/// getxattr(2) of `name` on `path` (size probe).
+fn xattr(path: &Path, name: &str) -> std::io::Result<isize> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: two NUL-terminated strings and a null buffer of size 0 (a size probe).
+    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 #[test]
