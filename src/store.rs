@@ -221,6 +221,15 @@ pub struct ListPage {
     pub is_truncated: bool,
     /// When truncated: the last key or common prefix returned; pass it as `start_after`.
     pub next_start_after: Option<String>,
+    /// Directory markers seen by the listing: for a common prefix `dir/` whose own key `dir/` is
+    /// an object, that object (same order as `common_prefixes`). Meaningful only with
+    /// `user_meta`.
+    pub markers: Vec<ObjectInfo>,
+    /// True when every object's (and marker's) `attrs.user` is its whole user metadata, as a
+    /// HEAD would return it, and `markers` names every marker of the page. The embedded stores
+    /// always set it; a remote store sets it when the server said so (S3 listings carry no
+    /// metadata: false, and `attrs` holds only the storage class).
+    pub user_meta: bool,
 }
 
 /// A part named in CompleteMultipartUpload.

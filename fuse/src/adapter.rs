@@ -492,10 +492,12 @@ impl Filesystem for Adapter {
         let Ok(name) = name_str(name) else {
             return reply.error(Errno::from_i32(libc::ENODATA));
         };
-        // `ls -l` asks for security.selinux and system.posix_acl_access on every entry: answer
-        // what can never exist here without a trip through the runtime.
+        // Namespaces other than `user.` and `s3.` (security.selinux, system.posix_acl_access)
+        // are not supported here: ENOTSUP, answered without a trip through the runtime. `ls -l`
+        // asks for those two on every entry until one answers ENOTSUP, then never again for the
+        // filesystem (ENODATA would cost two FUSE round trips per entry).
         if !name.starts_with("user.") && !name.starts_with("s3.") {
-            return reply.error(Errno::from_i32(libc::ENODATA));
+            return reply.error(Errno::from_i32(libc::EOPNOTSUPP));
         }
         match self.op("getxattr", self.fs.getxattr(ino.0, name)) {
             Ok(v) => xattr_reply(reply, size, &v),

@@ -87,6 +87,11 @@ pub struct MountArgs {
     /// Only `dir/` marker objects make directories.
     #[arg(long)]
     pub no_implicit_dir: bool,
+    /// HEADs in flight when a listing carries no metadata (any S3 server but `ozfs serve`), so
+    /// `ls -l` shows every entry's true mode, owner and type; 0: show the listing as it is
+    /// (`--file-mode`/`--dir-mode`/`--uid`/`--gid` until a stat).
+    #[arg(long, default_value_t = crate::fs::DEFAULT_READDIR_HEADS, value_name = "N")]
+    pub readdir_heads: usize,
     /// Log FUSE operations.
     #[arg(long = "debug_fuse")]
     pub debug_fuse: bool,

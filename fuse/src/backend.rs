@@ -62,6 +62,9 @@ pub fn remote_config(endpoint: &str, volume: &str, opts: &RemoteOptions) -> ozfs
         cfg.timeout = t;
     }
     cfg.volume = volume.to_string();
+    // Listings with user metadata when the server is ozfs (`ozfs-metadata=true`, ignored by
+    // others): a mount then knows every entry's mode, owner and type with no HEAD per entry.
+    cfg.list_metadata = true;
     Ok(cfg)
 }
 

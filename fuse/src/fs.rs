@@ -43,6 +43,10 @@ use tokio::sync::Mutex as AsyncMutex;
 const LIST_PAGE: usize = 1000;
 /// Longest symlink target we read back.
 const MAX_LINK: usize = 4096;
+/// Default of [`FsConfig::readdir_heads`].
+pub const DEFAULT_READDIR_HEADS: usize = 32;
+/// Most object versions whose HEAD answer is kept for listings ([`Fs::head_cache`]).
+const HEAD_CACHE_MAX: usize = 200_000;
 
 /// Settings of the filesystem logic (the FUSE-independent part of the mount options).
 #[derive(Debug, Clone)]
@@ -67,6 +71,11 @@ pub struct FsConfig {
     pub staging_limit: u64,
     /// Refuse every change (`-o ro`).
     pub read_only: bool,
+    /// `--readdir-heads`: HEADs in flight (for the whole mount) when a listing does not carry
+    /// the entries' metadata (any S3 server but ozfs): each listed object (unless its version's
+    /// attributes are cached) and each directory marker is HEADed so mode, owner and type are
+    /// right at once. 0: trust the listing (goofys's behaviour: defaults until a stat).
+    pub readdir_heads: usize,
 }
 
 impl Default for FsConfig {
@@ -85,6 +94,7 @@ impl Default for FsConfig {
             staging_dir: None,
             staging_limit: 16 << 30,
             read_only: false,
+            readdir_heads: DEFAULT_READDIR_HEADS,
         }
     }
 }
@@ -162,6 +172,11 @@ pub struct Fs {
     busy: Busy,
     /// The link-resolved bucket (change events name it).
     real_bucket: OnceLock<BucketPath>,
+    /// Bounds the HEADs that listings without metadata make ([`FsConfig::readdir_heads`]).
+    head_pool: Arc<tokio::sync::Semaphore>,
+    /// What a HEAD answered for an object version a listing showed, by key: reused while the
+    /// listing shows the same ETag, size and Last-Modified (see `dir.rs`).
+    head_cache: Mutex<std::collections::HashMap<String, ObjectInfo>>,
 }
 
 impl std::fmt::Debug for Fs {
@@ -259,12 +274,14 @@ impl Fs {
             bucket,
             table: Mutex::new(InodeTable::new(prefix.clone(), root)),
             prefix,
-            cfg,
             handles: Handles::default(),
             budget,
             invalidator: OnceLock::new(),
             busy: Busy::default(),
             real_bucket: OnceLock::new(),
+            head_pool: Arc::new(tokio::sync::Semaphore::new(cfg.readdir_heads.max(1))),
+            head_cache: Mutex::new(std::collections::HashMap::new()),
+            cfg,
         })
     }
 

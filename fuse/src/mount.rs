@@ -50,6 +50,8 @@ pub struct MountOptions {
     /// `--backend-deadline` (60 s): bound on every store call made for a FUSE request (see
     /// [`ozfs::store::deadline`]); `None` or zero: unbounded.
     pub backend_deadline: Option<Duration>,
+    /// `--readdir-heads` (32): see [`FsConfig::readdir_heads`].
+    pub readdir_heads: usize,
 }
 
 /// Default of [`MountOptions::backend_deadline`].
@@ -75,6 +77,7 @@ impl Default for MountOptions {
             staging_limit: fs.staging_limit,
             notify_changes: true,
             backend_deadline: Some(DEFAULT_BACKEND_DEADLINE),
+            readdir_heads: fs.readdir_heads,
         }
     }
 }
@@ -124,6 +127,7 @@ impl MountOptions {
             staging_dir: self.staging_dir.clone(),
             staging_limit: self.staging_limit,
             read_only,
+            readdir_heads: self.readdir_heads,
         }
     }
 }

@@ -234,6 +234,8 @@ const PLAIN_PARAMS: &[&str] = &[
     "max-buckets",
     "bucket-region",
     "optional-object-attributes",
+    // ozfs's listing extension (user metadata in the listing, see handlers/list.rs)
+    "ozfs-metadata",
     // objects and multipart
     "partNumber",
     "uploadId",

@@ -15,6 +15,10 @@ use std::ops::Bound;
 pub struct Listing<T> {
     pub objects: Vec<(String, T)>,
     pub common_prefixes: Vec<String>,
+    /// Directory markers: for a common prefix whose own key is stored (the object `dir/` behind
+    /// the common prefix `dir/`), that key and its value, in the order of `common_prefixes`.
+    /// Seen for free: the marker is the first key under its prefix.
+    pub markers: Vec<(String, T)>,
     pub is_truncated: bool,
     pub next_start_after: Option<String>,
 }
@@ -24,6 +28,7 @@ impl<T> Default for Listing<T> {
         Listing {
             objects: Vec::new(),
             common_prefixes: Vec::new(),
+            markers: Vec::new(),
             is_truncated: false,
             next_start_after: None,
         }
@@ -105,6 +110,9 @@ pub fn list_page<T>(
         count += 1;
         if let Some(n) = delimiter.and_then(|d| common_prefix_len(&key, prefix, d)) {
             let cp = key[..n].to_string();
+            if key.len() == n {
+                page.markers.push((key.clone(), value));
+            }
             match prefix_successor(cp.as_bytes()) {
                 Some(s) => bound = Bound::Included(s),
                 None => {
@@ -181,6 +189,25 @@ mod tests {
         // Without a delimiter, "b/" is just a key bound.
         let l = list_page("", None, Some("b/"), 10, seek_btree(&m)).unwrap();
         assert_eq!(l.objects.len(), 3);
+    }
+
+    #[test]
+    fn markers_of_common_prefixes_are_reported() {
+        let m = map(&["a", "b/", "b/1", "c/x", "d/", "e"]);
+        let l = list_page("", Some("/"), None, 1000, seek_btree(&m)).unwrap();
+        assert_eq!(
+            names(&l),
+            (
+                vec!["a".into(), "e".into()],
+                vec!["b/".into(), "c/".into(), "d/".into()]
+            )
+        );
+        let markers: Vec<&str> = l.markers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(markers, ["b/", "d/"], "c/ has no marker");
+        // Resumed inside b/: its marker is not seen, so not reported.
+        let l = list_page("", Some("/"), Some("b/0"), 1000, seek_btree(&m)).unwrap();
+        assert_eq!(l.common_prefixes.first().map(String::as_str), Some("b/"));
+        assert_eq!(l.markers.first().map(|(k, _)| k.as_str()), Some("d/"));
     }
 
     #[test]

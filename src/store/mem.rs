@@ -539,6 +539,8 @@ impl Objects for MemStore {
             common_prefixes: l.common_prefixes,
             is_truncated: l.is_truncated,
             next_start_after: l.next_start_after,
+            markers: l.markers.into_iter().map(|(_, o)| o.info).collect(),
+            user_meta: true,
         })
     }
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {

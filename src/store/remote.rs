@@ -74,6 +74,8 @@ pub struct RemoteStore {
     changes: broadcast::Sender<ChangeEvent>,
     /// Set once the remote refused ListObjectsV2: use V1 from then on.
     list_v1: AtomicBool,
+    /// The server refused a listing with `ozfs-metadata`: list without it from now on.
+    list_meta_off: AtomicBool,
     /// Set once the remote refused a CopyObject onto the same key, or answered one without
     /// applying the new metadata: `set_attrs` goes through a temporary key from then on.
     self_copy_refused: AtomicBool,
@@ -93,6 +95,7 @@ impl RemoteStore {
             client: Arc::new(Client::new(cfg)?),
             changes: broadcast::channel(1024).0,
             list_v1: AtomicBool::new(false),
+            list_meta_off: AtomicBool::new(false),
             self_copy_refused: AtomicBool::new(false),
         })
     }

@@ -68,6 +68,10 @@ struct Shared {
     released: Condvar,
     stopped: AtomicBool,
     requests: AtomicUsize,
+    /// Requests by method (`GET`, `HEAD`, ...).
+    by_method: Mutex<std::collections::HashMap<String, usize>>,
+    /// Answer listings as a server without ozfs's `ozfs-metadata` extension would.
+    plain_listings: AtomicBool,
 }
 
 /// The proxy; stops (and releases stalled requests) on drop.
@@ -88,6 +92,8 @@ impl Proxy {
             released: Condvar::new(),
             stopped: AtomicBool::new(false),
             requests: AtomicUsize::new(0),
+            by_method: Mutex::new(std::collections::HashMap::new()),
+            plain_listings: AtomicBool::new(false),
         });
         let sh = shared.clone();
         std::thread::spawn(move || {
@@ -140,6 +146,18 @@ impl Proxy {
     /// Requests seen (passed or faulted).
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests with `method` passed so far.
+    pub fn requests_of(&self, method: &str) -> usize {
+        self.shared.by_method.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// From now on, answer listings as an S3 server that ignores ozfs's `ozfs-metadata`
+    /// extension does (the result no longer says `<OzfsMetadata>true`, so a client must take the
+    /// metadata for unknown).
+    pub fn plain_listings(&self, on: bool) {
+        self.shared.plain_listings.store(on, Ordering::SeqCst);
     }
 }
 
@@ -280,6 +298,8 @@ fn handle(sh: &Shared, mut c: TcpStream) -> std::io::Result<()> {
         return Ok(());
     };
     sh.requests.fetch_add(1, Ordering::SeqCst);
+    let method = head.split_whitespace().next().unwrap_or_default().to_string();
+    *sh.by_method.lock().unwrap().entry(method).or_default() += 1;
     let fault = take_fault(sh, &head);
     match fault {
         Some(Fault::SlowDown) => c.write_all(&error_answer("503 Slow Down", "SlowDown"))?,
@@ -327,7 +347,13 @@ fn handle(sh: &Shared, mut c: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
         None => {
-            let (up_head, up_body) = forward(sh, &head, &body)?;
+            let (up_head, mut up_body) = forward(sh, &head, &body)?;
+            const EXT: &[u8] = b"<OzfsMetadata>true</OzfsMetadata>";
+            if sh.plain_listings.load(Ordering::SeqCst) {
+                if let Some(at) = up_body.windows(EXT.len()).position(|w| w == EXT) {
+                    up_body.drain(at..at + EXT.len());
+                }
+            }
             let chunked = header_value(&up_head, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
             if chunked {
                 // pass the raw chunked body on, closing afterwards

@@ -139,10 +139,10 @@ impl Fs {
 
     /// Change the stored attributes (user metadata) of `ino` with `f`.
     pub(super) async fn apply_attrs(&self, ino: u64, f: impl FnOnce(&mut ObjectAttrs) -> FsResult<()>) -> FsResult<()> {
-        let (kind, key, staged, info) = {
+        let (kind, key, staged) = {
             let t = self.table();
             let i = t.get(ino).ok_or(FsError::NotFound)?;
-            (i.kind, i.key.clone(), i.staged.clone(), i.info.clone())
+            (i.kind, i.key.clone(), i.staged.clone())
         };
         let _busy = self.busy.hold(&key, false);
         if let Some(st) = staged {
@@ -161,10 +161,9 @@ impl Fs {
         }
         let new = match kind {
             Kind::File | Kind::Symlink => {
-                let base = match info {
-                    Some(i) => i,
-                    None => self.head(&key).await?.ok_or(FsError::NotFound)?,
-                };
+                // Always the stored attributes, never the inode's copy: one from a listing may
+                // lack Content-Type and the other headers, which the new version would drop.
+                let base = self.head(&key).await?.ok_or(FsError::NotFound)?;
                 let mut attrs = base.attrs.clone();
                 f(&mut attrs)?;
                 Some(self.store.set_attrs(&self.bucket, &key, attrs).await?)
@@ -237,13 +236,22 @@ impl Fs {
 
     /// Target of a symlink.
     pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
-        let (kind, key) = {
+        let (kind, key, info) = {
             let t = self.table();
             let i = t.get(ino).ok_or(FsError::NotFound)?;
-            (i.kind, i.key.clone())
+            let fresh = !i.stale && i.refreshed.elapsed() < self.cfg.stat_ttl;
+            (i.kind, i.key.clone(), i.info.clone().filter(|_| fresh))
         };
         if kind != Kind::Symlink {
             return Err(FsError::Invalid("not a symlink".into()));
+        }
+        // The version the inode knows (from the listing, say) is read as it is: no HEAD.
+        if let Some(info) = info {
+            match self.read_pinned(&info, 0, MAX_LINK as u32).await {
+                Ok(b) => return Ok(b),
+                Err(FsError::Store(ozfs::Error::ObjectChanged(_) | ozfs::Error::NoSuchKey(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
         let got = self.store.get_object(&self.bucket, &key, Default::default()).await?;
         Ok(ozfs::collect_body(got.body, MAX_LINK).await?)

@@ -1,6 +1,17 @@
 //! Directories: `opendir`, `readdir` (paged listings, plus entries) and `releasedir`; `statfs`.
+//!
+//! Every entry a listing produces carries its true mode, owner, type and mtime, so `ls -l`
+//! (readdirplus) needs no stat and never shows a symlink or a `chmod 600` file as a plain 0644
+//! file. The embedded stores and `ozfs serve` (extension `ozfs-metadata`) list user metadata and
+//! directory markers (`ListPage::user_meta`). Any other S3 server lists none, so each object is
+//! HEADed unless the HEAD of the same version (ETag, size, Last-Modified) is cached, and each
+//! directory's marker is HEADed; at most `readdir_heads` HEADs are in flight for the mount
+//! (s3fs HEADs every entry one by one and caches by time only). `readdir_heads = 0` keeps the
+//! listing as it is (goofys).
 
 use super::*;
+use crate::inode::handle::Prefetch;
+use std::collections::HashMap;
 
 impl Fs {
     pub fn opendir(&self, ino: u64) -> FsResult<u64> {
@@ -28,27 +39,62 @@ impl Fs {
         Ok(())
     }
 
+    /// The delimiter listing request of `dir_key` after `start_after`.
+    fn page_request(dir_key: &str, start_after: Option<String>) -> ListRequest {
+        ListRequest {
+            prefix: dir_key.to_string(),
+            delimiter: Some("/".into()),
+            start_after,
+            max_keys: LIST_PAGE,
+        }
+    }
+
+    /// Start listing the page after `s.next_start_after` in the background, so it is on its way
+    /// (over the network, for a remote store) while the kernel takes the entries of this one.
+    fn prefetch_next(&self, dir_key: &str, s: &mut DirStream) {
+        let start_after = s.next_start_after.clone();
+        let (store, bucket) = (self.store.clone(), self.bucket.clone());
+        let req = Self::page_request(dir_key, start_after.clone());
+        let task = tokio::spawn(async move { store.list_objects(&bucket, req).await });
+        s.prefetch = Some(Prefetch {
+            start_after,
+            asof: std::time::Instant::now(),
+            task,
+        });
+    }
+
     pub(super) async fn fetch_page(&self, dir_key: &str, s: &mut DirStream) -> FsResult<()> {
-        s.page_asof = Some(std::time::Instant::now());
-        let page = self
-            .store
-            .list_objects(
-                &self.bucket,
-                ListRequest {
-                    prefix: dir_key.to_string(),
-                    delimiter: Some("/".into()),
-                    start_after: s.next_start_after.clone(),
-                    max_keys: LIST_PAGE,
-                },
-            )
-            .await?;
+        let prefetched = match s.prefetch.take() {
+            Some(mut p) if p.start_after == s.next_start_after => match (&mut p.task).await {
+                Ok(r) => Some((p.asof, r)),
+                Err(_) => None, // the task failed to run: list again below
+            },
+            _ => None,
+        };
+        let page = match prefetched {
+            Some((asof, r)) => {
+                s.page_asof = Some(asof);
+                r?
+            }
+            None => {
+                s.page_asof = Some(std::time::Instant::now());
+                let req = Self::page_request(dir_key, s.next_start_after.clone());
+                self.store.list_objects(&self.bucket, req).await?
+            }
+        };
+        s.done = !page.is_truncated || page.next_start_after.is_none();
+        s.next_start_after = page.next_start_after.clone();
+        if !s.done {
+            self.prefetch_next(dir_key, s);
+        }
+        let (objects, markers) = self.listed_meta(dir_key, &page).await?;
         let dirs: HashSet<&str> = page
             .common_prefixes
             .iter()
             .filter_map(|p| p.strip_prefix(dir_key).and_then(|n| n.strip_suffix('/')))
             .collect();
         let mut merged: Vec<(String, Listed)> = Vec::with_capacity(page.objects.len() + page.common_prefixes.len());
-        for o in &page.objects {
+        for o in objects {
             let Some(name) = o.key.strip_prefix(dir_key) else {
                 continue;
             };
@@ -60,12 +106,13 @@ impl Fs {
             } else {
                 Kind::File
             };
+            let name = name.to_string();
             merged.push((
                 o.key.clone(),
                 Listed {
-                    name: name.to_string(),
+                    name,
                     kind,
-                    info: Some(o.clone()),
+                    info: Some(o),
                 },
             ));
         }
@@ -73,12 +120,14 @@ impl Fs {
             if name.is_empty() {
                 continue;
             }
+            let key = format!("{dir_key}{name}/");
+            let info = markers.get(&key).cloned();
             merged.push((
-                format!("{dir_key}{name}/"),
+                key,
                 Listed {
                     name: name.to_string(),
                     kind: Kind::Dir,
-                    info: None,
+                    info,
                 },
             ));
         }
@@ -88,15 +137,81 @@ impl Fs {
                 s.entries.push_back(l);
             }
         }
-        s.done = !page.is_truncated || page.next_start_after.is_none();
-        s.next_start_after = page.next_start_after;
         Ok(())
+    }
+
+    /// The objects of `page` with their user metadata, and the markers of its common prefixes
+    /// by key: as listed when the listing carries them, else from HEADs (see the module docs).
+    async fn listed_meta(
+        &self,
+        dir_key: &str,
+        page: &ozfs::ListPage,
+    ) -> FsResult<(Vec<ObjectInfo>, HashMap<String, ObjectInfo>)> {
+        if page.user_meta || self.cfg.readdir_heads == 0 {
+            let markers = page.markers.iter().map(|m| (m.key.clone(), m.clone())).collect();
+            return Ok((page.objects.clone(), markers));
+        }
+        let mut objects = page.objects.clone();
+        let mut todo: Vec<usize> = Vec::new();
+        {
+            let cache = crate::sync::lock(&self.head_cache);
+            for (n, o) in objects.iter_mut().enumerate() {
+                match cache.get(&o.key) {
+                    Some(c) if same_version(c, o) => *o = c.clone(),
+                    _ => todo.push(n),
+                }
+            }
+        }
+        let dirs: Vec<&String> = page
+            .common_prefixes
+            .iter()
+            .filter(|p| p.len() > dir_key.len() && p.starts_with(dir_key))
+            .collect();
+        let objs = futures_util::future::join_all(todo.iter().map(|&n| self.pooled_head(&objects[n].key)));
+        let marks = futures_util::future::join_all(dirs.iter().map(|k| self.pooled_head(k)));
+        let (objs, marks) = tokio::join!(objs, marks);
+        {
+            let mut cache = crate::sync::lock(&self.head_cache);
+            if cache.len() + todo.len() > HEAD_CACHE_MAX {
+                cache.clear();
+            }
+            for (&n, r) in todo.iter().zip(objs) {
+                if let Some(info) = r? {
+                    cache.insert(info.key.clone(), info.clone());
+                    objects[n] = info;
+                }
+            }
+        }
+        let mut markers = HashMap::new();
+        for (k, r) in dirs.into_iter().zip(marks) {
+            // A server that ignores the trailing slash answers `d/` with the file `d`.
+            if let Some(m) = r?.filter(|m| {
+                PosixMeta::from_user(&m.attrs.user)
+                    .mode
+                    .is_none_or(|x| x & S_IFMT == S_IFDIR)
+            }) {
+                markers.insert(k.clone(), m);
+            }
+        }
+        Ok((objects, markers))
+    }
+
+    /// HEAD `key` within the mount's bound on listing HEADs. Gone or not ours to read: `None`
+    /// (the entry keeps what the listing said).
+    async fn pooled_head(&self, key: &str) -> FsResult<Option<ObjectInfo>> {
+        let _permit = self.head_pool.acquire().await.map_err(|_| FsError::NotFound)?;
+        match self.store.head_object(&self.bucket, key).await {
+            Ok(i) => Ok(Some(i)),
+            Err(ozfs::Error::NoSuchKey(_) | ozfs::Error::AccessDenied(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Inode fields for a listed entry.
     pub(super) fn fresh_listed(&self, dir_key: &str, l: &Listed) -> Fresh {
         match (&l.kind, &l.info) {
-            (Kind::Dir, _) | (_, None) => self.fresh_dir(format!("{dir_key}{}/", l.name), None),
+            (Kind::Dir, m) => self.fresh_dir(format!("{dir_key}{}/", l.name), m.clone()),
+            (_, None) => self.fresh_dir(format!("{dir_key}{}/", l.name), None),
             (_, Some(info)) => self.fresh_object(info.clone()),
         }
     }
@@ -238,6 +353,18 @@ impl Fs {
             frsize: BSIZE as u32,
         }
     }
+}
+
+/// The listing shows the version a HEAD answered: same ETag, size and Last-Modified (S3 keeps
+/// ETag and size on a metadata-only copy, not Last-Modified), the time to the second (a HEAD's
+/// `Last-Modified` has no fraction; a listing's may have milliseconds).
+fn same_version(headed: &ObjectInfo, listed: &ObjectInfo) -> bool {
+    let secs = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    headed.etag == listed.etag && headed.size == listed.size && secs(headed.last_modified) == secs(listed.last_modified)
 }
 
 /// An inode number for a plain readdir entry the kernel has not looked up (high bit set so it

@@ -78,7 +78,20 @@ impl Fs {
     }
 
     pub(super) async fn head(&self, key: &str) -> FsResult<Option<ObjectInfo>> {
-        not_found_to_none(self.store.head_object(&self.bucket, key).await)
+        let r = not_found_to_none(self.store.head_object(&self.bucket, key).await)?;
+        // What listings reuse for this key follows the newest answer (see `dir.rs`).
+        let mut cache = crate::sync::lock(&self.head_cache);
+        match &r {
+            Some(i) => {
+                if let Some(c) = cache.get_mut(key) {
+                    *c = i.clone();
+                }
+            }
+            None => {
+                cache.remove(key);
+            }
+        }
+        Ok(r)
     }
 
     /// Whether anything lies under `dir_key` other than the marker itself.

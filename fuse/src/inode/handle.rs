@@ -6,8 +6,9 @@
 //! forked child closing an inherited descriptor, does not commit). Writes go to the inode's
 //! shared staged copy.
 //!
-//! A directory handle holds the listing stream: one page of the delimiter listing at a time, so a
-//! directory of any size is streamed with bounded memory.
+//! A directory handle holds the listing stream: one page of the delimiter listing at a time (and
+//! the request of the next one, sent ahead), so a directory of any size is streamed with bounded
+//! memory.
 
 use crate::inode::Kind;
 use crate::staging::Staged;
@@ -35,7 +36,9 @@ pub struct FileHandle {
 pub struct Listed {
     pub name: String,
     pub kind: Kind,
-    /// The object (files and symlinks) as the listing returned it.
+    /// The object (files and symlinks) or the directory's marker, with its user metadata (as
+    /// the listing returned it, or as a HEAD did; `None`: a directory without marker, or not
+    /// known).
     pub info: Option<ObjectInfo>,
 }
 
@@ -56,6 +59,25 @@ pub struct DirStream {
     /// Names of the entries produced so far that may collide with a later entry of the other
     /// kind (`x` and `x/`): only the first one is shown.
     pub seen: std::collections::HashSet<String>,
+    /// The next page, already requested.
+    pub prefetch: Option<Prefetch>,
+}
+
+/// A listing page requested ahead of need; the request is abandoned when this is dropped (the
+/// directory closed or rewound first).
+#[derive(Debug)]
+pub struct Prefetch {
+    /// The `start_after` it was requested with.
+    pub start_after: Option<String>,
+    /// When it was requested (its entries are at least that old).
+    pub asof: std::time::Instant,
+    pub task: tokio::task::JoinHandle<ozfs::Result<ozfs::ListPage>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// An open directory.

@@ -12,6 +12,15 @@
 //! V1 `Prefix`, which AWS echoes as sent (botocore decodes it only in V2); V2 `Prefix`,
 //! `Delimiter`, `StartAfter`, `Key`, `CommonPrefixes/Prefix`; versions `Prefix`, `Delimiter`,
 //! `KeyMarker`, `NextKeyMarker`, `Key`.
+//!
+//! ozfs extension (for `ozfs mount --endpoint`, see docs/SEMANTICS.md "Listings and POSIX
+//! attributes"): with the query parameter `ozfs-metadata=true`, when the store's listing carries
+//! user metadata (the embedded store always does), the result says `<OzfsMetadata>true`, each
+//! `Contents` holds its user metadata as `<UserMetadata><Entry><Name>mode</Name><Value>33188`
+//! `</Value></Entry>…</UserMetadata>`, and a `CommonPrefixes` whose marker object (`dir/`)
+//! exists holds it as `<DirMarker>` (LastModified, ETag, Size, UserMetadata). So one LIST tells
+//! a mount every entry's mode, owner, type and mtime, with no HEAD per entry. Reading it needs
+//! no more right than the listing: a bucket reader may read (HEAD) every object of it.
 
 use super::{int_param, quote, xml_response, Access, Ctx, OWNER_ID};
 use crate::body::RespBody;
@@ -108,7 +117,20 @@ fn write_owner(w: &mut XmlWriter, owner: &str) {
     w.start("Owner").elem("ID", OWNER_ID).elem("DisplayName", owner).end();
 }
 
-fn write_object(w: &mut XmlWriter, tag: &str, o: &ObjectInfo, enc: &Enc, owner: bool, version: bool) {
+/// `<UserMetadata>` of the ozfs extension (nothing when `user` is empty).
+fn write_user_meta(w: &mut XmlWriter, user: &std::collections::BTreeMap<String, String>) {
+    if user.is_empty() {
+        return;
+    }
+    w.start("UserMetadata");
+    for (name, value) in user {
+        w.start("Entry").elem("Name", name).elem("Value", value).end();
+    }
+    w.end();
+}
+
+/// One `Contents` (or `Version`) element; `meta`: with the ozfs extension's `UserMetadata`.
+fn write_object(w: &mut XmlWriter, tag: &str, o: &ObjectInfo, enc: &Enc, owner: bool, version: bool, meta: bool) {
     w.start(tag).elem("Key", &enc.e(&o.key));
     if version {
         w.elem("VersionId", "null").elem("IsLatest", "true");
@@ -119,6 +141,9 @@ fn write_object(w: &mut XmlWriter, tag: &str, o: &ObjectInfo, enc: &Enc, owner: 
         .elem("StorageClass", o.attrs.storage_class.as_deref().unwrap_or("STANDARD"));
     if owner {
         write_owner(w, &o.owner);
+    }
+    if meta {
+        write_user_meta(w, &o.attrs.user);
     }
     w.end();
 }
@@ -139,6 +164,7 @@ pub async fn list_objects(ctx: &Ctx, v2: bool) -> Result<Response<RespBody>, S3E
     };
     let fetch_owner = !v2 || q.get("fetch-owner") == Some("true");
     let p = page(ctx, prefix, delimiter, start_after, max_keys).await?;
+    let with_meta = q.get("ozfs-metadata") == Some("true") && p.user_meta;
 
     let mut w = XmlWriter::new();
     w.start_ns("ListBucketResult")
@@ -166,11 +192,25 @@ pub async fn list_objects(ctx: &Ctx, v2: bool) -> Result<Response<RespBody>, S3E
             w.elem("NextContinuationToken", &encode_token(next));
         }
     }
-    for o in &p.objects {
-        write_object(&mut w, "Contents", o, &enc, fetch_owner, false);
+    if with_meta {
+        w.elem("OzfsMetadata", "true");
     }
+    for o in &p.objects {
+        write_object(&mut w, "Contents", o, &enc, fetch_owner, false, with_meta);
+    }
+    // markers come in the order of the common prefixes they belong to
+    let mut markers = p.markers.iter().filter(|_| with_meta).peekable();
     for cp in &p.common_prefixes {
-        w.start("CommonPrefixes").elem("Prefix", &enc.e(cp)).end();
+        w.start("CommonPrefixes").elem("Prefix", &enc.e(cp));
+        if let Some(m) = markers.next_if(|m| &m.key == cp) {
+            w.start("DirMarker")
+                .elem("LastModified", &ozfs::time::iso8601(m.last_modified))
+                .elem("ETag", &quote(&m.etag))
+                .elem("Size", &m.size.to_string());
+            write_user_meta(&mut w, &m.attrs.user);
+            w.end();
+        }
+        w.end();
     }
     Ok(xml_response(StatusCode::OK, w.finish()))
 }
@@ -204,7 +244,7 @@ pub async fn list_versions(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
             .elem("NextVersionIdMarker", "null");
     }
     for o in &p.objects {
-        write_object(&mut w, "Version", o, &enc, true, true);
+        write_object(&mut w, "Version", o, &enc, true, true, false);
     }
     for cp in &p.common_prefixes {
         w.start("CommonPrefixes").elem("Prefix", &enc.e(cp)).end();

@@ -443,6 +443,8 @@ impl Objects for LocalStore {
                 common_prefixes: l.common_prefixes,
                 is_truncated: l.is_truncated,
                 next_start_after: l.next_start_after,
+                markers: l.markers.iter().map(|(k, o)| object_info(k, o)).collect(),
+                user_meta: true,
             })
         })
         .await

@@ -39,11 +39,14 @@ pub struct RemoteConfig {
     pub part_size: u64,
     /// Parts uploaded in parallel by `put_object`.
     pub part_concurrency: usize,
+    /// Ask listings for user metadata (`ozfs-metadata=true`, an extension `ozfs serve`
+    /// answers; other servers ignore the parameter and the pages say `user_meta: false`).
+    pub list_metadata: bool,
 }
 
 impl RemoteConfig {
     /// Defaults for `endpoint`: region `us-east-1`, path style, 30 s timeout, 4 retries, volume
-    /// `s3v`, multipart above 16 MiB with 4 parts of 8 MiB in flight.
+    /// `s3v`, multipart above 16 MiB with 4 parts of 8 MiB in flight, listings without metadata.
     pub fn new(endpoint: impl Into<String>, access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
         RemoteConfig {
             endpoint: endpoint.into(),
@@ -60,6 +63,7 @@ impl RemoteConfig {
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 8 * 1024 * 1024,
             part_concurrency: 4,
+            list_metadata: false,
         }
     }
 }
