@@ -6,8 +6,18 @@
 //!   [`ObjectInfo::version`](crate::ObjectInfo::version) is unique per write, so an overwrite or a
 //!   delete can never be answered from stale pages: the new object has a new version and the old
 //!   pages are simply never hit again; they age out of the LRU.
-//! - A byte budget with LRU eviction (`lru` crate, unbounded by count, bounded by bytes here).
+//! - A byte budget with segmented-LRU eviction (`lru` crate, unbounded by count, bounded by
+//!   bytes here), for scan resistance: a loaded page enters the *probation* segment; it moves to
+//!   the *protected* segment (at most [`PROTECTED_SHARE`] of the budget; its overflow goes back
+//!   to probation) only when a later pass reads it again, a pass being one S3 GET body or one
+//!   sequential run of FUSE reads ([`readahead`] numbers them). Eviction takes probation's least
+//!   recently used page first. So one large GET, or a working set larger than the cache read in
+//!   turn, churns only probation and leaves the pages read more than once in place.
 //!   A page larger than the whole budget is returned but not kept.
+//! - Idle release: [`PageCache::release_idle`] drops the pages untouched for a given time, and
+//!   [`PageCache::spawn_idle_release`] runs it periodically (`--cache-idle-release`), then asks
+//!   the allocator to hand freed memory back to the OS ([`trim_heap`]), so an idle server does
+//!   not keep its whole cache resident.
 //! - One `std::sync::Mutex` guards the LRU, the in-flight table and the readahead detector. It is
 //!   only held for map operations, never across an `.await` or any I/O.
 //! - Single-flight loading: the first reader that misses a page puts a `tokio::sync::OnceCell`
@@ -40,6 +50,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use crate::store::ByteStream;
@@ -54,6 +65,21 @@ pub const DEFAULT_READAHEAD: u64 = 16 * 1024 * 1024;
 pub const MAX_PREFETCH_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 /// Smallest page size accepted (smaller values are raised to it).
 pub const MIN_PAGE_SIZE: u64 = 4096;
+/// Share of the budget the protected segment may hold (pages read by more than one pass), in
+/// quarters: the rest is left to probation (new pages, readahead, one-pass scans).
+pub const PROTECTED_SHARE: u64 = 3;
+/// Default time after which an untouched page is released by the idle sweep: 5 minutes.
+pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
+
+/// Ask the allocator to return freed memory to the OS (glibc keeps freed heap memory in its
+/// arenas otherwise). A no-op where there is nothing to ask.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// Counters of a [`PageCache`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,6 +94,10 @@ pub struct CacheStats {
     pub prefetches: u64,
     /// Pages dropped to stay within the budget.
     pub evictions: u64,
+    /// Pages dropped by the idle sweep.
+    pub released: u64,
+    /// Bytes currently in the protected segment (pages read by more than one pass).
+    pub protected_bytes: u64,
     /// Bytes currently cached.
     pub bytes: u64,
     /// Pages currently cached.
@@ -87,11 +117,41 @@ impl Drop for InFlight {
     }
 }
 
+/// A cached page, when it was last read and by which pass.
+struct Entry {
+    data: Bytes,
+    used: Instant,
+    run: u64,
+}
+
 struct State {
-    lru: LruCache<PageKey, Bytes>,
+    /// Pages read by one pass so far (evicted first).
+    probation: LruCache<PageKey, Entry>,
+    /// Pages read again by a later pass.
+    protected: LruCache<PageKey, Entry>,
     bytes: u64,
+    protected_bytes: u64,
     inflight: HashMap<PageKey, Cell>,
     readahead: Readahead,
+}
+
+impl State {
+    fn pages(&self) -> usize {
+        self.probation.len() + self.protected.len()
+    }
+    fn contains(&self, key: &PageKey) -> bool {
+        self.probation.contains(key) || self.protected.contains(key)
+    }
+    fn remove(&mut self, key: &PageKey) -> Option<Entry> {
+        if let Some(e) = self.protected.pop(key) {
+            self.protected_bytes -= e.data.len() as u64;
+            self.bytes -= e.data.len() as u64;
+            return Some(e);
+        }
+        let e = self.probation.pop(key)?;
+        self.bytes -= e.data.len() as u64;
+        Some(e)
+    }
 }
 
 /// The bounded page cache. Share it as `Arc<PageCache>`.
@@ -102,12 +162,15 @@ pub struct PageCache {
     /// Prefetch loads allowed in flight at once (pages).
     prefetch_cap: u64,
     prefetch_in_flight: Arc<AtomicU64>,
+    /// Source of the tokens that give each GET body its own readahead state.
+    tokens: AtomicU64,
     state: Mutex<State>,
     hits: AtomicU64,
     misses: AtomicU64,
     loads: AtomicU64,
     prefetches: AtomicU64,
     evictions: AtomicU64,
+    released: AtomicU64,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -151,9 +214,12 @@ impl PageCache {
             readahead_bytes: max_pages * page_size,
             prefetch_cap: (budget_bytes / 4).min(MAX_PREFETCH_IN_FLIGHT) / page_size,
             prefetch_in_flight: Arc::new(AtomicU64::new(0)),
+            tokens: AtomicU64::new(0),
             state: Mutex::new(State {
-                lru: LruCache::unbounded(),
+                probation: LruCache::unbounded(),
+                protected: LruCache::unbounded(),
                 bytes: 0,
+                protected_bytes: 0,
                 inflight: HashMap::new(),
                 readahead: Readahead::new(max_pages),
             }),
@@ -162,6 +228,7 @@ impl PageCache {
             loads: AtomicU64::new(0),
             prefetches: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            released: AtomicU64::new(0),
         }
     }
 
@@ -179,9 +246,9 @@ impl PageCache {
     }
 
     pub fn stats(&self) -> CacheStats {
-        let (bytes, pages) = {
+        let (bytes, pages, protected_bytes) = {
             let st = self.lock();
-            (st.bytes, st.lru.len() as u64)
+            (st.bytes, st.pages() as u64, st.protected_bytes)
         };
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -189,6 +256,8 @@ impl PageCache {
             loads: self.loads.load(Ordering::Relaxed),
             prefetches: self.prefetches.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
+            released: self.released.load(Ordering::Relaxed),
+            protected_bytes,
             bytes,
             pages,
             budget: self.budget,
@@ -197,9 +266,69 @@ impl PageCache {
 
     /// Drop every cached page (counters are kept).
     pub fn clear(&self) {
-        let mut st = self.lock();
-        st.lru.clear();
-        st.bytes = 0;
+        {
+            let mut st = self.lock();
+            st.probation.clear();
+            st.protected.clear();
+            st.bytes = 0;
+            st.protected_bytes = 0;
+        }
+        trim_heap();
+    }
+
+    /// Drop the pages not read for `idle` or longer; returns the bytes dropped. The allocator
+    /// is then asked to give the memory back ([`trim_heap`]). Pages a reader still holds are
+    /// freed when that reader lets them go.
+    pub fn release_idle(&self, idle: Duration) -> u64 {
+        let Some(cutoff) = Instant::now().checked_sub(idle) else {
+            return 0;
+        };
+        let freed = {
+            let mut st = self.lock();
+            let old: Vec<PageKey> = st
+                .probation
+                .iter()
+                .chain(st.protected.iter())
+                .filter(|(_, e)| e.used <= cutoff)
+                .map(|(k, _)| *k)
+                .collect();
+            let mut freed = 0;
+            for k in &old {
+                if let Some(e) = st.remove(k) {
+                    freed += e.data.len() as u64;
+                }
+            }
+            self.released.fetch_add(old.len() as u64, Ordering::Relaxed);
+            freed
+        };
+        if freed > 0 {
+            trim_heap();
+        }
+        freed
+    }
+
+    /// Run [`PageCache::release_idle`] in the background on the current tokio runtime, every
+    /// quarter of `idle` (between 10 ms and 30 s), for as long as the cache exists. `idle` of
+    /// zero, or no runtime, runs nothing (returns `None`).
+    pub fn spawn_idle_release(self: &Arc<Self>, idle: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        if idle.is_zero() {
+            return None;
+        }
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let weak = Arc::downgrade(self);
+        let period = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
+        Some(rt.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(cache) = weak.upgrade() else { return };
+                let freed = cache.release_idle(idle);
+                if freed > 0 {
+                    log::debug!("page cache: released {freed} idle bytes");
+                }
+            }
+        }))
     }
 
     /// Drop the cached pages of one version (used when the change feed says its key changed;
@@ -207,54 +336,97 @@ impl PageCache {
     pub fn invalidate_version(&self, version: u64) {
         let mut st = self.lock();
         let keys: Vec<PageKey> = st
-            .lru
+            .probation
             .iter()
+            .chain(st.protected.iter())
             .filter(|(k, _)| k.version == version)
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            if let Some(b) = st.lru.pop(&k) {
-                st.bytes -= b.len() as u64;
-            }
+            st.remove(&k);
         }
         st.readahead.forget(version);
     }
 
     /// Whether page (version, index) is cached (does not touch the LRU order).
     pub fn contains(&self, version: u64, index: u64) -> bool {
-        self.lock().lru.contains(&PageKey { version, index })
+        self.lock().contains(&PageKey { version, index })
+    }
+
+    /// Whether page (version, index) is in the protected segment (read by more than one pass).
+    pub fn is_protected(&self, version: u64, index: u64) -> bool {
+        self.lock().protected.contains(&PageKey { version, index })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lookup(&self, key: PageKey) -> Lookup {
+    /// Look `key` up for pass `run`: a hit by a later pass than the one that loaded or last
+    /// read the page promotes it to the protected segment.
+    fn lookup(&self, key: PageKey, run: u64) -> Lookup {
+        let now = Instant::now();
         let mut st = self.lock();
-        if let Some(b) = st.lru.get(&key) {
-            return Lookup::Hit(b.clone());
+        if let Some(e) = st.protected.get_mut(&key) {
+            e.used = now;
+            return Lookup::Hit(e.data.clone());
+        }
+        let promote = match st.probation.get_mut(&key) {
+            Some(e) if e.run == run => {
+                e.used = now;
+                return Lookup::Hit(e.data.clone());
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if promote {
+            if let Some(mut e) = st.probation.pop(&key) {
+                e.used = now;
+                e.run = run;
+                let data = e.data.clone();
+                st.protected_bytes += data.len() as u64;
+                st.protected.put(key, e);
+                let cap = self.budget / 4 * PROTECTED_SHARE;
+                while st.protected_bytes > cap {
+                    let Some((k, e)) = st.protected.pop_lru() else { break };
+                    st.protected_bytes -= e.data.len() as u64;
+                    st.probation.put(k, e);
+                }
+                return Lookup::Hit(data);
+            }
         }
         Lookup::Wait(st.inflight.entry(key).or_default().clone())
     }
 
-    fn insert(&self, key: PageKey, page: Bytes) {
+    fn insert(&self, key: PageKey, page: Bytes, run: u64) {
         let len = page.len() as u64;
         if len > self.budget {
             return;
         }
         let mut st = self.lock();
-        if let Some(old) = st.lru.put(key, page) {
-            st.bytes -= old.len() as u64;
-        }
+        st.remove(&key);
+        st.probation.put(
+            key,
+            Entry {
+                data: page,
+                used: Instant::now(),
+                run,
+            },
+        );
         st.bytes += len;
         while st.bytes > self.budget {
-            match st.lru.pop_lru() {
-                Some((_, b)) => {
-                    st.bytes -= b.len() as u64;
-                    self.evictions.fetch_add(1, Ordering::Relaxed);
-                }
-                None => break,
-            }
+            let victim = match st.probation.pop_lru() {
+                Some(v) => v,
+                None => match st.protected.pop_lru() {
+                    Some((k, e)) => {
+                        st.protected_bytes -= e.data.len() as u64;
+                        (k, e)
+                    }
+                    None => break,
+                },
+            };
+            st.bytes -= victim.1.data.len() as u64;
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -266,12 +438,12 @@ impl PageCache {
     }
 
     /// Load through `cell` (single flight); the loader inserts into the LRU.
-    async fn load_through(&self, cell: &Cell, src: &PageSource, key: PageKey) -> Result<Bytes> {
+    async fn load_through(&self, cell: &Cell, src: &PageSource, key: PageKey, run: u64) -> Result<Bytes> {
         let res = cell
             .get_or_try_init(|| async {
                 self.loads.fetch_add(1, Ordering::Relaxed);
                 let page = src.load(key.index, self.page_size).await?;
-                self.insert(key, page.clone());
+                self.insert(key, page.clone(), run);
                 self.finish_inflight(key, cell);
                 Ok::<Bytes, Error>(page)
             })
@@ -285,34 +457,35 @@ impl PageCache {
         }
     }
 
-    /// Page `index` of `src`'s version, from the cache or loaded once.
-    pub(crate) async fn page(&self, src: &PageSource, index: u64) -> Result<Bytes> {
+    /// Page `index` of `src`'s version for pass `run`, from the cache or loaded once.
+    pub(crate) async fn page(&self, src: &PageSource, index: u64, run: u64) -> Result<Bytes> {
         let key = PageKey {
             version: src.info.version,
             index,
         };
-        match self.lookup(key) {
+        match self.lookup(key, run) {
             Lookup::Hit(b) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Ok(b)
             }
             Lookup::Wait(cell) => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                self.load_through(&cell, src, key).await
+                self.load_through(&cell, src, key, run).await
             }
         }
     }
 
-    /// Note a read of `range` and start background loads of the readahead window.
-    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, range: Range<u64>, limit: u64) {
+    /// Note a read of `range` by reader `token` and start background loads of the readahead
+    /// window; returns the pass the read belongs to.
+    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> u64 {
         let version = src.info.version;
-        let todo: Vec<(PageKey, Cell)> = {
+        let (todo, run): (Vec<(PageKey, Cell)>, u64) = {
             let mut st = self.lock();
-            let pages = st.readahead.observe(version, range, self.page_size, limit);
+            let (pages, run) = st.readahead.observe_run(version, token, range, self.page_size, limit);
             let mut todo = Vec::new();
             for index in pages {
                 let key = PageKey { version, index };
-                if st.lru.contains(&key) || st.inflight.contains_key(&key) {
+                if st.contains(&key) || st.inflight.contains_key(&key) {
                     continue;
                 }
                 if self.prefetch_in_flight.load(Ordering::Relaxed) + todo.len() as u64 >= self.prefetch_cap {
@@ -322,16 +495,16 @@ impl PageCache {
                 st.inflight.insert(key, cell.clone());
                 todo.push((key, cell));
             }
-            todo
+            (todo, run)
         };
         if todo.is_empty() {
-            return;
+            return run;
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             for (key, cell) in &todo {
                 self.finish_inflight(*key, cell);
             }
-            return;
+            return run;
         };
         for (key, cell) in todo {
             self.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -341,16 +514,30 @@ impl PageCache {
             let src = Arc::clone(src);
             rt.spawn(async move {
                 let _guard = guard;
-                if let Err(e) = cache.load_through(&cell, &src, key).await {
+                if let Err(e) = cache.load_through(&cell, &src, key, run).await {
                     log::debug!("readahead of {} page {} failed: {e}", src.info.key, key.index);
                 }
             });
         }
+        run
     }
 
     /// A lazy stream of `range` of `src`'s version, one page slice per item, with readahead up to
-    /// `limit` (the end of what the caller will want).
-    pub(crate) fn stream(self: &Arc<Self>, src: Arc<PageSource>, range: Range<u64>, limit: u64) -> ByteStream {
+    /// `limit` (the end of what the caller will want). `own_pass`: the stream is one reader's
+    /// whole pass (an S3 GET body), with readahead state of its own; otherwise (FUSE reads) the
+    /// readers of a version share it.
+    pub(crate) fn stream(
+        self: &Arc<Self>,
+        src: Arc<PageSource>,
+        range: Range<u64>,
+        limit: u64,
+        own_pass: bool,
+    ) -> ByteStream {
+        let token = if own_pass {
+            self.tokens.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            0
+        };
         let cache = Arc::clone(self);
         Box::pin(stream::try_unfold(range.start, move |offset| {
             let cache = Arc::clone(&cache);
@@ -367,8 +554,8 @@ impl PageCache {
                 if chunk_end <= offset {
                     return Err(Error::InvalidRange);
                 }
-                cache.readahead(&src, offset..chunk_end, limit);
-                let page = cache.page(&src, index).await?;
+                let run = cache.readahead(&src, token, offset..chunk_end, limit);
+                let page = cache.page(&src, index, run).await?;
                 let from = (offset - prange.start) as usize;
                 let to = (chunk_end - prange.start) as usize;
                 if to > page.len() {

@@ -73,7 +73,8 @@ struct CacheCollector;
 
 impl Collector for CacheCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let (mut hits, mut misses, mut evictions, mut loads, mut bytes, mut budget) = (0, 0, 0, 0, 0, 0);
+        let (mut hits, mut misses, mut evictions, mut released, mut loads, mut bytes, mut budget) =
+            (0, 0, 0, 0, 0, 0, 0);
         {
             let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
             caches.retain(|w| w.strong_count() > 0);
@@ -82,6 +83,7 @@ impl Collector for CacheCollector {
                 hits += s.hits;
                 misses += s.misses;
                 evictions += s.evictions;
+                released += s.released;
                 loads += s.loads;
                 bytes += s.bytes;
                 budget += s.budget;
@@ -98,6 +100,11 @@ impl Collector for CacheCollector {
                 "ozfs_cache_evictions",
                 "Pages dropped to stay within the page-cache budget",
                 evictions,
+            ),
+            (
+                "ozfs_cache_released",
+                "Pages dropped by the idle sweep (--cache-idle-release)",
+                released,
             ),
             (
                 "ozfs_cache_loads",
@@ -326,6 +333,7 @@ mod tests {
         assert!(value(&text, "ozfs_fuse_operations_total{op=\"read\",result=\"ok\"}").unwrap() >= 1.0);
         assert!(value(&text, "ozfs_store_commit_duration_seconds_count").unwrap() >= 1.0);
         assert!(value(&text, "ozfs_cache_budget_bytes").unwrap() >= (1 << 20) as f64);
+        assert!(value(&text, "ozfs_cache_released_total").is_some(), "{text}");
         assert!(text.contains("# TYPE ozfs_s3_request_duration_seconds histogram"));
         assert!(text.trim_end().ends_with("# EOF"));
     }

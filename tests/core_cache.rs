@@ -1161,3 +1161,91 @@ proptest::proptest! {
         })?;
     }
 }
+
+/// Scan resistance: pages read by two GETs are protected; one large GET of another object that
+/// is bigger than the whole cache churns only the probation segment and leaves them cached.
+#[tokio::test]
+async fn a_large_scan_does_not_evict_pages_read_twice() {
+    let budget = 8 * PS;
+    let (inner, store) = setup(budget, 0);
+    let hot = pattern(2 * PS as usize, 3);
+    let scan = pattern(20 * PS as usize, 4);
+    for (k, d) in [("hot", &hot), ("scan", &scan)] {
+        store
+            .put_object(&bucket(), k, body_from_bytes(d.clone()), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(get(&store, "hot", None).await.unwrap(), hot);
+    assert_eq!(stats(&store).protected_bytes, 0, "one pass protects nothing");
+    assert_eq!(get(&store, "hot", None).await.unwrap(), hot);
+    assert_eq!(stats(&store).protected_bytes, 2 * PS, "{:?}", stats(&store));
+    assert_eq!(get(&store, "scan", None).await.unwrap(), scan);
+    let s = stats(&store);
+    assert!(s.bytes <= budget, "{s:?}");
+    let before = inner.reads();
+    assert_eq!(get(&store, "hot", None).await.unwrap(), hot);
+    assert_eq!(inner.reads(), before, "the scan evicted the pages read twice: {s:?}");
+}
+
+/// The protected segment keeps to its share, so new pages always have room.
+#[tokio::test]
+async fn the_protected_segment_is_bounded() {
+    let budget = 8 * PS;
+    let (_inner, store) = setup(budget, 0);
+    let data = pattern(8 * PS as usize, 5);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&store, "k", None).await.unwrap(), data);
+    }
+    let s = stats(&store);
+    assert!(s.protected_bytes <= budget / 4 * ozfs::cache::PROTECTED_SHARE, "{s:?}");
+    assert!(s.bytes <= budget, "{s:?}");
+}
+
+/// An idle cache gives its pages back: the background sweep drops the pages untouched for the
+/// idle time, and the cache's byte counter (what `ozfs_cache_bytes` reports) falls to zero.
+#[tokio::test]
+async fn idle_pages_are_released_by_the_sweep() {
+    let (inner, store) = setup(64 * PS, 0);
+    let data = pattern(10 * PS as usize, 6);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(get(&store, "k", None).await.unwrap(), data);
+    assert_eq!(stats(&store).bytes, 10 * PS);
+    // Nothing is released before the idle time (a long one here).
+    assert_eq!(store.cache().release_idle(Duration::from_secs(3600)), 0);
+    assert_eq!(stats(&store).bytes, 10 * PS);
+
+    let sweep = store
+        .cache()
+        .spawn_idle_release(Duration::from_millis(50))
+        .expect("sweep task");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stats(&store).bytes > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not released: {:?}",
+            stats(&store)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = stats(&store);
+    assert_eq!((s.pages, s.released), (0, 10), "{s:?}");
+    sweep.abort();
+    // Released pages are loaded again on the next read.
+    let before = inner.reads();
+    assert_eq!(get(&store, "k", None).await.unwrap(), data);
+    assert_eq!(inner.reads(), before + 10);
+}
+
+#[test]
+fn an_idle_release_of_zero_runs_nothing() {
+    let cache = Arc::new(PageCache::new(1 << 20, PS));
+    assert!(cache.spawn_idle_release(Duration::ZERO).is_none());
+}

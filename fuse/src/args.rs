@@ -112,6 +112,10 @@ pub struct MountArgs {
     /// Page cache budget (e.g. 512M, 2G) [default: 512M].
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
+    /// Release cached pages not read for this long (Go duration, e.g. 5m, 90s); 0 keeps them
+    /// until evicted.
+    #[arg(long, default_value = "5m", value_parser = parse_go_duration)]
+    pub cache_idle_release: Duration,
     /// Directory of the local staging area (default: the system temp dir).
     #[arg(long)]
     pub staging_dir: Option<PathBuf>,

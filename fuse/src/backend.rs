@@ -69,9 +69,15 @@ pub fn remote_config(endpoint: &str, volume: &str, opts: &RemoteOptions) -> ozfs
 }
 
 /// `inner` behind the page cache of `settings.cache_size` bytes; the cache is returned too (for
-/// its metrics).
-pub fn with_cache(inner: Arc<dyn ObjectStore>, settings: &Settings) -> (Arc<dyn ObjectStore>, Arc<PageCache>) {
+/// its metrics). Pages not read for `idle_release` are released by a background sweep on the
+/// current tokio runtime (`--cache-idle-release`; zero turns it off).
+pub fn with_cache(
+    inner: Arc<dyn ObjectStore>,
+    settings: &Settings,
+    idle_release: Duration,
+) -> (Arc<dyn ObjectStore>, Arc<PageCache>) {
     let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
+    cache.spawn_idle_release(idle_release);
     (Arc::new(CachingStore::new(inner, cache.clone())), cache)
 }
 
@@ -96,5 +102,5 @@ pub fn open_store(args: &MountArgs, settings: &Settings) -> Result<Arc<dyn Objec
             Arc::new(store)
         }
     };
-    Ok(with_cache(inner, settings).0)
+    Ok(with_cache(inner, settings, args.cache_idle_release).0)
 }

@@ -58,7 +58,14 @@ impl CachingStore {
         &self.inner
     }
 
-    fn cached_stream(&self, bucket: &BucketPath, info: ObjectInfo, range: Range<u64>, limit: u64) -> ByteStream {
+    fn cached_stream(
+        &self,
+        bucket: &BucketPath,
+        info: ObjectInfo,
+        range: Range<u64>,
+        limit: u64,
+        own_pass: bool,
+    ) -> ByteStream {
         if range.start >= range.end {
             return Box::pin(stream::empty());
         }
@@ -67,7 +74,7 @@ impl CachingStore {
             bucket: bucket.clone(),
             info,
         });
-        self.cache.stream(src, range, limit)
+        self.cache.stream(src, range, limit, own_pass)
     }
 }
 
@@ -145,7 +152,7 @@ impl Objects for CachingStore {
                 }
                 Err(e) => return Err(e),
             };
-            let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end);
+            let body = self.cached_stream(bucket, info.clone(), range.clone(), range.end, true);
             let mut body: ByteStream = Box::pin(PinnedBody { body, pin: Some(pin) });
             // Load the first page before answering: an object replaced or deleted between the
             // head and that load is looked up again (a clean NoSuchKey or the new version)
@@ -166,7 +173,7 @@ impl Objects for CachingStore {
         if range.start > range.end || range.end > info.size {
             return Err(Error::InvalidRange);
         }
-        Ok(self.cached_stream(bucket, info.clone(), range, info.size))
+        Ok(self.cached_stream(bucket, info.clone(), range, info.size, false))
     }
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         self.inner.pin_version(bucket, info).await

@@ -7,6 +7,12 @@
 //! the one just read, minus the ones an earlier answer already scheduled, never past `limit`
 //! (the end of the requested range or of the object). State is kept for a bounded number of
 //! versions in an LRU, so memory stays small however many files are open.
+//!
+//! State is kept per (version, token): an S3 GET body passes its own token, so concurrent GETs
+//! of one object each keep their window instead of resetting each other's; FUSE reads share
+//! token 0 per version. Each state also numbers its *pass* (run): a read from offset 0 or one
+//! that does not continue the last starts a new pass. The cache promotes a page only when a
+//! later pass reads it again (scan resistance, see [`crate::cache`]).
 
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -23,12 +29,15 @@ struct Stream {
     window: u64,
     /// Pages up to (exclusive) this index were already scheduled.
     scheduled_to: u64,
+    /// The pass this read belongs to.
+    run: u64,
 }
 
 /// The per-version sequential detector.
 pub struct Readahead {
-    streams: LruCache<u64, Stream>,
+    streams: LruCache<(u64, u64), Stream>,
     max_pages: u64,
+    next_run: u64,
 }
 
 impl Readahead {
@@ -38,57 +47,88 @@ impl Readahead {
         Readahead {
             streams: LruCache::new(cap),
             max_pages,
+            next_run: 0,
         }
     }
 
     /// Record a read of `range` of `version` and return the page indexes to prefetch.
     pub fn observe(&mut self, version: u64, range: Range<u64>, page_size: u64, limit: u64) -> Range<u64> {
-        if self.max_pages == 0 || range.start >= range.end {
-            return 0..0;
+        self.observe_run(version, 0, range, page_size, limit).0
+    }
+
+    /// Like [`Readahead::observe`] for the reader `token` (0: shared by all readers of the
+    /// version); also returns the pass (run) number this read belongs to.
+    pub fn observe_run(
+        &mut self,
+        version: u64,
+        token: u64,
+        range: Range<u64>,
+        page_size: u64,
+        limit: u64,
+    ) -> (Range<u64>, u64) {
+        if range.start >= range.end {
+            return (0..0, 0);
         }
         let last_page = (range.end - 1) / page_size;
         let limit_pages = limit.div_ceil(page_size);
-        let st = match self.streams.get_mut(&version) {
+        let key = (version, token);
+        let st = match self.streams.get_mut(&key) {
             Some(st) => {
                 let lo = st.next_offset.saturating_sub(page_size);
                 let hi = st.next_offset.saturating_add(page_size);
                 if range.start >= lo && range.start <= hi {
-                    st.window = (st.window * 2).clamp(1, self.max_pages);
+                    st.window = (st.window * 2).clamp(1, self.max_pages.max(1));
                     st.next_offset = st.next_offset.max(range.end);
+                    if range.start == 0 {
+                        self.next_run += 1;
+                        st.run = self.next_run;
+                    }
                 } else {
                     st.window = 0;
                     st.scheduled_to = 0;
                     st.next_offset = range.end;
+                    self.next_run += 1;
+                    st.run = self.next_run;
                 }
                 *st
             }
             None => {
+                self.next_run += 1;
                 let st = Stream {
                     next_offset: range.end,
                     window: 0,
                     scheduled_to: 0,
+                    run: self.next_run,
                 };
-                self.streams.put(version, st);
+                self.streams.put(key, st);
                 st
             }
         };
-        if st.window == 0 {
-            return 0..0;
+        if self.max_pages == 0 || st.window == 0 {
+            return (0..0, st.run);
         }
         let from = (last_page + 1).max(st.scheduled_to);
         let to = (last_page + 1 + st.window).min(limit_pages);
         if from >= to {
-            return 0..0;
+            return (0..0, st.run);
         }
-        if let Some(s) = self.streams.get_mut(&version) {
+        if let Some(s) = self.streams.get_mut(&key) {
             s.scheduled_to = to;
         }
-        from..to
+        (from..to, st.run)
     }
 
     /// Forget a version (its object was replaced or deleted).
     pub fn forget(&mut self, version: u64) {
-        self.streams.pop(&version);
+        let keys: Vec<(u64, u64)> = self
+            .streams
+            .iter()
+            .filter(|(k, _)| k.0 == version)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.streams.pop(&k);
+        }
     }
 }
 
@@ -138,6 +178,27 @@ mod tests {
         let mut r = Readahead::new(0);
         r.observe(1, 0..100, P, 10_000);
         assert_eq!(r.observe(1, 100..200, P, 10_000), 0..0);
+    }
+
+    #[test]
+    fn passes_are_numbered() {
+        let mut r = Readahead::new(8);
+        let (_, a) = r.observe_run(1, 0, 0..100, P, 10_000);
+        let (_, b) = r.observe_run(1, 0, 100..200, P, 10_000);
+        assert_eq!(a, b, "a continuation is the same pass");
+        let (_, c) = r.observe_run(1, 0, 0..100, P, 10_000);
+        assert_ne!(b, c, "a read from offset 0 starts a new pass");
+        let (_, d) = r.observe_run(1, 0, 5000..5100, P, 10_000);
+        assert_ne!(c, d, "a jump starts a new pass");
+    }
+
+    #[test]
+    fn tokens_keep_their_own_window() {
+        let mut r = Readahead::new(8);
+        r.observe_run(1, 7, 0..100, P, 10_000);
+        r.observe_run(1, 8, 5000..5100, P, 10_000);
+        assert_eq!(r.observe_run(1, 7, 100..200, P, 10_000).0, 2..3);
+        assert_eq!(r.observe_run(1, 8, 5100..5200, P, 10_000).0, 52..53);
     }
 
     #[test]

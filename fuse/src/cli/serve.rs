@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Page-cache budget, e.g. 512M, 1G, or plain bytes [default: 512M]
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
+    /// Release cached pages not read for this long, giving the memory back to the OS: a number
+    /// with unit s, m, h or d, or plain seconds; 0 keeps pages until evicted [default: 5m]
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    pub cache_idle_release: Option<Duration>,
     /// Serve a remote S3 endpoint (http://HOST:PORT or https://HOST:PORT) instead of the
     /// embedded store; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
     /// AWS_SESSION_TOKEN), else the profile (--profile, AWS_PROFILE) in ~/.aws/credentials or
@@ -284,7 +288,11 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
             Arc::new(RemoteStore::new(cfg)?)
         }
     };
-    let (store, cache) = ozfs_fuse::backend::with_cache(inner, &settings);
+    let (store, cache) = ozfs_fuse::backend::with_cache(
+        inner,
+        &settings,
+        args.cache_idle_release.unwrap_or(ozfs::cache::DEFAULT_IDLE_RELEASE),
+    );
     ozfs::metrics::register_cache(&cache);
 
     let token = new_token();
