@@ -40,6 +40,7 @@ fn md5hex(d: &[u8]) -> String {
 }
 
 /// The child: write forever (until killed).
+#[allow(clippy::infinite_loop, reason = "the child writes until the parent test kills it")]
 async fn child(dir: &Path) {
     let s = LocalStore::open(dir, "s3v").expect("open");
     match s.create_bucket(&bucket(), "crash").await {
@@ -148,7 +149,7 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
                 if info.parts.is_empty() {
                     assert_eq!(info.etag, sum, "{key}: etag");
                     // Small objects live inline in the database.
-                    if info.size > ozfs::store::local::INLINE_MAX as u64 {
+                    if info.size > store::local::INLINE_MAX as u64 {
                         referenced += 1;
                     }
                 } else {
@@ -166,7 +167,7 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
     let ups = s
         .list_uploads(
             &bucket(),
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 10_000,
                 ..Default::default()
             },

@@ -2,7 +2,7 @@
 //! external clients: a server on a free port with a fresh data directory (killed on drop), and
 //! `ozfs sh` helpers that reach it through its admin API.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -635,7 +635,7 @@ mod tests {
 
     #[test]
     fn path_and_virtual_host_addressing() {
-        let mut cfg = super::super::RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
+        let mut cfg = RemoteConfig::new("http://127.0.0.1:9878/base/", "a", "b");
         let c = Client::new(cfg.clone()).unwrap();
         assert_eq!(
             c.address(Some("bkt"), Some("a b/c")),
