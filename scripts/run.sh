@@ -9,7 +9,7 @@
 #   Data lives in $OZFS_DATA, else ~/.local/share/ozfs.
 #   The built binary is linked as $OZFS_BIN_DIR/ozfs (default ~/.local/bin/ozfs), so the
 #   README's `ozfs …` commands work from any shell that has that directory on its PATH.
-#   The first release build takes about 4-6 minutes on 2 idle cores, longer on a busy machine
+#   The first release build takes about 3.5-4 minutes on 2 idle cores, longer on a busy machine
 #   (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-log "building ozfs (release; the first build takes 4-6 minutes on 2 idle cores, more on a busy machine; later ones seconds)"
+log "building ozfs (release; the first build takes about 4 minutes on 2 idle cores, more on a busy machine; later ones seconds)"
 cargo build --release -p ozfs-fuse --bin ozfs
 BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/ozfs"
 

@@ -125,6 +125,7 @@ pub fn default_data_dir(env: EnvLookup<'_>) -> Result<PathBuf> {
 
 /// The login name of the current user: `$USER`, else the password database entry of the uid,
 /// else the numeric uid.
+#[allow(unsafe_code, reason = "getuid(2) through libc: std has no uid query")]
 pub fn current_user(env: EnvLookup<'_>) -> String {
     if let Some(u) = env("USER").and_then(|u| u.into_string().ok()) {
         return u;
@@ -140,8 +141,12 @@ fn passwd_home() -> Option<PathBuf> {
 }
 
 /// Read one string field of the current user's password entry (reentrant lookup).
+#[allow(
+    unsafe_code,
+    reason = "getpwuid_r(3) through libc: std has no password-database lookup"
+)]
 fn passwd_field(field: impl Fn(&libc::passwd) -> *mut libc::c_char) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut buf = vec![0; 16 * 1024];
     // SAFETY: an all-zero passwd is a valid value for the C struct (null pointers, zero ids).
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();

@@ -7,6 +7,9 @@
 //! Front ends hold an `Arc<dyn ObjectStore>`; in production it is a [`CachingStore`] wrapping a
 //! `LocalStore` or a `RemoteStore`, so every read goes through one bounded [`PageCache`].
 
+// A library reports through its return values and `log`; printing is the binary's job.
+#![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod cache;
 pub mod checksum;
 pub mod config;

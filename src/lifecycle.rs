@@ -48,7 +48,7 @@ impl std::fmt::Display for LifecycleError {
     }
 }
 
-type Res<T> = std::result::Result<T, LifecycleError>;
+type Res<T> = Result<T, LifecycleError>;
 
 fn malformed<T>(m: impl Into<String>) -> Res<T> {
     Err(LifecycleError::Malformed(m.into()))

@@ -120,7 +120,7 @@ async fn concurrent_put_get_list() {
         if let Ok(r) = store.get_object(&b, key, GetOptions::default()).await {
             let data = collect_body(r.body, 8 << 20).await.unwrap();
             verify(&data, &r.info.etag);
-            if r.info.size > ozfs::store::local::INLINE_MAX as u64 {
+            if r.info.size > store::local::INLINE_MAX as u64 {
                 present += 1; // smaller objects live inline in the database
             }
         }

@@ -38,6 +38,7 @@ fn content(rng: &mut impl Rng, len: usize) -> Vec<u8> {
 }
 
 /// The child: write forever (until killed).
+#[allow(clippy::infinite_loop, reason = "the child writes until the parent test kills it")]
 async fn child(dir: &Path) {
     let s = LocalStore::open(dir, "s3v").expect("open");
     match s.create_bucket(&bucket(), "crash").await {
@@ -130,7 +131,7 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
                 if info.parts.is_empty() {
                     assert_eq!(info.etag, sum, "{key}: etag");
                     // Small objects live inline in the database.
-                    if info.size > ozfs::store::local::INLINE_MAX as u64 {
+                    if info.size > store::local::INLINE_MAX as u64 {
                         referenced += 1;
                     }
                 } else {
@@ -148,7 +149,7 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
     let ups = s
         .list_uploads(
             &bucket(),
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 10_000,
                 ..Default::default()
             },

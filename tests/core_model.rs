@@ -302,7 +302,7 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                         .upload_part_copy(
                             &b,
                             KEYS[*key],
-                            ozfs::PartCopy {
+                            PartCopy {
                                 upload_id: &id,
                                 part_number: n,
                                 src_bucket: &b,
@@ -324,7 +324,7 @@ async fn run(s: &dyn ObjectStore, op: &Op) -> String {
                 let ups = s
                     .list_uploads(
                         &b,
-                        ozfs::UploadsRequest {
+                        UploadsRequest {
                             max_uploads: 100,
                             ..Default::default()
                         },

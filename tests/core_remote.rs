@@ -81,6 +81,10 @@ fn start_moto(env: &[(&str, &str)]) -> u16 {
         for (k, v) in &env {
             cmd.env(k, v);
         }
+        #[allow(
+            unsafe_code,
+            reason = "a pre_exec hook (prctl PR_SET_PDEATHSIG) so the server dies with the test"
+        )]
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
@@ -92,6 +96,10 @@ fn start_moto(env: &[(&str, &str)]) -> u16 {
             Ok(child) => {
                 let _ = tx.send(Ok(child.id()));
                 let _keep: Child = child;
+                #[allow(
+                    clippy::infinite_loop,
+                    reason = "keeps the server's parent thread alive for the whole test process"
+                )]
                 loop {
                     std::thread::park();
                 }
@@ -1226,7 +1234,7 @@ async fn delete_bucket_aborting_uploads_over_remote() {
         .unwrap();
     assert!(matches!(
         s.delete_bucket_aborting_uploads(&b).await,
-        Err(ozfs::Error::BucketNotEmpty(_))
+        Err(Error::BucketNotEmpty(_))
     ));
     assert_eq!(
         s.list_uploads(
@@ -1244,5 +1252,5 @@ async fn delete_bucket_aborting_uploads_over_remote() {
     );
     s.delete_object(&b, "k", None).await.unwrap();
     s.delete_bucket_aborting_uploads(&b).await.unwrap();
-    assert!(matches!(s.bucket_info(&b).await, Err(ozfs::Error::NoSuchBucket(_))));
+    assert!(matches!(s.bucket_info(&b).await, Err(Error::NoSuchBucket(_))));
 }

@@ -205,7 +205,7 @@ async fn objects(s: &dyn ObjectStore) {
         }
         PutOptions {
             checksum: Some(ChecksumSpec {
-                algorithm: ozfs::checksum::Algorithm::Crc32,
+                algorithm: checksum::Algorithm::Crc32,
                 expected: cell,
             }),
             ..Default::default()
@@ -390,7 +390,7 @@ async fn multipart(s: &dyn ObjectStore) {
     assert!(matches!(up(10_001, vec![1]).await, Err(Error::InvalidArgument(_))));
     let crc = || PutOptions {
         checksum: Some(ChecksumSpec {
-            algorithm: ozfs::checksum::Algorithm::Crc32,
+            algorithm: checksum::Algorithm::Crc32,
             expected: Default::default(),
         }),
         ..Default::default()
@@ -423,7 +423,7 @@ async fn multipart(s: &dyn ObjectStore) {
     let ups = s
         .list_uploads(
             &b,
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 1,
                 ..Default::default()
             },
@@ -435,7 +435,7 @@ async fn multipart(s: &dyn ObjectStore) {
     let ups2 = s
         .list_uploads(
             &b,
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 prefix: "",
                 key_marker: ups.next_key_marker.as_deref(),
                 upload_id_marker: ups.next_upload_id_marker.as_deref(),
@@ -491,8 +491,8 @@ async fn multipart(s: &dyn ObjectStore) {
     bin.extend(hex::decode(&e2.etag).unwrap());
     assert_eq!(info.etag, format!("{}-2", md5hex(&bin)));
     assert_eq!(info.parts, vec![MIN_PART_SIZE, 4]);
-    let want_crc = ozfs::checksum::composite(
-        ozfs::checksum::Algorithm::Crc32,
+    let want_crc = checksum::composite(
+        checksum::Algorithm::Crc32,
         &[&e1b.checksums["crc32"], &e2.checksums["crc32"]],
     )
     .unwrap();
@@ -570,7 +570,7 @@ async fn multipart(s: &dyn ObjectStore) {
         .upload_part_copy(
             &b,
             "big",
-            ozfs::PartCopy {
+            PartCopy {
                 upload_id: &id2,
                 part_number: 3,
                 src_bucket: &b,
@@ -638,7 +638,7 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
     assert_eq!(
         s.list_uploads(
             &b,
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 10,
                 ..Default::default()
             }
@@ -661,7 +661,7 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
     assert!(s
         .list_uploads(
             &b,
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 10,
                 ..Default::default()
             }
@@ -683,7 +683,7 @@ async fn delete_with_uploads(s: &dyn ObjectStore) {
     assert_eq!(
         s.list_uploads(
             &b,
-            ozfs::UploadsRequest {
+            UploadsRequest {
                 max_uploads: 10,
                 ..Default::default()
             }
@@ -721,7 +721,7 @@ async fn delete_races_create_multipart(s: &dyn ObjectStore) {
         assert!(s
             .list_uploads(
                 &b,
-                ozfs::UploadsRequest {
+                UploadsRequest {
                     max_uploads: 10,
                     ..Default::default()
                 }

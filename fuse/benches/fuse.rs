@@ -75,8 +75,11 @@ fn evict(dir: &Path) {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(f) = std::fs::File::open(&p) {
+                #[allow(unsafe_code, reason = "posix_fadvise(2) through libc: std has no page-cache advice")]
                 // SAFETY: advisory call on a descriptor we own.
-                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+                unsafe {
+                    libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
+                };
             }
         }
     }

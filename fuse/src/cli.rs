@@ -216,6 +216,7 @@ fn is_mount_helper(args: &[OsString]) -> bool {
 /// `ozfs sh key list | head` should end quietly when the reader goes away, as other Unix
 /// tools do, not report a broken pipe. Only for the short-lived commands: sockets are written
 /// with MSG_NOSIGNAL by the standard library, so the HTTP client is unaffected.
+#[allow(unsafe_code, reason = "signal(2) through libc: std has no signal API")]
 fn default_sigpipe() {
     // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
     unsafe {

@@ -34,6 +34,7 @@ pub fn run_mount_command(args: Vec<OsString>) -> i32 {
     if !parsed.foreground && notify.is_none() {
         return spawn_background(massaged);
     }
+    #[allow(unsafe_code, reason = "adopting the notification descriptor the parent passed down")]
     // SAFETY: the descriptor number came from our parent through the environment and is ours.
     let notify = notify.map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
     std::env::remove_var(NOTIFY_ENV);
@@ -45,6 +46,7 @@ pub fn run_mount_command(args: Vec<OsString>) -> i32 {
 /// 1 GiB sequential read left the resident size 150 MiB above the page-cache budget; with two
 /// arenas it stays within ~60 MiB of it (measured, see the report). Process-wide: a binary that
 /// mounts in-process (`ozfs serve --mount`) may call it first thing too.
+#[allow(unsafe_code, reason = "mallopt(3) through libc: std has no allocator tunables")]
 pub fn limit_malloc_arenas() {
     // SAFETY: mallopt only changes allocator tunables; both parameters are valid on glibc.
     unsafe {
@@ -68,6 +70,10 @@ fn init_logging(a: &MountArgs) {
     let _ = crate::logging::init(crate::logging::LogFormat::from_env(), &extra, None);
 }
 
+#[allow(
+    unsafe_code,
+    reason = "pipe2(2), a pre_exec hook (setsid, fcntl) and owning the pipe's descriptors"
+)]
 fn spawn_background(args: Vec<OsString>) -> i32 {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
@@ -76,7 +82,7 @@ fn spawn_background(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    let mut fds = [0 as RawFd; 2];
+    let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two descriptors for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         eprintln!("ozfs: pipe: {}", std::io::Error::last_os_error());
@@ -150,6 +156,7 @@ fn mount_options(a: &MountArgs) -> MountOptions {
     o
 }
 
+#[allow(unsafe_code, reason = "sigset_t built through libc: std has no signal API")]
 fn signal_set() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a set we own.
     unsafe {
@@ -161,6 +168,10 @@ fn signal_set() -> libc::sigset_t {
     }
 }
 
+#[allow(
+    unsafe_code,
+    reason = "pthread_sigmask and sigtimedwait through libc: std has no signal API"
+)]
 fn run_foreground(a: MountArgs, notify: Option<std::fs::File>) -> i32 {
     // Block SIGINT/SIGTERM before any thread starts, so every thread inherits the mask and the
     // main thread receives them with sigtimedwait.
@@ -225,6 +236,7 @@ fn run_foreground(a: MountArgs, notify: Option<std::fs::File>) -> i32 {
     }
 }
 
+#[allow(unsafe_code, reason = "dup2(2) through libc onto the standard descriptors")]
 fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
         use std::os::fd::AsRawFd;

@@ -80,6 +80,7 @@ pub struct FsConfig {
 
 impl Default for FsConfig {
     fn default() -> Self {
+        #[allow(unsafe_code, reason = "geteuid/getegid through libc: std has no uid query")]
         // SAFETY: geteuid/getegid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         FsConfig {

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use tracing_subscriber::filter::{filter_fn, EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::filter::{filter_fn, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -51,27 +51,41 @@ impl LogFormat {
 }
 
 /// The filter: `OZFS_LOG`, else `RUST_LOG`, else `warn`; then `extra` directives (e.g.
-/// `ozfs_fuse=debug` for `--debug_fuse`). fuser's unmount-on-drop warns when it finds the mount
-/// already gone, which is how every clean unmount ends: kept at error unless the user names
-/// fuser in the filter.
-pub fn filter(extra: &[&str]) -> EnvFilter {
+/// `ozfs_fuse=debug` for `--debug_fuse`). Directives are `LEVEL`, `TARGET=LEVEL` or `TARGET`
+/// (all levels of that target), comma-separated; the most specific target prefix wins, and a
+/// later directive for the same target replaces an earlier one. A directive that does not parse
+/// is reported on standard error and ignored; `warn` applies when none is left. (These are
+/// `EnvFilter`'s rules without its span and field-value filters, which need a regex engine.)
+/// fuser's unmount-on-drop warns when it finds the mount already gone, which is how every clean
+/// unmount ends: kept at error unless the user names fuser in the filter.
+pub fn filter(extra: &[&str]) -> Targets {
     let spec = std::env::var("OZFS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_default();
-    let mut f = EnvFilter::builder()
-        .with_default_directive(LevelFilter::WARN.into())
-        .parse_lossy(&spec);
+    filter_from(&spec, extra)
+}
+
+/// [`filter`] for the given specification.
+fn filter_from(spec: &str, extra: &[&str]) -> Targets {
+    let mut directives: Vec<&str> = Vec::new();
+    for d in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match d.parse::<Targets>() {
+            Ok(_) => directives.push(d),
+            Err(e) => eprintln!("ozfs: ignoring log filter directive `{d}`: {e}"),
+        }
+    }
+    if directives.is_empty() {
+        directives.push("warn");
+    }
     if !spec.contains("fuser") {
-        if let Ok(d) = "fuser::mnt=error".parse() {
-            f = f.add_directive(d);
-        }
+        directives.push("fuser::mnt=error");
     }
-    for d in extra {
-        if let Ok(d) = d.parse() {
-            f = f.add_directive(d);
-        }
-    }
-    f
+    directives.extend(extra.iter().copied().filter(|d| d.parse::<Targets>().is_ok()));
+    // Every directive parsed on its own, so their list does too.
+    directives
+        .join(",")
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::WARN))
 }
 
 /// Install the global subscriber (once; later calls do nothing). `access_log`: the file that
@@ -142,5 +156,37 @@ mod tests {
         assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
         assert_eq!("TEXT".parse::<LogFormat>(), Ok(LogFormat::Text));
         assert!("yaml".parse::<LogFormat>().is_err());
+    }
+
+    #[test]
+    fn filter_rules() {
+        use tracing::Level;
+        // Nothing given: warn everywhere, fuser's mount module at error.
+        let f = filter_from("", &[]);
+        assert!(f.would_enable("ozfs", &Level::WARN));
+        assert!(!f.would_enable("ozfs", &Level::INFO));
+        assert!(!f.would_enable("fuser::mnt", &Level::WARN));
+        assert!(f.would_enable("fuser::mnt", &Level::ERROR));
+        // A bare level is the default; the most specific target wins.
+        let f = filter_from("info,ozfs_gateway=debug,ozfs_gateway::auth=error", &[]);
+        assert!(f.would_enable("ozfs", &Level::INFO));
+        assert!(!f.would_enable("ozfs", &Level::DEBUG));
+        assert!(f.would_enable("ozfs_gateway::service", &Level::DEBUG));
+        assert!(!f.would_enable("ozfs_gateway::auth", &Level::WARN));
+        // Only targets named: nothing else is logged (no implicit warn default).
+        let f = filter_from("ozfs_gateway=debug", &[]);
+        assert!(f.would_enable("ozfs_gateway", &Level::DEBUG));
+        assert!(!f.would_enable("ozfs_fuse", &Level::ERROR));
+        // A bare target enables all its levels; naming fuser lifts the mount-module rule.
+        let f = filter_from("fuser", &[]);
+        assert!(f.would_enable("fuser::mnt", &Level::TRACE));
+        // Unparsable directives are dropped; none left means warn.
+        let f = filter_from("ozfs=loud,a=b=c", &[]);
+        assert!(f.would_enable("ozfs", &Level::WARN));
+        assert!(!f.would_enable("ozfs", &Level::INFO));
+        // Extra directives (--debug_fuse, --debug_s3) replace the user's for the same target.
+        let f = filter_from("ozfs_fuse=error", &["ozfs_fuse=debug", "fuser=debug"]);
+        assert!(f.would_enable("ozfs_fuse::fs", &Level::DEBUG));
+        assert!(f.would_enable("fuser::request", &Level::DEBUG));
     }
 }

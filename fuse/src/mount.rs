@@ -344,6 +344,7 @@ fn cstr(p: &Path) -> std::io::Result<std::ffi::CString> {
 /// umount(2); as non-root, `fusermount3 -u`.
 fn umount(p: &Path) -> std::io::Result<()> {
     let c = cstr(p)?;
+    #[allow(unsafe_code, reason = "umount(2) through libc")]
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     if unsafe { libc::umount(c.as_ptr()) } == 0 {
         return Ok(());
@@ -361,6 +362,7 @@ fn umount(p: &Path) -> std::io::Result<()> {
 
 fn lazy_umount(p: &Path) {
     if let Ok(c) = cstr(p) {
+        #[allow(unsafe_code, reason = "umount2(2) with MNT_DETACH through libc")]
         // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
         if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
             let _ = std::process::Command::new("fusermount3").arg("-uz").arg(p).status();

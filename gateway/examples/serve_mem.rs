@@ -9,6 +9,7 @@ use ozfs::{ObjectStore, SecretStore};
 use ozfs_gateway::{Gateway, GatewayConfig};
 use std::sync::Arc;
 
+#[allow(clippy::exit, reason = "an example binary's usage error ends the process")]
 fn usage() -> ! {
     eprintln!("usage: serve_mem [--listen ADDR] [--secure] [--domain D]... [--data DIR] [--user NAME:SECRET]...");
     std::process::exit(2)

@@ -227,7 +227,7 @@ mod tests {
         body.extend(chunked::encode_unsigned_final(&[("x-amz-checksum-crc32", "NhCmhg==")]));
         let spec = ChecksumSpec {
             algorithm: ozfs::checksum::Algorithm::Crc32,
-            expected: std::sync::Arc::new(std::sync::OnceLock::new()),
+            expected: Arc::new(std::sync::OnceLock::new()),
         };
         let out = decode_payload(
             body_from_bytes(body),

@@ -19,6 +19,9 @@
 //!
 //! Use: `Gateway::bind(cfg, store, secrets).await?.run(shutdown).await`.
 
+// A library reports through its return values and `log`; printing is the binary's job.
+#![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod admin;
 mod auth;
 mod body;

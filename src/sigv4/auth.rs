@@ -66,7 +66,7 @@ pub(crate) fn classify_payload(value: &str) -> Result<DeclaredPayload, AuthError
 /// anyway: a hex digest is verified against the body (as a header-signed request's is), a
 /// keyword leaves the body unsigned, and a malformed value is refused as header-signed requests
 /// refuse it ([`AuthError::InvalidContentSha256`], 400 InvalidArgument).
-pub fn unsigned_request_payload(headers: &http::HeaderMap) -> Result<PayloadMode, AuthError> {
+pub fn unsigned_request_payload(headers: &HeaderMap) -> Result<PayloadMode, AuthError> {
     let Some(v) = headers.get("x-amz-content-sha256") else {
         return Ok(PayloadMode::UnsignedPayload);
     };

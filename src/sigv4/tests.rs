@@ -866,23 +866,17 @@ fn presigned_malformed_content_sha256_is_refused() {
     let e = parse(&parts(&m, "/b/k", &q, &h)).unwrap_err();
     assert!(matches!(e, AuthError::InvalidContentSha256(_)), "{e:?}");
 
-    assert_eq!(
-        crate::sigv4::unsigned_request_payload(&h).unwrap(),
-        PayloadMode::UnsignedPayload
-    );
+    assert_eq!(unsigned_request_payload(&h).unwrap(), PayloadMode::UnsignedPayload);
     for bad in ["invalid", "abc", &"g".repeat(64), "STREAMING-FOO"] {
         let hb = headers(&[("host", "h"), ("x-amz-content-sha256", bad)]);
-        assert!(crate::sigv4::unsigned_request_payload(&hb).is_err(), "{bad}");
+        assert!(unsigned_request_payload(&hb).is_err(), "{bad}");
     }
     let hex = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
     let hh = headers(&[("host", "h"), ("x-amz-content-sha256", hex)]);
     assert_eq!(
-        crate::sigv4::unsigned_request_payload(&hh).unwrap(),
+        unsigned_request_payload(&hh).unwrap(),
         PayloadMode::SignedPayload(hex.to_ascii_lowercase())
     );
     let hu = headers(&[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]);
-    assert_eq!(
-        crate::sigv4::unsigned_request_payload(&hu).unwrap(),
-        PayloadMode::UnsignedPayload
-    );
+    assert_eq!(unsigned_request_payload(&hu).unwrap(), PayloadMode::UnsignedPayload);
 }

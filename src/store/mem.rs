@@ -799,7 +799,8 @@ impl SecretStore for MemStore {
     }
 
     async fn revoke_secret(&self, user: &str) -> Result<()> {
-        match self.lock().secrets.remove(user) {
+        let removed = self.lock().secrets.remove(user);
+        match removed {
             Some(_) => Ok(()),
             None => Err(Error::SecretNotFound(user.to_string())),
         }

@@ -177,8 +177,11 @@ impl Server {
 
     fn terminate(&mut self) -> bool {
         let pid = self.child.id() as i32;
+        #[allow(unsafe_code, reason = "kill(2) through libc: std's Child::kill only sends SIGKILL")]
         // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        unsafe {
+            libc::kill(pid, libc::SIGTERM)
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -7,7 +7,7 @@
 //! `Connection: close`, so the upstream answer ends at EOF), and every answer to the client
 //! closes its connection: the faults then act on exactly one request each.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -279,6 +279,10 @@ fn reset(c: TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
+    #[allow(
+        unsafe_code,
+        reason = "setsockopt(SO_LINGER) through libc: std cannot set a zero linger"
+    )]
     // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
     unsafe {
         libc::setsockopt(
@@ -286,7 +290,7 @@ fn reset(c: TcpStream) {
             libc::SOL_SOCKET,
             libc::SO_LINGER,
             &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            size_of::<libc::linger>() as libc::socklen_t,
         );
     }
     drop(c);

@@ -123,8 +123,11 @@ fn backgrounds_after_mount_and_sigterm_unmounts() {
     std::fs::write(f.mnt.path().join("new.txt"), b"written").unwrap();
     let pids = pids_with(mnt);
     assert_eq!(pids.len(), 1, "one daemon: {pids:?}");
+    #[allow(unsafe_code, reason = "kill(2) through libc: std's Child::kill only sends SIGKILL")]
     // SAFETY: plain kill(2) of the daemon this test started.
-    unsafe { libc::kill(pids[0], libc::SIGTERM) };
+    unsafe {
+        libc::kill(pids[0], libc::SIGTERM)
+    };
     wait_until("unmount after SIGTERM", Duration::from_secs(15), || {
         !is_mounted(f.mnt.path())
     });
@@ -149,8 +152,11 @@ fn foreground_sigint_unmounts_cleanly() {
         .unwrap();
     wait_until("foreground mount", Duration::from_secs(15), || is_mounted(f.mnt.path()));
     assert_eq!(std::fs::read(f.mnt.path().join("hello.txt")).unwrap(), b"hi there");
+    #[allow(unsafe_code, reason = "kill(2) through libc: std's Child::kill only sends SIGKILL")]
     // SAFETY: plain kill(2) of our child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT)
+    };
     let st = child.wait().unwrap();
     assert!(st.success(), "{st}");
     assert!(!is_mounted(f.mnt.path()));

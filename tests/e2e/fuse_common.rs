@@ -3,7 +3,7 @@
 //! matters) in a fresh temporary directory, unmounted when the fixture is dropped, plus helpers
 //! to run shell commands on the mount and to talk to the store directly.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 use ozfs::{BucketPath, CachingStore, LocalStore, MemStore, ObjectInfo, ObjectStore, PageCache};
 use ozfs_fuse::{mount_store, MountHandle, MountOptions};

@@ -3,7 +3,7 @@
 //! `ozfs sh` helpers that reach it through its admin API; plus the helpers of `support.rs`
 //! (waiting with a deadline, bounded child output, mount check), re-exported.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 #[path = "support.rs"]
 mod support;

@@ -107,6 +107,10 @@ pub fn pid_alive(pid: u32) -> bool {
     if pid <= 0 {
         return false;
     }
+    #[allow(
+        unsafe_code,
+        reason = "kill(pid, 0) through libc: std cannot probe a process it did not spawn"
+    )]
     // SAFETY: kill with signal 0 only checks for the process; it has no other effect.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

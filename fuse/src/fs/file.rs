@@ -196,7 +196,9 @@ impl Fs {
         if !h.writable {
             return Err(FsError::NotWritable);
         }
-        let staged = match self.table().get(ino).and_then(|i| i.staged.clone()) {
+        // The table's guard must be gone before the arms: the None arm locks it again.
+        let staged = self.table().get(ino).and_then(|i| i.staged.clone());
+        let staged = match staged {
             Some(s) => s,
             None => {
                 log::warn!(

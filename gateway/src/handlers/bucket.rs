@@ -51,7 +51,7 @@ pub async fn list_buckets(ctx: &Ctx) -> Result<Response<RespBody>, S3Error> {
         .filter(|_| region_matches)
         .filter(|b| b.name.starts_with(prefix))
         .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
-        .filter(|b| !ctx.state.cfg.secure || allowed(b, user, super::Access::Read));
+        .filter(|b| !ctx.state.cfg.secure || allowed(b, user, Access::Read));
     let page: Vec<_> = shown.by_ref().take(max).collect();
     let more = shown.next().is_some();
     let region = region(ctx);

@@ -1,6 +1,6 @@
 //! What the wire-level gateway tests share: an in-process `Gateway` over a `MemStore` on
 //! 127.0.0.1:0 (stopped on drop) and a parsed raw HTTP response.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 use ozfs::{ObjectStore, SecretStore};
 use ozfs_gateway::{Gateway, GatewayConfig};

@@ -10,7 +10,7 @@ use super::*;
 /// fsync. A writer returns — and removes data files its transaction released — only once durable.
 #[derive(Default)]
 pub(super) struct GroupCommit {
-    state: std::sync::Mutex<SyncState>,
+    state: Mutex<SyncState>,
     cv: std::sync::Condvar,
 }
 

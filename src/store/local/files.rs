@@ -66,6 +66,7 @@ enum Msg {
 }
 
 /// Tell the kernel it need not keep these pages cached.
+#[allow(unsafe_code, reason = "posix_fadvise(2) through libc: std has no page-cache advice")]
 fn drop_cache(f: &File, offset: u64, len: u64) {
     // SAFETY: posix_fadvise only reads its integer arguments; the fd is valid while `f` lives.
     unsafe {
@@ -228,6 +229,7 @@ impl Drop for Abandon {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
 fn start_writeback(f: &File, offset: u64, len: u64) {
     // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
     unsafe {
@@ -241,9 +243,10 @@ fn start_writeback(f: &File, offset: u64, len: u64) {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
 fn wait_writeback(f: &File, offset: u64, len: u64) {
     let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-    // SAFETY: as above.
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
     unsafe {
         libc::sync_file_range(f.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, flags);
     }
@@ -523,6 +526,7 @@ impl Files {
     }
 
     /// Open a data file for reading, telling the kernel it will be read sequentially.
+    #[allow(unsafe_code, reason = "posix_fadvise(2) through libc: std has no page-cache advice")]
     pub fn open_file(&self, id: u64) -> std::io::Result<File> {
         let f = File::open(self.path(id))?;
         // SAFETY: posix_fadvise only reads its integer arguments; the fd is valid while `f` lives.

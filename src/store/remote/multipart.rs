@@ -123,7 +123,10 @@ impl RemoteStore {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the arguments of one S3 request, passed through unchanged"
+    )]
     pub(super) async fn upload_part_copy_impl(
         &self,
         bucket: &BucketPath,

@@ -154,7 +154,10 @@ impl RemoteStore {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the arguments of one S3 request, passed through unchanged"
+    )]
     async fn upload_parts(
         &self,
         bucket: &BucketPath,

@@ -3,7 +3,7 @@
 //! and a small blocking S3 client that sends requests signed with `ozfs::sigv4` over a plain TCP
 //! socket (so a test sees exactly what was acknowledged: a 2xx status line that arrived).
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using only part of it")]
 
 use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};
@@ -155,6 +155,8 @@ impl Serve {
     /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
         let Some(mut c) = self.child.take() else { return true };
+        #[allow(unsafe_code, reason = "kill(2) through libc: std's Child::kill only sends SIGKILL")]
+        // SAFETY: kill(2) only reads its two integer arguments; the pid is our own child.
         unsafe {
             libc::kill(c.id() as i32, libc::SIGTERM);
         }

@@ -115,9 +115,14 @@ fn s3_ok(r: std::io::Result<Resp>) -> Result<bool, String> {
 
 /// close(2) with its result: the mount commits a written file at close (flush), and Rust's
 /// `drop(File)` ignores what close returns, so an acknowledgement needs this.
+#[allow(
+    unsafe_code,
+    reason = "close(2) through libc: dropping a File ignores close's result"
+)]
 fn close_checked(f: std::fs::File) -> std::io::Result<()> {
     use std::os::fd::IntoRawFd;
     let fd = f.into_raw_fd();
+    // SAFETY: `fd` came from into_raw_fd, so it is open and owned here and closed exactly once.
     if unsafe { libc::close(fd) } == 0 {
         Ok(())
     } else {

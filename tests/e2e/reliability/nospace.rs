@@ -43,9 +43,14 @@ fn obj(t: u32, i: u32) -> Vec<u8> {
         .collect()
 }
 
+#[allow(
+    unsafe_code,
+    reason = "close(2) through libc: dropping a File ignores close's result"
+)]
 fn close_checked(f: std::fs::File) -> std::io::Result<()> {
     use std::os::fd::IntoRawFd;
     let fd = f.into_raw_fd();
+    // SAFETY: `fd` came from into_raw_fd, so it is open and owned here and closed exactly once.
     if unsafe { libc::close(fd) } == 0 {
         Ok(())
     } else {

@@ -87,9 +87,14 @@ fn s3_client(s3: S3, id: usize, until: Instant, ops: Arc<AtomicU64>) -> BTreeMap
     model
 }
 
+#[allow(
+    unsafe_code,
+    reason = "close(2) through libc: dropping a File ignores close's result"
+)]
 fn close_checked(f: std::fs::File) -> std::io::Result<()> {
     use std::os::fd::IntoRawFd;
     let fd = f.into_raw_fd();
+    // SAFETY: `fd` came from into_raw_fd, so it is open and owned here and closed exactly once.
     if unsafe { libc::close(fd) } == 0 {
         Ok(())
     } else {
