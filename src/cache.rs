@@ -73,6 +73,10 @@ pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 
 /// Ask the allocator to return freed memory to the OS (glibc keeps freed heap memory in its
 /// arenas otherwise). A no-op where there is nothing to ask.
+#[allow(
+    unsafe_code,
+    reason = "malloc_trim(3) through libc: std has no way to ask glibc to return freed memory"
+)]
 pub fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.

@@ -3,7 +3,10 @@
 //! the re-executed child process of the crash and disk-full tests, an ETag-style MD5, and a
 //! body streamed in chunks.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary that includes this module uses a different subset"
+)]
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -13,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod wait;
-#[allow(unused_imports)] // not every binary that includes this file waits
+#[allow(unused_imports, reason = "not every binary that includes this file waits")]
 pub use wait::wait_until;
 
 /// [`wait_until`] for async tests: polls without blocking the runtime.

@@ -356,8 +356,11 @@ fn run_test(dir: &std::path::Path, name: &str, log_path: &std::path::Path) -> En
         std::thread::sleep(Duration::from_millis(100));
     }
     let kernel = blocked_threads(child.id());
+    #[allow(unsafe_code, reason = "kill(2) through libc: std's Child::kill only sends SIGKILL")]
     // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGQUIT) };
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGQUIT)
+    };
     wait_for_exit(&mut child, Duration::from_secs(5));
     detach_suite_mounts();
     let _ = child.kill();

@@ -131,8 +131,9 @@ fn ls_ln(dir: &Path) -> std::collections::BTreeMap<String, (String, u32, u32, Op
 
 fn assert_true_attributes(dir: &Path) {
     let l = ls_ln(dir);
-    let uid = unsafe { libc::geteuid() };
-    let gid = unsafe { libc::getegid() };
+    #[allow(unsafe_code, reason = "geteuid(2)/getegid(2) through libc: std has no portable call")]
+    // SAFETY: geteuid and getegid take no arguments and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let e = |n: &str| l.get(n).unwrap_or_else(|| panic!("{n} not listed: {l:?}")).clone();
     assert_eq!(
         e("link"),
@@ -170,6 +171,7 @@ fn xattr(path: &Path, name: &str) -> std::io::Result<isize> {
     use std::os::unix::ffi::OsStrExt;
     let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let n = std::ffi::CString::new(name).unwrap();
+    #[allow(unsafe_code, reason = "getxattr(2) through libc: std has no xattr calls")]
     // SAFETY: two NUL-terminated strings and a null buffer of size 0 (a size probe).
     let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
     if r < 0 {

@@ -7,7 +7,7 @@
 
 #[path = "support.rs"]
 mod support;
-#[allow(unused_imports)] // not every binary that includes this file uses them
+#[allow(unused_imports, reason = "not every binary that includes this file uses them")]
 pub use support::{aws_command, is_mounted, output_within, wait_until};
 
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,10 @@
 //! instead of sleeping, collecting a child process's output within a time bound, whether a path
 //! is a mount point, and the aws CLI isolated from the machine's AWS configuration.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary that includes this file uses a different subset"
+)]
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../common/wait.rs"]
 mod wait;
-#[allow(unused_imports)] // not every binary that includes this file waits
+#[allow(unused_imports, reason = "not every binary that includes this file waits")]
 pub use wait::wait_until;
 
 /// The output of `child` (its stdout and stderr read while it runs), or `None` when it did not
