@@ -231,15 +231,21 @@ fn body_of(files: &Arc<Files>, src: Source, range: Range<u64>, key: &str) -> Byt
     }
 }
 
-/// Record that versions below `next` are used.
+/// Record that versions below `next` are used. The stored mark moves in steps of
+/// [`VERSION_RESERVE`], so most commits leave the `meta` table (one page write per commit) alone;
+/// the versions a restart skips are never used, which is all the mark promises.
 fn bump_version(txn: &WriteTransaction, next: u64) -> Result<()> {
     let mut meta = txn.open_table(META).map_err(db)?;
     let cur = meta.get(NEXT_VERSION).map_err(db)?.map(|v| v.value()).unwrap_or(0);
     if next > cur {
-        meta.insert(NEXT_VERSION, next).map_err(db)?;
+        meta.insert(NEXT_VERSION, next.saturating_add(VERSION_RESERVE))
+            .map_err(db)?;
     }
     Ok(())
 }
+
+/// How far past the highest used version the stored mark of [`bump_version`] is set.
+const VERSION_RESERVE: u64 = 4096;
 
 fn read_inline(txn: &redb::ReadTransaction, version: u64) -> Result<bytes::Bytes> {
     let t = txn.open_table(INLINE).map_err(db)?;
