@@ -13,8 +13,13 @@
 //! - Truncation keeps a low-water mark (`base_valid`): bytes of the old object at or beyond it
 //!   are never copied again, so truncate-then-extend reads zeros as POSIX requires (the staged
 //!   file is sparse there).
-//! - Commit fills every missing chunk, then streams the staged file into one `put_object`.
-//!   After a commit the staged file equals the new object and stays usable for more writes.
+//! - Commit fills every missing chunk, then hands the staged file to the store's `put_file`.
+//!   A store that adopts files from the staging directory (the embedded store, when the
+//!   directory is on the data directory's filesystem: [`StagingBudget::adopts`]) links the file
+//!   in as the object's data file — one fsync, no second copy — so the staged copy then starts
+//!   afresh as a sparse copy of the new version (an empty temporary file, chunks fetched on
+//!   demand). Any other store gets the file streamed into `put_object`, and the staged file,
+//!   equal to the new object, stays usable for more writes.
 //! - Sequential writers do not wait for a full re-read at close: once a new (or truncated) file
 //!   has been written strictly sequentially past [`STREAM_AFTER`] bytes, an upload starts in
 //!   the background (`put_object` fed through a bounded channel) and every further appended
@@ -22,7 +27,8 @@
 //!   application is still writing, and close only finishes the upload. Any other change (a
 //!   write elsewhere, a truncate, an attribute change, a rename) cancels that upload, which
 //!   then ends with an error so the store commits nothing, and the commit falls back to
-//!   uploading the staged file. Small files never start one.
+//!   uploading the staged file. Small files never start one, nor does any file when the store
+//!   adopts staged files (its commit at close costs no copy, so there is nothing to overlap).
 //! - The area is bounded: the bytes the staged files may hold (their sizes) are reserved
 //!   against [`StagingBudget`]; a write or truncate that would exceed it fails with ENOSPC.
 
@@ -104,6 +110,8 @@ pub struct StagingBudget {
     dir: PathBuf,
     limit: u64,
     used: AtomicU64,
+    /// The store keeps committed staged files as they are (see [`StagingBudget::adopts`]).
+    adopts: bool,
 }
 
 impl StagingBudget {
@@ -112,7 +120,21 @@ impl StagingBudget {
             dir,
             limit,
             used: AtomicU64::new(0),
+            adopts: false,
         }
+    }
+
+    /// Record whether the store adopts files of this directory at commit
+    /// ([`ozfs::Objects::adopts_files_from`]).
+    pub fn with_adoption(mut self, adopts: bool) -> Self {
+        self.adopts = adopts;
+        self
+    }
+
+    /// Whether a committed staged file may have become the store's data file, so it must not
+    /// be written again.
+    pub fn adopts(&self) -> bool {
+        self.adopts
     }
 
     pub fn dir(&self) -> &Path {
@@ -186,6 +208,7 @@ impl Staged {
         dirty: bool,
     ) -> FsResult<Self> {
         let file = tempfile::tempfile_in(budget.dir())?;
+        let stream = !budget.adopts;
         let size = base.as_ref().map_or(0, |b| b.size);
         budget.reserve(size)?;
         let chunks = size.div_ceil(CHUNK) as usize;
@@ -199,7 +222,7 @@ impl Staged {
             size,
             dirty,
             seq_end: if size == 0 && dirty { Some(0) } else { None },
-            streaming: if size == 0 && dirty {
+            streaming: if size == 0 && dirty && stream {
                 Streaming::Candidate
             } else {
                 Streaming::Off
@@ -518,9 +541,22 @@ impl Staged {
             expected_len: Some(size),
             ..Default::default()
         };
-        let body = file_stream(self.file.try_clone()?, size);
-        let info = store.put_object(bucket, key, body, opts).await?;
-        self.present = vec![true; size.div_ceil(CHUNK) as usize];
+        // Where the staged copy goes on if the store keeps this file (made before the commit, so
+        // nothing can fail between the commit and the switch).
+        let fresh = match self.budget.adopts() {
+            true => Some(tempfile::tempfile_in(self.budget.dir())?),
+            false => None,
+        };
+        let info = store.put_file(bucket, key, self.file.try_clone()?, size, opts).await?;
+        let chunks = size.div_ceil(CHUNK) as usize;
+        if let Some(fresh) = fresh {
+            // The file may now be the object's data file: never write it again. Go on from an
+            // empty sparse copy of the new version (chunks are fetched when touched).
+            self.file = fresh;
+            self.present = vec![false; chunks];
+        } else {
+            self.present = vec![true; chunks];
+        }
         self.base_valid = size;
         self.base = Some(info.clone());
         self.attrs = info.attrs.clone();
@@ -534,25 +570,4 @@ impl Drop for Staged {
         self.stop_upload();
         self.budget.release(self.reserved);
     }
-}
-
-/// Stream `len` bytes of `file` from offset 0 in chunks of [`CHUNK`].
-fn file_stream(file: File, len: u64) -> ByteStream {
-    let st = futures_util::stream::unfold((file, 0u64), move |(file, off)| async move {
-        if off >= len {
-            return None;
-        }
-        let n = (len - off).min(CHUNK) as usize;
-        let mut buf = vec![0u8; n];
-        let mut done = 0;
-        while done < n {
-            match file.read_at(&mut buf[done..], off + done as u64) {
-                Ok(0) => break, // sparse tail: zeros
-                Ok(k) => done += k,
-                Err(e) => return Some((Err(ozfs::Error::Io(e)), (file, len))),
-            }
-        }
-        Some((Ok(Bytes::from(buf)), (file, off + n as u64)))
-    });
-    Box::pin(st)
 }
