@@ -78,6 +78,22 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
     }
 }
 
+/// Free space (for unprivileged writers) below which [`Files::adopt`] copies instead: the room
+/// a copy would have taken plus this much is left for the metadata the commit writes.
+const ADOPT_HEADROOM: u64 = 4 << 20;
+
+/// Bytes free for unprivileged writers on the filesystem of `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the struct it is given; the path is a NUL-terminated string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 /// Give the open file `f` the new name `dst` (`linkat` of its `/proc/self/fd` entry, which also
 /// links a file created with `O_TMPFILE`); EXDEV when `dst` is on another filesystem.
 fn link_fd(f: &File, dst: &Path) -> std::io::Result<()> {
@@ -473,7 +489,8 @@ impl Files {
 
     /// Make `file` itself the new data file `id`, without copying it, if it can be linked into
     /// `objects/` (a file created with `O_TMPFILE`, or linked elsewhere, on the filesystem of
-    /// the data directory, exactly `len` bytes long). Returns `Ok(None)`, having changed nothing,
+    /// the data directory, exactly `len` bytes long, with room for a copy of it still free: see
+    /// [`ADOPT_HEADROOM`]). Returns `Ok(None)`, having changed nothing,
     /// when it cannot: the caller copies the bytes instead. Otherwise the file is hashed with
     /// `digest` while it is fsynced (two blocking tasks), and when this returns Ok it is durable
     /// under its final name (its directory entry when [`Files::sync_dirty_dirs`] runs); the guard
@@ -492,8 +509,15 @@ impl Files {
             files: Some([dst.clone(), dst.clone()]),
         };
         let (f, d, g) = (file.clone(), dst.clone(), gate.clone());
+        let objects = self.objects.clone();
         let linked = tokio::task::spawn_blocking(move || -> Result<bool> {
             if f.metadata()?.len() != len {
+                return Ok(false);
+            }
+            // Nearly full: copy instead, so the refusal comes from the data write, cleanly, and
+            // never from the metadata commit (redb refuses every later transaction after a failed
+            // page write until it is reopened).
+            if free_bytes(&objects).is_some_and(|free| free < len.saturating_add(ADOPT_HEADROOM)) {
                 return Ok(false);
             }
             g.run(|| Ok(link_fd(&f, &d).is_ok()))
