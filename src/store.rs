@@ -471,16 +471,21 @@ pub trait Objects: Send + Sync {
     /// and result as [`Objects::put_object`] with those bytes. A store may keep the file itself
     /// as the object's data instead of copying it (the embedded store links it into its data
     /// directory when [`Objects::adopts_files_from`] says so), so after a successful return the
-    /// caller must not change the file through any descriptor; the store never changes it. The
-    /// default streams the file into `put_object`.
+    /// caller must not change the file through any descriptor; the store never changes it.
+    /// `md5`, when given, is the MD5 of exactly those bytes as the caller computed it while
+    /// writing them (in-process callers only): a store that adopts the file may take it instead
+    /// of reading the file back to hash it (not when `opts` asks for a flexible checksum). The
+    /// default streams the file into `put_object`, which hashes it anyway.
     async fn put_file(
         &self,
         bucket: &BucketPath,
         key: &str,
         file: std::fs::File,
         len: u64,
+        md5: Option<[u8; 16]>,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
+        let _ = md5;
         self.put_object(bucket, key, body_from_file(file, len), opts).await
     }
     /// Whether [`Objects::put_file`] of a file in directory `dir` keeps the file instead of

@@ -918,7 +918,7 @@ async fn put_file_adopts_a_staged_file_on_the_same_filesystem() {
     let f = staged_file(&staging, &data);
     let keep = f.try_clone().unwrap();
     let info = s
-        .put_file(&b, "big", f, data.len() as u64, PutOptions::default())
+        .put_file(&b, "big", f, data.len() as u64, None, PutOptions::default())
         .await
         .unwrap();
     assert_eq!(info.size, data.len() as u64);
@@ -935,6 +935,27 @@ async fn put_file_adopts_a_staged_file_on_the_same_filesystem() {
     let s = LocalStore::open(dir.path(), "s3v").unwrap();
     let (_, got) = get(&s, &b, "big", GetOptions::default()).await.unwrap();
     assert!(got == data);
+    // A caller that kept the MD5 while writing hands it over: the store takes it as the ETag
+    // (no read-back), still checking it against a declared Content-MD5.
+    let f = staged_file(&staging, &data);
+    let md5: [u8; 16] = Md5::digest(&data).into();
+    let info = s
+        .put_file(&b, "known", f, data.len() as u64, Some(md5), PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(info.etag, md5hex(&data));
+    let (_, got) = get(&s, &b, "known", GetOptions::default()).await.unwrap();
+    assert!(got == data);
+    let f = staged_file(&staging, &data);
+    let opts = PutOptions {
+        content_md5: Some([1u8; 16]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put_file(&b, "known2", f, data.len() as u64, Some(md5), opts).await,
+        Err(Error::BadDigest)
+    ));
+    s.delete_object(&b, "known", None).await.unwrap();
     // Overwriting removes it (only the store's name: the caller's descriptor still reads it).
     put(&s, &b, "big", b"small now").await.unwrap();
     assert!(data_files(dir.path()).is_empty());
@@ -960,6 +981,7 @@ async fn put_file_copies_what_it_cannot_adopt_and_checks_like_put_object() {
                 "k",
                 longer.try_clone().unwrap(),
                 data.len() as u64,
+                None,
                 PutOptions::default(),
             )
             .await
@@ -969,7 +991,10 @@ async fn put_file_copies_what_it_cannot_adopt_and_checks_like_put_object() {
         assert!(got == data);
         // Small files go inline, exactly as put_object.
         let small = staged_file(dir.path(), b"tiny");
-        let info = store.put_file(&b, "t", small, 4, PutOptions::default()).await.unwrap();
+        let info = store
+            .put_file(&b, "t", small, 4, None, PutOptions::default())
+            .await
+            .unwrap();
         assert_eq!(info.etag, md5hex(b"tiny"));
         // The same checks as put_object: a wrong Content-MD5 commits nothing.
         let f = staged_file(dir.path(), &data);
@@ -978,7 +1003,7 @@ async fn put_file_copies_what_it_cannot_adopt_and_checks_like_put_object() {
             ..Default::default()
         };
         assert!(matches!(
-            store.put_file(&b, "bad", f, data.len() as u64, opts).await,
+            store.put_file(&b, "bad", f, data.len() as u64, None, opts).await,
             Err(Error::BadDigest)
         ));
         assert!(matches!(store.head_object(&b, "bad").await, Err(Error::NoSuchKey(_))));
@@ -989,7 +1014,7 @@ async fn put_file_copies_what_it_cannot_adopt_and_checks_like_put_object() {
             ..Default::default()
         };
         assert!(matches!(
-            store.put_file(&b, "k", f, data.len() as u64, opts).await,
+            store.put_file(&b, "k", f, data.len() as u64, None, opts).await,
             Err(Error::PreconditionFailed)
         ));
     }

@@ -51,6 +51,33 @@ pub const CHUNK: u64 = 1 << 20;
 pub const STREAM_AFTER: u64 = 8 << 20;
 /// Chunks queued between the writer and the background upload.
 const STREAM_QUEUE: usize = 8;
+/// A sequentially written file that the store will adopt starts write-back of each window of
+/// this size as soon as it is written, so the fsync at commit has little left to do.
+const WRITEBACK_WINDOW: u64 = 8 << 20;
+
+/// The MD5 of a file written sequentially from its start, kept as it is written, for a store
+/// that adopts the file at commit (it then need not read the file back to hash it).
+struct SeqHash(ozfs::namespace::rules::BodyDigest);
+
+impl std::fmt::Debug for SeqHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeqHash")
+    }
+}
+
+/// Start write-back of `len` bytes at `offset` of `f` (no wait).
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
 
 /// A background upload fed by sequential writes.
 #[derive(Debug)]
@@ -195,6 +222,10 @@ pub struct Staged {
     /// End of the data while every write so far was sequential from 0 (new files only).
     seq_end: Option<u64>,
     streaming: Streaming,
+    /// MD5 of bytes `0..seq_end` while every write was sequential (adopting stores only).
+    seq_hash: Option<SeqHash>,
+    /// Write-back started up to here (adopting stores only).
+    written_back: u64,
 }
 
 impl Staged {
@@ -210,6 +241,8 @@ impl Staged {
         let file = tempfile::tempfile_in(budget.dir())?;
         let stream = !budget.adopts;
         let size = base.as_ref().map_or(0, |b| b.size);
+        let seq_hash = (size == 0 && dirty && budget.adopts)
+            .then(|| SeqHash(ozfs::namespace::rules::BodyDigest::new(&PutOptions::default())));
         budget.reserve(size)?;
         let chunks = size.div_ceil(CHUNK) as usize;
         Ok(Staged {
@@ -229,6 +262,8 @@ impl Staged {
             },
             attrs,
             mtime,
+            seq_hash,
+            written_back: 0,
         })
     }
 
@@ -374,8 +409,23 @@ impl Staged {
             Some(e) if e == offset => Some(end),
             _ => None,
         };
+        self.feed_hash(end, data);
         self.feed_upload(store_arc, bucket, key, offset, data).await;
         Ok(data.len() as u32)
+    }
+
+    /// Keep the MD5 of a sequentially written file going with this write (that ended at `end`),
+    /// and start write-back of each full window; drop the MD5 once a write is out of sequence.
+    fn feed_hash(&mut self, end: u64, data: &[u8]) {
+        let Some(h) = &mut self.seq_hash else { return };
+        if self.seq_end != Some(end) || h.0.update(data).is_err() {
+            self.seq_hash = None;
+            return;
+        }
+        if end - self.written_back >= WRITEBACK_WINDOW {
+            start_writeback(&self.file, self.written_back, end - self.written_back);
+            self.written_back = end;
+        }
     }
 
     /// Keep the background upload going with this write, start it, or cancel it.
@@ -467,6 +517,7 @@ impl Staged {
         }
         self.streaming = Streaming::Off;
         self.seq_end = None;
+        self.seq_hash = None;
     }
 
     /// Finish the background upload if it holds exactly the staged file under `key` with the
@@ -547,7 +598,14 @@ impl Staged {
             true => Some(tempfile::tempfile_in(self.budget.dir())?),
             false => None,
         };
-        let info = store.put_file(bucket, key, self.file.try_clone()?, size, opts).await?;
+        // The MD5 kept while the file was written sequentially from 0, if it covers all of it.
+        let md5 = match (self.seq_hash.take(), self.seq_end) {
+            (Some(h), Some(end)) if end == size => h.0.finish().ok().map(|d| d.md5),
+            _ => None,
+        };
+        let info = store
+            .put_file(bucket, key, self.file.try_clone()?, size, md5, opts)
+            .await?;
         let chunks = size.div_ceil(CHUNK) as usize;
         if let Some(fresh) = fresh {
             // The file may now be the object's data file: never write it again. Go on from an

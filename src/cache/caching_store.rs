@@ -126,9 +126,10 @@ impl Objects for CachingStore {
         key: &str,
         file: std::fs::File,
         len: u64,
+        md5: Option<[u8; 16]>,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
-        self.inner.put_file(bucket, key, file, len, opts).await
+        self.inner.put_file(bucket, key, file, len, md5, opts).await
     }
     fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
         self.inner.adopts_files_from(dir)

@@ -143,11 +143,16 @@ impl Objects for DeadlineStore {
         key: &str,
         file: std::fs::File,
         len: u64,
+        md5: Option<[u8; 16]>,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
         let limit = self.with_body(Some(len));
-        self.bounded("put object", limit, self.inner.put_file(bucket, key, file, len, opts))
-            .await
+        self.bounded(
+            "put object",
+            limit,
+            self.inner.put_file(bucket, key, file, len, md5, opts),
+        )
+        .await
     }
     fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
         self.inner.adopts_files_from(dir)

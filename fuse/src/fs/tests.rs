@@ -637,10 +637,11 @@ impl ozfs::Objects for Counting {
         k: &str,
         f: std::fs::File,
         len: u64,
+        md5: Option<[u8; 16]>,
         o: PutOptions,
     ) -> ozfs::Result<ObjectInfo> {
         self.count("put_file");
-        self.inner.put_file(b, k, f, len, o).await
+        self.inner.put_file(b, k, f, len, md5, o).await
     }
     fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
         self.inner.adopts_files_from(dir)
@@ -753,6 +754,9 @@ async fn committed_staged_file_becomes_the_data_file_and_is_never_written_again(
     }
     fs.fsync(a.ino, o.fh).await.unwrap();
     let v1 = c.inner.head_object(&bucket, "big").await.unwrap();
+    // The MD5 kept while writing sequentially, handed to the store, is the object's ETag.
+    use md5::Digest as _;
+    assert_eq!(v1.etag, hex::encode(md5::Md5::digest(&first)));
     // Linked in, not copied: the staging area holds no second copy of the bytes.
     let mut data_files = 0;
     for sub in std::fs::read_dir(dir.path().join("objects")).unwrap() {

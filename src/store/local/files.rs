@@ -78,6 +78,14 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
     }
 }
 
+/// How [`Files::adopt`] gets the digests of a file.
+pub enum Hash {
+    /// Read the file back and hash it.
+    Compute(BodyDigest),
+    /// Computed by the writer of the file as it wrote it.
+    Known(Digests),
+}
+
 /// Free space (for unprivileged writers) below which [`Files::adopt`] copies instead: the room
 /// a copy would have taken plus this much is left for the metadata the commit writes.
 const ADOPT_HEADROOM: u64 = 4 << 20;
@@ -491,17 +499,11 @@ impl Files {
     /// `objects/` (a file created with `O_TMPFILE`, or linked elsewhere, on the filesystem of
     /// the data directory, exactly `len` bytes long, with room for a copy of it still free: see
     /// [`ADOPT_HEADROOM`]). Returns `Ok(None)`, having changed nothing,
-    /// when it cannot: the caller copies the bytes instead. Otherwise the file is hashed with
-    /// `digest` while it is fsynced (two blocking tasks), and when this returns Ok it is durable
+    /// when it cannot: the caller copies the bytes instead. Otherwise the file is hashed (unless
+    /// its digests are known) while it is fsynced (two blocking tasks), and when this returns Ok it is durable
     /// under its final name (its directory entry when [`Files::sync_dirty_dirs`] runs); the guard
     /// removes it unless disarmed after the metadata commit. The file's bytes are never changed.
-    pub async fn adopt(
-        &self,
-        id: u64,
-        file: Arc<File>,
-        len: u64,
-        mut digest: BodyDigest,
-    ) -> Result<Option<(Digests, FileGuard)>> {
+    pub async fn adopt(&self, id: u64, file: Arc<File>, len: u64, hash: Hash) -> Result<Option<(Digests, FileGuard)>> {
         let dst = self.path(id);
         let gate = Gate::default();
         let abandon = Abandon {
@@ -530,6 +532,10 @@ impl Files {
         }
         let f = file.clone();
         let hasher = tokio::task::spawn_blocking(move || -> Result<Digests> {
+            let mut digest = match hash {
+                Hash::Known(d) => return Ok(d),
+                Hash::Compute(d) => d,
+            };
             let mut buf = vec![0u8; CHUNK];
             let mut off = 0u64;
             while off < len {

@@ -195,7 +195,8 @@ impl Objects for LocalStore {
         Ok(info)
     }
     /// A large file on the data directory's filesystem becomes the data file as it is (linked
-    /// into `objects/`, hashed while it is fsynced: no copy); a small one is stored inline like
+    /// into `objects/`, hashed while it is fsynced unless the caller gave its MD5: no copy); a
+    /// small one is stored inline like
     /// any small put, and one that cannot be linked is copied by `put_object`.
     async fn put_file(
         &self,
@@ -203,6 +204,7 @@ impl Objects for LocalStore {
         key: &str,
         file: std::fs::File,
         len: u64,
+        md5: Option<[u8; 16]>,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
         if len <= INLINE_MAX as u64 {
@@ -215,8 +217,28 @@ impl Objects for LocalStore {
         self.run(move |i| i.resolve(&b)).await?;
         let file = Arc::new(file);
         let id = self.inner.alloc();
-        let digest = BodyDigest::new(&opts);
-        let Some((d, guard)) = self.inner.files.adopt(id, file.clone(), len, digest).await? else {
+        // The caller's MD5 stands for reading the file back, unless a flexible checksum is asked.
+        let hash = match md5 {
+            Some(m) if opts.checksum.is_none() => {
+                if opts.content_md5.is_some_and(|want| want != m) {
+                    return Err(Error::BadDigest);
+                }
+                if opts.expected_len.is_some_and(|want| want != len) {
+                    return Err(Error::IncompleteBody {
+                        expected: opts.expected_len.unwrap_or(len),
+                        got: len,
+                    });
+                }
+                files::Hash::Known(crate::namespace::rules::Digests {
+                    md5: m,
+                    etag: hex::encode(m),
+                    len,
+                    checksums: Default::default(),
+                })
+            }
+            _ => files::Hash::Compute(BodyDigest::new(&opts)),
+        };
+        let Some((d, guard)) = self.inner.files.adopt(id, file.clone(), len, hash).await? else {
             let body = crate::store::body_from_file(file.try_clone()?, len);
             return self.put_object(bucket, key, body, opts).await;
         };
