@@ -81,7 +81,7 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
 /// How [`Files::adopt`] gets the digests of a file.
 pub enum Hash {
     /// Read the file back and hash it.
-    Compute(BodyDigest),
+    Compute(Box<BodyDigest>),
     /// Computed by the writer of the file as it wrote it.
     Known(Digests),
 }
@@ -534,7 +534,7 @@ impl Files {
         let hasher = tokio::task::spawn_blocking(move || -> Result<Digests> {
             let mut digest = match hash {
                 Hash::Known(d) => return Ok(d),
-                Hash::Compute(d) => d,
+                Hash::Compute(d) => *d,
             };
             let mut buf = vec![0u8; CHUNK];
             let mut off = 0u64;

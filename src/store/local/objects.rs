@@ -236,7 +236,7 @@ impl Objects for LocalStore {
                     checksums: Default::default(),
                 })
             }
-            _ => files::Hash::Compute(BodyDigest::new(&opts)),
+            _ => files::Hash::Compute(Box::new(BodyDigest::new(&opts))),
         };
         let Some((d, guard)) = self.inner.files.adopt(id, file.clone(), len, hash).await? else {
             let body = crate::store::body_from_file(file.try_clone()?, len);
