@@ -55,13 +55,35 @@ const STREAM_QUEUE: usize = 8;
 /// this size as soon as it is written, so the fsync at commit has little left to do.
 const WRITEBACK_WINDOW: u64 = 8 << 20;
 
-/// The MD5 of a file written sequentially from its start, kept as it is written, for a store
-/// that adopts the file at commit (it then need not read the file back to hash it).
-struct SeqHash(ozfs::namespace::rules::BodyDigest);
+/// The MD5 of a file written sequentially from its start, computed as it is written by a
+/// blocking task beside the writer (fed through a bounded channel, so the writer never waits for
+/// the hash unless it runs ahead of it), for a store that adopts the file at commit: it then
+/// need not read the file back to hash it.
+#[derive(Debug)]
+struct SeqHash {
+    tx: mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<Option<[u8; 16]>>,
+}
 
-impl std::fmt::Debug for SeqHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SeqHash")
+impl SeqHash {
+    /// Start the hashing task (none outside a tokio runtime).
+    fn start() -> Option<SeqHash> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, mut rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+        let task = rt.spawn_blocking(move || {
+            let mut d = ozfs::namespace::rules::BodyDigest::new(&PutOptions::default());
+            while let Some(b) = rx.blocking_recv() {
+                d.update(&b).ok()?;
+            }
+            d.finish().ok().map(|d| d.md5)
+        });
+        Some(SeqHash { tx, task })
+    }
+
+    /// The MD5 of everything fed (dropping a `SeqHash` instead just ends its task).
+    async fn finish(self) -> Option<[u8; 16]> {
+        drop(self.tx);
+        self.task.await.ok().flatten()
     }
 }
 
@@ -241,8 +263,11 @@ impl Staged {
         let file = tempfile::tempfile_in(budget.dir())?;
         let stream = !budget.adopts;
         let size = base.as_ref().map_or(0, |b| b.size);
-        let seq_hash = (size == 0 && dirty && budget.adopts)
-            .then(|| SeqHash(ozfs::namespace::rules::BodyDigest::new(&PutOptions::default())));
+        let seq_hash = if size == 0 && dirty && budget.adopts {
+            SeqHash::start()
+        } else {
+            None
+        };
         budget.reserve(size)?;
         let chunks = size.div_ceil(CHUNK) as usize;
         Ok(Staged {
@@ -409,16 +434,16 @@ impl Staged {
             Some(e) if e == offset => Some(end),
             _ => None,
         };
-        self.feed_hash(end, data);
+        self.feed_hash(end, data).await;
         self.feed_upload(store_arc, bucket, key, offset, data).await;
         Ok(data.len() as u32)
     }
 
     /// Keep the MD5 of a sequentially written file going with this write (that ended at `end`),
     /// and start write-back of each full window; drop the MD5 once a write is out of sequence.
-    fn feed_hash(&mut self, end: u64, data: &[u8]) {
-        let Some(h) = &mut self.seq_hash else { return };
-        if self.seq_end != Some(end) || h.0.update(data).is_err() {
+    async fn feed_hash(&mut self, end: u64, data: &[u8]) {
+        let Some(h) = &self.seq_hash else { return };
+        if self.seq_end != Some(end) || h.tx.send(Bytes::copy_from_slice(data)).await.is_err() {
             self.seq_hash = None;
             return;
         }
@@ -600,7 +625,7 @@ impl Staged {
         };
         // The MD5 kept while the file was written sequentially from 0, if it covers all of it.
         let md5 = match (self.seq_hash.take(), self.seq_end) {
-            (Some(h), Some(end)) if end == size => h.0.finish().ok().map(|d| d.md5),
+            (Some(h), Some(end)) if end == size => h.finish().await,
             _ => None,
         };
         let info = store
