@@ -63,7 +63,16 @@ const WRITEBACK_WINDOW: u64 = 8 << 20;
 struct SeqHash {
     tx: mpsc::Sender<Bytes>,
     task: tokio::task::JoinHandle<Option<[u8; 16]>>,
+    /// Bytes `0..hashed` were sent to the task.
+    hashed: u64,
+    /// Writes that arrived ahead of `hashed` (the kernel may hand the pieces of one large write
+    /// to several FUSE threads), by offset, until the gap before them is written.
+    ahead: std::collections::BTreeMap<u64, Bytes>,
+    ahead_bytes: u64,
 }
+
+/// How many bytes of early writes [`SeqHash`] holds before it gives up.
+const HASH_REORDER_LIMIT: u64 = 16 << 20;
 
 impl SeqHash {
     /// Start the hashing task (none outside a tokio runtime).
@@ -77,11 +86,52 @@ impl SeqHash {
             }
             d.finish().ok().map(|d| d.md5)
         });
-        Some(SeqHash { tx, task })
+        Some(SeqHash {
+            tx,
+            task,
+            hashed: 0,
+            ahead: Default::default(),
+            ahead_bytes: 0,
+        })
+    }
+
+    /// Take the write of `data` at `offset`; false once the hash cannot cover the file (a write
+    /// over bytes already hashed, too much out of order, or the task gone).
+    async fn feed(&mut self, offset: u64, data: &[u8]) -> bool {
+        if offset < self.hashed {
+            return false;
+        }
+        if offset > self.hashed {
+            self.ahead_bytes += data.len() as u64;
+            let replaced = self.ahead.insert(offset, Bytes::copy_from_slice(data));
+            return replaced.is_none() && self.ahead_bytes <= HASH_REORDER_LIMIT;
+        }
+        if self.tx.send(Bytes::copy_from_slice(data)).await.is_err() {
+            return false;
+        }
+        self.hashed += data.len() as u64;
+        while let Some(e) = self.ahead.first_entry() {
+            if *e.key() > self.hashed {
+                break;
+            }
+            if *e.key() < self.hashed {
+                return false;
+            }
+            let b = e.remove();
+            self.ahead_bytes -= b.len() as u64;
+            self.hashed += b.len() as u64;
+            if self.tx.send(b).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// The MD5 of everything fed (dropping a `SeqHash` instead just ends its task).
-    async fn finish(self) -> Option<[u8; 16]> {
+    async fn finish(self, size: u64) -> Option<[u8; 16]> {
+        if self.hashed != size || !self.ahead.is_empty() {
+            return None;
+        }
         drop(self.tx);
         self.task.await.ok().flatten()
     }
@@ -440,13 +490,16 @@ impl Staged {
     }
 
     /// Keep the MD5 of a sequentially written file going with this write (that ended at `end`),
-    /// and start write-back of each full window; drop the MD5 once a write is out of sequence.
+    /// and start write-back of each full window hashed; drop the MD5 once it cannot cover the
+    /// file (see [`SeqHash::feed`]).
     async fn feed_hash(&mut self, end: u64, data: &[u8]) {
-        let Some(h) = &self.seq_hash else { return };
-        if self.seq_end != Some(end) || h.tx.send(Bytes::copy_from_slice(data)).await.is_err() {
+        let Some(h) = &mut self.seq_hash else { return };
+        let offset = end - data.len() as u64;
+        if !h.feed(offset, data).await {
             self.seq_hash = None;
             return;
         }
+        let end = h.hashed;
         if end - self.written_back >= WRITEBACK_WINDOW {
             start_writeback(&self.file, self.written_back, end - self.written_back);
             self.written_back = end;
@@ -624,9 +677,9 @@ impl Staged {
             false => None,
         };
         // The MD5 kept while the file was written sequentially from 0, if it covers all of it.
-        let md5 = match (self.seq_hash.take(), self.seq_end) {
-            (Some(h), Some(end)) if end == size => h.finish().await,
-            _ => None,
+        let md5 = match self.seq_hash.take() {
+            Some(h) => h.finish(size).await,
+            None => None,
         };
         let info = store
             .put_file(bucket, key, self.file.try_clone()?, size, md5, opts)
@@ -652,5 +705,36 @@ impl Drop for Staged {
     fn drop(&mut self) {
         self.stop_upload();
         self.budget.release(self.reserved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::Digest as _;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seq_hash_takes_writes_out_of_order_and_refuses_overwrites() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        let want: [u8; 16] = md5::Md5::digest(&data).into();
+        // Pieces of one write handed out of order, as several FUSE threads may.
+        let mut h = SeqHash::start().unwrap();
+        for (off, len) in [(100_000, 100_000), (0, 100_000), (250_000, 50_000), (200_000, 50_000)] {
+            assert!(h.feed(off, &data[off as usize..(off + len) as usize]).await);
+        }
+        assert_eq!(h.finish(data.len() as u64).await, Some(want));
+        // A gap left open: no hash.
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(0, &data[..10]).await);
+        assert!(h.feed(20, &data[20..30]).await);
+        assert_eq!(h.finish(30).await, None);
+        // A write over hashed bytes, or over an early write: no hash.
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(0, &data[..10]).await);
+        assert!(!h.feed(5, &data[5..15]).await);
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(10, &data[10..20]).await);
+        assert!(h.feed(15, &data[15..25]).await);
+        assert!(!h.feed(0, &data[..10]).await);
     }
 }
