@@ -500,7 +500,7 @@ impl Staged {
             return;
         }
         let end = h.hashed;
-        if end - self.written_back >= WRITEBACK_WINDOW {
+        if end.saturating_sub(self.written_back) >= WRITEBACK_WINDOW {
             start_writeback(&self.file, self.written_back, end - self.written_back);
             self.written_back = end;
         }
@@ -689,6 +689,7 @@ impl Staged {
             // The file may now be the object's data file: never write it again. Go on from an
             // empty sparse copy of the new version (chunks are fetched when touched).
             self.file = fresh;
+            self.written_back = 0;
             self.present = vec![false; chunks];
         } else {
             self.present = vec![true; chunks];
@@ -697,6 +698,11 @@ impl Staged {
         self.base = Some(info.clone());
         self.attrs = info.attrs.clone();
         self.dirty = false;
+        if size == 0 && self.budget.adopts() {
+            // Committed empty (`dd` closes a duplicate descriptor before writing): what is
+            // written next is again a whole file from its start.
+            self.seq_hash = SeqHash::start();
+        }
         Ok(Some(info))
     }
 }
