@@ -32,7 +32,9 @@
 //! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
 //! outside any transaction. Concurrent transactions share their fsync (see `commit.rs`): each
 //! commits without durability, then waits for one durable commit that covers it before it
-//! returns.
+//! returns; a writer with nobody queued behind it commits durably itself. A file staged on the
+//! data directory's filesystem can become a data file as it is (`Objects::put_file`: linked
+//! into `objects/`, fsynced, no copy).
 //!
 //! Files: this one holds the tables, the record helpers every topic uses, [`LocalStore`] and its
 //! shared `Inner`; the trait methods call per-topic code in `local/`: `open.rs` (open and
