@@ -42,6 +42,30 @@ pub fn body_from_bytes(b: impl Into<Bytes>) -> ByteStream {
     Box::pin(stream::once(async move { Ok(b) }))
 }
 
+/// A body of the first `len` bytes of `file`, read in 1 MiB chunks; a file shorter than `len`
+/// reads as zeros past its end (a sparse tail), a longer one is cut at `len`.
+pub fn body_from_file(file: std::fs::File, len: u64) -> ByteStream {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 1 << 20;
+    let st = stream::unfold((file, 0u64), move |(file, off)| async move {
+        if off >= len {
+            return None;
+        }
+        let n = (len - off).min(CHUNK) as usize;
+        let mut buf = vec![0u8; n];
+        let mut done = 0;
+        while done < n {
+            match file.read_at(&mut buf[done..], off + done as u64) {
+                Ok(0) => break, // sparse tail: zeros
+                Ok(k) => done += k,
+                Err(e) => return Some((Err(Error::Io(e)), (file, len))),
+            }
+        }
+        Some((Ok(Bytes::from(buf)), (file, off + n as u64)))
+    });
+    Box::pin(st)
+}
+
 /// Collect a body into memory. Only for small bodies (XML requests, tests).
 pub async fn collect_body(mut body: ByteStream, limit: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -452,6 +476,34 @@ pub trait Objects: Send + Sync {
         body: ByteStream,
         opts: PutOptions,
     ) -> Result<ObjectInfo>;
+    /// Make the first `len` bytes of `file` the new version of `key`: the same checks, digests
+    /// and result as [`Objects::put_object`] with those bytes. A store may keep the file itself
+    /// as the object's data instead of copying it (the embedded store links it into its data
+    /// directory when [`Objects::adopts_files_from`] says so), so after a successful return the
+    /// caller must not change the file through any descriptor; the store never changes it.
+    /// `md5`, when given, is the MD5 of exactly those bytes as the caller computed it while
+    /// writing them (in-process callers only): a store that adopts the file may take it instead
+    /// of reading the file back to hash it (not when `opts` asks for a flexible checksum). The
+    /// default streams the file into `put_object`, which hashes it anyway.
+    async fn put_file(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        file: std::fs::File,
+        len: u64,
+        md5: Option<[u8; 16]>,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        let _ = md5;
+        self.put_object(bucket, key, body_from_file(file, len), opts).await
+    }
+    /// Whether [`Objects::put_file`] of a file in directory `dir` keeps the file instead of
+    /// copying it (the embedded store: `dir` is on the filesystem of its data directory). A
+    /// writer that stages files there can then skip streaming them into `put_object` early.
+    fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
+        let _ = dir;
+        false
+    }
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult>;
     /// Read `range` of exactly the object version `info` describes (the page cache's loader).
     /// Fails with [`Error::ObjectChanged`] if that version is gone.

@@ -4,6 +4,7 @@
 mod common;
 
 use common::md5hex;
+use md5::Digest;
 use ozfs::store::MIN_PART_SIZE;
 use ozfs::*;
 use std::collections::BTreeMap;
@@ -881,4 +882,141 @@ async fn local_reader_keeps_old_version_during_overwrite() {
     s.delete_object(&b, "k", None).await.unwrap();
     let got = collect_body(r.body, 1 << 30).await.unwrap();
     assert!(got == old);
+}
+
+/// Data files under `objects/` of a data directory.
+fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for sub in std::fs::read_dir(dir.join("objects")).unwrap() {
+        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+            out.push(f.unwrap().path());
+        }
+    }
+    out
+}
+
+/// An anonymous file (`O_TMPFILE`, as the FUSE staging area makes them) in `dir` holding `data`.
+fn staged_file(dir: &std::path::Path, data: &[u8]) -> std::fs::File {
+    use std::io::Write;
+    let mut f = tempfile::tempfile_in(dir).unwrap();
+    f.write_all(data).unwrap();
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_file_adopts_a_staged_file_on_the_same_filesystem() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let s = LocalStore::open(dir.path(), "s3v").unwrap();
+    let b = bp("adopt");
+    s.create_bucket(&b, "alice").await.unwrap();
+    assert!(s.adopts_files_from(&staging));
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 13) as u8).collect();
+    let f = staged_file(&staging, &data);
+    let keep = f.try_clone().unwrap();
+    let info = s
+        .put_file(&b, "big", f, data.len() as u64, None, PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(info.size, data.len() as u64);
+    assert_eq!(info.etag, md5hex(&data));
+    let (_, got) = get(&s, &b, "big", GetOptions::default()).await.unwrap();
+    assert!(got == data);
+    // No copy: the one data file is the staged file itself (same inode).
+    let files = data_files(dir.path());
+    assert_eq!(files.len(), 1);
+    let m = std::fs::metadata(&files[0]).unwrap();
+    assert_eq!(m.ino(), keep.metadata().unwrap().ino());
+    // It survives a restart like any put.
+    drop(s);
+    let s = LocalStore::open(dir.path(), "s3v").unwrap();
+    let (_, got) = get(&s, &b, "big", GetOptions::default()).await.unwrap();
+    assert!(got == data);
+    // A caller that kept the MD5 while writing hands it over: the store takes it as the ETag
+    // (no read-back), still checking it against a declared Content-MD5.
+    let f = staged_file(&staging, &data);
+    let md5: [u8; 16] = md5::Md5::digest(&data).into();
+    let info = s
+        .put_file(&b, "known", f, data.len() as u64, Some(md5), PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(info.etag, md5hex(&data));
+    let (_, got) = get(&s, &b, "known", GetOptions::default()).await.unwrap();
+    assert!(got == data);
+    let f = staged_file(&staging, &data);
+    let opts = PutOptions {
+        content_md5: Some([1u8; 16]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put_file(&b, "known2", f, data.len() as u64, Some(md5), opts).await,
+        Err(Error::BadDigest)
+    ));
+    s.delete_object(&b, "known", None).await.unwrap();
+    // Overwriting removes it (only the store's name: the caller's descriptor still reads it).
+    put(&s, &b, "big", b"small now").await.unwrap();
+    assert!(data_files(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_file_copies_what_it_cannot_adopt_and_checks_like_put_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(dir.path(), "s3v").unwrap();
+    let mem = MemStore::new("s3v");
+    let b = bp("copy");
+    s.create_bucket(&b, "alice").await.unwrap();
+    mem.create_bucket(&b, "alice").await.unwrap();
+    assert!(!mem.adopts_files_from(dir.path()), "the default never adopts");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+    // A file longer than `len` cannot become the data file as it is: the store copies its
+    // first `len` bytes instead (as it does across filesystems, EXDEV).
+    let longer = staged_file(dir.path(), &[data.as_slice(), b"tail"].concat());
+    for store in [&s as &dyn ObjectStore, &mem] {
+        let info = store
+            .put_file(
+                &b,
+                "k",
+                longer.try_clone().unwrap(),
+                data.len() as u64,
+                None,
+                PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.etag, md5hex(&data));
+        let (_, got) = get(store, &b, "k", GetOptions::default()).await.unwrap();
+        assert!(got == data);
+        // Small files go inline, exactly as put_object.
+        let small = staged_file(dir.path(), b"tiny");
+        let info = store
+            .put_file(&b, "t", small, 4, None, PutOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(info.etag, md5hex(b"tiny"));
+        // The same checks as put_object: a wrong Content-MD5 commits nothing.
+        let f = staged_file(dir.path(), &data);
+        let opts = PutOptions {
+            content_md5: Some([0u8; 16]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.put_file(&b, "bad", f, data.len() as u64, None, opts).await,
+            Err(Error::BadDigest)
+        ));
+        assert!(matches!(store.head_object(&b, "bad").await, Err(Error::NoSuchKey(_))));
+        // A failed condition commits nothing either.
+        let f = staged_file(dir.path(), &data);
+        let opts = PutOptions {
+            condition: WriteCondition::IfNoneMatch,
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.put_file(&b, "k", f, data.len() as u64, None, opts).await,
+            Err(Error::PreconditionFailed)
+        ));
+    }
+    // Only the copied "k" has a data file: the failed puts left none behind.
+    assert_eq!(data_files(dir.path()).len(), 1);
 }

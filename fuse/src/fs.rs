@@ -257,7 +257,8 @@ impl Fs {
         };
         // Fail now, not at the first write, when the directory is unusable.
         drop(tempfile::tempfile_in(&staging)?);
-        let budget = Arc::new(StagingBudget::new(staging, cfg.staging_limit));
+        let adopts = store.adopts_files_from(&staging);
+        let budget = Arc::new(StagingBudget::new(staging, cfg.staging_limit).with_adoption(adopts));
         let now = SystemTime::now();
         let root = Fresh {
             kind: Kind::Dir,

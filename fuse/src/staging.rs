@@ -13,8 +13,13 @@
 //! - Truncation keeps a low-water mark (`base_valid`): bytes of the old object at or beyond it
 //!   are never copied again, so truncate-then-extend reads zeros as POSIX requires (the staged
 //!   file is sparse there).
-//! - Commit fills every missing chunk, then streams the staged file into one `put_object`.
-//!   After a commit the staged file equals the new object and stays usable for more writes.
+//! - Commit fills every missing chunk, then hands the staged file to the store's `put_file`.
+//!   A store that adopts files from the staging directory (the embedded store, when the
+//!   directory is on the data directory's filesystem: [`StagingBudget::adopts`]) links the file
+//!   in as the object's data file — one fsync, no second copy — so the staged copy then starts
+//!   afresh as a sparse copy of the new version (an empty temporary file, chunks fetched on
+//!   demand). Any other store gets the file streamed into `put_object`, and the staged file,
+//!   equal to the new object, stays usable for more writes.
 //! - Sequential writers do not wait for a full re-read at close: once a new (or truncated) file
 //!   has been written strictly sequentially past [`STREAM_AFTER`] bytes, an upload starts in
 //!   the background (`put_object` fed through a bounded channel) and every further appended
@@ -22,7 +27,8 @@
 //!   application is still writing, and close only finishes the upload. Any other change (a
 //!   write elsewhere, a truncate, an attribute change, a rename) cancels that upload, which
 //!   then ends with an error so the store commits nothing, and the commit falls back to
-//!   uploading the staged file. Small files never start one.
+//!   uploading the staged file. Small files never start one, nor does any file when the store
+//!   adopts staged files (its commit at close costs no copy, so there is nothing to overlap).
 //! - The area is bounded: the bytes the staged files may hold (their sizes) are reserved
 //!   against [`StagingBudget`]; a write or truncate that would exceed it fails with ENOSPC.
 
@@ -45,6 +51,106 @@ pub const CHUNK: u64 = 1 << 20;
 pub const STREAM_AFTER: u64 = 8 << 20;
 /// Chunks queued between the writer and the background upload.
 const STREAM_QUEUE: usize = 8;
+/// A sequentially written file that the store will adopt starts write-back of each window of
+/// this size as soon as it is written, so the fsync at commit has little left to do.
+const WRITEBACK_WINDOW: u64 = 8 << 20;
+
+/// The MD5 of a file written sequentially from its start, computed as it is written by a
+/// blocking task beside the writer (fed through a bounded channel, so the writer never waits for
+/// the hash unless it runs ahead of it), for a store that adopts the file at commit: it then
+/// need not read the file back to hash it.
+#[derive(Debug)]
+struct SeqHash {
+    tx: mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<Option<[u8; 16]>>,
+    /// Bytes `0..hashed` were sent to the task.
+    hashed: u64,
+    /// Writes that arrived ahead of `hashed` (the kernel may hand the pieces of one large write
+    /// to several FUSE threads), by offset, until the gap before them is written.
+    ahead: std::collections::BTreeMap<u64, Bytes>,
+    ahead_bytes: u64,
+}
+
+/// How many bytes of early writes [`SeqHash`] holds before it gives up.
+const HASH_REORDER_LIMIT: u64 = 16 << 20;
+
+impl SeqHash {
+    /// Start the hashing task (none outside a tokio runtime).
+    fn start() -> Option<SeqHash> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, mut rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+        let task = rt.spawn_blocking(move || {
+            let mut d = ozfs::namespace::rules::BodyDigest::new(&PutOptions::default());
+            while let Some(b) = rx.blocking_recv() {
+                d.update(&b).ok()?;
+            }
+            d.finish().ok().map(|d| d.md5)
+        });
+        Some(SeqHash {
+            tx,
+            task,
+            hashed: 0,
+            ahead: Default::default(),
+            ahead_bytes: 0,
+        })
+    }
+
+    /// Take the write of `data` at `offset`; false once the hash cannot cover the file (a write
+    /// over bytes already hashed, too much out of order, or the task gone).
+    async fn feed(&mut self, offset: u64, data: &[u8]) -> bool {
+        if offset < self.hashed {
+            return false;
+        }
+        if offset > self.hashed {
+            self.ahead_bytes += data.len() as u64;
+            let replaced = self.ahead.insert(offset, Bytes::copy_from_slice(data));
+            return replaced.is_none() && self.ahead_bytes <= HASH_REORDER_LIMIT;
+        }
+        if self.tx.send(Bytes::copy_from_slice(data)).await.is_err() {
+            return false;
+        }
+        self.hashed += data.len() as u64;
+        while let Some(e) = self.ahead.first_entry() {
+            if *e.key() > self.hashed {
+                break;
+            }
+            if *e.key() < self.hashed {
+                return false;
+            }
+            let b = e.remove();
+            self.ahead_bytes -= b.len() as u64;
+            self.hashed += b.len() as u64;
+            if self.tx.send(b).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The MD5 of everything fed (dropping a `SeqHash` instead just ends its task).
+    async fn finish(self, size: u64) -> Option<[u8; 16]> {
+        if self.hashed != size || !self.ahead.is_empty() {
+            return None;
+        }
+        drop(self.tx);
+        self.task.await.ok().flatten()
+    }
+}
+
+/// Start write-back of `len` bytes at `offset` of `f` (no wait).
+#[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
 
 /// A background upload fed by sequential writes.
 #[derive(Debug)]
@@ -123,6 +229,8 @@ pub struct StagingBudget {
     used: AtomicU64,
     /// Background upload tasks not finished yet (also cancelled ones still failing their put).
     uploads: Arc<AtomicU64>,
+    /// The store keeps committed staged files as they are (see [`StagingBudget::adopts`]).
+    adopts: bool,
 }
 
 impl StagingBudget {
@@ -132,6 +240,7 @@ impl StagingBudget {
             limit,
             used: AtomicU64::new(0),
             uploads: Arc::default(),
+            adopts: false,
         }
     }
 
@@ -139,6 +248,19 @@ impl StagingBudget {
     /// the cancel, and only then is it certain that it committed nothing.
     pub fn uploads_running(&self) -> u64 {
         self.uploads.load(Ordering::Acquire)
+    }
+
+    /// Record whether the store adopts files of this directory at commit
+    /// ([`ozfs::Objects::adopts_files_from`]).
+    pub fn with_adoption(mut self, adopts: bool) -> Self {
+        self.adopts = adopts;
+        self
+    }
+
+    /// Whether a committed staged file may have become the store's data file, so it must not
+    /// be written again.
+    pub fn adopts(&self) -> bool {
+        self.adopts
     }
 
     pub fn dir(&self) -> &Path {
@@ -199,6 +321,10 @@ pub struct Staged {
     /// End of the data while every write so far was sequential from 0 (new files only).
     seq_end: Option<u64>,
     streaming: Streaming,
+    /// MD5 of bytes `0..seq_end` while every write was sequential (adopting stores only).
+    seq_hash: Option<SeqHash>,
+    /// Write-back started up to here (adopting stores only).
+    written_back: u64,
 }
 
 impl Staged {
@@ -212,7 +338,13 @@ impl Staged {
         dirty: bool,
     ) -> FsResult<Self> {
         let file = tempfile::tempfile_in(budget.dir())?;
+        let stream = !budget.adopts;
         let size = base.as_ref().map_or(0, |b| b.size);
+        let seq_hash = if size == 0 && dirty && budget.adopts {
+            SeqHash::start()
+        } else {
+            None
+        };
         budget.reserve(size)?;
         let chunks = size.div_ceil(CHUNK) as usize;
         Ok(Staged {
@@ -225,13 +357,15 @@ impl Staged {
             size,
             dirty,
             seq_end: if size == 0 && dirty { Some(0) } else { None },
-            streaming: if size == 0 && dirty {
+            streaming: if size == 0 && dirty && stream {
                 Streaming::Candidate
             } else {
                 Streaming::Off
             },
             attrs,
             mtime,
+            seq_hash,
+            written_back: 0,
         })
     }
 
@@ -377,8 +511,26 @@ impl Staged {
             Some(e) if e == offset => Some(end),
             _ => None,
         };
+        self.feed_hash(end, data).await;
         self.feed_upload(store_arc, bucket, key, offset, data).await;
         Ok(data.len() as u32)
+    }
+
+    /// Keep the MD5 of a sequentially written file going with this write (that ended at `end`),
+    /// and start write-back of each full window hashed; drop the MD5 once it cannot cover the
+    /// file (see [`SeqHash::feed`]).
+    async fn feed_hash(&mut self, end: u64, data: &[u8]) {
+        let Some(h) = &mut self.seq_hash else { return };
+        let offset = end - data.len() as u64;
+        if !h.feed(offset, data).await {
+            self.seq_hash = None;
+            return;
+        }
+        let end = h.hashed;
+        if end.saturating_sub(self.written_back) >= WRITEBACK_WINDOW {
+            start_writeback(&self.file, self.written_back, end - self.written_back);
+            self.written_back = end;
+        }
     }
 
     /// Keep the background upload going with this write, start it, or cancel it.
@@ -474,6 +626,7 @@ impl Staged {
         }
         self.streaming = Streaming::Off;
         self.seq_end = None;
+        self.seq_hash = None;
     }
 
     /// Finish the background upload if it holds exactly the staged file under `key` with the
@@ -548,13 +701,39 @@ impl Staged {
             expected_len: Some(size),
             ..Default::default()
         };
-        let body = file_stream(self.file.try_clone()?, size);
-        let info = store.put_object(bucket, key, body, opts).await?;
-        self.present = vec![true; size.div_ceil(CHUNK) as usize];
+        // Where the staged copy goes on if the store keeps this file (made before the commit, so
+        // nothing can fail between the commit and the switch).
+        let fresh = match self.budget.adopts() {
+            true => Some(tempfile::tempfile_in(self.budget.dir())?),
+            false => None,
+        };
+        // The MD5 kept while the file was written sequentially from 0, if it covers all of it.
+        let md5 = match self.seq_hash.take() {
+            Some(h) => h.finish(size).await,
+            None => None,
+        };
+        let info = store
+            .put_file(bucket, key, self.file.try_clone()?, size, md5, opts)
+            .await?;
+        let chunks = size.div_ceil(CHUNK) as usize;
+        if let Some(fresh) = fresh {
+            // The file may now be the object's data file: never write it again. Go on from an
+            // empty sparse copy of the new version (chunks are fetched when touched).
+            self.file = fresh;
+            self.written_back = 0;
+            self.present = vec![false; chunks];
+        } else {
+            self.present = vec![true; chunks];
+        }
         self.base_valid = size;
         self.base = Some(info.clone());
         self.attrs = info.attrs.clone();
         self.dirty = false;
+        if size == 0 && self.budget.adopts() {
+            // Committed empty (`dd` closes a duplicate descriptor before writing): what is
+            // written next is again a whole file from its start.
+            self.seq_hash = SeqHash::start();
+        }
         Ok(Some(info))
     }
 }
@@ -566,23 +745,33 @@ impl Drop for Staged {
     }
 }
 
-/// Stream `len` bytes of `file` from offset 0 in chunks of [`CHUNK`].
-fn file_stream(file: File, len: u64) -> ByteStream {
-    let st = futures_util::stream::unfold((file, 0u64), move |(file, off)| async move {
-        if off >= len {
-            return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::Digest as _;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seq_hash_takes_writes_out_of_order_and_refuses_overwrites() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        let want: [u8; 16] = md5::Md5::digest(&data).into();
+        // Pieces of one write handed out of order, as several FUSE threads may.
+        let mut h = SeqHash::start().unwrap();
+        for (off, len) in [(100_000, 100_000), (0, 100_000), (250_000, 50_000), (200_000, 50_000)] {
+            assert!(h.feed(off, &data[off as usize..(off + len) as usize]).await);
         }
-        let n = (len - off).min(CHUNK) as usize;
-        let mut buf = vec![0u8; n];
-        let mut done = 0;
-        while done < n {
-            match file.read_at(&mut buf[done..], off + done as u64) {
-                Ok(0) => break, // sparse tail: zeros
-                Ok(k) => done += k,
-                Err(e) => return Some((Err(ozfs::Error::Io(e)), (file, len))),
-            }
-        }
-        Some((Ok(Bytes::from(buf)), (file, off + n as u64)))
-    });
-    Box::pin(st)
+        assert_eq!(h.finish(data.len() as u64).await, Some(want));
+        // A gap left open: no hash.
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(0, &data[..10]).await);
+        assert!(h.feed(20, &data[20..30]).await);
+        assert_eq!(h.finish(30).await, None);
+        // A write over hashed bytes, or over an early write: no hash.
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(0, &data[..10]).await);
+        assert!(!h.feed(5, &data[5..15]).await);
+        let mut h = SeqHash::start().unwrap();
+        assert!(h.feed(10, &data[10..20]).await);
+        assert!(h.feed(15, &data[15..25]).await);
+        assert!(!h.feed(0, &data[..10]).await);
+    }
 }

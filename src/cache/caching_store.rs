@@ -125,6 +125,22 @@ impl Objects for CachingStore {
     ) -> Result<ObjectInfo> {
         self.inner.put_object(bucket, key, body, opts).await
     }
+    // The new object is a new version: the cache, keyed by version, cannot serve the old bytes
+    // for it, exactly as after `put_object`.
+    async fn put_file(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        file: std::fs::File,
+        len: u64,
+        md5: Option<[u8; 16]>,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        self.inner.put_file(bucket, key, file, len, md5, opts).await
+    }
+    fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
+        self.inner.adopts_files_from(dir)
+    }
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let mut attempt = 0;
         loop {

@@ -137,6 +137,26 @@ impl Objects for DeadlineStore {
         self.bounded("put object", limit, self.inner.put_object(bucket, key, body, opts))
             .await
     }
+    async fn put_file(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        file: std::fs::File,
+        len: u64,
+        md5: Option<[u8; 16]>,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        let limit = self.with_body(Some(len));
+        self.bounded(
+            "put object",
+            limit,
+            self.inner.put_file(bucket, key, file, len, md5, opts),
+        )
+        .await
+    }
+    fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
+        self.inner.adopts_files_from(dir)
+    }
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let r = self.run("get object", self.inner.get_object(bucket, key, opts)).await?;
         Ok(GetResult {

@@ -32,7 +32,9 @@
 //! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
 //! outside any transaction. Concurrent transactions share their fsync (see `commit.rs`): each
 //! commits without durability, then waits for one durable commit that covers it before it
-//! returns.
+//! returns; a writer with nobody queued behind it commits durably itself. A file staged on the
+//! data directory's filesystem can become a data file as it is (`Objects::put_file`: linked
+//! into `objects/`, fsynced, no copy).
 //!
 //! Files: this one holds the tables, the record helpers every topic uses, [`LocalStore`] and its
 //! shared `Inner`; the trait methods call per-topic code in `local/`: `open.rs` (open and
@@ -231,15 +233,21 @@ fn body_of(files: &Arc<Files>, src: Source, range: Range<u64>, key: &str) -> Byt
     }
 }
 
-/// Record that versions below `next` are used.
+/// Record that versions below `next` are used. The stored mark moves in steps of
+/// [`VERSION_RESERVE`], so most commits leave the `meta` table (one page write per commit) alone;
+/// the versions a restart skips are never used, which is all the mark promises.
 fn bump_version(txn: &WriteTransaction, next: u64) -> Result<()> {
     let mut meta = txn.open_table(META).map_err(db)?;
     let cur = meta.get(NEXT_VERSION).map_err(db)?.map(|v| v.value()).unwrap_or(0);
     if next > cur {
-        meta.insert(NEXT_VERSION, next).map_err(db)?;
+        meta.insert(NEXT_VERSION, next.saturating_add(VERSION_RESERVE))
+            .map_err(db)?;
     }
     Ok(())
 }
+
+/// How far past the highest used version the stored mark of [`bump_version`] is set.
+const VERSION_RESERVE: u64 = 4096;
 
 fn read_inline(txn: &redb::ReadTransaction, version: u64) -> Result<bytes::Bytes> {
     let t = txn.open_table(INLINE).map_err(db)?;

@@ -327,8 +327,11 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
 
     // The mounts share the store (and its page cache) with the endpoint.
     let mut mounts = Vec::new();
+    // On the embedded store the mounts stage files inside the data directory, so a committed
+    // staged file is linked in as the object's data file instead of being copied.
+    let staging = settings.backend.is_none().then(|| settings.data_dir.join("staging"));
     for m in &args.mounts {
-        match mount_one(store.clone(), &settings.s3_volume, m).await {
+        match mount_one(store.clone(), &settings.s3_volume, m, staging.clone()).await {
             Ok(h) => mounts.push(h),
             Err(e) => {
                 unmount_all(mounts).await;
@@ -398,10 +401,19 @@ fn listen_error(listen: SocketAddr, e: &std::io::Error) -> CliError {
 }
 
 /// Mount one `--mount` (blocking until the kernel answered, so off the async workers).
-async fn mount_one(store: Arc<dyn ObjectStore>, volume: &str, m: &MountSpec) -> CliResult<MountHandle> {
+async fn mount_one(
+    store: Arc<dyn ObjectStore>,
+    volume: &str,
+    m: &MountSpec,
+    staging_dir: Option<PathBuf>,
+) -> CliResult<MountHandle> {
     let bucket = BucketPath::new(volume, m.bucket.clone());
     let (prefix, mountpoint) = (m.prefix.clone(), m.mountpoint.clone());
-    tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, MountOptions::default()))
+    let opts = MountOptions {
+        staging_dir,
+        ..MountOptions::default()
+    };
+    tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, opts))
         .await
         .map_err(|e| CliError(format!("mounting failed: {e}")))?
         .map_err(|e| {

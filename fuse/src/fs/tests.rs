@@ -1,7 +1,7 @@
 //! Unit tests of [`Fs`] against the in-memory store (no kernel involved).
 
 use super::*;
-use ozfs::{collect_body, MemStore};
+use ozfs::{collect_body, MemStore, Namespace};
 
 const B: &str = "bkt";
 
@@ -608,4 +608,189 @@ async fn open_readers_follow_replaced_versions() {
     let e = s.fs.read(a.ino, o.fh, 0, 6).await.unwrap_err();
     assert_eq!(e.errno().0, libc::ESTALE);
     s.fs.release(a.ino, o.fh).await.unwrap();
+}
+
+/// A store that counts the key I/O calls made into it (by name), over the embedded store.
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    calls: Mutex<std::collections::BTreeMap<&'static str, u32>>,
+}
+
+impl Counting {
+    fn count(&self, op: &'static str) {
+        *crate::sync::lock(&self.calls).entry(op).or_insert(0) += 1;
+    }
+    fn take(&self) -> std::collections::BTreeMap<&'static str, u32> {
+        std::mem::take(&mut *crate::sync::lock(&self.calls))
+    }
+}
+
+impl ozfs::PassThrough for Counting {
+    fn wrapped(&self) -> &dyn ObjectStore {
+        self.inner.as_ref()
+    }
+}
+
+#[async_trait::async_trait]
+impl ozfs::Objects for Counting {
+    async fn put_object(
+        &self,
+        b: &BucketPath,
+        k: &str,
+        body: ozfs::ByteStream,
+        o: PutOptions,
+    ) -> ozfs::Result<ObjectInfo> {
+        self.count("put_object");
+        self.inner.put_object(b, k, body, o).await
+    }
+    async fn put_file(
+        &self,
+        b: &BucketPath,
+        k: &str,
+        f: std::fs::File,
+        len: u64,
+        md5: Option<[u8; 16]>,
+        o: PutOptions,
+    ) -> ozfs::Result<ObjectInfo> {
+        self.count("put_file");
+        self.inner.put_file(b, k, f, len, md5, o).await
+    }
+    fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
+        self.inner.adopts_files_from(dir)
+    }
+    async fn get_object(&self, b: &BucketPath, k: &str, o: ozfs::GetOptions) -> ozfs::Result<ozfs::GetResult> {
+        self.count("get_object");
+        self.inner.get_object(b, k, o).await
+    }
+    async fn read_version(
+        &self,
+        b: &BucketPath,
+        i: &ObjectInfo,
+        r: std::ops::Range<u64>,
+    ) -> ozfs::Result<ozfs::ByteStream> {
+        self.count("read_version");
+        self.inner.read_version(b, i, r).await
+    }
+    async fn pin_version(&self, b: &BucketPath, i: &ObjectInfo) -> ozfs::Result<ozfs::VersionPin> {
+        self.count("pin_version");
+        self.inner.pin_version(b, i).await
+    }
+    async fn head_object(&self, b: &BucketPath, k: &str) -> ozfs::Result<ObjectInfo> {
+        self.count("head_object");
+        self.inner.head_object(b, k).await
+    }
+    async fn delete_object(&self, b: &BucketPath, k: &str, m: Option<&str>) -> ozfs::Result<()> {
+        self.count("delete_object");
+        self.inner.delete_object(b, k, m).await
+    }
+    async fn copy_object(
+        &self,
+        sb: &BucketPath,
+        sk: &str,
+        db: &BucketPath,
+        dk: &str,
+        o: ozfs::CopyOptions,
+    ) -> ozfs::Result<ObjectInfo> {
+        self.count("copy_object");
+        self.inner.copy_object(sb, sk, db, dk, o).await
+    }
+    async fn set_attrs(&self, b: &BucketPath, k: &str, a: ObjectAttrs) -> ozfs::Result<ObjectInfo> {
+        self.count("set_attrs");
+        self.inner.set_attrs(b, k, a).await
+    }
+    async fn rename_object(&self, b: &BucketPath, f: &str, t: &str) -> ozfs::Result<()> {
+        self.count("rename_object");
+        self.inner.rename_object(b, f, t).await
+    }
+    async fn rename_prefix(&self, b: &BucketPath, f: &str, t: &str) -> ozfs::Result<u64> {
+        self.count("rename_prefix");
+        self.inner.rename_prefix(b, f, t).await
+    }
+    async fn list_objects(&self, b: &BucketPath, r: ListRequest) -> ozfs::Result<ozfs::ListPage> {
+        self.count("list_objects");
+        self.inner.list_objects(b, r).await
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
+        self.inner.subscribe()
+    }
+}
+
+/// An [`Fs`] over the embedded store in a temporary data directory, staging inside it (as
+/// `serve --mount` does), with its calls counted.
+async fn counted_local() -> (tempfile::TempDir, Arc<Counting>, Fs, BucketPath) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = ozfs::LocalStore::open(dir.path(), "s3v").unwrap();
+    let bucket = BucketPath::new("s3v", B);
+    local.create_bucket(&bucket, "me").await.unwrap();
+    let counting = Arc::new(Counting {
+        inner: Arc::new(local),
+        calls: Mutex::new(Default::default()),
+    });
+    let cfg = FsConfig {
+        staging_dir: Some(dir.path().join("staging")),
+        ..Default::default()
+    };
+    let fs = Fs::new(counting.clone(), bucket.clone(), "", cfg).unwrap();
+    fs.check_bucket().await.unwrap();
+    counting.take();
+    (dir, counting, fs, bucket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_file_create_write_close_is_one_store_call() {
+    let (_dir, c, fs, bucket) = counted_local().await;
+    // The kernel's negative lookup before O_CREAT (the name might exist in the store).
+    assert!(matches!(fs.lookup(ROOT_INO, "f").await, Err(FsError::NotFound)));
+    let lookup = c.take();
+    let (a, o) = fs.create(ROOT_INO, "f", 0o644, 0, 0, 7).await.unwrap();
+    assert_eq!(fs.write(a.ino, o.fh, 0, &[7u8; 1024]).await.unwrap(), 1024);
+    fs.flush(a.ino, o.fh, 7).await.unwrap();
+    fs.release(a.ino, o.fh).await.unwrap();
+    fs.getattr(a.ino).await.unwrap();
+    let calls = c.take();
+    assert_eq!(
+        calls,
+        [("put_file", 1)].into_iter().collect(),
+        "create, write, close, stat: one commit and nothing else (negative lookup before: {lookup:?})"
+    );
+    assert_eq!(c.inner.head_object(&bucket, "f").await.unwrap().size, 1024);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_staged_file_becomes_the_data_file_and_is_never_written_again() {
+    let (dir, c, fs, bucket) = counted_local().await;
+    let first: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31) as u8).collect();
+    let (a, o) = fs.create(ROOT_INO, "big", 0o644, 0, 0, 7).await.unwrap();
+    for (n, chunk) in first.chunks(128 * 1024).enumerate() {
+        fs.write(a.ino, o.fh, (n * 128 * 1024) as u64, chunk).await.unwrap();
+    }
+    fs.fsync(a.ino, o.fh).await.unwrap();
+    let v1 = c.inner.head_object(&bucket, "big").await.unwrap();
+    // The MD5 kept while writing sequentially, handed to the store, is the object's ETag.
+    use md5::Digest as _;
+    assert_eq!(v1.etag, hex::encode(md5::Md5::digest(&first)));
+    // Linked in, not copied: the staging area holds no second copy of the bytes.
+    let mut data_files = 0;
+    for sub in std::fs::read_dir(dir.path().join("objects")).unwrap() {
+        data_files += std::fs::read_dir(sub.unwrap().path()).unwrap().count();
+    }
+    assert_eq!(data_files, 1);
+    assert_eq!(c.take().get("put_file"), Some(&1));
+    // Writing on through the same handle changes a fresh copy, never the committed version.
+    fs.write(a.ino, o.fh, 10, b"CHANGED").await.unwrap();
+    let got = collect_body(c.inner.read_version(&bucket, &v1, 0..20).await.unwrap(), 100)
+        .await
+        .unwrap();
+    assert_eq!(got, first[..20]);
+    // Reads through the handle see the change over the committed bytes.
+    assert_eq!(
+        fs.read(a.ino, o.fh, 8, 12).await.unwrap(),
+        [&first[8..10], b"CHANGED", &first[17..20]].concat()
+    );
+    fs.flush(a.ino, o.fh, 7).await.unwrap();
+    fs.release(a.ino, o.fh).await.unwrap();
+    let mut want = first.clone();
+    want[10..17].copy_from_slice(b"CHANGED");
+    let g = c.inner.get_object(&bucket, "big", Default::default()).await.unwrap();
+    assert!(collect_body(g.body, 1 << 30).await.unwrap() == want);
 }

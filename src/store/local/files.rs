@@ -79,6 +79,60 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
     }
 }
 
+/// How [`Files::adopt`] gets the digests of a file.
+pub enum Hash {
+    /// Read the file back and hash it.
+    Compute(Box<BodyDigest>),
+    /// Computed by the writer of the file as it wrote it.
+    Known(Digests),
+}
+
+/// Free space (for unprivileged writers) below which [`Files::adopt`] copies instead: the room
+/// a copy would have taken plus this much is left for the metadata the commit writes.
+const ADOPT_HEADROOM: u64 = 4 << 20;
+
+/// Bytes free for unprivileged writers on the filesystem of `dir`.
+#[allow(unsafe_code, reason = "statvfs(3) through libc: std has no free-space call")]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs fills the struct it is given; the path is a NUL-terminated string.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Give the open file `f` the new name `dst` (`linkat` of its `/proc/self/fd` entry, which also
+/// links a file created with `O_TMPFILE`); EXDEV when `dst` is on another filesystem.
+#[allow(
+    unsafe_code,
+    reason = "linkat(2) through libc: std cannot link an open file by descriptor"
+)]
+fn link_fd(f: &File, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let src = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    let dst = std::ffi::CString::new(dst.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated strings that live across the call; the fd is valid
+    // while `f` lives.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -448,6 +502,73 @@ impl Files {
                 Err(e)
             }
         }
+    }
+
+    /// Make `file` itself the new data file `id`, without copying it, if it can be linked into
+    /// `objects/` (a file created with `O_TMPFILE`, or linked elsewhere, on the filesystem of
+    /// the data directory, exactly `len` bytes long, with room for a copy of it still free: see
+    /// [`ADOPT_HEADROOM`]). Returns `Ok(None)`, having changed nothing,
+    /// when it cannot: the caller copies the bytes instead. Otherwise the file is hashed (unless
+    /// its digests are known) while it is fsynced (two blocking tasks), and when this returns Ok it is durable
+    /// under its final name (its directory entry when [`Files::sync_dirty_dirs`] runs); the guard
+    /// removes it unless disarmed after the metadata commit. The file's bytes are never changed.
+    pub async fn adopt(&self, id: u64, file: Arc<File>, len: u64, hash: Hash) -> Result<Option<(Digests, FileGuard)>> {
+        let dst = self.path(id);
+        let gate = Gate::default();
+        let abandon = Abandon {
+            gate: gate.clone(),
+            files: Some([dst.clone(), dst.clone()]),
+        };
+        let (f, d, g) = (file.clone(), dst.clone(), gate.clone());
+        let objects = self.objects.clone();
+        let linked = tokio::task::spawn_blocking(move || -> Result<bool> {
+            if f.metadata()?.len() != len {
+                return Ok(false);
+            }
+            // Nearly full: copy instead, so the refusal comes from the data write, cleanly, and
+            // never from the metadata commit (redb refuses every later transaction after a failed
+            // page write until it is reopened).
+            if free_bytes(&objects).is_some_and(|free| free < len.saturating_add(ADOPT_HEADROOM)) {
+                return Ok(false);
+            }
+            g.run(|| Ok(link_fd(&f, &d).is_ok()))
+        })
+        .await
+        .map_err(|e| Error::storage_from("adopt task failed", e))??;
+        if !linked {
+            abandon.disarm();
+            return Ok(None);
+        }
+        let f = file.clone();
+        let hasher = tokio::task::spawn_blocking(move || -> Result<Digests> {
+            let mut digest = match hash {
+                Hash::Known(d) => return Ok(d),
+                Hash::Compute(d) => *d,
+            };
+            let mut buf = vec![0u8; CHUNK];
+            let mut off = 0u64;
+            while off < len {
+                let n = (len - off).min(CHUNK as u64) as usize;
+                f.read_exact_at(&mut buf[..n], off)?;
+                digest.update(&buf[..n])?;
+                off += n as u64;
+            }
+            digest.finish()
+        });
+        let syncer = tokio::task::spawn_blocking(move || -> Result<()> {
+            file.sync_data()?;
+            drop_cache(&file, 0, 0);
+            Ok(())
+        });
+        let joined = |e: tokio::task::JoinError| Error::storage_from("adopt task failed", e);
+        let hashed = hasher.await.map_err(joined);
+        let synced = syncer.await.map_err(joined);
+        // On any error `abandon` (dropped here) unlinks the new name; the file stays the caller's.
+        let dg = hashed??;
+        synced??;
+        abandon.disarm();
+        self.mark_dirty(id);
+        Ok(Some((dg, FileGuard { path: Some(dst) })))
     }
 
     /// Make `dst` a new data file with the bytes of `src` (a hard link; a copy where links are not

@@ -194,6 +194,82 @@ impl Objects for LocalStore {
         self.inner.emit(&real, key, ChangeKind::Put);
         Ok(info)
     }
+    /// A large file on the data directory's filesystem becomes the data file as it is (linked
+    /// into `objects/`, hashed while it is fsynced unless the caller gave its MD5: no copy); a
+    /// small one is stored inline like
+    /// any small put, and one that cannot be linked is copied by `put_object`.
+    async fn put_file(
+        &self,
+        bucket: &BucketPath,
+        key: &str,
+        file: std::fs::File,
+        len: u64,
+        md5: Option<[u8; 16]>,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        if len <= INLINE_MAX as u64 {
+            return self
+                .put_object(bucket, key, crate::store::body_from_file(file, len), opts)
+                .await;
+        }
+        validate_key(key)?;
+        let b = bucket.clone();
+        self.run(move |i| i.resolve(&b)).await?;
+        let file = Arc::new(file);
+        let id = self.inner.alloc();
+        // The caller's MD5 stands for reading the file back, unless a flexible checksum is asked.
+        let hash = match md5 {
+            Some(m) if opts.checksum.is_none() => {
+                if opts.content_md5.is_some_and(|want| want != m) {
+                    return Err(Error::BadDigest);
+                }
+                if opts.expected_len.is_some_and(|want| want != len) {
+                    return Err(Error::IncompleteBody {
+                        expected: opts.expected_len.unwrap_or(len),
+                        got: len,
+                    });
+                }
+                files::Hash::Known(crate::namespace::rules::Digests {
+                    md5: m,
+                    etag: hex::encode(m),
+                    len,
+                    checksums: Default::default(),
+                })
+            }
+            _ => files::Hash::Compute(Box::new(BodyDigest::new(&opts))),
+        };
+        let Some((d, guard)) = self.inner.files.adopt(id, file.clone(), len, hash).await? else {
+            let body = crate::store::body_from_file(file.try_clone()?, len);
+            return self.put_object(bucket, key, body, opts).await;
+        };
+        let mut attrs = opts.attrs;
+        attrs.checksums = d.checksums;
+        let rec = ObjectRec {
+            size: d.len,
+            etag: d.etag,
+            last_modified: SystemTime::now(),
+            version: id,
+            owner: opts.owner.clone().unwrap_or_default(),
+            attrs,
+            multipart: false,
+            segments: vec![Segment { file: id, size: d.len }],
+            inline: false,
+            part_numbers: Vec::new(),
+        };
+        let (b, k, cond) = (bucket.clone(), key.to_string(), opts.condition);
+        let (real, info) = self
+            .run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
+            .await?;
+        self.inner.emit(&real, key, ChangeKind::Put);
+        Ok(info)
+    }
+    fn adopts_files_from(&self, dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(dir), std::fs::metadata(&self.inner.dir)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev(),
+            _ => false,
+        }
+    }
     async fn get_object(&self, bucket: &BucketPath, key: &str, opts: GetOptions) -> Result<GetResult> {
         let (b, k) = (bucket.clone(), key.to_string());
         let (info, src, range) = self
