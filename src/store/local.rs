@@ -44,6 +44,7 @@
 
 mod codec;
 mod commit;
+mod db;
 mod files;
 mod multipart;
 mod namespace;
@@ -259,7 +260,7 @@ fn read_inline(txn: &redb::ReadTransaction, version: u64) -> Result<bytes::Bytes
 }
 
 struct Inner {
-    db: Database,
+    db: db::Db,
     files: Arc<Files>,
     next_version: AtomicU64,
     changes: broadcast::Sender<ChangeEvent>,
@@ -275,7 +276,34 @@ impl Inner {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
-        self.db.begin_read().map_err(db)
+        self.retry_refused(|d| d.begin_read().map_err(|e| Box::new(e.into())))
+            .map(|(_, t)| t)
+    }
+
+    /// A write transaction and the database generation it belongs to (for [`db::Db::fail`]).
+    fn begin_write(&self) -> Result<(u64, WriteTransaction)> {
+        self.retry_refused(|d| d.begin_write().map_err(|e| Box::new(e.into())))
+    }
+
+    /// Run `op` on the current database; if the database refuses it because of an earlier I/O
+    /// error, once more on the reopened database.
+    fn retry_refused<T>(&self, op: impl Fn(&Database) -> std::result::Result<T, Box<redb::Error>>) -> Result<(u64, T)> {
+        let (generation, d) = self.db.get()?;
+        match op(&d) {
+            Ok(t) => Ok((generation, t)),
+            Err(e) => {
+                let refused = matches!(*e, redb::Error::PreviousIo);
+                let err = self.db.fail(generation, *e);
+                if !refused {
+                    return Err(err);
+                }
+                drop(d);
+                let (generation, d) = self.db.get()?;
+                op(&d)
+                    .map(|t| (generation, t))
+                    .map_err(|e| self.db.fail(generation, *e))
+            }
+        }
     }
 
     fn resolve(&self, p: &BucketPath) -> Result<(BucketPath, BucketRec)> {
@@ -387,14 +415,14 @@ mod tests {
         s.rename_prefix(&b, "d/", "e/").await.unwrap(); // replaces e/x
         s.delete_object(&b, "c", None).await.unwrap();
         let inline_entries = {
-            let txn = s.inner.db.begin_read().unwrap();
+            let txn = s.inner.read().unwrap();
             let t = txn.open_table(INLINE).unwrap();
             redb::ReadableTableMetadata::len(&t).unwrap()
         };
         // Live objects: a, e/x.
         assert_eq!(inline_entries, 2);
         let indexed = {
-            let txn = s.inner.db.begin_read().unwrap();
+            let txn = s.inner.read().unwrap();
             let t = txn.open_table(VERSIONS).unwrap();
             redb::ReadableTableMetadata::len(&t).unwrap()
         };

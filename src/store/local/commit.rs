@@ -51,7 +51,7 @@ impl Inner {
         self.lock_sync().active += 1;
         // Counted in `active` until committed or abandoned, whatever returns first.
         let mut entry = Active(self, true);
-        let mut txn = self.db.begin_write().map_err(db)?;
+        let (generation, mut txn) = self.begin_write()?;
         let out = f(&txn)?;
         // Alone and no durable commit in flight: this commit is the durable one.
         let own_sync = {
@@ -64,7 +64,7 @@ impl Inner {
         };
         if !own_sync {
             txn.set_durability(Durability::None);
-            txn.commit().map_err(db)?;
+            txn.commit().map_err(|e| self.db.fail(generation, e))?;
             let seq = {
                 let mut st = self.lock_sync();
                 entry.leave(&mut st);
@@ -81,7 +81,7 @@ impl Inner {
             Err(e) => Err((e, false)),
             Ok(()) => {
                 txn.set_durability(Durability::Immediate);
-                txn.commit().map_err(|e| (db(e), true))
+                txn.commit().map_err(|e| (self.db.fail(generation, e), true))
             }
         };
         let mut st = self.lock_sync();
@@ -149,13 +149,13 @@ impl Inner {
         self.files.sync_dirty_dirs()?;
         self.lock_sync().active += 1;
         let _entry = Active(self, true);
-        let mut txn = self.db.begin_write().map_err(db)?;
+        let (generation, mut txn) = self.begin_write()?;
         txn.set_durability(Durability::Immediate);
         txn.open_table(META)
-            .map_err(db)?
+            .map_err(|e| self.db.fail(generation, e))?
             .insert("durable_seq", target)
-            .map_err(db)?;
-        txn.commit().map_err(db)
+            .map_err(|e| self.db.fail(generation, e))?;
+        txn.commit().map_err(|e| self.db.fail(generation, e))
     }
 }
 

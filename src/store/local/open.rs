@@ -154,7 +154,7 @@ impl LocalStore {
         let next = stored_next.max(max_ref + 1).max(rec.max_id + 1).max(1);
         Ok(LocalStore {
             inner: Arc::new(Inner {
-                db: database,
+                db: db::Db::new(dir.join("meta.redb"), database),
                 files,
                 next_version: AtomicU64::new(next),
                 changes: broadcast::channel(1024).0,
