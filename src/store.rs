@@ -14,6 +14,7 @@ pub mod deadline;
 pub mod local;
 pub mod mem;
 pub mod remote;
+pub mod writeback;
 
 /// The store's traits, for code that calls a concrete store (`MemStore`, `LocalStore`, …)
 /// rather than a `dyn ObjectStore` (whose methods need no import): `use ozfs::store::prelude::*;`.

@@ -137,21 +137,6 @@ impl SeqHash {
     }
 }
 
-/// Start write-back of `len` bytes at `offset` of `f` (no wait).
-#[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
-fn start_writeback(f: &File, offset: u64, len: u64) {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
-    unsafe {
-        libc::sync_file_range(
-            f.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
 /// A background upload fed by sequential writes.
 #[derive(Debug)]
 struct Upload {
@@ -528,7 +513,7 @@ impl Staged {
         }
         let end = h.hashed;
         if end.saturating_sub(self.written_back) >= WRITEBACK_WINDOW {
-            start_writeback(&self.file, self.written_back, end - self.written_back);
+            ozfs::store::writeback::start(&self.file, self.written_back, end - self.written_back);
             self.written_back = end;
         }
     }

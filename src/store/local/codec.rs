@@ -256,6 +256,24 @@ pub struct ObjectRec {
 }
 
 impl ObjectRec {
+    /// A single-part object, version `version`, of the body digested as `d`, written now:
+    /// stored `inline` (in the inline table), or in the data file numbered like the version.
+    pub fn single(version: u64, d: crate::namespace::rules::Digests, owner: String, mut attrs: ObjectAttrs, inline: bool) -> ObjectRec {
+        attrs.checksums = d.checksums;
+        ObjectRec {
+            size: d.len,
+            etag: d.etag,
+            last_modified: SystemTime::now(),
+            version,
+            owner,
+            attrs,
+            multipart: false,
+            segments: if inline { Vec::new() } else { vec![Segment { file: version, size: d.len }] },
+            inline,
+            part_numbers: Vec::new(),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Enc::default();
         e.u64(self.size)

@@ -208,7 +208,7 @@ fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>, gate: &Gate)
                     if written - submitted >= WRITEBACK_WINDOW {
                         w.flush()?;
                         let f = w.get_ref();
-                        start_writeback(f, submitted, written - submitted);
+                        crate::store::writeback::start(f, submitted, written - submitted);
                         if submitted > dropped {
                             wait_writeback(f, dropped, submitted - dropped);
                             drop_cache(f, dropped, submitted - dropped);
@@ -284,20 +284,6 @@ impl Drop for Abandon {
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
-fn start_writeback(f: &File, offset: u64, len: u64) {
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
-    unsafe {
-        libc::sync_file_range(
-            f.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code, reason = "sync_file_range(2) through libc: std has no ranged writeback")]
 fn wait_writeback(f: &File, offset: u64, len: u64) {
     let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
     // SAFETY: sync_file_range only reads its integer arguments; the fd is valid while `f` lives.
@@ -305,9 +291,6 @@ fn wait_writeback(f: &File, offset: u64, len: u64) {
         libc::sync_file_range(f.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, flags);
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_f: &File, _offset: u64, _len: u64) {}
 
 #[cfg(not(target_os = "linux"))]
 fn wait_writeback(_f: &File, _offset: u64, _len: u64) {}

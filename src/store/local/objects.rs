@@ -154,39 +154,13 @@ impl Objects for LocalStore {
                     data.extend_from_slice(c);
                 }
                 let d = digest.finish()?;
-                let mut attrs = opts.attrs;
-                attrs.checksums = d.checksums;
-                let rec = ObjectRec {
-                    size: d.len,
-                    etag: d.etag,
-                    last_modified: SystemTime::now(),
-                    version: id,
-                    owner: opts.owner.clone().unwrap_or_default(),
-                    attrs,
-                    multipart: false,
-                    segments: Vec::new(),
-                    inline: true,
-                    part_numbers: Vec::new(),
-                };
+                let rec = ObjectRec::single(id, d, opts.owner.clone().unwrap_or_default(), opts.attrs, true);
                 i.commit_object(&b, &k, rec, &opts.condition, Vec::new(), Some(&data))
             })
             .await?
         } else {
             let (d, guard) = self.inner.files.write_head(id, head, BodyDigest::new(&opts)).await?;
-            let mut attrs = opts.attrs;
-            attrs.checksums = d.checksums;
-            let rec = ObjectRec {
-                size: d.len,
-                etag: d.etag,
-                last_modified: SystemTime::now(),
-                version: id,
-                owner: opts.owner.clone().unwrap_or_default(),
-                attrs,
-                multipart: false,
-                segments: vec![Segment { file: id, size: d.len }],
-                inline: false,
-                part_numbers: Vec::new(),
-            };
+            let rec = ObjectRec::single(id, d, opts.owner.clone().unwrap_or_default(), opts.attrs, false);
             let cond = opts.condition;
             self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
                 .await?
@@ -242,20 +216,7 @@ impl Objects for LocalStore {
             let body = crate::store::body_from_file(file.try_clone()?, len);
             return self.put_object(bucket, key, body, opts).await;
         };
-        let mut attrs = opts.attrs;
-        attrs.checksums = d.checksums;
-        let rec = ObjectRec {
-            size: d.len,
-            etag: d.etag,
-            last_modified: SystemTime::now(),
-            version: id,
-            owner: opts.owner.clone().unwrap_or_default(),
-            attrs,
-            multipart: false,
-            segments: vec![Segment { file: id, size: d.len }],
-            inline: false,
-            part_numbers: Vec::new(),
-        };
+        let rec = ObjectRec::single(id, d, opts.owner.clone().unwrap_or_default(), opts.attrs, false);
         let (b, k, cond) = (bucket.clone(), key.to_string(), opts.condition);
         let (real, info) = self
             .run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
