@@ -258,7 +258,13 @@ pub struct ObjectRec {
 impl ObjectRec {
     /// A single-part object, version `version`, of the body digested as `d`, written now:
     /// stored `inline` (in the inline table), or in the data file numbered like the version.
-    pub fn single(version: u64, d: crate::namespace::rules::Digests, owner: String, mut attrs: ObjectAttrs, inline: bool) -> ObjectRec {
+    pub fn single(
+        version: u64,
+        d: crate::namespace::rules::Digests,
+        owner: String,
+        mut attrs: ObjectAttrs,
+        inline: bool,
+    ) -> ObjectRec {
         attrs.checksums = d.checksums;
         ObjectRec {
             size: d.len,
@@ -268,7 +274,14 @@ impl ObjectRec {
             owner,
             attrs,
             multipart: false,
-            segments: if inline { Vec::new() } else { vec![Segment { file: version, size: d.len }] },
+            segments: if inline {
+                Vec::new()
+            } else {
+                vec![Segment {
+                    file: version,
+                    size: d.len,
+                }]
+            },
             inline,
             part_numbers: Vec::new(),
         }
