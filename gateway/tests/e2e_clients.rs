@@ -1,16 +1,18 @@
-//! End-to-end S3 tests with real clients: each test starts a [`Gateway`] in-process on a free
+//! End-to-end S3 tests with real clients: each test starts a `Gateway` in-process on a free
 //! loopback port (over `MemStore`, or `LocalStore` in a temp dir), then runs one of the Python
 //! scenario scripts in `tests/e2e/` (boto3, the aws CLI, s3cmd) against it and fails with the
 //! script's output when any case fails. The clients are installed up front by
 //! `scripts/test-deps-s3.sh` (run by `scripts/test.sh`); a test fails with a clear reason when
 //! they are missing.
 
+mod common;
+
 use ozfs::{BucketPath, ObjectStore, SecretStore};
-use ozfs_gateway::{Gateway, GatewayConfig};
+use ozfs_gateway::GatewayConfig;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -38,23 +40,11 @@ fn deps() {
 }
 
 /// A gateway running on its own runtime thread; stopped on drop.
+/// A running gateway over the store the scripts' results are checked in.
 struct Server {
-    addr: std::net::SocketAddr,
+    gw: common::Server,
     store: Arc<dyn ObjectStore>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[derive(Default)]
@@ -66,11 +56,6 @@ struct Opts {
 }
 
 fn start(opts: Opts) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
     let dir = opts.local.then(|| tempfile::tempdir().expect("tempdir"));
     let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = match &dir {
         None => {
@@ -85,35 +70,8 @@ fn start(opts: Opts) -> Server {
     let mut cfg = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     cfg.secure = opts.secure;
     cfg.domains = opts.domains;
-    let users = opts.users;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (atx, arx) = std::sync::mpsc::channel();
-    let (s2, sec2) = (store.clone(), secrets.clone());
-    let thread = std::thread::spawn(move || {
-        rt.block_on(async move {
-            for (u, s) in users {
-                if sec2.lookup_secret(u).await.expect("lookup").is_none() {
-                    sec2.get_secret(u).await.expect("get_secret");
-                }
-                sec2.set_secret(u, s).await.expect("set_secret");
-            }
-            let gw = Gateway::bind(cfg, s2, sec2).await.expect("bind");
-            atx.send(gw.local_addr()).expect("send addr");
-            gw.run(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("run");
-        })
-    });
-    let addr = arx.recv_timeout(Duration::from_secs(30)).expect("gateway started");
-    Server {
-        addr,
-        store,
-        stop: Some(tx),
-        thread: Some(thread),
-        _dir: dir,
-    }
+    let gw = common::start_gateway_over(cfg, store.clone(), secrets, &opts.users, None);
+    Server { gw, store, _dir: dir }
 }
 
 /// Scripts share the machine's two cores: run them one at a time.
@@ -130,7 +88,7 @@ fn run_script(server: &Server, script: &str, env: &[(&str, String)]) {
     let mut cmd = Command::new("python3");
     cmd.arg(dir.join(script))
         .current_dir(&dir)
-        .env("OZFS_S3_ENDPOINT", format!("http://{}", server.addr))
+        .env("OZFS_S3_ENDPOINT", format!("http://{}", server.gw.addr))
         .env("PYTHONPATH", &dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         // Keep the clients away from the user's own AWS/s3cmd configuration.

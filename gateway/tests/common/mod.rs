@@ -27,10 +27,22 @@ impl Drop for Server {
 }
 
 /// Serve `mem` with `cfg` (its listen address is replaced by 127.0.0.1:0) on a runtime of its
-/// own; `users` get these secrets first; `timeouts` are the header-read and body-idle timeouts.
+/// own; `users` (new to the store) get these secrets first; `timeouts` are the header-read and
+/// body-idle timeouts.
 pub fn start_gateway(
-    mut cfg: GatewayConfig,
+    cfg: GatewayConfig,
     mem: Arc<ozfs::MemStore>,
+    users: &[(&'static str, &'static str)],
+    timeouts: Option<(Duration, Duration)>,
+) -> Server {
+    start_gateway_over(cfg, mem.clone(), mem, users, timeouts)
+}
+
+/// [`start_gateway`] over any store and secret store.
+pub fn start_gateway_over(
+    mut cfg: GatewayConfig,
+    store: Arc<dyn ObjectStore>,
+    secrets: Arc<dyn SecretStore>,
     users: &[(&'static str, &'static str)],
     timeouts: Option<(Duration, Duration)>,
 ) -> Server {
@@ -39,7 +51,6 @@ pub fn start_gateway(
         .enable_all()
         .build()
         .expect("runtime");
-    let (store, secrets): (Arc<dyn ObjectStore>, Arc<dyn SecretStore>) = (mem.clone(), mem);
     cfg.listen = "127.0.0.1:0".parse().expect("addr");
     let users = users.to_vec();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
