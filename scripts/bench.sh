@@ -34,6 +34,8 @@
 #   BENCH_CARGO        1      also run the project's cargo benches (raw output in the doc)
 #   BENCH_OZFS         the ozfs binary (default: a release build made by this script)
 #   BENCH_DOC          docs/benchmarks.md (BENCH_QUICK writes target/bench/benchmarks-quick.md)
+# Peak RSS: per workload (the high-water mark of the peer's processes, reset before each workload;
+# sections s3-rss and fuse-rss of results.tsv) and over the whole run (peak_rss).
 # Every step is bounded by `timeout`; every mount is unmounted and every process this script
 # started is stopped by PID on exit, failure included.
 set -euo pipefail
@@ -128,6 +130,24 @@ peak_rss_mib() {
 		k=$((k + ${v:-0}))
 	done
 	echo $((k / 1024))
+}
+# Peak RSS per workload: the kernel's high-water mark (VmHWM) of every process of a peer's tree is
+# reset (`echo 5 > /proc/PID/clear_refs`) before a workload and read after it. PEAK keeps the
+# whole-run figure: every reading is folded into it before a reset.
+PEAK=0
+# hwm_reset PID: fold the tree's current peak into PEAK, then reset each process's VmHWM
+hwm_reset() {
+	local p r
+	alive "$1" || return 0
+	r=$(peak_rss_mib "$1")
+	[ "$r" -gt "$PEAK" ] && PEAK=$r
+	for p in $(descendants "$1"); do echo 5 >/proc/"$p"/clear_refs 2>/dev/null || true; done
+}
+# rss_point SECTION PEER WORKLOAD PID: record the tree's peak RSS since the last reset, then reset
+rss_point() {
+	alive "$4" || return 0
+	record "$1" "$2" "$3" "$(peak_rss_mib "$4")" MiB
+	hwm_reset "$4"
 }
 # stop_pid PID: SIGTERM, wait up to 30 s, then SIGKILL (the whole tree it started)
 stop_pid() {
@@ -281,14 +301,18 @@ start_ozone() {
 s3_workloads() { # PEER
 	local peer=$1 line
 	s3() { # label args...: one s3load phase; its lines recorded under PEER
-		local label=$1
+		local label=$1 w
 		shift
+		hwm_reset "$SERVER_PID"
 		if timeout "$STEP" "$S3LOAD" run -endpoint "$ENDPOINT" -bucket bench "$@" >"$WORK/s3.out" 2>>"$LOGS/s3load-$peer.log"; then
 			while IFS=$'\t' read -r w v u; do record s3 "$peer" "$w" "$v" "$u"; done <"$WORK/s3.out"
 		else
 			say "$peer: $label failed (see $LOGS/s3load-$peer.log)"
 			record s3 "$peer" "$label" NaN failed
 		fi
+		# the peak under the name s3load gave the phase (the label if it failed)
+		w=$(head -1 "$WORK/s3.out" 2>/dev/null | cut -f1)
+		rss_point s3-rss "$peer" "${w:-$label}" "$SERVER_PID"
 	}
 	local k4=4096 big=$((BIG_MIB << 20)) file=$((FILE_MIB << 20))
 	# warm-up, not recorded (a fresh SeaweedFS allocates its volumes on the first writes)
@@ -335,8 +359,10 @@ s3_peer() { # PEER
 	weed) ver="SeaweedFS $("$WEED" version 2>&1 | head -1)" ;;
 	ozone) ver="Apache Ozone 2.2.0 (tests/ozone/cluster.sh)" ;;
 	esac
+	PEAK=0
 	s3_workloads "$peer"
-	record s3 "$peer" peak_rss "$(peak_rss_mib "$SERVER_PID")" MiB
+	hwm_reset "$SERVER_PID"
+	record s3 "$peer" peak_rss "$PEAK" MiB
 	status s3 "$peer" ok "$ver; $dur"
 	stop_pid "$SERVER_PID"
 	[ "$peer" = ozone ] && exec 8>&-
@@ -406,12 +432,9 @@ mount_peer() {
 	MOUNT_PID=$PID
 	wait_until 60 is_mounted "$MNT" || { say "$peer did not mount"; return 1; }
 }
-PEAK=0
 umount_peer() {
-	local r
 	# the mount process only (for ozfs-inproc that is the server holding the mount)
-	r=$(peak_rss_mib "$MOUNT_PID")
-	[ "$r" -gt "$PEAK" ] && PEAK=$r
+	hwm_reset "$MOUNT_PID"
 	unmount "$MNT"
 	[ "$MOUNT_PID" != "$SERVER_PID" ] && stop_pid "$MOUNT_PID"
 	stop_pid "$SERVER_PID"
@@ -423,8 +446,9 @@ uploaded() { # PREFIX N: at least N keys under PREFIX on the peer's server
 	[ "${n:-0}" -ge "$2" ]
 }
 fsops() { timeout "$STEP" python3 scripts/bench-fsops.py "$@" --secs "$STEP"; }
-rec() { # WORKLOAD VALUE UNIT
+rec() { # WORKLOAD VALUE UNIT: also the mount process's peak RSS since the last workload (or mount)
 	record fuse "$PEER" "$@"
+	rss_point fuse-rss "$PEER" "$1" "$MOUNT_PID"
 }
 timed_mbps() { # WORKLOAD MIB CMD...
 	local w=$1 mib=$2 t el
@@ -488,7 +512,7 @@ fuse_peer() { # PEER (runs in a subshell: a failure ends this peer only)
 	mount_peer "$PEER"
 	fuse_workloads
 	umount_peer
-	rec peak_rss "$PEAK" MiB
+	record fuse "$PEER" peak_rss "$PEAK" MiB
 }
 fuse_section() {
 	local peer dur ver
