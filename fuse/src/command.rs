@@ -16,6 +16,11 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 
 const NOTIFY_ENV: &str = "_OZFS_MOUNT_NOTIFY";
+/// Allocations of at least this size get their own mapping from glibc, returned to the OS when
+/// freed: the page cache's pages (one page size each) among them, so evicted pages never leave
+/// holes in the heap that smaller allocations split (measured: 657 MiB peak with a 512 MiB
+/// budget when pages came from the heap, see docs/bench-findings.md).
+pub const MMAP_THRESHOLD: usize = ozfs::cache::DEFAULT_PAGE_SIZE as usize;
 
 /// `ozfs mount …` (args after "mount"), and the mount-helper form (`ozfs bucket mnt -o opts`,
 /// args after argv[0]); daemonizes unless -f; returns the process exit code.
@@ -54,7 +59,7 @@ pub fn limit_malloc_arenas() {
         // A fixed threshold also stops glibc from raising it after the first large free, which
         // would move later 16 MiB FUSE request buffers (one per worker, mostly untouched) from
         // lazily-zeroed mmaps into the heap, where calloc has to clear them.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
     }
 }
 

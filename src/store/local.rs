@@ -105,8 +105,11 @@ pub const INLINE_MAX: usize = 64 * 1024;
 const NEXT_VERSION: &str = "next_version";
 const NEXT_BUCKET_ID: &str = "next_bucket_id";
 /// Memory redb may use to cache metadata pages (its default, 1 GiB, would blow the process's
-/// memory budget; object bytes are cached by the page cache above the store, not here).
-const METADATA_CACHE_BYTES: usize = 64 << 20;
+/// memory budget; object bytes are cached by the page cache above the store, not here). It is
+/// part of the 100 MiB a server may use beyond its page-cache budget: 64 MiB left too little
+/// for the rest when small objects (stored inline, up to [`INLINE_MAX`]) filled it
+/// (docs/bench-findings.md); the kernel's page cache still holds the database file.
+const METADATA_CACHE_BYTES: usize = 32 << 20;
 /// How many data files a GET opens before returning (the rest open when reached).
 const EAGER_OPEN: usize = 64;
 
