@@ -606,3 +606,56 @@ impl PageCache {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(len: u64) -> Bytes {
+        Bytes::from(vec![7u8; len as usize])
+    }
+
+    #[test]
+    fn evictions_trim_the_heap_once_per_trim_after_evicted_bytes() {
+        const MIB: u64 = 1024 * 1024;
+        // a budget of one page: every insert after the first evicts the page before it
+        let cache = PageCache::with_readahead(MIB, MIB, 0);
+        let per_trim = TRIM_AFTER_EVICTED / MIB;
+        for i in 0..=per_trim {
+            assert_eq!(cache.stats().trims, 0, "trimmed after {i} evictions");
+            cache.insert(PageKey { version: 1, index: i }, page(MIB), 1);
+        }
+        let st = cache.stats();
+        assert_eq!(st.evictions, per_trim);
+        assert_eq!(st.trims, 1, "{per_trim} MiB evicted: one trim");
+        assert_eq!(st.bytes, MIB, "the budget still holds the last page");
+        // the count starts again after a trim
+        for i in 0..per_trim - 1 {
+            cache.insert(PageKey { version: 2, index: i }, page(MIB), 1);
+        }
+        assert_eq!(cache.stats().trims, 1);
+        cache.insert(PageKey { version: 3, index: 0 }, page(MIB), 1);
+        assert_eq!(cache.stats().trims, 2);
+    }
+
+    #[test]
+    fn small_evictions_add_up_to_a_trim() {
+        // pages smaller than the allocator's mmap threshold are the ones a trim is for
+        let small = 64 * 1024;
+        let cache = PageCache::with_readahead(small, 4096, 0);
+        let per_trim = TRIM_AFTER_EVICTED / small;
+        for i in 0..per_trim {
+            cache.insert(PageKey { version: 1, index: i }, page(small), 1);
+        }
+        assert_eq!(cache.stats().trims, 0, "{} evictions of {small} bytes", per_trim - 1);
+        cache.insert(
+            PageKey {
+                version: 1,
+                index: per_trim,
+            },
+            page(small),
+            1,
+        );
+        assert_eq!(cache.stats().trims, 1);
+    }
+}
