@@ -17,9 +17,9 @@ use std::os::unix::process::CommandExt;
 
 const NOTIFY_ENV: &str = "_OZFS_MOUNT_NOTIFY";
 /// Allocations of at least this size get their own mapping from glibc, returned to the OS when
-/// freed: the page cache's pages (one page size each) among them, so evicted pages never leave
-/// holes in the heap that smaller allocations split (measured: 657 MiB peak with a 512 MiB
-/// budget when pages came from the heap, see docs/bench-findings.md).
+/// freed: the page cache's full pages among them, so an evicted page never stays resident as a
+/// free hole in the heap (smaller pages are the cache's heap trim's job; see
+/// docs/bench-findings.md, "Peak RSS per workload").
 pub const MMAP_THRESHOLD: usize = ozfs::cache::DEFAULT_PAGE_SIZE as usize;
 
 /// `ozfs mount …` (args after "mount"), and the mount-helper form (`ozfs bucket mnt -o opts`,

@@ -1,8 +1,8 @@
 //! The allocator tunables of the `ozfs` binary (`limit_malloc_arenas`): a page of the page cache
 //! gets a mapping of its own from glibc, which goes back to the OS as soon as the page is freed
 //! (evicted and let go by its readers). A page taken from the heap instead leaves a hole there
-//! when it is evicted; smaller allocations split the hole and later pages grow the heap, which is
-//! how one benchmark run went 145 MiB over a 512 MiB cache budget (docs/bench-findings.md).
+//! when it is evicted, free for malloc but still resident (docs/bench-findings.md, "Peak RSS per
+//! workload").
 //! One test in its own binary: the counters read are process-wide.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
