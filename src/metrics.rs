@@ -75,6 +75,7 @@ impl Collector for CacheCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let (mut hits, mut misses, mut evictions, mut released, mut loads, mut bytes, mut budget) =
             (0, 0, 0, 0, 0, 0, 0);
+        let mut prefetches = 0;
         {
             let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
             caches.retain(|w| w.strong_count() > 0);
@@ -85,6 +86,7 @@ impl Collector for CacheCollector {
                 evictions += s.evictions;
                 released += s.released;
                 loads += s.loads;
+                prefetches += s.prefetches;
                 bytes += s.bytes;
                 budget += s.budget;
             }
@@ -110,6 +112,11 @@ impl Collector for CacheCollector {
                 "ozfs_cache_loads",
                 "Pages loaded from the store (demand and readahead)",
                 loads,
+            ),
+            (
+                "ozfs_cache_prefetches",
+                "Page loads started by readahead (the rest of the loads are demand loads)",
+                prefetches,
             ),
         ];
         for (name, help, v) in counters {
