@@ -154,7 +154,7 @@ def main():
     w(f"- machine: {meta.get('cores')} cores ({meta.get('cpu')}), {meta.get('mem')}, kernel {meta.get('kernel')}")
     w(f"- load average at start {meta.get('load_start')}, at end {meta.get('load_end')}")
     w(f"- sizes: {meta.get('sizes')}")
-    w(f"- ozfs: {meta.get('ozfs')}")
+    w(f"- ozfs: {meta.get('ozfs')}, commit {meta.get('commit', 'not recorded')}")
     w("- commands: `./scripts/bench.sh` (BENCH_QUICK=1 for a smoke run; sizes in the header of the script);"
       " S3 load from `benches/s3load` (aws-sdk-go-v2, UNSIGNED-PAYLOAD, no flexible checksums) for every S3 peer;"
       " FUSE workloads with `cat`, `dd`, `ls -l`, `find` and `scripts/bench-fsops.py`")
@@ -300,6 +300,7 @@ def main():
         ("fuse", FUSE_OZFS, "seq_write", "MB/s", "min(MD5, disk write+fdatasync)", durable),
         ("s3", "ozfs", f"put_{{file}}_c1", "MB/s", "min(MD5, disk write+fdatasync)", durable),
         ("s3", "ozfs", f"get_{{file}}_c1", "MB/s", "loopback_tcp", lim.get("loopback_tcp")),
+        ("s3", "ozfs", f"cached_get_{{file}}_c1", "MB/s", "loopback_tcp", lim.get("loopback_tcp")),
         ("s3", "ozfs", "get_{big}_c4", "MB/s", "loopback_tcp", lim.get("loopback_tcp")),
         ("s3", "ozfs", "put_{big}_c4", "MB/s", "min(MD5, disk write+fdatasync)", durable),
         ("s3", "ozfs", "put_4KiB_c1", "ops/s", "disk_fsync_4k", lim.get("disk_fsync_4k")),
@@ -351,9 +352,14 @@ def main():
     le, lg = get("fuse", "ozfs-endpoint", "ls_l", "s"), get("fuse", "goofys", "ls_l", "s")
     r = better("s", le, lg)
     w(f"| `ls -l` through `ozfs mount --endpoint` ≥ 3× faster than goofys | {fmt(le)} vs {fmt(lg)} s: {fmt(r)}× | {mark(None if r is None else r >= 3)} |")
-    g = get("s3", "ozfs", f"get_{sub['file']}_c1", "MB/s")
+    # the GETs of an object the page cache holds (scripts/bench.sh: ozfs_cached_get); runs made
+    # before that phase existed only have the GETs through the smaller main cache
+    g = get("s3", "ozfs", f"cached_get_{sub['file']}_c1", "MB/s")
+    how = "cached"
+    if g is None:
+        g, how = get("s3", "ozfs", f"get_{sub['file']}_c1", "MB/s"), "(through the main server's smaller cache)"
     lt = lim.get("loopback_tcp")
-    w(f"| cached {sub['file']} GET ≥ 0.9× loopback TCP | {fmt(g)} vs {fmt(lt)} MB/s | {mark(None if g is None or not lt else g >= 0.9 * lt)} |")
+    w(f"| cached {sub['file']} GET ≥ 0.9× loopback TCP | {how} {fmt(g)} vs {fmt(lt)} MB/s: {fmt(g / lt if g and lt else None)}× | {mark(None if g is None or not lt else g >= 0.9 * lt)} |")
     p_ = get("s3", "ozfs", f"put_{sub['file']}_c1", "MB/s")
     w(f"| single-part PUT ≥ 0.9× min(MD5, disk fdatasync) | {fmt(p_)} vs {fmt(durable)} MB/s | {mark(None if p_ is None or not durable else p_ >= 0.9 * durable)} |")
     for sec, peer in (("fuse", "ozfs-inproc"), ("fuse", "ozfs-endpoint"), ("s3", "ozfs")):

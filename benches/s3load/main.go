@@ -6,11 +6,13 @@
 // tab-separated lines: "workload  value  unit" (several per workload: ops/s, p50, p99, MB/s).
 //
 //	s3load limits -dir DIR -mib N
-//	s3load run -endpoint URL -bucket B -workload W [-size BYTES] [-conc N] [-secs S] [-max-ops N] [-keys N]
+//	s3load run -endpoint URL -bucket B -workload W [-size BYTES] [-conc N] [-secs S] [-max-ops N] [-keys N] [-warm N]
 //	    W: put, get, head (objects of -size, at -conc), mixed (45% GET, 15% PUT, 30% HEAD,
 //	       10% DELETE), list (creates -keys keys, then lists them all with ListObjectsV2),
 //	       fill (creates -keys objects of -size under -prefix; prints only the time it took),
 //	       count (lists -prefix and prints how many keys it holds)
+//	    -warm N: get only: GET every prepared object N times before the measured phase (not
+//	       counted), so the phase measures GETs of objects a server cache already holds
 //	s3load mkbucket -endpoint URL -bucket B
 //
 // Requests are signed with UNSIGNED-PAYLOAD and no flexible checksums, so the client does not
@@ -189,7 +191,7 @@ func limits(args []string) {
 type opts struct {
 	endpoint, bucket, workload, prefix, key string
 	size                                    int64
-	conc, maxOps, keys                      int
+	conc, maxOps, keys, warm                int
 	secs                                    float64
 }
 
@@ -254,6 +256,7 @@ func runCmd(args []string) {
 	fs.Float64Var(&o.secs, "secs", 10, "time bound of the measured phase, seconds")
 	fs.IntVar(&o.maxOps, "max-ops", 1000000, "count bound of the measured phase")
 	fs.IntVar(&o.keys, "keys", 100, "objects prepared for get/head/mixed; keys for list/fill")
+	fs.IntVar(&o.warm, "warm", 0, "get: unmeasured GETs of every prepared object before the phase")
 	_ = fs.Parse(args)
 	if o.endpoint == "" {
 		die("-endpoint is required")
@@ -278,12 +281,7 @@ func runCmd(args []string) {
 			n = o.conc
 		}
 		keys := prepare(c, o, n)
-		measure(name, o, func(ctx context.Context) error {
-			k := keys[rand.Intn(len(keys))]
-			if o.workload == "head" {
-				_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.bucket, Key: &k})
-				return err
-			}
+		get := func(ctx context.Context, k string) error {
 			r, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &k})
 			if err != nil {
 				return err
@@ -294,6 +292,25 @@ func runCmd(args []string) {
 				err = fmt.Errorf("short GET: %d of %d bytes", got, o.size)
 			}
 			return err
+		}
+		if o.workload == "get" && o.warm > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			for i := 0; i < o.warm; i++ {
+				for _, k := range keys {
+					if err := get(ctx, k); err != nil {
+						die("warm-up GET of %s: %v", k, err)
+					}
+				}
+			}
+			cancel()
+		}
+		measure(name, o, func(ctx context.Context) error {
+			k := keys[rand.Intn(len(keys))]
+			if o.workload == "head" {
+				_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.bucket, Key: &k})
+				return err
+			}
+			return get(ctx, k)
 		})
 	case "mixed":
 		keys := prepare(c, o, max(o.keys, o.conc*4))
