@@ -270,6 +270,9 @@ start_weed() {
 	local s3 master volume filer mg vg fg sg
 	s3=$(free_port) master=$(free_port) volume=$(free_port) filer=$(free_port)
 	mg=$(free_port) vg=$(free_port) fg=$(free_port) sg=$(free_port)
+	# a fresh store at every start: weed mini restarted on an earlier one's data finds its volume
+	# server's topology id stale, freezes volume growth, and every upload then fails
+	rm -rf "$WORK/weed-data"
 	mkdir -p "$WORK/weed-data"
 	# every port explicit (the gRPC defaults, port + 10000, overflow for ephemeral ports); no
 	# telemetry (it would post to the internet), no WebDAV / admin UI / Iceberg / Lance servers
