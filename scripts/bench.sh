@@ -237,16 +237,18 @@ limits() {
 
 # ---------------------------------------------------------------- servers
 # Each start_* sets SERVER_PID and ENDPOINT; the bucket "bench" exists afterwards.
-start_ozfs() { # [MOUNTPOINT]
-	local port data=$WORK/ozfs-data
+# start_ozfs [MOUNTPOINT]: OZFS_DATA, OZFS_CACHE and OZFS_NAME (data directory, cache budget, log
+# name) default to the run's shared server
+start_ozfs() {
+	local port data=${OZFS_DATA:-$WORK/ozfs-data}
 	port=$(free_port)
 	if [ ! -d "$data" ]; then
 		mkdir -p "$data"
 		"$OZFS" sh bucket create /s3v/bench --data "$data" >/dev/null
 	fi
-	local extra=() name=ozfs-serve
+	local extra=() name=${OZFS_NAME:-ozfs-serve}
 	[ -n "${1:-}" ] && { extra=(--mount "bench:$1"); name=ozfs-serve-mount; echo "$1" >>"$WORK/mounts"; }
-	start "$name" "$OZFS" serve --data "$data" --listen "127.0.0.1:$port" --cache-size "$CACHE" "${extra[@]}"
+	start "$name" "$OZFS" serve --data "$data" --listen "127.0.0.1:$port" --cache-size "${OZFS_CACHE:-$CACHE}" "${extra[@]}"
 	SERVER_PID=$PID
 	ENDPOINT=http://127.0.0.1:$port
 	wait_until 60 http_up "$ENDPOINT" || { say "ozfs serve did not answer"; return 1; }
@@ -340,22 +342,17 @@ s3_workloads() { # PEER
 # server with a cache larger than the object serves GETs of it after one warm-up GET (not
 # counted); recorded as s3 ozfs cached_get_<size>_c1 (peak RSS not recorded: other budget).
 ozfs_cached_get() {
-	local port data=$WORK/ozfs-cached pid ep w v u
+	local data=$WORK/ozfs-cached w v u
 	say "ozfs: GETs of a cached $FILE_MIB MiB object (cache $((FILE_MIB + 256))M)"
-	mkdir -p "$data"
-	"$OZFS" sh bucket create /s3v/bench --data "$data" >/dev/null
-	port=$(free_port)
-	start ozfs-serve-cached "$OZFS" serve --data "$data" --listen "127.0.0.1:$port" --cache-size "$((FILE_MIB + 256))M"
-	pid=$PID ep=http://127.0.0.1:$port
-	if wait_until 60 http_up "$ep" &&
-		timeout "$STEP" "$S3LOAD" run -endpoint "$ep" -bucket bench -workload get -size $((FILE_MIB << 20)) -conc 1 \
+	if OZFS_DATA=$data OZFS_CACHE=$((FILE_MIB + 256))M OZFS_NAME=ozfs-serve-cached start_ozfs &&
+		timeout "$STEP" "$S3LOAD" run -endpoint "$ENDPOINT" -bucket bench -workload get -size $((FILE_MIB << 20)) -conc 1 \
 			-secs 60 -max-ops 5 -keys 1 -warm 1 -prefix cached/ >"$WORK/s3.out" 2>>"$LOGS/s3load-ozfs.log"; then
 		while IFS=$'\t' read -r w v u; do record s3 ozfs "cached_$w" "$v" "$u"; done <"$WORK/s3.out"
 	else
 		say "ozfs: the cached GET phase failed (see $LOGS/s3load-ozfs.log)"
 		record s3 ozfs "cached_get" NaN failed
 	fi
-	stop_pid "$pid"
+	stop_pid "${SERVER_PID:-}"
 	rm -rf "$data"
 }
 

@@ -19,7 +19,8 @@ fn a_cache_page_is_mapped_on_its_own_and_returned_when_freed() {
     let page = ozfs::cache::DEFAULT_PAGE_SIZE as usize;
     assert!(ozfs_fuse::command::MMAP_THRESHOLD <= page);
     let before = mapped_bytes();
-    // how the embedded store allocates a page it reads (src/store/local/files.rs)
+    // a page-sized buffer, as the embedded store allocates for each chunk it reads
+    // (src/store/local/files.rs, read_chunk)
     let buf = bytes::BytesMut::zeroed(page);
     let during = mapped_bytes();
     assert!(
