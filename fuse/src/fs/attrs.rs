@@ -248,7 +248,7 @@ impl Fs {
         // The version the inode knows (from the listing, say) is read as it is: no HEAD.
         if let Some(info) = info {
             match self.read_pinned(&info, 0, MAX_LINK as u32).await {
-                Ok(b) => return Ok(b),
+                Ok(b) => return Ok(b.into()),
                 Err(FsError::Store(ozfs::Error::ObjectChanged(_) | ozfs::Error::NoSuchKey(_))) => {}
                 Err(e) => return Err(e),
             }

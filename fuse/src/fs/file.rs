@@ -1,6 +1,7 @@
 //! File I/O: `open`, `create`, `read` (the pinned version, or the staged copy), `write`, and committing the staged copy at `flush`, `fsync` and `release`.
 
 use super::*;
+use bytes::{Bytes, BytesMut};
 
 impl Fs {
     /// open: a read handle pins the current version; a write handle shares the staged copy.
@@ -132,7 +133,7 @@ impl Fs {
     }
 
     /// read: from the staged copy when the file is being written, else the pinned version.
-    pub async fn read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    pub async fn read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
         let h = self.file_handle(fh)?;
         let staged = self.table().get(ino).and_then(|i| i.staged.clone());
         if let Some(st) = staged {
@@ -140,7 +141,8 @@ impl Fs {
                 .lock()
                 .await
                 .read(self.store.as_ref(), &self.bucket, offset, size)
-                .await;
+                .await
+                .map(Bytes::from);
         }
         let mut info = crate::sync::lock(&h.info).clone();
         if info.is_none() {
@@ -152,7 +154,7 @@ impl Fs {
             "read ino={ino} fh={fh} off={offset} size={size} pinned={:?}",
             info.as_ref().map(|i| (i.size, i.version))
         );
-        let Some(info) = info else { return Ok(Vec::new()) };
+        let Some(info) = info else { return Ok(Bytes::new()) };
         match self.read_pinned(&info, offset, size).await {
             Err(FsError::Store(ozfs::Error::ObjectChanged(_))) => {
                 // The version this handle opened is gone: the key was renamed (same bytes
@@ -170,22 +172,35 @@ impl Fs {
         }
     }
 
-    pub(super) async fn read_pinned(&self, info: &ObjectInfo, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    /// Bytes `offset..offset + size` of the version `info` (fewer at its end). A range within one
+    /// cached page (the usual FUSE read: 1 MiB pages, reads of at most 1 MiB aligned to them) is
+    /// answered with a slice of that page, without a copy; a range across pages is joined.
+    pub(super) async fn read_pinned(&self, info: &ObjectInfo, offset: u64, size: u32) -> FsResult<Bytes> {
         if offset >= info.size || size == 0 {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
         let end = (offset + size as u64).min(info.size);
+        let want = (end - offset) as usize;
         let mut body = self.store.read_version(&self.bucket, info, offset..end).await?;
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut out: Option<BytesMut> = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
-            let room = (end - offset) as usize - out.len();
-            out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if out.len() as u64 == end - offset {
+            let got = out.as_ref().map_or(0, BytesMut::len);
+            let chunk = chunk.slice(..chunk.len().min(want - got));
+            match &mut out {
+                None if chunk.len() == want => return Ok(chunk),
+                None => {
+                    let mut b = BytesMut::with_capacity(want);
+                    b.extend_from_slice(&chunk);
+                    out = Some(b);
+                }
+                Some(b) => b.extend_from_slice(&chunk),
+            }
+            if out.as_ref().is_some_and(|b| b.len() == want) {
                 break;
             }
         }
-        Ok(out)
+        Ok(out.map(BytesMut::freeze).unwrap_or_default())
     }
 
     /// write at any offset into the staged copy.

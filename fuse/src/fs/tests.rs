@@ -601,9 +601,9 @@ async fn open_readers_follow_replaced_versions() {
     s.put("f", b"first version").await;
     let a = s.fs.lookup(ROOT_INO, "f").await.unwrap();
     let o = s.fs.open(a.ino, OpenMode::default(), 1).await.unwrap();
-    assert_eq!(s.fs.read(a.ino, o.fh, 0, 5).await.unwrap(), b"first");
+    assert_eq!(s.fs.read(a.ino, o.fh, 0, 5).await.unwrap(), &b"first"[..]);
     s.put("f", b"SECOND VERSION!").await;
-    assert_eq!(s.fs.read(a.ino, o.fh, 0, 6).await.unwrap(), b"SECOND");
+    assert_eq!(s.fs.read(a.ino, o.fh, 0, 6).await.unwrap(), &b"SECOND"[..]);
     s.store.delete_object(&s.bucket, "f", None).await.unwrap();
     let e = s.fs.read(a.ino, o.fh, 0, 6).await.unwrap_err();
     assert_eq!(e.errno().0, libc::ESTALE);
