@@ -34,6 +34,7 @@
 //! - [`CachingStore`] is the decorator that puts the cache in front of any
 //!   [`ObjectStore`](crate::ObjectStore).
 
+pub mod buffers;
 pub mod caching_store;
 pub mod page;
 pub mod readahead;
@@ -291,6 +292,7 @@ impl PageCache {
             st.bytes = 0;
             st.protected_bytes = 0;
         }
+        buffers::drain();
         trim_heap();
     }
 
@@ -320,6 +322,7 @@ impl PageCache {
             freed
         };
         if freed > 0 {
+            buffers::drain();
             trim_heap();
         }
         freed
@@ -422,6 +425,7 @@ impl PageCache {
             return;
         }
         let mut evicted = 0;
+        let mut victims = Vec::new();
         let mut st = self.lock();
         st.remove(&key);
         st.probation.put(
@@ -447,8 +451,13 @@ impl PageCache {
             st.bytes -= victim.1.data.len() as u64;
             evicted += victim.1.data.len() as u64;
             self.evictions.fetch_add(1, Ordering::Relaxed);
+            victims.push(victim.1.data);
         }
         drop(st);
+        // outside the lock: the next loads read into these buffers instead of new ones
+        for d in victims {
+            buffers::give(d);
+        }
         self.note_evicted(evicted);
     }
 

@@ -79,7 +79,8 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
     }
 }
 
-/// Read exactly `len` bytes of `f` at `off` into a new buffer, without zeroing it first (the
+/// Read exactly `len` bytes of `f` at `off` into a new (or recycled, see
+/// [`crate::cache::buffers`]) buffer, without zeroing it first (the
 /// memset of a zeroed 1 MiB buffer per chunk cost about half as much CPU as the copy out of the
 /// kernel on large cold GETs). Fails with `UnexpectedEof` if the file ends before `len` bytes.
 #[allow(
@@ -87,12 +88,13 @@ fn drop_cache(f: &File, offset: u64, len: u64) {
     reason = "pread(2) into the buffer's spare capacity: std has no stable read into uninitialised memory"
 )]
 fn read_chunk(f: &File, off: u64, len: usize) -> std::io::Result<Bytes> {
-    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    // an evicted page's buffer when there is one: already resident, no page faults
+    let mut buf: Vec<u8> = crate::cache::buffers::take(len);
     while buf.len() < len {
         let filled = buf.len();
         let want = len - filled;
         let at = off + filled as u64;
-        // SAFETY: the pointer is `want` bytes of the Vec's spare capacity (capacity is `len`),
+        // SAFETY: the pointer is `want` bytes of the Vec's spare capacity (capacity >= `len`),
         // which pread only writes; the fd is valid while `f` lives.
         let n = unsafe {
             libc::pread(
