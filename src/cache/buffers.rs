@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Most bytes of buffers the pool keeps.
-pub const POOL_BYTES: usize = 32 << 20;
+pub const POOL_BYTES: usize = 8 << 20;
 /// Smaller buffers are not recycled (the allocator serves them from its heap cheaply).
 pub const MIN_RECYCLED: usize = 256 << 10;
 
