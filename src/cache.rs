@@ -31,6 +31,9 @@
 //!   same single-flight path, so a reader that catches up joins the in-flight load. All readers
 //!   together have at most a quarter of the budget (and at most [`MAX_PREFETCH_IN_FLIGHT`]) in
 //!   prefetch loads at once, so many sequential readers cannot blow memory past the budget.
+//! - Small random FUSE reads bypass the pages ([`PageCache::stream`]): a read of less than a page
+//!   that does not continue a sequential run and finds none of its pages cached reads just its
+//!   range from the inner store, counted in [`CacheStats::direct_reads`] and `direct_bytes`.
 //! - [`CachingStore`] is the decorator that puts the cache in front of any
 //!   [`ObjectStore`](crate::ObjectStore).
 
@@ -102,6 +105,11 @@ pub struct CacheStats {
     pub loads: u64,
     /// Loads started by readahead.
     pub prefetches: u64,
+    /// Small reads outside a sequential run that read just their range from the inner store,
+    /// bypassing the pages ([`PageCache::stream`]).
+    pub direct_reads: u64,
+    /// Bytes those direct reads read.
+    pub direct_bytes: u64,
     /// Pages dropped to stay within the budget.
     pub evictions: u64,
     /// Pages dropped by the idle sweep.
@@ -181,6 +189,8 @@ pub struct PageCache {
     misses: AtomicU64,
     loads: AtomicU64,
     prefetches: AtomicU64,
+    direct_reads: AtomicU64,
+    direct_bytes: AtomicU64,
     evictions: AtomicU64,
     released: AtomicU64,
     /// Bytes evicted since the last trim ([`TRIM_AFTER_EVICTED`]).
@@ -242,6 +252,8 @@ impl PageCache {
             misses: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             prefetches: AtomicU64::new(0),
+            direct_reads: AtomicU64::new(0),
+            direct_bytes: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             released: AtomicU64::new(0),
             evicted_since_trim: AtomicU64::new(0),
@@ -272,6 +284,8 @@ impl PageCache {
             misses: self.misses.load(Ordering::Relaxed),
             loads: self.loads.load(Ordering::Relaxed),
             prefetches: self.prefetches.load(Ordering::Relaxed),
+            direct_reads: self.direct_reads.load(Ordering::Relaxed),
+            direct_bytes: self.direct_bytes.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
             trims: self.trims.load(Ordering::Relaxed),
@@ -516,12 +530,14 @@ impl PageCache {
     }
 
     /// Note a read of `range` by reader `token` and start background loads of the readahead
-    /// window; returns the pass the read belongs to.
-    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> u64 {
+    /// window; returns the pass the read belongs to and whether the read continues a
+    /// sequential run.
+    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> (u64, bool) {
         let version = src.info.version;
-        let (todo, run): (Vec<(PageKey, Cell)>, u64) = {
+        let (todo, run, sequential): (Vec<(PageKey, Cell)>, u64, bool) = {
             let mut st = self.lock();
-            let (pages, run) = st.readahead.observe_run(version, token, range, self.page_size, limit);
+            let o = st.readahead.observe_read(version, token, range, self.page_size, limit);
+            let (pages, run) = (o.prefetch, o.run);
             let mut todo = Vec::new();
             for index in pages {
                 let key = PageKey { version, index };
@@ -535,16 +551,16 @@ impl PageCache {
                 st.inflight.insert(key, cell.clone());
                 todo.push((key, cell));
             }
-            (todo, run)
+            (todo, run, o.sequential)
         };
         if todo.is_empty() {
-            return run;
+            return (run, sequential);
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             for (key, cell) in &todo {
                 self.finish_inflight(*key, cell);
             }
-            return run;
+            return (run, sequential);
         };
         for (key, cell) in todo {
             self.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -559,13 +575,53 @@ impl PageCache {
                 }
             });
         }
-        run
+        (run, sequential)
+    }
+
+    /// Whether any page holding bytes of `range` of `version` is cached or being loaded.
+    fn any_page_present(&self, version: u64, range: &Range<u64>) -> bool {
+        let (first, last) = (
+            page_of(range.start, self.page_size),
+            page_of(range.end - 1, self.page_size),
+        );
+        let st = self.lock();
+        (first..=last).any(|index| {
+            let key = PageKey { version, index };
+            st.contains(&key) || st.inflight.contains_key(&key)
+        })
+    }
+
+    /// Read exactly `range` of `src`'s version from the inner store, without going through
+    /// (or filling) the pages.
+    async fn read_direct(&self, src: &PageSource, range: Range<u64>) -> Result<Bytes> {
+        let want = (range.end - range.start) as usize;
+        self.direct_reads.fetch_add(1, Ordering::Relaxed);
+        self.direct_bytes.fetch_add(want as u64, Ordering::Relaxed);
+        let mut body = src.inner.read_version(&src.bucket, &src.info, range).await?;
+        let mut out = bytes::BytesMut::with_capacity(want);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            out.extend_from_slice(&chunk?);
+            if out.len() > want {
+                break;
+            }
+        }
+        if out.len() != want {
+            return Err(Error::ObjectChanged(src.info.key.clone()));
+        }
+        Ok(out.freeze())
     }
 
     /// A lazy stream of `range` of `src`'s version, one page slice per item, with readahead up to
     /// `limit` (the end of what the caller will want). `own_pass`: the stream is one reader's
     /// whole pass (an S3 GET body), with readahead state of its own; otherwise (FUSE reads) the
     /// readers of a version share it.
+    ///
+    /// A FUSE read (`own_pass` false) of less than a page that does not continue a sequential
+    /// run (a random read, or the first read of a file) and finds none of its pages cached or
+    /// being loaded reads just its range from the inner store, as one item, and caches nothing:
+    /// loading whole pages for it would read up to a page per few KiB asked (measured: 1 MiB
+    /// per random 4 KiB read), and the kernel's page cache already keeps what a FUSE read
+    /// returned. Sequential reads, and reads of pages already cached, take the page path.
     pub(crate) fn stream(
         self: &Arc<Self>,
         src: Arc<PageSource>,
@@ -594,7 +650,16 @@ impl PageCache {
                 if chunk_end <= offset {
                     return Err(Error::InvalidRange);
                 }
-                let run = cache.readahead(&src, token, offset..chunk_end, limit);
+                let (run, sequential) = cache.readahead(&src, token, offset..chunk_end, limit);
+                if !own_pass
+                    && !sequential
+                    && offset == range.start
+                    && end - offset < ps
+                    && !cache.any_page_present(src.info.version, &(offset..end))
+                {
+                    let bytes = cache.read_direct(&src, offset..end).await?;
+                    return Ok(Some((bytes, end)));
+                }
                 let page = cache.page(&src, index, run).await?;
                 let from = (offset - prange.start) as usize;
                 let to = (chunk_end - prange.start) as usize;
