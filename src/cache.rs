@@ -31,9 +31,10 @@
 //!   same single-flight path, so a reader that catches up joins the in-flight load. All readers
 //!   together have at most a quarter of the budget (and at most [`MAX_PREFETCH_IN_FLIGHT`]) in
 //!   prefetch loads at once, so many sequential readers cannot blow memory past the budget.
-//! - Small random FUSE reads bypass the pages ([`PageCache::stream`]): a read of less than a page
+//! - Small random reads bypass the pages ([`PageCache::stream`]): a read of less than a page
 //!   that does not continue a sequential run and finds none of its pages cached reads just its
-//!   range from the inner store, counted in [`CacheStats::direct_reads`] and `direct_bytes`.
+//!   range from the inner store, counted in [`CacheStats::direct_reads`] and `direct_bytes`;
+//!   for a GET only on the first touch of its pages (the second loads them).
 //! - [`CachingStore`] is the decorator that puts the cache in front of any
 //!   [`ObjectStore`](crate::ObjectStore).
 
@@ -71,6 +72,8 @@ pub const MIN_PAGE_SIZE: u64 = 4096;
 /// Share of the budget the protected segment may hold (pages read by more than one pass), in
 /// quarters: the rest is left to probation (new pages, readahead, one-pass scans).
 pub const PROTECTED_SHARE: u64 = 3;
+/// How many pages read directly by small GETs are remembered for second-touch admission.
+pub const TOUCHED_PAGES: usize = 64 * 1024;
 /// Default time after which an untouched page is released by the idle sweep: 5 minutes.
 pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 /// Bytes of evicted pages after which the allocator is asked to return freed memory
@@ -105,8 +108,8 @@ pub struct CacheStats {
     pub loads: u64,
     /// Loads started by readahead.
     pub prefetches: u64,
-    /// Small reads outside a sequential run that read just their range from the inner store,
-    /// bypassing the pages ([`PageCache::stream`]).
+    /// Small reads outside a sequential run (FUSE reads; GETs on a first touch) that read just
+    /// their range from the inner store, bypassing the pages ([`PageCache::stream`]).
     pub direct_reads: u64,
     /// Bytes those direct reads read.
     pub direct_bytes: u64,
@@ -153,6 +156,9 @@ struct State {
     protected_bytes: u64,
     inflight: HashMap<PageKey, Cell>,
     readahead: Readahead,
+    /// Pages a small GET recently read directly (second-touch admission, see
+    /// [`PageCache::stream`]); bounded.
+    touched: LruCache<PageKey, ()>,
 }
 
 impl State {
@@ -247,6 +253,7 @@ impl PageCache {
                 protected_bytes: 0,
                 inflight: HashMap::new(),
                 readahead: Readahead::new(max_pages),
+                touched: LruCache::unbounded(),
             }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -578,17 +585,39 @@ impl PageCache {
         (run, sequential)
     }
 
-    /// Whether any page holding bytes of `range` of `version` is cached or being loaded.
-    fn any_page_present(&self, version: u64, range: &Range<u64>) -> bool {
+    /// Whether a small read of `range` of `version` outside a sequential run reads its range
+    /// directly: not when any of its pages is cached or being loaded; for a GET (`own_pass`)
+    /// also not when a small GET already read one of those pages directly (second touch: the
+    /// pages are loaded and cached this time), else the pages are remembered.
+    fn admit_direct(&self, version: u64, range: &Range<u64>, own_pass: bool) -> bool {
         let (first, last) = (
             page_of(range.start, self.page_size),
             page_of(range.end - 1, self.page_size),
         );
-        let st = self.lock();
-        (first..=last).any(|index| {
-            let key = PageKey { version, index };
-            st.contains(&key) || st.inflight.contains_key(&key)
-        })
+        let mut st = self.lock();
+        let keys = (first..=last).map(|index| PageKey { version, index });
+        if keys
+            .clone()
+            .any(|key| st.contains(&key) || st.inflight.contains_key(&key))
+        {
+            return false;
+        }
+        if !own_pass {
+            return true;
+        }
+        let mut again = false;
+        for key in keys.clone() {
+            again |= st.touched.pop(&key).is_some();
+        }
+        if !again {
+            for key in keys {
+                st.touched.put(key, ());
+            }
+            while st.touched.len() > TOUCHED_PAGES {
+                st.touched.pop_lru();
+            }
+        }
+        !again
     }
 
     /// Read exactly `range` of `src`'s version from the inner store, without going through
@@ -616,12 +645,15 @@ impl PageCache {
     /// whole pass (an S3 GET body), with readahead state of its own; otherwise (FUSE reads) the
     /// readers of a version share it.
     ///
-    /// A FUSE read (`own_pass` false) of less than a page that does not continue a sequential
-    /// run (a random read, or the first read of a file) and finds none of its pages cached or
+    /// A read of less than a page that does not continue a sequential run (a random FUSE read,
+    /// a file's first read, any GET of less than a page) and finds none of its pages cached or
     /// being loaded reads just its range from the inner store, as one item, and caches nothing:
     /// loading whole pages for it would read up to a page per few KiB asked (measured: 1 MiB
-    /// per random 4 KiB read), and the kernel's page cache already keeps what a FUSE read
-    /// returned. Sequential reads, and reads of pages already cached, take the page path.
+    /// per random 4 KiB read). For FUSE that is always so (the kernel's page cache keeps what a
+    /// FUSE read returned); a small GET does it only on the first touch of its pages: a later
+    /// small GET of one of them loads and caches the pages (second-touch admission, remembered
+    /// for the last [`TOUCHED_PAGES`] pages), so small ranges read again and again are cached.
+    /// Sequential reads, and reads of pages already cached, take the page path.
     pub(crate) fn stream(
         self: &Arc<Self>,
         src: Arc<PageSource>,
@@ -651,11 +683,10 @@ impl PageCache {
                     return Err(Error::InvalidRange);
                 }
                 let (run, sequential) = cache.readahead(&src, token, offset..chunk_end, limit);
-                if !own_pass
-                    && !sequential
+                if !sequential
                     && offset == range.start
                     && end - offset < ps
-                    && !cache.any_page_present(src.info.version, &(offset..end))
+                    && cache.admit_direct(src.info.version, &(offset..end), own_pass)
                 {
                     let bytes = cache.read_direct(&src, offset..end).await?;
                     return Ok(Some((bytes, end)));

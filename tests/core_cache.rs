@@ -554,11 +554,13 @@ async fn random_reads_do_not_prefetch() {
         .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
         .await
         .unwrap();
-    // ranged GETs (whole pages are loaded for them) at random places
+    // ranged GETs at random places, twice each (the second touch loads the page)
     for p in [20u64, 3, 15, 7, 28, 1] {
-        get(&store, "k", Some(RangeSpec::FromTo(p * PS, p * PS + 99)))
-            .await
-            .unwrap();
+        for _ in 0..2 {
+            get(&store, "k", Some(RangeSpec::FromTo(p * PS, p * PS + 99)))
+                .await
+                .unwrap();
+        }
     }
     // No wait needed for "no prefetch": a prefetch is counted when the read decides it, before
     // its load is spawned, so every prefetch these reads started is in the count already.
@@ -599,6 +601,43 @@ async fn a_small_random_read_version_reads_only_its_range() {
         "nothing cached: {s:?}"
     );
     assert_eq!((s.direct_reads, s.direct_bytes), (3, 100 + 512 + 100), "{s:?}");
+}
+
+#[tokio::test]
+async fn a_small_get_reads_its_range_then_loads_the_page_on_a_second_touch() {
+    let (inner, store) = setup(1 << 20, 0);
+    let data = pattern(8 * PS as usize, 24);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let small = |a: u64, b: u64| get(&store, "k", Some(RangeSpec::FromTo(a, b)));
+    let p5 = 5 * PS as usize;
+    // first touch of page 5: only the range is read, nothing cached
+    assert_eq!(small(5 * PS + 7, 5 * PS + 16).await.unwrap(), &data[p5 + 7..p5 + 17]);
+    assert_eq!(inner.read_ranges.lock().unwrap().clone(), [5 * PS + 7..5 * PS + 17]);
+    let s = stats(&store);
+    assert_eq!(
+        (s.direct_reads, s.direct_bytes, s.loads, s.pages),
+        (1, 10, 0, 0),
+        "{s:?}"
+    );
+    // second touch (another range of page 5): the page is loaded and cached
+    assert_eq!(
+        small(5 * PS + 100, 5 * PS + 199).await.unwrap(),
+        &data[p5 + 100..p5 + 200]
+    );
+    assert_eq!(inner.read_ranges.lock().unwrap().last(), Some(&(5 * PS..6 * PS)));
+    let s = stats(&store);
+    assert_eq!((s.direct_reads, s.loads, s.pages), (1, 1, 1), "{s:?}");
+    // third: a hit, no store read
+    small(5 * PS, 5 * PS + 9).await.unwrap();
+    assert_eq!(inner.reads(), 2);
+    assert_eq!(stats(&store).hits, 1);
+    // a GET of a whole page or more is never direct
+    get(&store, "k", Some(RangeSpec::FromTo(0, PS - 1))).await.unwrap();
+    let s = stats(&store);
+    assert_eq!((s.direct_reads, s.loads), (1, 2), "{s:?}");
 }
 
 #[tokio::test]
@@ -665,6 +704,9 @@ async fn concurrent_readers_of_one_page_load_it_once() {
         .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
         .await
         .unwrap();
+    // a first small GET reads its range directly; the ones after it (second touch) load the page
+    get(&store, "k", Some(RangeSpec::FromTo(0, 9))).await.unwrap();
+    assert_eq!(inner.reads(), 1);
     inner.delay_ms.store(100, Ordering::SeqCst);
     let store = Arc::new(store);
     let mut tasks = Vec::new();
@@ -682,7 +724,7 @@ async fn concurrent_readers_of_one_page_load_it_once() {
         let (r, got) = t.await.unwrap().unwrap();
         assert_eq!(got, &data[r.start as usize..r.end as usize]);
     }
-    assert_eq!(inner.reads(), 1, "16 concurrent readers of one page: one load");
+    assert_eq!(inner.reads(), 2, "16 concurrent readers of one page: one load");
     let s = stats(&store);
     assert_eq!(s.loads, 1);
     assert_eq!(s.misses, 16);
