@@ -31,6 +31,10 @@
 //!   same single-flight path, so a reader that catches up joins the in-flight load. All readers
 //!   together have at most a quarter of the budget (and at most [`MAX_PREFETCH_IN_FLIGHT`]) in
 //!   prefetch loads at once, so many sequential readers cannot blow memory past the budget.
+//! - Small random reads bypass the pages ([`PageCache::stream`]): a read of less than a page
+//!   that does not continue a sequential run and finds none of its pages cached reads just its
+//!   range from the inner store, counted in [`CacheStats::direct_reads`] and `direct_bytes`;
+//!   for a GET only on the first touch of its pages (the second loads them).
 //! - [`CachingStore`] is the decorator that puts the cache in front of any
 //!   [`ObjectStore`](crate::ObjectStore).
 
@@ -69,6 +73,8 @@ pub const MIN_PAGE_SIZE: u64 = 4096;
 /// Share of the budget the protected segment may hold (pages read by more than one pass), in
 /// quarters: the rest is left to probation (new pages, readahead, one-pass scans).
 pub const PROTECTED_SHARE: u64 = 3;
+/// How many pages read directly by small GETs are remembered for second-touch admission.
+pub const TOUCHED_PAGES: usize = 64 * 1024;
 /// Default time after which an untouched page is released by the idle sweep: 5 minutes.
 pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 /// Bytes of evicted pages after which the allocator is asked to return freed memory
@@ -103,6 +109,11 @@ pub struct CacheStats {
     pub loads: u64,
     /// Loads started by readahead.
     pub prefetches: u64,
+    /// Small reads outside a sequential run (FUSE reads; GETs on a first touch) that read just
+    /// their range from the inner store, bypassing the pages ([`PageCache::stream`]).
+    pub direct_reads: u64,
+    /// Bytes those direct reads read.
+    pub direct_bytes: u64,
     /// Pages dropped to stay within the budget.
     pub evictions: u64,
     /// Pages dropped by the idle sweep.
@@ -146,6 +157,9 @@ struct State {
     protected_bytes: u64,
     inflight: HashMap<PageKey, Cell>,
     readahead: Readahead,
+    /// Pages a small GET recently read directly (second-touch admission, see
+    /// [`PageCache::stream`]); bounded.
+    touched: LruCache<PageKey, ()>,
 }
 
 impl State {
@@ -182,6 +196,8 @@ pub struct PageCache {
     misses: AtomicU64,
     loads: AtomicU64,
     prefetches: AtomicU64,
+    direct_reads: AtomicU64,
+    direct_bytes: AtomicU64,
     evictions: AtomicU64,
     released: AtomicU64,
     /// Bytes evicted since the last trim ([`TRIM_AFTER_EVICTED`]).
@@ -238,11 +254,14 @@ impl PageCache {
                 protected_bytes: 0,
                 inflight: HashMap::new(),
                 readahead: Readahead::new(max_pages),
+                touched: LruCache::unbounded(),
             }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             prefetches: AtomicU64::new(0),
+            direct_reads: AtomicU64::new(0),
+            direct_bytes: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             released: AtomicU64::new(0),
             evicted_since_trim: AtomicU64::new(0),
@@ -273,6 +292,8 @@ impl PageCache {
             misses: self.misses.load(Ordering::Relaxed),
             loads: self.loads.load(Ordering::Relaxed),
             prefetches: self.prefetches.load(Ordering::Relaxed),
+            direct_reads: self.direct_reads.load(Ordering::Relaxed),
+            direct_bytes: self.direct_bytes.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
             trims: self.trims.load(Ordering::Relaxed),
@@ -525,12 +546,14 @@ impl PageCache {
     }
 
     /// Note a read of `range` by reader `token` and start background loads of the readahead
-    /// window; returns the pass the read belongs to.
-    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> u64 {
+    /// window; returns the pass the read belongs to and whether the read continues a
+    /// sequential run.
+    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> (u64, bool) {
         let version = src.info.version;
-        let (todo, run): (Vec<(PageKey, Cell)>, u64) = {
+        let (todo, run, sequential): (Vec<(PageKey, Cell)>, u64, bool) = {
             let mut st = self.lock();
-            let (pages, run) = st.readahead.observe_run(version, token, range, self.page_size, limit);
+            let o = st.readahead.observe_read(version, token, range, self.page_size, limit);
+            let (pages, run) = (o.prefetch, o.run);
             let mut todo = Vec::new();
             for index in pages {
                 let key = PageKey { version, index };
@@ -544,16 +567,16 @@ impl PageCache {
                 st.inflight.insert(key, cell.clone());
                 todo.push((key, cell));
             }
-            (todo, run)
+            (todo, run, o.sequential)
         };
         if todo.is_empty() {
-            return run;
+            return (run, sequential);
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             for (key, cell) in &todo {
                 self.finish_inflight(*key, cell);
             }
-            return run;
+            return (run, sequential);
         };
         for (key, cell) in todo {
             self.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -568,13 +591,78 @@ impl PageCache {
                 }
             });
         }
-        run
+        (run, sequential)
+    }
+
+    /// Whether a small read of `range` of `version` outside a sequential run reads its range
+    /// directly: not when any of its pages is cached or being loaded; for a GET (`own_pass`)
+    /// also not when a small GET already read one of those pages directly (second touch: the
+    /// pages are loaded and cached this time), else the pages are remembered.
+    fn admit_direct(&self, version: u64, range: &Range<u64>, own_pass: bool) -> bool {
+        let (first, last) = (
+            page_of(range.start, self.page_size),
+            page_of(range.end - 1, self.page_size),
+        );
+        let mut st = self.lock();
+        let keys = (first..=last).map(|index| PageKey { version, index });
+        if keys
+            .clone()
+            .any(|key| st.contains(&key) || st.inflight.contains_key(&key))
+        {
+            return false;
+        }
+        if !own_pass {
+            return true;
+        }
+        let mut again = false;
+        for key in keys.clone() {
+            again |= st.touched.pop(&key).is_some();
+        }
+        if !again {
+            for key in keys {
+                st.touched.put(key, ());
+            }
+            while st.touched.len() > TOUCHED_PAGES {
+                st.touched.pop_lru();
+            }
+        }
+        !again
+    }
+
+    /// Read exactly `range` of `src`'s version from the inner store, without going through
+    /// (or filling) the pages.
+    async fn read_direct(&self, src: &PageSource, range: Range<u64>) -> Result<Bytes> {
+        let want = (range.end - range.start) as usize;
+        self.direct_reads.fetch_add(1, Ordering::Relaxed);
+        self.direct_bytes.fetch_add(want as u64, Ordering::Relaxed);
+        let mut body = src.inner.read_version(&src.bucket, &src.info, range).await?;
+        let mut out = bytes::BytesMut::with_capacity(want);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            out.extend_from_slice(&chunk?);
+            if out.len() > want {
+                break;
+            }
+        }
+        if out.len() != want {
+            return Err(Error::ObjectChanged(src.info.key.clone()));
+        }
+        Ok(out.freeze())
     }
 
     /// A lazy stream of `range` of `src`'s version, one page slice per item, with readahead up to
     /// `limit` (the end of what the caller will want). `own_pass`: the stream is one reader's
     /// whole pass (an S3 GET body), with readahead state of its own; otherwise (FUSE reads) the
     /// readers of a version share it.
+    ///
+    /// A read of less than a page that does not continue a sequential run (a random FUSE read,
+    /// a file's first read, any GET of less than a page) and finds none of its pages cached or
+    /// being loaded reads just its range from the inner store, as one item, and caches nothing:
+    /// loading whole pages for it would read up to a page per few KiB asked (measured: 1 MiB
+    /// per random 4 KiB read). For FUSE that is always so (the kernel's page cache keeps what a
+    /// FUSE read returned); a small GET does it only on the first touch of its pages: a later
+    /// small GET of one of them loads and caches the pages (second-touch admission, remembered
+    /// for the last [`TOUCHED_PAGES`] pages), so small ranges read again and again are cached.
+    /// Sequential reads, and reads of pages already cached, take the page path.
     pub(crate) fn stream(
         self: &Arc<Self>,
         src: Arc<PageSource>,
@@ -603,7 +691,15 @@ impl PageCache {
                 if chunk_end <= offset {
                     return Err(Error::InvalidRange);
                 }
-                let run = cache.readahead(&src, token, offset..chunk_end, limit);
+                let (run, sequential) = cache.readahead(&src, token, offset..chunk_end, limit);
+                if !sequential
+                    && offset == range.start
+                    && end - offset < ps
+                    && cache.admit_direct(src.info.version, &(offset..end), own_pass)
+                {
+                    let bytes = cache.read_direct(&src, offset..end).await?;
+                    return Ok(Some((bytes, end)));
+                }
                 let page = cache.page(&src, index, run).await?;
                 let from = (offset - prange.start) as usize;
                 let to = (chunk_end - prange.start) as usize;

@@ -75,7 +75,7 @@ impl Collector for CacheCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let (mut hits, mut misses, mut evictions, mut released, mut loads, mut bytes, mut budget) =
             (0, 0, 0, 0, 0, 0, 0);
-        let mut prefetches = 0;
+        let (mut prefetches, mut direct_reads, mut direct_bytes) = (0, 0, 0);
         {
             let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
             caches.retain(|w| w.strong_count() > 0);
@@ -87,6 +87,8 @@ impl Collector for CacheCollector {
                 released += s.released;
                 loads += s.loads;
                 prefetches += s.prefetches;
+                direct_reads += s.direct_reads;
+                direct_bytes += s.direct_bytes;
                 bytes += s.bytes;
                 budget += s.budget;
             }
@@ -117,6 +119,16 @@ impl Collector for CacheCollector {
                 "ozfs_cache_prefetches",
                 "Page loads started by readahead (the rest of the loads are demand loads)",
                 prefetches,
+            ),
+            (
+                "ozfs_cache_direct_reads",
+                "Small random FUSE reads served by reading just their range from the store, bypassing the pages",
+                direct_reads,
+            ),
+            (
+                "ozfs_cache_direct_read_bytes",
+                "Bytes read by those direct reads",
+                direct_bytes,
             ),
         ];
         for (name, help, v) in counters {

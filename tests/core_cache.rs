@@ -550,26 +550,150 @@ async fn readahead_triggers_on_sequential_reads() {
 async fn random_reads_do_not_prefetch() {
     let (_inner, store) = setup(1 << 20, 8 * PS);
     let data = pattern(32 * PS as usize, 12);
-    let info = store
+    store
         .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
         .await
         .unwrap();
+    // ranged GETs at random places, twice each (the second touch loads the page)
     for p in [20u64, 3, 15, 7, 28, 1] {
-        collect_body(
-            store
-                .read_version(&bucket(), &info, p * PS..p * PS + 100)
+        for _ in 0..2 {
+            get(&store, "k", Some(RangeSpec::FromTo(p * PS, p * PS + 99)))
                 .await
-                .unwrap(),
-            1 << 20,
-        )
-        .await
-        .unwrap();
+                .unwrap();
+        }
     }
     // No wait needed for "no prefetch": a prefetch is counted when the read decides it, before
     // its load is spawned, so every prefetch these reads started is in the count already.
     let s = stats(&store);
     assert_eq!(s.prefetches, 0, "{s:?}");
     assert_eq!(s.pages, 6);
+}
+
+#[tokio::test]
+async fn a_small_random_read_version_reads_only_its_range() {
+    let (inner, store) = setup(1 << 20, 8 * PS);
+    let data = pattern(32 * PS as usize, 21);
+    let info = store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    // FUSE-like random reads of a few hundred bytes, one straddling two pages
+    let ranges = [
+        20 * PS + 8..20 * PS + 108,
+        3 * PS..3 * PS + 512,
+        16 * PS - 50..16 * PS + 50,
+    ];
+    for r in ranges.clone() {
+        let got = collect_body(store.read_version(&bucket(), &info, r.clone()).await.unwrap(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(got, &data[r.start as usize..r.end as usize]);
+    }
+    assert_eq!(
+        *inner.read_ranges.lock().unwrap(),
+        ranges,
+        "each read asked the store for its range only"
+    );
+    let s = stats(&store);
+    assert_eq!(
+        (s.loads, s.prefetches, s.pages, s.bytes),
+        (0, 0, 0, 0),
+        "nothing cached: {s:?}"
+    );
+    assert_eq!((s.direct_reads, s.direct_bytes), (3, 100 + 512 + 100), "{s:?}");
+}
+
+#[tokio::test]
+async fn a_small_get_reads_its_range_then_loads_the_page_on_a_second_touch() {
+    let (inner, store) = setup(1 << 20, 0);
+    let data = pattern(8 * PS as usize, 24);
+    store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    let small = |a: u64, b: u64| get(&store, "k", Some(RangeSpec::FromTo(a, b)));
+    let p5 = 5 * PS as usize;
+    // first touch of page 5: only the range is read, nothing cached
+    assert_eq!(small(5 * PS + 7, 5 * PS + 16).await.unwrap(), &data[p5 + 7..p5 + 17]);
+    assert_eq!(inner.read_ranges.lock().unwrap().clone(), vec![5 * PS + 7..5 * PS + 17]);
+    let s = stats(&store);
+    assert_eq!(
+        (s.direct_reads, s.direct_bytes, s.loads, s.pages),
+        (1, 10, 0, 0),
+        "{s:?}"
+    );
+    // second touch (another range of page 5): the page is loaded and cached
+    assert_eq!(
+        small(5 * PS + 100, 5 * PS + 199).await.unwrap(),
+        &data[p5 + 100..p5 + 200]
+    );
+    assert_eq!(inner.read_ranges.lock().unwrap().last(), Some(&(5 * PS..6 * PS)));
+    let s = stats(&store);
+    assert_eq!((s.direct_reads, s.loads, s.pages), (1, 1, 1), "{s:?}");
+    // third: a hit, no store read
+    small(5 * PS, 5 * PS + 9).await.unwrap();
+    assert_eq!(inner.reads(), 2);
+    assert_eq!(stats(&store).hits, 1);
+    // a GET of a whole page or more is never direct
+    get(&store, "k", Some(RangeSpec::FromTo(0, PS - 1))).await.unwrap();
+    let s = stats(&store);
+    assert_eq!((s.direct_reads, s.loads), (1, 2), "{s:?}");
+}
+
+#[tokio::test]
+async fn a_small_read_of_a_cached_page_is_a_hit() {
+    let (inner, store) = setup(1 << 20, 0);
+    let data = pattern(4 * PS as usize, 22);
+    let info = store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    // a GET caches page 2; a random FUSE read inside it is answered from it
+    get(&store, "k", Some(RangeSpec::FromTo(2 * PS, 3 * PS - 1)))
+        .await
+        .unwrap();
+    let reads = inner.reads();
+    let r = 2 * PS + 100..2 * PS + 200;
+    let got = collect_body(store.read_version(&bucket(), &info, r.clone()).await.unwrap(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(got, &data[r.start as usize..r.end as usize]);
+    assert_eq!(inner.reads(), reads, "no store read");
+    let s = stats(&store);
+    assert_eq!((s.hits, s.direct_reads), (1, 0), "{s:?}");
+}
+
+#[tokio::test]
+async fn a_sequential_read_version_pass_loads_whole_pages_with_readahead() {
+    let (inner, store) = setup(1 << 20, 4 * PS);
+    let data = pattern(16 * PS as usize, 23);
+    let info = store
+        .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
+        .await
+        .unwrap();
+    // FUSE-like sequential small reads from the start
+    let step = PS / 4;
+    let mut got = Vec::new();
+    for i in 0..(16 * PS / step) {
+        let r = i * step..(i + 1) * step;
+        got.extend(
+            collect_body(store.read_version(&bucket(), &info, r).await.unwrap(), 1 << 20)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(got, data);
+    let s = stats(&store);
+    assert_eq!(s.direct_reads, 1, "only the first read, before the run is known: {s:?}");
+    assert_eq!(s.direct_bytes, step);
+    assert!(s.prefetches >= 8, "readahead loaded pages ahead: {s:?}");
+    assert_eq!(s.loads, 16, "every page loaded once, whole: {s:?}");
+    let ranges = inner.read_ranges.lock().unwrap().clone();
+    let pages = ranges
+        .iter()
+        .filter(|r| r.end - r.start == PS && r.start % PS == 0)
+        .count();
+    assert_eq!(pages, 16, "whole-page loads: {ranges:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -580,15 +704,19 @@ async fn concurrent_readers_of_one_page_load_it_once() {
         .put_object(&bucket(), "k", body_from_bytes(data.clone()), PutOptions::default())
         .await
         .unwrap();
+    // a first small GET reads its range directly; the ones after it (second touch) load the page
+    get(&store, "k", Some(RangeSpec::FromTo(0, 9))).await.unwrap();
+    assert_eq!(inner.reads(), 1);
     inner.delay_ms.store(100, Ordering::SeqCst);
     let store = Arc::new(store);
     let mut tasks = Vec::new();
     for i in 0..16u64 {
         let store = store.clone();
         let info = info.clone();
+        let _ = &info;
         tasks.push(tokio::spawn(async move {
             let r = i * 100..i * 100 + 50;
-            let got = collect_body(store.read_version(&bucket(), &info, r.clone()).await?, 1 << 20).await?;
+            let got = get(&store, "k", Some(RangeSpec::FromTo(r.start, r.end - 1))).await?;
             Ok::<_, Error>((r, got))
         }));
     }
@@ -596,7 +724,7 @@ async fn concurrent_readers_of_one_page_load_it_once() {
         let (r, got) = t.await.unwrap().unwrap();
         assert_eq!(got, &data[r.start as usize..r.end as usize]);
     }
-    assert_eq!(inner.reads(), 1, "16 concurrent readers of one page: one load");
+    assert_eq!(inner.reads(), 2, "16 concurrent readers of one page: one load");
     let s = stats(&store);
     assert_eq!(s.loads, 1);
     assert_eq!(s.misses, 16);
@@ -615,14 +743,16 @@ async fn a_cancelled_loader_hands_the_load_over() {
     let store = Arc::new(store);
     let s1 = store.clone();
     let i1 = info.clone();
-    let first = tokio::spawn(async move { collect_body(s1.read_version(&bucket(), &i1, 0..10).await?, 100).await });
+    // whole-page reads (a small random read_version would bypass the pages)
+    let first = tokio::spawn(async move { collect_body(s1.read_version(&bucket(), &i1, 0..PS).await?, 1 << 20).await });
     common::wait_until_async("the first reader's load to start", Duration::from_secs(10), || {
         inner.reads() == 1
     })
     .await;
     let s2 = store.clone();
     let i2 = info.clone();
-    let second = tokio::spawn(async move { collect_body(s2.read_version(&bucket(), &i2, 0..10).await?, 100).await });
+    let second =
+        tokio::spawn(async move { collect_body(s2.read_version(&bucket(), &i2, 0..PS).await?, 1 << 20).await });
     common::wait_until_async("the second reader to join the load", Duration::from_secs(10), || {
         stats(&store).misses == 2
     })
@@ -630,7 +760,7 @@ async fn a_cancelled_loader_hands_the_load_over() {
     inner.delay_ms.store(0, Ordering::SeqCst);
     first.abort();
     let got = second.await.unwrap().unwrap();
-    assert_eq!(got, &data[..10]);
+    assert_eq!(got, data);
     assert!(store.cache().contains(info.version, 0));
     assert_eq!(
         inner.reads(),

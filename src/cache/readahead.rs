@@ -33,6 +33,17 @@ struct Stream {
     run: u64,
 }
 
+/// What [`Readahead::observe_read`] found about one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Page indexes to prefetch.
+    pub prefetch: Range<u64>,
+    /// The pass (run) the read belongs to.
+    pub run: u64,
+    /// Whether the read continues a sequential run (not the first read, not a jump).
+    pub sequential: bool,
+}
+
 /// The per-version sequential detector.
 pub struct Readahead {
     streams: LruCache<(u64, u64), Stream>,
@@ -66,8 +77,38 @@ impl Readahead {
         page_size: u64,
         limit: u64,
     ) -> (Range<u64>, u64) {
+        let o = self.observe_read(version, token, range, page_size, limit);
+        (o.prefetch, o.run)
+    }
+
+    /// Like [`Readahead::observe_run`], also telling whether the read continues a sequential
+    /// run (`false` for the first read of a reader and for a jump).
+    pub fn observe_read(
+        &mut self,
+        version: u64,
+        token: u64,
+        range: Range<u64>,
+        page_size: u64,
+        limit: u64,
+    ) -> Observed {
+        let (prefetch, run, sequential) = self.observe_inner(version, token, range, page_size, limit);
+        Observed {
+            prefetch,
+            run,
+            sequential,
+        }
+    }
+
+    fn observe_inner(
+        &mut self,
+        version: u64,
+        token: u64,
+        range: Range<u64>,
+        page_size: u64,
+        limit: u64,
+    ) -> (Range<u64>, u64, bool) {
         if range.start >= range.end {
-            return (0..0, 0);
+            return (0..0, 0, false);
         }
         let last_page = (range.end - 1) / page_size;
         let limit_pages = limit.div_ceil(page_size);
@@ -104,18 +145,19 @@ impl Readahead {
                 st
             }
         };
+        let sequential = st.window > 0;
         if self.max_pages == 0 || st.window == 0 {
-            return (0..0, st.run);
+            return (0..0, st.run, sequential);
         }
         let from = (last_page + 1).max(st.scheduled_to);
         let to = (last_page + 1 + st.window).min(limit_pages);
         if from >= to {
-            return (0..0, st.run);
+            return (0..0, st.run, sequential);
         }
         if let Some(s) = self.streams.get_mut(&key) {
             s.scheduled_to = to;
         }
-        (from..to, st.run)
+        (from..to, st.run, sequential)
     }
 
     /// Forget a version (its object was replaced or deleted).
@@ -190,6 +232,18 @@ mod tests {
         assert_ne!(b, c, "a read from offset 0 starts a new pass");
         let (_, d) = r.observe_run(1, 0, 5000..5100, P, 10_000);
         assert_ne!(c, d, "a jump starts a new pass");
+    }
+
+    #[test]
+    fn only_continuing_reads_are_sequential() {
+        let mut r = Readahead::new(0);
+        assert!(!r.observe_read(1, 0, 0..100, P, 10_000).sequential, "a first read");
+        assert!(r.observe_read(1, 0, 100..200, P, 10_000).sequential, "a continuation");
+        assert!(!r.observe_read(1, 0, 5000..5100, P, 10_000).sequential, "a jump");
+        assert!(
+            r.observe_read(1, 0, 5100..5200, P, 10_000).sequential,
+            "its continuation"
+        );
     }
 
     #[test]

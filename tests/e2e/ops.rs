@@ -320,6 +320,62 @@ fn metrics_move_after_s3_and_fuse_traffic() {
     assert!(!is_mounted(&mnt));
 }
 
+/// A random 4 KiB read on the `serve --mount` reads those bytes from the store, not a whole
+/// 1 MiB page (`ozfs_cache_direct_read*`); a sequential read of the file still loads whole
+/// pages through the page cache (docs/ARCHITECTURE.md, "Data path of a read").
+#[test]
+fn a_random_small_fuse_read_reads_only_its_bytes() {
+    use std::os::unix::fs::FileExt;
+    fuse_available();
+    let env = Env::new();
+    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut server = Server::start(&env, &["--mount", &format!("bucket1:{}", mnt.display())], &[]);
+    let ready = server.ready_lines();
+    assert!(ready.iter().any(|l| l.contains("mounted at")), "{ready:?}");
+    let addr = server.addr.clone();
+    let data = pattern(3 << 20);
+    std::fs::write(env.path("obj.bin"), &data).unwrap();
+    let src = env.path("obj.bin");
+    env.aws_ok(
+        "alice",
+        &addr,
+        &["s3", "cp", src.to_str().unwrap(), "s3://bucket1/obj.bin"],
+    );
+
+    let before = scrape(&addr, "/prom");
+    let f = std::fs::File::open(mnt.join("obj.bin")).unwrap();
+    let off = (2 << 20) + 8192;
+    let mut buf = vec![0u8; 4096];
+    f.read_exact_at(&mut buf, off as u64).unwrap();
+    assert_eq!(buf, &data[off..off + 4096]);
+    let after = scrape(&addr, "/prom");
+    let d = |a: &str, b: &str, name: &str| series(b, name) - series(a, name);
+    assert_eq!(d(&before, &after, "ozfs_cache_direct_reads_total"), 1.0, "{after}");
+    assert_eq!(
+        d(&before, &after, "ozfs_cache_direct_read_bytes_total"),
+        4096.0,
+        "{after}"
+    );
+    assert_eq!(
+        d(&before, &after, "ozfs_cache_loads_total"),
+        0.0,
+        "no page loaded: {after}"
+    );
+    drop(f);
+
+    // a sequential read: whole pages (3 of them), no more direct reads than its first request
+    assert_eq!(std::fs::read(mnt.join("obj.bin")).unwrap(), data);
+    let seq = scrape(&addr, "/prom");
+    assert!(d(&after, &seq, "ozfs_cache_direct_reads_total") <= 1.0, "{seq}");
+    assert!(d(&after, &seq, "ozfs_cache_loads_total") >= 2.0, "{seq}");
+
+    let (ok, _) = server.interrupt();
+    assert!(ok, "ozfs serve should exit 0 on Ctrl-C");
+    assert!(!is_mounted(&mnt));
+}
+
 /// Buckets named `prom` and `metrics` work with S3 clients as any bucket; only an unsigned bare
 /// `GET /prom` / `GET /metrics` is the metrics page (docs/SEMANTICS.md).
 #[test]
