@@ -73,8 +73,14 @@ pub const MIN_PAGE_SIZE: u64 = 4096;
 /// Share of the budget the protected segment may hold (pages read by more than one pass), in
 /// quarters: the rest is left to probation (new pages, readahead, one-pass scans).
 pub const PROTECTED_SHARE: u64 = 3;
-/// How many pages read directly by small GETs are remembered for second-touch admission.
+/// How many blocks read directly by small GETs are remembered for second-touch admission.
 pub const TOUCHED_PAGES: usize = 64 * 1024;
+/// The unit second-touch admission remembers (at most a page): a small GET whose range meets a
+/// block that an earlier small GET read directly loads and caches its pages. Finer than a page
+/// so that unrelated random ranges that happen to share a 1 MiB page (an `--endpoint` mount's
+/// random reads: a 2,000-read pass over 1 GiB touched 613 pages twice, each then loaded whole)
+/// stay direct, while a range read again (a Parquet footer, an index block) is cached.
+pub const TOUCH_BLOCK: u64 = 64 * 1024;
 /// Default time after which an untouched page is released by the idle sweep: 5 minutes.
 pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 /// Bytes of evicted pages after which the allocator is asked to return freed memory
@@ -157,8 +163,8 @@ struct State {
     protected_bytes: u64,
     inflight: HashMap<PageKey, Cell>,
     readahead: Readahead,
-    /// Pages a small GET recently read directly (second-touch admission, see
-    /// [`PageCache::stream`]); bounded.
+    /// Blocks ([`TOUCH_BLOCK`]; `index` counts blocks here) a small GET recently read directly
+    /// (second-touch admission, see [`PageCache::stream`]); bounded.
     touched: LruCache<PageKey, ()>,
 }
 
@@ -596,8 +602,8 @@ impl PageCache {
 
     /// Whether a small read of `range` of `version` outside a sequential run reads its range
     /// directly: not when any of its pages is cached or being loaded; for a GET (`own_pass`)
-    /// also not when a small GET already read one of those pages directly (second touch: the
-    /// pages are loaded and cached this time), else the pages are remembered.
+    /// also not when a small GET already read a [`TOUCH_BLOCK`] of its range directly (second
+    /// touch: the pages are loaded and cached this time), else its blocks are remembered.
     fn admit_direct(&self, version: u64, range: &Range<u64>, own_pass: bool) -> bool {
         let (first, last) = (
             page_of(range.start, self.page_size),
@@ -614,12 +620,14 @@ impl PageCache {
         if !own_pass {
             return true;
         }
+        let block = TOUCH_BLOCK.min(self.page_size);
+        let blocks = (range.start / block..=(range.end - 1) / block).map(|index| PageKey { version, index });
         let mut again = false;
-        for key in keys.clone() {
+        for key in blocks.clone() {
             again |= st.touched.pop(&key).is_some();
         }
         if !again {
-            for key in keys {
+            for key in blocks {
                 st.touched.put(key, ());
             }
             while st.touched.len() > TOUCHED_PAGES {
@@ -660,8 +668,9 @@ impl PageCache {
     /// loading whole pages for it would read up to a page per few KiB asked (measured: 1 MiB
     /// per random 4 KiB read). For FUSE that is always so (the kernel's page cache keeps what a
     /// FUSE read returned); a small GET does it only on the first touch of its pages: a later
-    /// small GET of one of them loads and caches the pages (second-touch admission, remembered
-    /// for the last [`TOUCHED_PAGES`] pages), so small ranges read again and again are cached.
+    /// small GET of one of their [`TOUCH_BLOCK`]s loads and caches the pages (second-touch
+    /// admission, remembered for the last [`TOUCHED_PAGES`] blocks), so small ranges read again
+    /// and again are cached.
     /// Sequential reads, and reads of pages already cached, take the page path.
     pub(crate) fn stream(
         self: &Arc<Self>,
@@ -718,6 +727,28 @@ mod tests {
 
     fn page(len: u64) -> Bytes {
         Bytes::from(vec![7u8; len as usize])
+    }
+
+    #[test]
+    fn second_touch_admission_counts_blocks_not_pages() {
+        const MIB: u64 = 1024 * 1024;
+        let cache = PageCache::with_readahead(64 * MIB, MIB, 0);
+        let at = |off: u64| off..off + 4096;
+        // random 4 KiB GETs in different 64 KiB blocks of one page all stay direct
+        for block in 0..MIB / TOUCH_BLOCK {
+            assert!(
+                cache.admit_direct(9, &at(block * TOUCH_BLOCK + 100), true),
+                "block {block}"
+            );
+        }
+        // a range meeting a block read before is the second touch: its page is loaded
+        assert!(!cache.admit_direct(9, &at(3 * TOUCH_BLOCK + 2000), true));
+        // that block was forgotten by the second touch; another version's blocks are its own
+        assert!(cache.admit_direct(9, &at(3 * TOUCH_BLOCK), true));
+        assert!(cache.admit_direct(10, &at(100), true));
+        // FUSE reads (not own_pass) are always direct and remember nothing
+        assert!(cache.admit_direct(11, &at(0), false));
+        assert!(cache.admit_direct(11, &at(0), true));
     }
 
     #[test]
