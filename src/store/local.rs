@@ -73,6 +73,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
+pub use commit::CommitStats;
 use commit::GroupCommit;
 use files::{read_stream, FileGuard, Files, SegHandle};
 use pin::PinnedVersion;
@@ -334,6 +335,11 @@ impl LocalStore {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Counters of the metadata commits made so far (how many puts shared each commit).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.commit_stats()
     }
 
     /// Run blocking work (redb, file system) off the async executor.
