@@ -312,6 +312,7 @@ impl Inner {
         if matches!(outcome, Outcome::Durable | Outcome::Committed(_)) {
             st.stats.groups += 1;
             st.stats.grouped_writes += members;
+            crate::metrics::store_group(members);
         }
         if members > 0 {
             st.outcomes.insert(id, (outcome, members));
