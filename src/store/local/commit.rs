@@ -196,7 +196,18 @@ impl Inner {
                 return Err(e);
             }
         };
-        let out = match apply(txn, p) {
+        // A panic while applying must not leave half-made changes for the next writer to commit.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(txn, p)));
+        let applied = match applied {
+            Ok(r) => r,
+            Err(panic) => {
+                let members = batch.members;
+                self.end_batch(&mut batch, members, Outcome::Aborted("a writer panicked".into()));
+                drop(batch);
+                std::panic::resume_unwind(panic);
+            }
+        };
+        let out = match applied {
             Ok(out) => out,
             Err(e) => {
                 // Changes half made: nobody's changes in this transaction may commit.
