@@ -85,9 +85,10 @@ pub const MIN_PAGE_SIZE: u64 = 4096;
 pub const PROTECTED_SHARE: u64 = 3;
 /// How many pages read directly by small GETs are remembered for second-touch admission.
 pub const TOUCHED_PAGES: usize = 64 * 1024;
-/// How many versions the cache remembers the key of (the versions recently read), so a change
-/// of that key drops their pages ([`PageCache::retire_key`]).
-pub const TRACKED_OWNERS: usize = 64 * 1024;
+/// How many versions the cache remembers the key of (the versions recently read; a version
+/// whose last page leaves the cache is forgotten), so a change of that key drops their pages
+/// ([`PageCache::retire_key`]). About 200 bytes each.
+pub const TRACKED_OWNERS: usize = 16 * 1024;
 /// How many dropped (dead) versions are remembered, so a pinned reader of one reads it without
 /// caching it again.
 pub const TRACKED_DEAD: usize = 16 * 1024;
@@ -183,9 +184,9 @@ struct State {
     /// costs its own pages, not a walk of the cache.
     by_version: HashMap<u64, HashSet<u64>>,
     /// The key each recently read version was read under (bounded, [`TRACKED_OWNERS`]).
-    owners: LruCache<u64, KeyId>,
+    owners: LruCache<u64, Arc<KeyId>>,
     /// The reverse of `owners`: the versions recently read under each key.
-    by_key: BTreeMap<KeyId, Vec<u64>>,
+    by_key: BTreeMap<Arc<KeyId>, Vec<u64>>,
     /// Versions whose pages were dropped because they stopped being current (bounded,
     /// [`TRACKED_DEAD`]): read directly, never cached again.
     dead: LruCache<u64, ()>,
@@ -224,18 +225,24 @@ impl State {
         if let Some(set) = self.by_version.get_mut(&key.version) {
             set.remove(&key.index);
             if set.is_empty() {
+                // its last page left: forget its key too (a later read registers it again)
                 self.by_version.remove(&key.version);
+                self.forget_owner(key.version);
             }
         }
     }
     /// Remember that `version` is read under (`bucket`, `key`).
     fn note_owner(&mut self, version: u64, bucket: &BucketPath, key: &str) {
-        if self.owners.get(&version).is_some_and(|(b, k)| b == bucket && k == key) {
+        if self
+            .owners
+            .get(&version)
+            .is_some_and(|id| id.0 == *bucket && id.1 == key)
+        {
             return;
         }
         self.forget_owner(version);
-        let id: KeyId = (bucket.clone(), key.to_string());
-        self.by_key.entry(id.clone()).or_default().push(version);
+        let id = Arc::new((bucket.clone(), key.to_string()));
+        self.by_key.entry(Arc::clone(&id)).or_default().push(version);
         self.owners.put(version, id);
         while self.owners.len() > TRACKED_OWNERS {
             let Some((v, id)) = self.owners.pop_lru() else { break };
@@ -526,9 +533,9 @@ impl PageCache {
         let st = self.lock();
         let lo: KeyId = (bucket.clone(), from.to_string());
         st.by_key
-            .range(lo..)
-            .take_while(|((b, k), _)| b == bucket && if prefix { k.starts_with(from) } else { k == from })
-            .map(|((_, k), vs)| (k.clone(), vs.clone()))
+            .range::<KeyId, _>(lo..)
+            .take_while(|(id, _)| id.0 == *bucket && if prefix { id.1.starts_with(from) } else { id.1 == from })
+            .map(|(id, vs)| (id.1.clone(), vs.clone()))
             .collect()
     }
 
@@ -642,7 +649,7 @@ impl PageCache {
             // loaded for a reader of a version dropped meanwhile: not kept
             return;
         }
-        st.remove(&key);
+        st.take(&key); // a reload of a cached page: the index already lists it
         st.index(key);
         st.probation.put(
             key,
