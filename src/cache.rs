@@ -13,7 +13,7 @@
 //!   and renames, and for the change feed ([`CachingStore::watch_changes`]); without it, the old
 //!   version's pages (in the protected segment if read twice) crowd out the new version's until
 //!   LRU pushes them out. A dropped version is remembered as *dead* (bounded): a reader that
-//!   pinned it still reads it, but directly from the store ([`PageCache::stream`]), without
+//!   pinned it still reads it, but directly from the store (`PageCache::stream`), without
 //!   readahead and without caching, so in-flight loads do not bring its pages back.
 //! - A byte budget with segmented-LRU eviction (`lru` crate, unbounded by count, bounded by
 //!   bytes here), for scan resistance: a loaded page enters the *probation* segment; it moves to
@@ -486,7 +486,7 @@ impl PageCache {
     }
 
     /// Drop the cached pages of one version, which stopped being current, and remember it as
-    /// dead (its readers read it directly from then on, [`PageCache::stream`]); returns the
+    /// dead (its readers read it directly from then on, `PageCache::stream`); returns the
     /// pages dropped. Costs the version's own pages (the per-version index), not a walk of the
     /// cache. Correctness never depends on it: it frees the room early.
     pub fn invalidate_version(&self, version: u64) -> u64 {
