@@ -5,7 +5,16 @@
 //! - Fixed-size pages (default 1 MiB) keyed by [`page::PageKey`] = (object version, page index).
 //!   [`ObjectInfo::version`](crate::ObjectInfo::version) is unique per write, so an overwrite or a
 //!   delete can never be answered from stale pages: the new object has a new version and the old
-//!   pages are simply never hit again; they age out of the LRU.
+//!   pages are never hit again.
+//! - Dead versions are dropped early: a per-version index (version -> its cached page indexes)
+//!   and the key each recently read version was read under let [`PageCache::retire_key`] drop
+//!   the pages of the versions a key no longer has, at the cost of those pages only (counted in
+//!   [`CacheStats::invalidated`]). [`CachingStore`] calls it after its own puts, copies, deletes
+//!   and renames, and for the change feed ([`CachingStore::watch_changes`]); without it, the old
+//!   version's pages (in the protected segment if read twice) crowd out the new version's until
+//!   LRU pushes them out. A dropped version is remembered as *dead* (bounded): a reader that
+//!   pinned it still reads it, but directly from the store (`PageCache::stream`), without
+//!   readahead and without caching, so in-flight loads do not bring its pages back.
 //! - A byte budget with segmented-LRU eviction (`lru` crate, unbounded by count, bounded by
 //!   bytes here), for scan resistance: a loaded page enters the *probation* segment; it moves to
 //!   the *protected* segment (at most [`PROTECTED_SHARE`] of the budget; its overflow goes back
@@ -46,12 +55,13 @@ pub mod readahead;
 pub use caching_store::CachingStore;
 
 use crate::error::{Error, Result};
+use crate::namespace::BucketPath;
 use bytes::Bytes;
 use futures_util::stream;
 use lru::LruCache;
 use page::{page_of, page_range, PageKey, PageSource};
 use readahead::Readahead;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,6 +91,13 @@ pub const TOUCHED_PAGES: usize = 64 * 1024;
 /// random reads: a 2,000-read pass over 1 GiB touched 613 pages twice, each then loaded whole)
 /// stay direct, while a range read again (a Parquet footer, an index block) is cached.
 pub const TOUCH_BLOCK: u64 = 64 * 1024;
+/// How many versions the cache remembers the key of (the versions recently read; a version
+/// whose last page leaves the cache is forgotten), so a change of that key drops their pages
+/// ([`PageCache::retire_key`]). About 200 bytes each.
+pub const TRACKED_OWNERS: usize = 16 * 1024;
+/// How many dropped (dead) versions are remembered, so a pinned reader of one reads it without
+/// caching it again.
+pub const TRACKED_DEAD: usize = 16 * 1024;
 /// Default time after which an untouched page is released by the idle sweep: 5 minutes.
 pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 /// Bytes of evicted pages after which the allocator is asked to return freed memory
@@ -124,6 +141,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Pages dropped by the idle sweep.
     pub released: u64,
+    /// Pages dropped because their version stopped being current (overwritten, deleted,
+    /// renamed over: [`PageCache::retire_key`], [`PageCache::invalidate_version`]).
+    pub invalidated: u64,
     /// Times evictions asked the allocator to return freed memory ([`TRIM_AFTER_EVICTED`]).
     pub trims: u64,
     /// Bytes currently in the protected segment (pages read by more than one pass).
@@ -166,7 +186,20 @@ struct State {
     /// Blocks ([`TOUCH_BLOCK`]; `index` counts blocks here) a small GET recently read directly
     /// (second-touch admission, see [`PageCache::stream`]); bounded.
     touched: LruCache<PageKey, ()>,
+    /// The cached page indexes of each version (both segments): dropping a version's pages
+    /// costs its own pages, not a walk of the cache.
+    by_version: HashMap<u64, HashSet<u64>>,
+    /// The key each recently read version was read under (bounded, [`TRACKED_OWNERS`]).
+    owners: LruCache<u64, Arc<KeyId>>,
+    /// The reverse of `owners`: the versions recently read under each key.
+    by_key: BTreeMap<Arc<KeyId>, Vec<u64>>,
+    /// Versions whose pages were dropped because they stopped being current (bounded,
+    /// [`TRACKED_DEAD`]): read directly, never cached again.
+    dead: LruCache<u64, ()>,
 }
+
+/// A key: (bucket as the reader named it, key).
+type KeyId = (BucketPath, String);
 
 impl State {
     fn pages(&self) -> usize {
@@ -176,6 +209,12 @@ impl State {
         self.probation.contains(key) || self.protected.contains(key)
     }
     fn remove(&mut self, key: &PageKey) -> Option<Entry> {
+        let e = self.take(key)?;
+        self.unindex(key);
+        Some(e)
+    }
+    /// Remove a page from its segment without touching the per-version index.
+    fn take(&mut self, key: &PageKey) -> Option<Entry> {
         if let Some(e) = self.protected.pop(key) {
             self.protected_bytes -= e.data.len() as u64;
             self.bytes -= e.data.len() as u64;
@@ -184,6 +223,71 @@ impl State {
         let e = self.probation.pop(key)?;
         self.bytes -= e.data.len() as u64;
         Some(e)
+    }
+    fn index(&mut self, key: PageKey) {
+        self.by_version.entry(key.version).or_default().insert(key.index);
+    }
+    fn unindex(&mut self, key: &PageKey) {
+        if let Some(set) = self.by_version.get_mut(&key.version) {
+            set.remove(&key.index);
+            if set.is_empty() {
+                // its last page left: forget its key too (a later read registers it again)
+                self.by_version.remove(&key.version);
+                self.forget_owner(key.version);
+            }
+        }
+    }
+    /// Remember that `version` is read under (`bucket`, `key`).
+    fn note_owner(&mut self, version: u64, bucket: &BucketPath, key: &str) {
+        if self
+            .owners
+            .get(&version)
+            .is_some_and(|id| id.0 == *bucket && id.1 == key)
+        {
+            return;
+        }
+        self.forget_owner(version);
+        let id = Arc::new((bucket.clone(), key.to_string()));
+        self.by_key.entry(Arc::clone(&id)).or_default().push(version);
+        self.owners.put(version, id);
+        while self.owners.len() > TRACKED_OWNERS {
+            let Some((v, id)) = self.owners.pop_lru() else { break };
+            self.unlink(v, &id);
+        }
+    }
+    fn forget_owner(&mut self, version: u64) {
+        if let Some(id) = self.owners.pop(&version) {
+            self.unlink(version, &id);
+        }
+    }
+    fn unlink(&mut self, version: u64, id: &KeyId) {
+        if let Some(vs) = self.by_key.get_mut(id) {
+            vs.retain(|v| *v != version);
+            if vs.is_empty() {
+                self.by_key.remove(id);
+            }
+        }
+    }
+    /// Drop every page of `version` (and, with `dead`, remember it as dead); returns the pages'
+    /// data.
+    fn drop_version(&mut self, version: u64, dead: bool) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if let Some(set) = self.by_version.remove(&version) {
+            for index in set {
+                if let Some(e) = self.take(&PageKey { version, index }) {
+                    out.push(e.data);
+                }
+            }
+        }
+        self.forget_owner(version);
+        self.readahead.forget(version);
+        if dead {
+            self.dead.put(version, ());
+            while self.dead.len() > TRACKED_DEAD {
+                self.dead.pop_lru();
+            }
+        }
+        out
     }
 }
 
@@ -206,6 +310,7 @@ pub struct PageCache {
     direct_bytes: AtomicU64,
     evictions: AtomicU64,
     released: AtomicU64,
+    invalidated: AtomicU64,
     /// Bytes evicted since the last trim ([`TRIM_AFTER_EVICTED`]).
     evicted_since_trim: AtomicU64,
     trims: AtomicU64,
@@ -261,6 +366,10 @@ impl PageCache {
                 inflight: HashMap::new(),
                 readahead: Readahead::new(max_pages),
                 touched: LruCache::unbounded(),
+                by_version: HashMap::new(),
+                owners: LruCache::unbounded(),
+                by_key: BTreeMap::new(),
+                dead: LruCache::unbounded(),
             }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -270,6 +379,7 @@ impl PageCache {
             direct_bytes: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             released: AtomicU64::new(0),
+            invalidated: AtomicU64::new(0),
             evicted_since_trim: AtomicU64::new(0),
             trims: AtomicU64::new(0),
         }
@@ -302,6 +412,7 @@ impl PageCache {
             direct_bytes: self.direct_bytes.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
+            invalidated: self.invalidated.load(Ordering::Relaxed),
             trims: self.trims.load(Ordering::Relaxed),
             protected_bytes,
             bytes,
@@ -316,6 +427,7 @@ impl PageCache {
             let mut st = self.lock();
             st.probation.clear();
             st.protected.clear();
+            st.by_version.clear();
             st.bytes = 0;
             st.protected_bytes = 0;
         }
@@ -379,21 +491,106 @@ impl PageCache {
         }))
     }
 
-    /// Drop the cached pages of one version (used when the change feed says its key changed;
-    /// correctness never depends on it, it only frees memory early).
-    pub fn invalidate_version(&self, version: u64) {
+    /// Drop the cached pages of one version, which stopped being current, and remember it as
+    /// dead (its readers read it directly from then on, `PageCache::stream`); returns the
+    /// pages dropped. Costs the version's own pages (the per-version index), not a walk of the
+    /// cache. Correctness never depends on it: it frees the room early.
+    pub fn invalidate_version(&self, version: u64) -> u64 {
+        let dropped = self.lock().drop_version(version, true);
+        self.finish_drop(dropped)
+    }
+
+    /// Drop the pages of the versions recently read under (`bucket`, `key`), except `keep` (the
+    /// version the key has now, if any): the key was overwritten (`keep` = the new version) or
+    /// deleted (empty). With `dead`, the dropped versions are remembered as dead (a pinned
+    /// reader of one reads it directly, nothing of it is cached again); without, a later read
+    /// caches them again (for when the version may still live under another key: the source
+    /// of a rename seen on the change feed). Returns the pages dropped.
+    pub fn retire_key(&self, bucket: &BucketPath, key: &str, keep: &[u64], dead: bool) -> u64 {
+        let dropped = {
+            let mut st = self.lock();
+            let id: KeyId = (bucket.clone(), key.to_string());
+            let Some(versions) = st.by_key.get(&id) else {
+                return 0;
+            };
+            let gone: Vec<u64> = versions.iter().copied().filter(|v| !keep.contains(v)).collect();
+            let mut dropped = Vec::new();
+            for v in gone {
+                dropped.extend(st.drop_version(v, dead));
+            }
+            dropped
+        };
+        self.finish_drop(dropped)
+    }
+
+    /// The versions recently read under (`bucket`, `key`) (what [`PageCache::retire_key`] would
+    /// consider).
+    pub fn key_versions(&self, bucket: &BucketPath, key: &str) -> Vec<u64> {
+        let st = self.lock();
+        st.by_key
+            .get(&(bucket.clone(), key.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The keys recently read in `bucket` that are `from` (or, with `prefix`, start with it),
+    /// with their versions: what a rename of `from` moves.
+    pub fn versions_under(&self, bucket: &BucketPath, from: &str, prefix: bool) -> Vec<(String, Vec<u64>)> {
+        let st = self.lock();
+        let lo: KeyId = (bucket.clone(), from.to_string());
+        st.by_key
+            .range::<KeyId, _>(lo..)
+            .take_while(|(id, _)| id.0 == *bucket && if prefix { id.1.starts_with(from) } else { id.1 == from })
+            .map(|(id, vs)| (id.1.clone(), vs.clone()))
+            .collect()
+    }
+
+    /// File `versions` under `key` (each entry) in `bucket`, no longer dead: a rename moved
+    /// them there (a rename keeps the version where the store can).
+    pub fn refile(&self, bucket: &BucketPath, entries: &[(String, Vec<u64>)]) {
         let mut st = self.lock();
-        let keys: Vec<PageKey> = st
-            .probation
-            .iter()
-            .chain(st.protected.iter())
-            .filter(|(k, _)| k.version == version)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            st.remove(&k);
+        for (key, versions) in entries {
+            for v in versions {
+                st.dead.pop(v);
+                st.note_owner(*v, bucket, key);
+            }
         }
-        st.readahead.forget(version);
+    }
+
+    /// Whether `version` was dropped as no longer current (and is read directly).
+    pub fn is_dead(&self, version: u64) -> bool {
+        self.lock().dead.contains(&version)
+    }
+
+    /// Count dropped pages and hand their buffers back (outside the lock).
+    fn finish_drop(&self, dropped: Vec<Bytes>) -> u64 {
+        let n = dropped.len() as u64;
+        if n == 0 {
+            return 0;
+        }
+        self.invalidated.fetch_add(n, Ordering::Relaxed);
+        let bytes = dropped.iter().map(|d| d.len() as u64).sum();
+        for d in dropped {
+            buffers::give(d);
+        }
+        self.note_evicted(bytes);
+        n
+    }
+
+    /// Whether the per-version index lists exactly the cached pages (tests).
+    #[doc(hidden)]
+    pub fn index_consistent(&self) -> bool {
+        let st = self.lock();
+        let mut want: HashMap<u64, HashSet<u64>> = HashMap::new();
+        for (k, _) in st.probation.iter().chain(st.protected.iter()) {
+            want.entry(k.version).or_default().insert(k.index);
+        }
+        let owners_ok = st
+            .owners
+            .iter()
+            .all(|(v, id)| st.by_key.get(id).is_some_and(|vs| vs.contains(v)))
+            && st.by_key.values().map(Vec::len).sum::<usize>() == st.owners.len();
+        want == st.by_version && owners_ok
     }
 
     /// Whether page (version, index) is cached (does not touch the LRU order).
@@ -454,7 +651,12 @@ impl PageCache {
         let mut evicted = 0;
         let mut victims = Vec::new();
         let mut st = self.lock();
-        st.remove(&key);
+        if st.dead.contains(&key.version) {
+            // loaded for a reader of a version dropped meanwhile: not kept
+            return;
+        }
+        st.take(&key); // a reload of a cached page: the index already lists it
+        st.index(key);
         st.probation.put(
             key,
             Entry {
@@ -475,6 +677,7 @@ impl PageCache {
                     None => break,
                 },
             };
+            st.unindex(&victim.0);
             st.bytes -= victim.1.data.len() as u64;
             evicted += victim.1.data.len() as u64;
             self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -553,11 +756,22 @@ impl PageCache {
 
     /// Note a read of `range` by reader `token` and start background loads of the readahead
     /// window; returns the pass the read belongs to and whether the read continues a
-    /// sequential run.
-    fn readahead(self: &Arc<Self>, src: &Arc<PageSource>, token: u64, range: Range<u64>, limit: u64) -> (u64, bool) {
+    /// sequential run, or `None` when the version is dead (dropped as no longer current: read
+    /// it directly, no readahead).
+    fn readahead(
+        self: &Arc<Self>,
+        src: &Arc<PageSource>,
+        token: u64,
+        range: Range<u64>,
+        limit: u64,
+    ) -> Option<(u64, bool)> {
         let version = src.info.version;
         let (todo, run, sequential): (Vec<(PageKey, Cell)>, u64, bool) = {
             let mut st = self.lock();
+            if st.dead.contains(&version) {
+                return None;
+            }
+            st.note_owner(version, &src.bucket, &src.info.key);
             let o = st.readahead.observe_read(version, token, range, self.page_size, limit);
             let (pages, run) = (o.prefetch, o.run);
             let mut todo = Vec::new();
@@ -576,13 +790,13 @@ impl PageCache {
             (todo, run, o.sequential)
         };
         if todo.is_empty() {
-            return (run, sequential);
+            return Some((run, sequential));
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             for (key, cell) in &todo {
                 self.finish_inflight(*key, cell);
             }
-            return (run, sequential);
+            return Some((run, sequential));
         };
         for (key, cell) in todo {
             self.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -597,7 +811,7 @@ impl PageCache {
                 }
             });
         }
-        (run, sequential)
+        Some((run, sequential))
     }
 
     /// Whether a small read of `range` of `version` outside a sequential run reads its range
@@ -672,6 +886,10 @@ impl PageCache {
     /// admission, remembered for the last [`TOUCHED_PAGES`] blocks), so small ranges read again
     /// and again are cached.
     /// Sequential reads, and reads of pages already cached, take the page path.
+    ///
+    /// A dead version (dropped by [`PageCache::retire_key`] while a reader still held it, e.g.
+    /// a GET body or a FUSE handle that pinned it) is read directly, chunk by chunk, without
+    /// readahead and without caching.
     pub(crate) fn stream(
         self: &Arc<Self>,
         src: Arc<PageSource>,
@@ -700,7 +918,12 @@ impl PageCache {
                 if chunk_end <= offset {
                     return Err(Error::InvalidRange);
                 }
-                let (run, sequential) = cache.readahead(&src, token, offset..chunk_end, limit);
+                let Some((run, sequential)) = cache.readahead(&src, token, offset..chunk_end, limit) else {
+                    // a reader (pinned) of a version dropped as no longer current: read its
+                    // bytes directly, without caching them again
+                    let bytes = cache.read_direct(&src, offset..chunk_end).await?;
+                    return Ok(Some((bytes, chunk_end)));
+                };
                 if !sequential
                     && offset == range.start
                     && end - offset < ps
@@ -772,6 +995,88 @@ mod tests {
         assert_eq!(cache.stats().trims, 1);
         cache.insert(PageKey { version: 3, index: 0 }, page(MIB), 1);
         assert_eq!(cache.stats().trims, 2);
+    }
+
+    /// One step of the index consistency property.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert { version: u64, index: u64, len: u64 },
+        Read { version: u64, index: u64, run: u64 },
+        Invalidate(u64),
+        Retire { key: u8, keep: Option<u64>, dead: bool },
+        Release,
+        Rename { from: u8, to: u8 },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..6u64, 0..6u64, 1..3u64).prop_map(|(version, index, len)| Op::Insert { version, index, len }),
+            3 => (0..6u64, 0..6u64, 0..3u64).prop_map(|(version, index, run)| Op::Read { version, index, run }),
+            1 => (0..6u64).prop_map(Op::Invalidate),
+            1 => (0..3u8, proptest::option::of(0..6u64), any::<bool>())
+                .prop_map(|(key, keep, dead)| Op::Retire { key, keep, dead }),
+            1 => Just(Op::Release),
+            1 => (0..3u8, 0..3u8).prop_map(|(from, to)| Op::Rename { from, to }),
+        ]
+    }
+
+    fn key_of(version: u64) -> String {
+        format!("k{}", version % 3)
+    }
+
+    proptest::proptest! {
+        /// Under random inserts (with evictions: the budget holds 6 units), reads (with
+        /// promotions and the protected segment's overflow), drops, idle release and renames,
+        /// the per-version index lists exactly the cached pages, the key index agrees with the
+        /// owners, and a dropped version has no page left.
+        #[test]
+        fn the_version_index_matches_the_pages(ops in proptest::collection::vec(op(), 1..200)) {
+            const U: u64 = 4096;
+            let cache = PageCache::with_readahead(6 * U, U, 0);
+            let b = BucketPath::new("v", "b");
+            for op in ops {
+                match op {
+                    Op::Insert { version, index, len } => {
+                        cache.lock().note_owner(version, &b, &key_of(version));
+                        cache.insert(PageKey { version, index }, page(len * U), 1);
+                    }
+                    Op::Read { version, index, run } => {
+                        let _ = cache.lookup(PageKey { version, index }, run);
+                        cache.lock().inflight.clear();
+                    }
+                    Op::Invalidate(v) => {
+                        cache.invalidate_version(v);
+                        proptest::prop_assert!((0..6).all(|i| !cache.contains(v, i)));
+                        // a dead version's pages are not kept again
+                        cache.insert(PageKey { version: v, index: 0 }, page(U), 1);
+                        proptest::prop_assert!(!cache.contains(v, 0));
+                    }
+                    Op::Retire { key, keep, dead } => {
+                        let k = format!("k{key}");
+                        let had = cache.key_versions(&b, &k);
+                        let keep: Vec<u64> = keep.into_iter().collect();
+                        cache.retire_key(&b, &k, &keep, dead);
+                        for v in had.into_iter().filter(|v| !keep.contains(v)) {
+                            proptest::prop_assert!((0..6).all(|i| !cache.contains(v, i)));
+                            proptest::prop_assert!(!dead || cache.is_dead(v));
+                        }
+                    }
+                    Op::Release => {
+                        cache.release_idle(Duration::ZERO);
+                    }
+                    Op::Rename { from, to } => {
+                        let moving = cache.versions_under(&b, &format!("k{from}"), false);
+                        let moved: Vec<(String, Vec<u64>)> =
+                            moving.into_iter().map(|(_, vs)| (format!("k{to}"), vs)).collect();
+                        cache.refile(&b, &moved);
+                    }
+                }
+                proptest::prop_assert!(cache.index_consistent());
+                let st = cache.stats();
+                proptest::prop_assert!(st.bytes <= 6 * U);
+            }
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Collector for CacheCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let (mut hits, mut misses, mut evictions, mut released, mut loads, mut bytes, mut budget) =
             (0, 0, 0, 0, 0, 0, 0);
-        let (mut prefetches, mut direct_reads, mut direct_bytes) = (0, 0, 0);
+        let (mut prefetches, mut direct_reads, mut direct_bytes, mut invalidated, mut protected) = (0, 0, 0, 0, 0);
         {
             let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
             caches.retain(|w| w.strong_count() > 0);
@@ -87,6 +87,8 @@ impl Collector for CacheCollector {
                 misses += s.misses;
                 evictions += s.evictions;
                 released += s.released;
+                invalidated += s.invalidated;
+                protected += s.protected_bytes;
                 loads += s.loads;
                 prefetches += s.prefetches;
                 direct_reads += s.direct_reads;
@@ -111,6 +113,11 @@ impl Collector for CacheCollector {
                 "ozfs_cache_released",
                 "Pages dropped by the idle sweep (--cache-idle-release)",
                 released,
+            ),
+            (
+                "ozfs_cache_invalidated",
+                "Pages dropped because their object version was overwritten, deleted or renamed over",
+                invalidated,
             ),
             (
                 "ozfs_cache_loads",
@@ -139,6 +146,11 @@ impl Collector for CacheCollector {
         }
         let gauges = [
             ("ozfs_cache_bytes", "Bytes held in the page cache", bytes),
+            (
+                "ozfs_cache_protected_bytes",
+                "Bytes in the page cache's protected segment (pages read by more than one pass)",
+                protected,
+            ),
             (
                 "ozfs_cache_budget_bytes",
                 "Byte budget of the page cache (--cache-size)",
@@ -381,6 +393,8 @@ mod tests {
         );
         assert!(value(&text, "ozfs_cache_budget_bytes").unwrap() >= (1 << 20) as f64);
         assert!(value(&text, "ozfs_cache_released_total").is_some(), "{text}");
+        assert!(value(&text, "ozfs_cache_invalidated_total").is_some(), "{text}");
+        assert!(value(&text, "ozfs_cache_protected_bytes").is_some(), "{text}");
         assert!(text.contains("# TYPE ozfs_s3_request_duration_seconds histogram"));
         assert!(text.trim_end().ends_with("# EOF"));
     }

@@ -68,8 +68,8 @@ pub fn remote_config(endpoint: &str, volume: &str, opts: &RemoteOptions) -> ozfs
     Ok(cfg)
 }
 
-/// `inner` behind the page cache of `settings.cache_size` bytes; the cache is returned too (for
-/// its metrics). Pages not read for `idle_release` are released by a background sweep on the
+/// `inner` behind the page cache of `settings.cache_size` bytes, following the store's change
+/// feed to drop replaced versions' pages early; the cache is returned too (for its metrics). Pages not read for `idle_release` are released by a background sweep on the
 /// current tokio runtime (`--cache-idle-release`; zero turns it off).
 pub fn with_cache(
     inner: Arc<dyn ObjectStore>,
@@ -78,7 +78,11 @@ pub fn with_cache(
 ) -> (Arc<dyn ObjectStore>, Arc<PageCache>) {
     let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
     cache.spawn_idle_release(idle_release);
-    (Arc::new(CachingStore::new(inner, cache.clone())), cache)
+    let store = CachingStore::new(inner, cache.clone());
+    // Drop the pages of versions replaced by what does not go through the decorator's own key
+    // calls (a completed multipart upload).
+    store.watch_changes();
+    (Arc::new(store), cache)
 }
 
 /// Open the store for `args` (see the module docs). Errors are user-facing messages.

@@ -15,8 +15,20 @@
 //! - `read_version` (what the FUSE mount calls per `read` with the info it got at open) is
 //!   served from pages the same way.
 //!
-//! Pages of replaced or deleted versions are never hit (new writes have new versions) and age
-//! out of the LRU; nothing has to be invalidated for correctness.
+//! Pages of replaced or deleted versions are never hit (new writes have new versions), so
+//! nothing has to be invalidated for correctness; but they are dropped early, so they do not
+//! crowd out the new version's pages ([`PageCache::retire_key`]):
+//! - after a put, copy, attribute change or delete through this decorator, the versions the key
+//!   was read at, other than the one it has now, are dropped; after a rename their pages are
+//!   re-filed under the new name (the store keeps the version), and the target's old versions
+//!   are dropped;
+//! - [`CachingStore::watch_changes`] follows the inner store's change feed, for what reaches the
+//!   store otherwise (a multipart upload's completion, a write by another front door on the
+//!   same store): for a key whose versions the cache holds, one `head_object` says which
+//!   version is current, and the others are dropped.
+//!
+//! A reader that pinned a dropped version (a GET body, a FUSE handle) still reads it: its reads
+//! go directly to `inner.read_version`, which the pin keeps working.
 
 use super::page::PageSource;
 use super::PageCache;
@@ -33,6 +45,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 
 /// How many times a GET looks the object up again when it changed before its first page loaded.
 const GET_RETRIES: u32 = 3;
@@ -58,6 +71,65 @@ impl CachingStore {
         &self.inner
     }
 
+    /// Follow the inner store's change feed on the current tokio runtime: for each changed key
+    /// whose versions the cache holds, drop those that are no longer current (one `head_object`
+    /// says which is). Catches what does not go through this decorator's own key calls (a
+    /// completed multipart upload, a write made on the inner store directly). The task ends
+    /// when the store or the cache is gone; `None` without a runtime.
+    pub fn watch_changes(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let mut rx = self.inner.subscribe();
+        let inner = Arc::downgrade(&self.inner);
+        let cache = Arc::downgrade(&self.cache);
+        Some(rt.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        let (Some(inner), Some(cache)) = (inner.upgrade(), cache.upgrade()) else {
+                            return;
+                        };
+                        retire_changed(inner.as_ref(), &cache, &ev).await;
+                    }
+                    // Missed changes only leave dead pages to age out of the LRU.
+                    Err(RecvError::Lagged(n)) => log::debug!("page cache: change feed lagged by {n} events"),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }))
+    }
+
+    /// Run the rename `op` of `from` to `to` (`prefix`: every key under `from`), keeping the
+    /// cached versions' pages: they are filed under the new names before the rename (so the
+    /// change feed's delete of the old name finds nothing to drop) and back if it fails; after
+    /// it, the versions the new names had before are dropped.
+    async fn renamed<T>(
+        &self,
+        bucket: &BucketPath,
+        from: &str,
+        to: &str,
+        prefix: bool,
+        op: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let moving = self.cache.versions_under(bucket, from, prefix);
+        let moved: Vec<(String, Vec<u64>)> = moving
+            .iter()
+            .map(|(k, vs)| (format!("{to}{}", &k[from.len()..]), vs.clone()))
+            .collect();
+        self.cache.refile(bucket, &moved);
+        match op.await {
+            Ok(r) => {
+                for (k, vs) in &moved {
+                    self.cache.retire_key(bucket, k, vs, true);
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                self.cache.refile(bucket, &moving);
+                Err(e)
+            }
+        }
+    }
+
     fn cached_stream(
         &self,
         bucket: &BucketPath,
@@ -76,6 +148,25 @@ impl CachingStore {
         });
         self.cache.stream(src, range, limit, own_pass)
     }
+}
+
+/// Drop the cached versions of `ev`'s key that are no longer current.
+async fn retire_changed(inner: &dyn ObjectStore, cache: &PageCache, ev: &ChangeEvent) {
+    if cache.key_versions(&ev.bucket, &ev.key).is_empty() {
+        return;
+    }
+    let current = match inner.head_object(&ev.bucket, &ev.key).await {
+        Ok(info) => Some(info.version),
+        Err(Error::NoSuchKey(_) | Error::NoSuchBucket(_)) => None,
+        Err(e) => {
+            log::debug!("page cache: head of changed key {} failed: {e}", ev.key);
+            return;
+        }
+    };
+    // A deleted key's version may live on under another key (the source of a rename): its
+    // pages are dropped but it is not marked dead. A put's replaced versions are dead.
+    let keep: Vec<u64> = current.into_iter().collect();
+    cache.retire_key(&ev.bucket, &ev.key, &keep, ev.kind == crate::store::ChangeKind::Put);
 }
 
 /// A body that holds a [`VersionPin`] until it ends (or fails, or is dropped).
@@ -123,10 +214,12 @@ impl Objects for CachingStore {
         body: ByteStream,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
-        self.inner.put_object(bucket, key, body, opts).await
+        let info = self.inner.put_object(bucket, key, body, opts).await?;
+        self.cache.retire_key(bucket, key, &[info.version], true);
+        Ok(info)
     }
     // The new object is a new version: the cache, keyed by version, cannot serve the old bytes
-    // for it, exactly as after `put_object`.
+    // for it, exactly as after `put_object`; the old version's pages are dropped.
     async fn put_file(
         &self,
         bucket: &BucketPath,
@@ -136,7 +229,9 @@ impl Objects for CachingStore {
         md5: Option<[u8; 16]>,
         opts: PutOptions,
     ) -> Result<ObjectInfo> {
-        self.inner.put_file(bucket, key, file, len, md5, opts).await
+        let info = self.inner.put_file(bucket, key, file, len, md5, opts).await?;
+        self.cache.retire_key(bucket, key, &[info.version], true);
+        Ok(info)
     }
     fn adopts_files_from(&self, dir: &std::path::Path) -> bool {
         self.inner.adopts_files_from(dir)
@@ -198,7 +293,9 @@ impl Objects for CachingStore {
         self.inner.head_object(bucket, key).await
     }
     async fn delete_object(&self, bucket: &BucketPath, key: &str, if_match: Option<&str>) -> Result<()> {
-        self.inner.delete_object(bucket, key, if_match).await
+        self.inner.delete_object(bucket, key, if_match).await?;
+        self.cache.retire_key(bucket, key, &[], true);
+        Ok(())
     }
     async fn copy_object(
         &self,
@@ -208,18 +305,25 @@ impl Objects for CachingStore {
         dst_key: &str,
         opts: CopyOptions,
     ) -> Result<ObjectInfo> {
-        self.inner
+        let info = self
+            .inner
             .copy_object(src_bucket, src_key, dst_bucket, dst_key, opts)
-            .await
+            .await?;
+        self.cache.retire_key(dst_bucket, dst_key, &[info.version], true);
+        Ok(info)
     }
     async fn set_attrs(&self, bucket: &BucketPath, key: &str, attrs: ObjectAttrs) -> Result<ObjectInfo> {
-        self.inner.set_attrs(bucket, key, attrs).await
+        let info = self.inner.set_attrs(bucket, key, attrs).await?;
+        self.cache.retire_key(bucket, key, &[info.version], true);
+        Ok(info)
     }
     async fn rename_object(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<()> {
-        self.inner.rename_object(bucket, from, to).await
+        self.renamed(bucket, from, to, false, self.inner.rename_object(bucket, from, to))
+            .await
     }
     async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64> {
-        self.inner.rename_prefix(bucket, from, to).await
+        self.renamed(bucket, from, to, true, self.inner.rename_prefix(bucket, from, to))
+            .await
     }
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.inner.list_objects(bucket, req).await

@@ -3,7 +3,8 @@
 //! A page is the `index`-th `page_size` slice of one object version: bytes
 //! `[index * page_size, min((index + 1) * page_size, size))`. Pages are keyed by
 //! [`PageKey`] = (version, index); since [`ObjectInfo::version`] is unique per write, a page of a
-//! replaced or deleted object can never be looked up again and simply ages out of the LRU.
+//! replaced or deleted object can never be looked up again; it is dropped when the cache learns
+//! its key changed ([`super::PageCache::retire_key`]), else it ages out of the LRU.
 //!
 //! [`PageSource`] is what a loader needs to fetch pages of one version: the inner store, the
 //! (link-resolved or as-named) bucket and the pinned [`ObjectInfo`]. Loading reads exactly the
