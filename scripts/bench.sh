@@ -422,7 +422,9 @@ PARTF=(data/part0 data/part1 data/part2 data/part3)
 MNT=
 MOUNT_PID=
 # mount_peer PEER: (re)start what PEER needs, cold: the server restarts (its caches empty) and
-# the kernel's caches are dropped
+# the kernel's caches are dropped. SeaweedFS's server is the exception: it is started once per
+# peer run (fuse_peer) and only its mount restarts, because weed mini restarted on its own data
+# finds its volume server's topology id stale and freezes volume growth (every upload then fails)
 mount_peer() {
 	local peer=$1
 	MNT=$WORK/mnt-$peer
@@ -434,7 +436,7 @@ mount_peer() {
 		drop_caches
 		return 0
 		;;
-	weed) start_weed || return 1 ;;
+	weed) alive "$SERVER_PID" || start_weed || return 1 ;;
 	*) start_ozfs || return 1 ;;
 	esac
 	drop_caches
@@ -457,14 +459,15 @@ mount_peer() {
 	MOUNT_PID=$PID
 	wait_until 60 is_mounted "$MNT" || { say "$peer did not mount"; return 1; }
 }
-umount_peer() {
+umount_peer() { # [keep]: a remount; SeaweedFS's server keeps running (see mount_peer)
 	# the mount process only (for ozfs-inproc that is the server holding the mount)
 	hwm_reset "$MOUNT_PID"
 	unmount "$MNT"
 	[ "$MOUNT_PID" != "$SERVER_PID" ] && stop_pid "$MOUNT_PID"
+	[ "${1:-}" = keep ] && [ "$PEER" = weed ] && return 0
 	stop_pid "$SERVER_PID"
 }
-remount() { umount_peer && mount_peer "$PEER"; }
+remount() { umount_peer keep && mount_peer "$PEER"; }
 uploaded() { # PREFIX N: at least N keys under PREFIX on the peer's server
 	local n
 	n=$(timeout 60 "$S3LOAD" run -endpoint "$ENDPOINT" -bucket bench -workload count -prefix "$1" -secs 30 | cut -f2)
@@ -530,9 +533,9 @@ fuse_peer() { # PEER (runs in a subshell: a failure ends this peer only)
 	MOUNT_PID=
 	trap 'unmount "$MNT"; stop_pid "$MOUNT_PID"; stop_pid "$SERVER_PID"' EXIT
 	if [ "$PEER" = weed ]; then
-		start_weed
+		# its own store, filled once; the server keeps running until this peer is done
+		start_weed || return 1
 		fill_shared
-		stop_pid "$SERVER_PID"
 	fi
 	mount_peer "$PEER"
 	fuse_workloads
