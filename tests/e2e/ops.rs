@@ -233,11 +233,8 @@ fn fuse_available() {
     );
 }
 
-/// S3 requests through the aws CLI and file operations on the `serve --mount` move the metrics:
-/// requests by operation and status, latency histograms, bytes in and out, the page cache, the
-/// store's commits, FUSE operations and their latency, the staging gauge.
-#[test]
-fn metrics_move_after_s3_and_fuse_traffic() {
+/// A fresh environment with bucket `bucket1` and `ozfs serve --mount bucket1:MNT`, mounted.
+fn serve_mounted() -> (Env, PathBuf, Server) {
     fuse_available();
     let env = Env::new();
     env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
@@ -246,6 +243,15 @@ fn metrics_move_after_s3_and_fuse_traffic() {
     let mut server = Server::start(&env, &["--mount", &format!("bucket1:{}", mnt.display())], &[]);
     let ready = server.ready_lines();
     assert!(ready.iter().any(|l| l.contains("mounted at")), "{ready:?}");
+    (env, mnt, server)
+}
+
+/// S3 requests through the aws CLI and file operations on the `serve --mount` move the metrics:
+/// requests by operation and status, latency histograms, bytes in and out, the page cache, the
+/// store's commits, FUSE operations and their latency, the staging gauge.
+#[test]
+fn metrics_move_after_s3_and_fuse_traffic() {
+    let (env, mnt, server) = serve_mounted();
     let addr = server.addr.clone();
 
     let before = scrape(&addr, "/prom");
@@ -326,14 +332,7 @@ fn metrics_move_after_s3_and_fuse_traffic() {
 #[test]
 fn a_random_small_fuse_read_reads_only_its_bytes() {
     use std::os::unix::fs::FileExt;
-    fuse_available();
-    let env = Env::new();
-    env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
-    let mnt = env.path("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mut server = Server::start(&env, &["--mount", &format!("bucket1:{}", mnt.display())], &[]);
-    let ready = server.ready_lines();
-    assert!(ready.iter().any(|l| l.contains("mounted at")), "{ready:?}");
+    let (env, mnt, server) = serve_mounted();
     let addr = server.addr.clone();
     let data = pattern(3 << 20);
     std::fs::write(env.path("obj.bin"), &data).unwrap();
