@@ -7,13 +7,15 @@
 //! measured, those faults were about a quarter of the server's CPU on a cold 1 GiB `cat`
 //! (docs/bench-findings.md, "Cold sequential reads"). A recycled buffer is already resident.
 //!
-//! Bounds: at most [`POOL_BYTES`] are kept; only buffers of at least [`MIN_RECYCLED`] bytes, and
-//! only when no reader still holds a slice of the page (`Bytes::try_into_mut` succeeds).
+//! Bounds: at most [`POOL_BYTES`] are kept; only buffers of at least [`MIN_RECYCLED`] bytes, only
+//! when no reader still holds a slice of the page (`Bytes::try_into_mut` succeeds), and only in a
+//! process where something takes such buffers (an `--endpoint` mount's remote store never does:
+//! there the pool would be resident memory for nothing).
 //! [`PageCache::clear`](super::PageCache::clear) and the idle release empty the pool, so an idle
 //! server keeps no more than the cache's own pages.
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Most bytes of buffers the pool keeps.
@@ -26,6 +28,10 @@ pub struct Pool {
     bufs: Mutex<Vec<Vec<u8>>>,
     max_bytes: usize,
     reused: AtomicU64,
+    /// Whether anything takes buffers large enough to be recycled: until then evicted pages are
+    /// not kept (a process whose store never reads into pooled buffers, e.g. an `--endpoint`
+    /// mount over the remote store, would only hold them).
+    wanted: AtomicBool,
 }
 
 static POOL: Pool = Pool::new(POOL_BYTES);
@@ -37,6 +43,7 @@ impl Pool {
             bufs: Mutex::new(Vec::new()),
             max_bytes,
             reused: AtomicU64::new(0),
+            wanted: AtomicBool::new(false),
         }
     }
 
@@ -48,6 +55,9 @@ impl Pool {
     /// `2 * len`, else a new one.
     pub fn take(&self, len: usize) -> Vec<u8> {
         if len >= MIN_RECYCLED {
+            if !self.wanted.load(Ordering::Relaxed) {
+                self.wanted.store(true, Ordering::Relaxed);
+            }
             let mut p = self.lock();
             if let Some(i) = p.iter().rposition(|b| b.capacity() >= len && b.capacity() / 2 <= len) {
                 let b = p.swap_remove(i);
@@ -59,10 +69,10 @@ impl Pool {
         Vec::with_capacity(len)
     }
 
-    /// Keep the buffer of `page` if nobody else holds it and the pool has room; else it is
-    /// simply dropped. Returns whether it was kept.
+    /// Keep the buffer of `page` if nobody else holds it, the pool has room and something has
+    /// taken a recyclable buffer before; else it is simply dropped. Returns whether it was kept.
     pub fn give(&self, page: Bytes) -> bool {
-        if page.len() < MIN_RECYCLED {
+        if page.len() < MIN_RECYCLED || !self.wanted.load(Ordering::Relaxed) {
             return false;
         }
         let Ok(m) = page.try_into_mut() else { return false };
@@ -133,8 +143,19 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_kept_until_something_takes_recyclable_buffers() {
+        let pool = Pool::new(4 * LEN);
+        assert!(!pool.give(Bytes::from(vec![0u8; LEN])), "nobody takes: not kept");
+        let _small = pool.take(1024);
+        assert!(!pool.give(Bytes::from(vec![0u8; LEN])), "a small take does not count");
+        let _big = pool.take(LEN);
+        assert!(pool.give(Bytes::from(vec![0u8; LEN])));
+    }
+
+    #[test]
     fn the_pool_is_bounded_and_keeps_only_fitting_buffers() {
         let pool = Pool::new(4 * LEN);
+        let _ = pool.take(LEN);
         assert!(!pool.give(Bytes::from(vec![0u8; 1024])), "small buffers are not kept");
         let kept = (0..6).filter(|_| pool.give(Bytes::from(vec![0u8; LEN]))).count();
         assert_eq!(kept, 4, "never more than max_bytes");
