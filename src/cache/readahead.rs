@@ -63,12 +63,14 @@ impl Readahead {
     }
 
     /// Record a read of `range` of `version` and return the page indexes to prefetch.
+    #[cfg(test)]
     pub fn observe(&mut self, version: u64, range: Range<u64>, page_size: u64, limit: u64) -> Range<u64> {
         self.observe_run(version, 0, range, page_size, limit).0
     }
 
     /// Like [`Readahead::observe`] for the reader `token` (0: shared by all readers of the
     /// version); also returns the pass (run) number this read belongs to.
+    #[cfg(test)]
     pub fn observe_run(
         &mut self,
         version: u64,

@@ -246,6 +246,19 @@ fn serve_mounted() -> (Env, PathBuf, Server) {
     (env, mnt, server)
 }
 
+/// 3 MiB of [`pattern`] put as `bucket1/obj.bin` with the aws CLI; returns the bytes.
+fn upload_obj(env: &Env, addr: &str) -> Vec<u8> {
+    let data = pattern(3 << 20);
+    let src = env.path("obj.bin");
+    std::fs::write(&src, &data).unwrap();
+    env.aws_ok(
+        "alice",
+        addr,
+        &["s3", "cp", src.to_str().unwrap(), "s3://bucket1/obj.bin"],
+    );
+    data
+}
+
 /// S3 requests through the aws CLI and file operations on the `serve --mount` move the metrics:
 /// requests by operation and status, latency histograms, bytes in and out, the page cache, the
 /// store's commits, FUSE operations and their latency, the staging gauge.
@@ -255,14 +268,7 @@ fn metrics_move_after_s3_and_fuse_traffic() {
     let addr = server.addr.clone();
 
     let before = scrape(&addr, "/prom");
-    let data = pattern(3 << 20);
-    std::fs::write(env.path("obj.bin"), &data).unwrap();
-    let src = env.path("obj.bin");
-    env.aws_ok(
-        "alice",
-        &addr,
-        &["s3", "cp", src.to_str().unwrap(), "s3://bucket1/obj.bin"],
-    );
+    let data = upload_obj(&env, &addr);
     let got = env.path("got.bin");
     env.aws_ok(
         "alice",
@@ -334,14 +340,7 @@ fn a_random_small_fuse_read_reads_only_its_bytes() {
     use std::os::unix::fs::FileExt;
     let (env, mnt, server) = serve_mounted();
     let addr = server.addr.clone();
-    let data = pattern(3 << 20);
-    std::fs::write(env.path("obj.bin"), &data).unwrap();
-    let src = env.path("obj.bin");
-    env.aws_ok(
-        "alice",
-        &addr,
-        &["s3", "cp", src.to_str().unwrap(), "s3://bucket1/obj.bin"],
-    );
+    let data = upload_obj(&env, &addr);
 
     let before = scrape(&addr, "/prom");
     let f = std::fs::File::open(mnt.join("obj.bin")).unwrap();
