@@ -82,7 +82,8 @@ class Page:
         self.next_id = 0
         self.events = []
 
-    def call(self, method, **params):
+    def call(self, method, tolerate=None, **params):
+        """One DevTools call. An error whose message contains `tolerate` returns None."""
         self.next_id += 1
         my_id = self.next_id
         self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
@@ -90,6 +91,8 @@ class Page:
             msg = json.loads(self.ws.recv())
             if msg.get("id") == my_id:
                 if "error" in msg:
+                    if tolerate and any(t in str(msg["error"]) for t in tolerate):
+                        return None
                     sys.exit("%s failed: %s" % (method, msg["error"]))
                 return msg.get("result", {})
             if "method" in msg:
@@ -133,7 +136,17 @@ class Page:
                 if e["method"] == "Page.loadEventFired":
                     del self.events[: i + 1]
                     return
-            msg_text = self.eval("(document.getElementById('msg')||{}).textContent || ''")
+            # The page may navigate (the reload we wait for) while this runs: Chromium then
+            # answers "Inspected target navigated or closed"; keep waiting for the load event.
+            r = self.call(
+                "Runtime.evaluate",
+                tolerate=("navigated or closed", "Cannot find context", "context was destroyed"),
+                expression="(document.getElementById('msg')||{}).textContent || ''",
+                returnByValue=True,
+            )
+            msg_text = ""
+            if r is not None and "exceptionDetails" not in r:
+                msg_text = r["result"].get("value") or ""
             if msg_text.startswith("Failed"):
                 sys.exit("%s: the page said %r" % (what, msg_text))
             if time.time() > end:
