@@ -14,10 +14,10 @@ use crate::error::FsError;
 use crate::fs::{DirEntryOut, Fs, Invalidator, OpenMode, SetAttr};
 use crate::inode::{Attr, Kind};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
+    KernelConfig, LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::path::Path;
@@ -112,14 +112,23 @@ fn name_str(name: &OsStr) -> Result<&str, Errno> {
 /// Thread-group id of the thread `pid` (FUSE reports the thread's id; goofys's flush rule is
 /// about processes).
 fn tgid_of(pid: u32) -> u32 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(pid)
+    use std::io::Read as _;
+    // `Tgid:` is the fourth line of the status file, within its first few hundred bytes: one
+    // read of them instead of the whole file (this runs on every open and flush).
+    let mut buf = [0u8; 512];
+    let n = std::fs::File::open(format!("/proc/{pid}/status"))
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    tgid_in(&buf[..n]).unwrap_or(pid)
+}
+
+/// The `Tgid:` value of (the start of) a `/proc/PID/status` file.
+fn tgid_in(status: &[u8]) -> Option<u32> {
+    std::str::from_utf8(status)
+        .unwrap_or_else(|e| std::str::from_utf8(&status[..e.valid_up_to()]).unwrap_or_default())
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn time_of(t: TimeOrNow) -> SystemTime {
@@ -488,6 +497,23 @@ impl Filesystem for Adapter {
         }
     }
 
+    /// No ioctl is supported: ENOTTY, the answer for a file that is not a terminal (Python's
+    /// `open` asks TCGETS of every file it opens), without a log line.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        log::debug!("ioctl {cmd:#x}: ENOTTY");
+        reply.error(Errno::from_i32(libc::ENOTTY));
+    }
+
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let Ok(name) = name_str(name) else {
             return reply.error(Errno::from_i32(libc::ENODATA));
@@ -582,5 +608,41 @@ impl Invalidator for KernelInvalidator {
         if let Err(e) = self.0.inval_inode(INodeNo(ino), 0, -1) {
             log::debug!("inval_inode({ino}): {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tgid_of_a_thread_is_its_process() {
+        let me = std::process::id();
+        assert_eq!(tgid_of(me), me);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            // /proc/thread-self is "PID/task/TID".
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            let tid: u32 = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            tx.send(tid).unwrap();
+            let _ = done_rx.recv();
+        });
+        let live = rx.recv().unwrap();
+        assert_ne!(live, me);
+        assert_eq!(tgid_of(live), me);
+        drop(done_tx);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn tgid_in_reads_the_status_line_or_nothing() {
+        let s = b"Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t26664\nNgid:\t0\n";
+        assert_eq!(tgid_in(s), Some(26664));
+        assert_eq!(tgid_in(b"Name:\tx\nState:\tR\n"), None);
+        // A cut in the middle of a multi-byte name still finds the line before the cut.
+        let mut v = "Name:\t\u{e9}\u{e9}\nTgid:\t7\n".as_bytes().to_vec();
+        v.extend_from_slice(&[0xc3]);
+        assert_eq!(tgid_in(&v), Some(7));
     }
 }

@@ -29,6 +29,11 @@
 //!   then ends with an error so the store commits nothing, and the commit falls back to
 //!   uploading the staged file. Small files never start one, nor does any file when the store
 //!   adopts staged files (its commit at close costs no copy, so there is nothing to overlap).
+//! - Small files stay in memory: a staged copy of at most [`MEM_MAX`] bytes is a buffer, not a
+//!   temporary file, and is committed with `put_object` from that buffer (the embedded store
+//!   keeps objects that small inline in its database anyway, so a file would only be written,
+//!   read back and dropped). It moves to a temporary file the moment it would grow past
+//!   `MEM_MAX` (the MD5 of a file written sequentially so far starts from the buffer then).
 //! - The area is bounded: the bytes the staged files may hold (their sizes) are reserved
 //!   against [`StagingBudget`]; a write or truncate that would exceed it fails with ENOSPC.
 
@@ -46,6 +51,91 @@ use tokio::sync::mpsc;
 
 /// Size of a fetch unit of an existing object.
 pub const CHUNK: u64 = 1 << 20;
+
+/// A staged copy up to this size lives in memory (see the module docs); the embedded store
+/// keeps objects up to the same size inline.
+pub const MEM_MAX: u64 = 64 << 10;
+
+/// Where a staged copy's bytes are: a buffer while small, else an anonymous temporary file.
+/// Both are sparse: bytes never written read as zeros.
+#[derive(Debug)]
+enum Backing {
+    Mem(Vec<u8>),
+    File(File),
+}
+
+impl Backing {
+    /// A temporary file in `dir`, unlinked from the start.
+    fn file_in(dir: &Path) -> std::io::Result<Backing> {
+        Ok(Backing::File(tempfile::tempfile_in(dir)?))
+    }
+
+    /// Whether this is still the in-memory buffer.
+    fn is_mem(&self) -> bool {
+        matches!(self, Backing::Mem(_))
+    }
+
+    /// Move the buffer into a temporary file in `dir` (nothing to do for a file).
+    fn spill(&mut self, dir: &Path) -> std::io::Result<()> {
+        if let Backing::Mem(v) = self {
+            let f = tempfile::tempfile_in(dir)?;
+            f.write_all_at(v, 0)?;
+            *self = Backing::File(f);
+        }
+        Ok(())
+    }
+
+    /// Write `data` at `offset`; a buffer that would grow past [`MEM_MAX`] moves to a file in
+    /// `dir` first.
+    fn write_at(&mut self, dir: &Path, data: &[u8], offset: u64) -> std::io::Result<()> {
+        let end = offset + data.len() as u64;
+        if let Backing::Mem(v) = self {
+            if end <= MEM_MAX {
+                let (o, e) = (offset as usize, end as usize);
+                if v.len() < e {
+                    v.resize(e, 0);
+                }
+                v[o..e].copy_from_slice(data);
+                return Ok(());
+            }
+            self.spill(dir)?;
+        }
+        match self {
+            Backing::File(f) => f.write_all_at(data, offset),
+            Backing::Mem(_) => unreachable!("spilled above"),
+        }
+    }
+
+    /// Read at `offset` into `buf`; 0 past the written extent.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        match self {
+            Backing::File(f) => f.read_at(buf, offset),
+            Backing::Mem(v) => {
+                let Some(rest) = usize::try_from(offset).ok().and_then(|o| v.get(o..)) else {
+                    return Ok(0);
+                };
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Set the length (a buffer only shrinks: growing it is implied by reads past its end).
+    fn set_len(&mut self, dir: &Path, size: u64) -> std::io::Result<()> {
+        if let Backing::Mem(v) = self {
+            if size <= MEM_MAX {
+                v.truncate(size as usize);
+                return Ok(());
+            }
+            self.spill(dir)?;
+        }
+        match self {
+            Backing::File(f) => f.set_len(size),
+            Backing::Mem(_) => unreachable!("spilled above"),
+        }
+    }
+}
 
 /// A sequentially written new file starts uploading in the background past this size.
 pub const STREAM_AFTER: u64 = 8 << 20;
@@ -206,6 +296,18 @@ fn channel_body(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> ByteStr
     ))
 }
 
+/// Fill `buf` from `offset` of `b`; false if the backing ends first or fails.
+fn read_exact(b: &Backing, buf: &mut [u8], offset: u64) -> bool {
+    let mut done = 0;
+    while done < buf.len() {
+        match b.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => done += n,
+        }
+    }
+    true
+}
+
 /// Byte budget of the staging area, shared by all staged files of a mount.
 #[derive(Debug)]
 pub struct StagingBudget {
@@ -286,7 +388,7 @@ impl StagingBudget {
 /// A file being changed locally. See the module docs.
 #[derive(Debug)]
 pub struct Staged {
-    file: File,
+    file: Backing,
     budget: Arc<StagingBudget>,
     /// Reserved bytes (= `size` at all times).
     reserved: u64,
@@ -310,6 +412,9 @@ pub struct Staged {
     seq_hash: Option<SeqHash>,
     /// Write-back started up to here (adopting stores only).
     written_back: u64,
+    /// A sequential-write MD5 was wanted but the copy is still in memory: it starts (from the
+    /// buffer) if the copy moves to a file while still written sequentially from 0.
+    hash_wanted: bool,
 }
 
 impl Staged {
@@ -322,13 +427,17 @@ impl Staged {
         mtime: SystemTime,
         dirty: bool,
     ) -> FsResult<Self> {
-        let file = tempfile::tempfile_in(budget.dir())?;
         let stream = !budget.adopts;
         let size = base.as_ref().map_or(0, |b| b.size);
-        let seq_hash = if size == 0 && dirty && budget.adopts {
-            SeqHash::start()
-        } else {
-            None
+        let file = match size <= MEM_MAX {
+            true => Backing::Mem(Vec::new()),
+            false => Backing::file_in(budget.dir())?,
+        };
+        // A buffer is hashed at commit by the store; a file only if it outgrows the buffer.
+        let hash_wanted = size == 0 && dirty && budget.adopts;
+        let seq_hash = match hash_wanted && !file.is_mem() {
+            true => SeqHash::start(),
+            false => None,
         };
         budget.reserve(size)?;
         let chunks = size.div_ceil(CHUNK) as usize;
@@ -351,9 +460,41 @@ impl Staged {
             mtime,
             seq_hash,
             written_back: 0,
+            hash_wanted,
         })
     }
 
+    /// Whether the staged copy is still an in-memory buffer (tests and metrics).
+    pub fn in_memory(&self) -> bool {
+        self.file.is_mem()
+    }
+
+    /// Write `data` at `offset` into the backing. When that moves a buffer to a file, a wanted
+    /// sequential MD5 starts from the buffer's bytes (while the file is still sequential from 0).
+    async fn put_bytes(&mut self, data: &[u8], offset: u64) -> FsResult<()> {
+        let was_mem = self.file.is_mem();
+        if was_mem && self.hash_wanted && offset + data.len() as u64 > MEM_MAX {
+            // The MD5 of the bytes so far (unwritten bytes below `size` are zeros).
+            if let Backing::Mem(v) = &self.file {
+                if v.len() as u64 <= self.size {
+                    let mut head = v.clone();
+                    head.resize(self.size as usize, 0);
+                    let head = Bytes::from(head);
+                    self.seq_hash = SeqHash::start();
+                    if let Some(h) = &mut self.seq_hash {
+                        if !h.feed(0, &head).await {
+                            self.seq_hash = None;
+                        }
+                    }
+                }
+            }
+        }
+        self.file.write_at(self.budget.dir(), data, offset)?;
+        if !self.file.is_mem() {
+            self.hash_wanted = false;
+        }
+        Ok(())
+    }
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -396,7 +537,7 @@ impl Staged {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk?;
                 let take = (chunk.len() as u64).min(end - off) as usize;
-                self.file.write_all_at(&chunk[..take], off)?;
+                self.file.write_at(&self.budget.dir, &chunk[..take], off)?;
                 off += take as u64;
             }
             if off != end {
@@ -486,7 +627,7 @@ impl Staged {
         if end > self.size {
             self.resize_reservation(end)?;
         }
-        self.file.write_all_at(data, offset)?;
+        self.put_bytes(data, offset).await?;
         if end > self.size {
             self.size = end;
         }
@@ -513,7 +654,9 @@ impl Staged {
         }
         let end = h.hashed;
         if end.saturating_sub(self.written_back) >= WRITEBACK_WINDOW {
-            ozfs::store::writeback::start(&self.file, self.written_back, end - self.written_back);
+            if let Backing::File(f) = &self.file {
+                ozfs::store::writeback::start(f, self.written_back, end - self.written_back);
+            }
             self.written_back = end;
         }
     }
@@ -567,7 +710,7 @@ impl Staged {
                 while off < size {
                     let n = (size - off).min(CHUNK) as usize;
                     let mut buf = vec![0u8; n];
-                    if self.file.read_exact_at(&mut buf, off).is_err() {
+                    if !read_exact(&self.file, &mut buf, off) {
                         up.cancel();
                         return;
                     }
@@ -612,6 +755,7 @@ impl Staged {
         self.streaming = Streaming::Off;
         self.seq_end = None;
         self.seq_hash = None;
+        self.hash_wanted = false;
     }
 
     /// Finish the background upload if it holds exactly the staged file under `key` with the
@@ -639,7 +783,7 @@ impl Staged {
         if size < self.base_valid {
             self.base_valid = size;
         }
-        self.file.set_len(size)?;
+        self.file.set_len(&self.budget.dir, size)?;
         self.size = size;
         self.dirty = true;
         self.mtime = SystemTime::now();
@@ -686,21 +830,53 @@ impl Staged {
             expected_len: Some(size),
             ..Default::default()
         };
-        // Where the staged copy goes on if the store keeps this file (made before the commit, so
-        // nothing can fail between the commit and the switch).
-        let fresh = match self.budget.adopts() {
-            true => Some(tempfile::tempfile_in(self.budget.dir())?),
-            false => None,
-        };
-        // The MD5 kept while the file was written sequentially from 0, if it covers all of it.
-        let md5 = match self.seq_hash.take() {
-            Some(h) => h.finish(size).await,
-            None => None,
-        };
-        let info = store
-            .put_file(bucket, key, self.file.try_clone()?, size, md5, opts)
-            .await?;
         let chunks = size.div_ceil(CHUNK) as usize;
+        let info = match &self.file {
+            Backing::Mem(v) => {
+                // Small: the buffer is the body (the store hashes it); it stays the staged copy.
+                let mut body = v.clone();
+                body.resize(size as usize, 0);
+                let info = store.put_object(bucket, key, ozfs::body_from_bytes(body), opts).await?;
+                self.present = vec![true; chunks];
+                info
+            }
+            Backing::File(f) => {
+                // Where the staged copy goes on if the store keeps this file (made before the
+                // commit, so nothing can fail between the commit and the switch): a buffer when
+                // the new version is small enough to be fetched into one.
+                let fresh = match (self.budget.adopts(), size <= MEM_MAX) {
+                    (true, true) => Some(Backing::Mem(Vec::new())),
+                    (true, false) => Some(Backing::file_in(self.budget.dir())?),
+                    (false, _) => None,
+                };
+                // The MD5 kept while the file was written sequentially from 0, if it covers all.
+                let md5 = match self.seq_hash.take() {
+                    Some(h) => h.finish(size).await,
+                    None => None,
+                };
+                let info = store.put_file(bucket, key, f.try_clone()?, size, md5, opts).await?;
+                self.switch_after_commit(fresh, chunks);
+                info
+            }
+        };
+        self.base_valid = size;
+        self.base = Some(info.clone());
+        self.attrs = info.attrs.clone();
+        self.dirty = false;
+        if size == 0 && self.budget.adopts() {
+            // Committed empty (`dd` closes a duplicate descriptor before writing): what is
+            // written next is again a whole file from its start.
+            match self.file.is_mem() {
+                true => self.hash_wanted = true,
+                false => self.seq_hash = SeqHash::start(),
+            }
+        }
+        Ok(Some(info))
+    }
+
+    /// After a committed file: go on from `fresh` (an empty sparse copy of the new version, its
+    /// chunks fetched when touched) if the store may have kept the file, else from the file.
+    fn switch_after_commit(&mut self, fresh: Option<Backing>, chunks: usize) {
         if let Some(fresh) = fresh {
             // The file may now be the object's data file: never write it again. Go on from an
             // empty sparse copy of the new version (chunks are fetched when touched).
@@ -710,16 +886,6 @@ impl Staged {
         } else {
             self.present = vec![true; chunks];
         }
-        self.base_valid = size;
-        self.base = Some(info.clone());
-        self.attrs = info.attrs.clone();
-        self.dirty = false;
-        if size == 0 && self.budget.adopts() {
-            // Committed empty (`dd` closes a duplicate descriptor before writing): what is
-            // written next is again a whole file from its start.
-            self.seq_hash = SeqHash::start();
-        }
-        Ok(Some(info))
     }
 }
 

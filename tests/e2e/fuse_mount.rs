@@ -84,6 +84,28 @@ fn close_makes_object_visible_and_fsync_is_durable() {
     assert_eq!(m.get("f.txt").unwrap(), b"hello world", "close commits");
 }
 
+/// ioctl is not supported: ENOTTY, what a tool asking "is this a terminal?" (Python's `open`
+/// asks TCGETS of every file) expects of a regular file; FS_IOC_GETFLAGS gets the same.
+#[test]
+fn ioctl_answers_enotty() {
+    let m = mount(Backend::Local, "", opts());
+    std::fs::write(m.p("t.txt"), b"x").unwrap();
+    let script = "import os, sys, fcntl\n\
+fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+print(os.isatty(fd))\n\
+try:\n    fcntl.ioctl(fd, 0x80086601, bytes(8))\nexcept OSError as e:\n    print(e.errno)\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(m.p("t.txt"))
+        .output()
+        .expect("python3 is missing");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("False\n{}\n", libc::ENOTTY)
+    );
+}
+
 #[test]
 fn write_sync_write_close() {
     let m = mount(Backend::Local, "", opts());

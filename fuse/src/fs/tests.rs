@@ -744,16 +744,94 @@ async fn small_file_create_write_close_is_one_store_call() {
     let lookup = c.take();
     let (a, o) = fs.create(ROOT_INO, "f", 0o644, 0, 0, 7).await.unwrap();
     assert_eq!(fs.write(a.ino, o.fh, 0, &[7u8; 1024]).await.unwrap(), 1024);
+    // A small file is staged in memory: no temporary file in the staging directory.
+    assert_eq!(staged_files(&_dir.path().join("staging")), 0);
     fs.flush(a.ino, o.fh, 7).await.unwrap();
     fs.release(a.ino, o.fh).await.unwrap();
     fs.getattr(a.ino).await.unwrap();
     let calls = c.take();
     assert_eq!(
         calls,
-        [("put_file", 1)].into_iter().collect(),
+        [("put_object", 1)].into_iter().collect(),
         "create, write, close, stat: one commit and nothing else (negative lookup before: {lookup:?})"
     );
     assert_eq!(c.inner.head_object(&bucket, "f").await.unwrap().size, 1024);
+    assert_eq!(staged_files(&_dir.path().join("staging")), 0);
+}
+
+/// Open descriptors of this process on (unlinked) temporary files in `dir`.
+fn staged_files(dir: &std::path::Path) -> usize {
+    let dir = std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.starts_with(&dir))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_small_file_moves_to_a_file_when_it_grows_and_keeps_every_byte() {
+    use crate::staging::MEM_MAX;
+    let (dir, c, fs, bucket) = counted_local().await;
+    let staging = dir.path().join("staging");
+    let data: Vec<u8> = (0..(MEM_MAX as u32 + 200_000)).map(|i| (i * 13) as u8).collect();
+    let (a, o) = fs.create(ROOT_INO, "grow", 0o644, 0, 0, 7).await.unwrap();
+    // A hole, then the head written last, all within the buffer.
+    fs.write(a.ino, o.fh, 1000, &data[1000..40_000]).await.unwrap();
+    fs.write(a.ino, o.fh, 0, &data[..1000]).await.unwrap();
+    assert_eq!(fs.read(a.ino, o.fh, 0, 50_000).await.unwrap(), data[..40_000]);
+    assert_eq!(staged_files(&staging), 0);
+    // Growing past the buffer moves it to a temporary file.
+    fs.write(a.ino, o.fh, 40_000, &data[40_000..]).await.unwrap();
+    assert_eq!(staged_files(&staging), 1);
+    fs.flush(a.ino, o.fh, 7).await.unwrap();
+    fs.release(a.ino, o.fh).await.unwrap();
+    assert_eq!(c.take().get("put_file"), Some(&1));
+    let got = collect_body(
+        c.inner
+            .get_object(&bucket, "grow", Default::default())
+            .await
+            .unwrap()
+            .body,
+        1 << 30,
+    )
+    .await
+    .unwrap();
+    assert!(got == data, "the object holds every byte written");
+    use md5::Digest as _;
+    let info = c.inner.head_object(&bucket, "grow").await.unwrap();
+    assert_eq!(info.etag, hex::encode(md5::Md5::digest(&data)));
+    // Shrinking within the buffer size and growing again reads zeros past the cut.
+    let rw = OpenMode {
+        write: true,
+        truncate: false,
+    };
+    let o = fs.open(a.ino, rw, 7).await.unwrap();
+    fs.setattr(
+        a.ino,
+        SetAttr {
+            size: Some(100),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    fs.write(a.ino, o.fh, 200, b"end").await.unwrap();
+    let want = [&data[..100], &[0u8; 100][..], b"end"].concat();
+    assert_eq!(fs.read(a.ino, o.fh, 0, 1000).await.unwrap(), want);
+    fs.flush(a.ino, o.fh, 7).await.unwrap();
+    fs.release(a.ino, o.fh).await.unwrap();
+    let got = collect_body(
+        c.inner
+            .get_object(&bucket, "grow", Default::default())
+            .await
+            .unwrap()
+            .body,
+        1 << 30,
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
