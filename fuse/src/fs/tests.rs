@@ -759,6 +759,12 @@ async fn small_file_create_write_close_is_one_store_call() {
     assert_eq!(staged_files(&_dir.path().join("staging")), 0);
 }
 
+/// The whole current object at `key`.
+async fn whole(store: &dyn ObjectStore, bucket: &BucketPath, key: &str) -> Vec<u8> {
+    let g = store.get_object(bucket, key, Default::default()).await.unwrap();
+    collect_body(g.body, 1 << 30).await.unwrap().to_vec()
+}
+
 /// Open descriptors of this process on (unlinked) temporary files in `dir`.
 fn staged_files(dir: &std::path::Path) -> usize {
     let dir = std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
@@ -787,16 +793,7 @@ async fn staged_small_file_moves_to_a_file_when_it_grows_and_keeps_every_byte() 
     fs.flush(a.ino, o.fh, 7).await.unwrap();
     fs.release(a.ino, o.fh).await.unwrap();
     assert_eq!(c.take().get("put_file"), Some(&1));
-    let got = collect_body(
-        c.inner
-            .get_object(&bucket, "grow", Default::default())
-            .await
-            .unwrap()
-            .body,
-        1 << 30,
-    )
-    .await
-    .unwrap();
+    let got = whole(&*c.inner, &bucket, "grow").await;
     assert!(got == data, "the object holds every byte written");
     use md5::Digest as _;
     let info = c.inner.head_object(&bucket, "grow").await.unwrap();
@@ -821,16 +818,7 @@ async fn staged_small_file_moves_to_a_file_when_it_grows_and_keeps_every_byte() 
     assert_eq!(fs.read(a.ino, o.fh, 0, 1000).await.unwrap(), want);
     fs.flush(a.ino, o.fh, 7).await.unwrap();
     fs.release(a.ino, o.fh).await.unwrap();
-    let got = collect_body(
-        c.inner
-            .get_object(&bucket, "grow", Default::default())
-            .await
-            .unwrap()
-            .body,
-        1 << 30,
-    )
-    .await
-    .unwrap();
+    let got = whole(&*c.inner, &bucket, "grow").await;
     assert_eq!(got, want);
 }
 
