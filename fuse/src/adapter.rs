@@ -60,7 +60,9 @@ impl Adapter {
         f: impl std::future::Future<Output = Result<T, FsError>>,
     ) -> Result<T, FsError> {
         let started = std::time::Instant::now();
-        let r = self.rt.block_on(f);
+        // This session thread waits for the answer anyway: the embedded store's blocking work
+        // runs on it rather than on a pool thread it would wait for.
+        let r = ozfs::store::local::on_own_thread(|| self.rt.block_on(f));
         ozfs::metrics::fuse_op(name, r.is_ok(), started.elapsed());
         r
     }
