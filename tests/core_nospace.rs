@@ -43,6 +43,39 @@ async fn child(dir: &Path) {
             other => panic!("expected NoSpace, got {other:?}"),
         }
         assert!(!acked.is_empty());
+        // Then small (inline) puts, many at once, so that they share a metadata commit (one
+        // group) that fails for lack of space: every put of the group fails with NoSpace — the
+        // error's kind reaches each member, not only the one that committed for the group.
+        let mut refused = 0;
+        for round in 0..64u32 {
+            let tasks: Vec<_> = (0..16u32)
+                .map(|t| {
+                    let (s, b) = (s.clone(), b.clone());
+                    tokio::spawn(async move {
+                        let data: Vec<u8> = (0..32_768u32).map(|j| (j ^ t ^ round) as u8).collect();
+                        let key = format!("small{round}-{t}");
+                        let r = s
+                            .put_object(&b, &key, body_from_bytes(data.clone()), PutOptions::default())
+                            .await;
+                        (key, md5hex(&data), r)
+                    })
+                })
+                .collect();
+            for task in tasks {
+                match task.await.unwrap() {
+                    (key, sum, Ok(info)) => {
+                        assert_eq!(info.etag, sum);
+                        acked.push((key, sum));
+                    }
+                    (_, _, Err(Error::NoSpace)) => refused += 1,
+                    (key, _, Err(e)) => panic!("small put {key} on a full disk: expected NoSpace, got {e:?}"),
+                }
+            }
+            if refused > 0 {
+                break;
+            }
+        }
+        assert!(refused > 0, "no small put was refused on the full disk");
         assert_eq!(
             std::fs::read_dir(dir.join("tmp")).unwrap().count(),
             0,

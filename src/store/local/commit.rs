@@ -45,10 +45,12 @@ enum Outcome {
     Committed(u64),
     /// Committed with immediate durability.
     Durable,
-    /// The commit was attempted and failed: whether it is visible is unknown.
-    CommitFailed(String),
-    /// Not committed (the transaction was dropped).
-    Aborted(String),
+    /// The commit was attempted and failed: whether it is visible is unknown. The error itself
+    /// (shared by the members), so that each of them fails with its kind (NoSpace: S3 507,
+    /// ENOSPC), exactly as a put committed on its own would.
+    CommitFailed(Arc<Error>),
+    /// Not committed (the transaction was dropped), for this error.
+    Aborted(Arc<Error>),
 }
 
 /// At most this many writers share one group (bounds the wait of the first of them).
@@ -74,8 +76,8 @@ pub(super) struct SyncState {
     syncing: bool,
     /// Write transactions begun or waiting to begin and not yet committed (or abandoned).
     active: u64,
-    /// The last durable commit failed (its message), for the commits it should have covered.
-    failed: Option<(u64, String)>,
+    /// The last durable commit failed (its error), for the commits it should have covered.
+    failed: Option<(u64, Arc<Error>)>,
     /// Writers waiting for [`GroupCommit::batch`].
     queued: u64,
     /// Outcomes of closed groups not yet read by all their members: group → (outcome, readers left).
@@ -202,7 +204,8 @@ impl Inner {
             Ok(r) => r,
             Err(panic) => {
                 let members = batch.members;
-                self.end_batch(&mut batch, members, Outcome::Aborted("a writer panicked".into()));
+                let e = Error::storage("a writer of the group panicked while applying its changes");
+                self.end_batch(&mut batch, members, Outcome::Aborted(Arc::new(e)));
                 drop(batch);
                 std::panic::resume_unwind(panic);
             }
@@ -212,8 +215,9 @@ impl Inner {
             Err(e) => {
                 // Changes half made: nobody's changes in this transaction may commit.
                 let members = batch.members;
-                self.end_batch(&mut batch, members, Outcome::Aborted(e.to_string()));
-                return Err(e);
+                let e = Arc::new(e);
+                self.end_batch(&mut batch, members, Outcome::Aborted(e.clone()));
+                return Err(Error::shared_copy(&e));
             }
         };
         batch.members += 1;
@@ -237,9 +241,9 @@ impl Inner {
         let durable = match outcome {
             Outcome::Durable => Ok(()),
             Outcome::Committed(seq) => self.wait_durable(seq),
-            Outcome::CommitFailed(m) => Err(Error::storage(format!("commit failed: {m}"))),
+            Outcome::CommitFailed(e) => Err(Error::shared_copy(&e)),
             // The transaction was dropped uncommitted: the caller removes its data files.
-            Outcome::Aborted(m) => return Err(Error::storage(format!("group commit aborted: {m}"))),
+            Outcome::Aborted(e) => return Err(Error::shared_copy(&e)),
         };
         crate::metrics::store_commit(started.elapsed());
         Ok((out, durable))
@@ -283,12 +287,12 @@ impl Inner {
         let outcome = if own_sync {
             // Directory entries of new data files first, then the metadata that references them.
             let r = match self.files.sync_dirty_dirs() {
-                Err(e) => Outcome::Aborted(e.to_string()),
+                Err(e) => Outcome::Aborted(Arc::new(e)),
                 Ok(()) => {
                     txn.set_durability(Durability::Immediate);
                     match txn.commit() {
                         Ok(()) => Outcome::Durable,
-                        Err(e) => Outcome::CommitFailed(self.db.fail(generation, e).to_string()),
+                        Err(e) => Outcome::CommitFailed(Arc::new(self.db.fail(generation, e))),
                     }
                 }
             };
@@ -307,7 +311,7 @@ impl Inner {
                     st.committed += 1;
                     Outcome::Committed(st.committed)
                 }
-                Err(e) => Outcome::CommitFailed(self.db.fail(generation, e).to_string()),
+                Err(e) => Outcome::CommitFailed(Arc::new(self.db.fail(generation, e))),
             }
         };
         self.end_batch(batch, members, outcome);
@@ -351,9 +355,9 @@ impl Inner {
             if st.durable >= seq {
                 return Ok(());
             }
-            if let Some((upto, msg)) = &st.failed {
+            if let Some((upto, e)) = &st.failed {
                 if *upto >= seq {
-                    return Err(Error::storage(format!("durable commit failed: {msg}")));
+                    return Err(Error::shared_copy(e));
                 }
             }
             if !st.syncing {
@@ -367,8 +371,9 @@ impl Inner {
                 match r {
                     Ok(()) => st.durable = st.durable.max(target),
                     Err(e) => {
-                        st.failed = Some((target, e.to_string()));
-                        return Err(e);
+                        let e = Arc::new(e);
+                        st.failed = Some((target, e.clone()));
+                        return Err(Error::shared_copy(&e));
                     }
                 }
             } else {
