@@ -40,6 +40,11 @@ pub struct Listed {
     /// the listing returned it, or as a HEAD did; `None`: a directory without marker, or not
     /// known).
     pub info: Option<ObjectInfo>,
+    /// Not from the store's listing: a name of the inode table being created here (pending,
+    /// not committed when the listing was made). Listed with what the table holds for the name
+    /// when the entry is handed out — the file may have been committed, or unlinked, since —
+    /// and never made into an inode from this entry (it has no object to say what it is).
+    pub local: bool,
 }
 
 /// Listing state of an open directory.
