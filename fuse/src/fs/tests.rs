@@ -853,3 +853,43 @@ async fn a_pending_entry_handed_out_after_its_commit_stays_a_file() {
     assert!(matches!(s.fs.lookup(ROOT_INO, "gone").await, Err(FsError::NotFound)));
     assert_eq!(s.get("new").await.unwrap(), b"hello");
 }
+
+/// The change feed's delete of a file reaches the mount late, after the file was created again
+/// here and committed (unlink, create, write, close; then the delete event): the event is about
+/// the old file. The new file's inode must stay attached, so that writing it again through a
+/// handle on that inode commits (an inode detached as unlinked drops its commit: the tail lost
+/// by `reopen_after_create_under_concurrency`).
+#[tokio::test]
+async fn a_late_delete_event_leaves_a_file_created_again() {
+    let s = setup().await;
+    let mut rx = s.store.subscribe();
+    s.write_file(ROOT_INO, "f", b"old").await;
+    s.fs.unlink(ROOT_INO, "f").await.unwrap();
+    let ino = s.write_file(ROOT_INO, "f", b"new").await;
+    // The events of the put, the delete and the second put, handled only now.
+    for _ in 0..3 {
+        let ev = rx.recv().await.unwrap();
+        s.fs.on_change(&ev).await;
+    }
+    let now = s.fs.lookup(ROOT_INO, "f").await.unwrap();
+    assert_eq!(
+        (now.ino, now.kind),
+        (ino, Kind::File),
+        "the new file's inode was replaced"
+    );
+    let o =
+        s.fs.open(
+            ino,
+            OpenMode {
+                write: true,
+                truncate: false,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    s.fs.write(ino, o.fh, 3, b"+tail").await.unwrap();
+    s.fs.flush(ino, o.fh, 1).await.unwrap();
+    s.fs.release(ino, o.fh).await.unwrap();
+    assert_eq!(s.get("f").await.unwrap(), b"new+tail");
+}
