@@ -258,7 +258,9 @@ impl Fs {
         }
         let idx = offset.saturating_sub(2);
         let mut s = dh.stream.lock().await;
-        if !s.started || idx < s.first {
+        // A resume at an entry skipped just before `first` continues the stream (it had nothing
+        // to hand out there); a resume before that rewinds.
+        if !s.started || idx < s.skipped_from {
             *s = DirStream {
                 started: true,
                 ..Default::default()
@@ -268,6 +270,7 @@ impl Fs {
             while s.first < idx && !s.entries.is_empty() {
                 s.entries.pop_front();
                 s.first += 1;
+                s.skipped_from = s.first;
             }
             if s.entries.is_empty() {
                 if !s.done {
@@ -352,6 +355,7 @@ impl Fs {
             }
             s.entries.pop_front();
             s.first += 1;
+            s.skipped_from = s.first;
         }
     }
 

@@ -53,6 +53,9 @@ pub struct DirStream {
     /// Entries not yet consumed; `entries[0]` has listing index `first`.
     pub entries: VecDeque<Listed>,
     pub first: u64,
+    /// Index of the first of the entries skipped (not handed out) just before `first`, or
+    /// `first` itself: a readdir resuming anywhere from here on continues the stream.
+    pub skipped_from: u64,
     /// Where the next page starts (None before the first page).
     pub next_start_after: Option<String>,
     pub started: bool,
