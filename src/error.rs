@@ -2,6 +2,7 @@
 //! an exhaustive `match` in its own `error.rs` (FUSE → errno, gateway → S3 code + status).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Result alias used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -136,6 +137,102 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same error for another party waiting on the same failure (every member of a group of
+    /// writes committed together gets the group's error): the same variant and fields, so each
+    /// copy maps to the same S3 code and errno as the original. A wrapped source is shared with
+    /// the original, not copied; an I/O error keeps its OS error code.
+    pub fn shared_copy(e: &Arc<Error>) -> Error {
+        use Error as E;
+        let source = || -> Box<dyn std::error::Error + Send + Sync> { Box::new(SourceOf(e.clone())) };
+        match &**e {
+            E::NoSuchVolume(x) => E::NoSuchVolume(x.clone()),
+            E::NoSuchBucket(x) => E::NoSuchBucket(x.clone()),
+            E::NoSuchKey(x) => E::NoSuchKey(x.clone()),
+            E::NoSuchUpload(x) => E::NoSuchUpload(x.clone()),
+            E::VolumeAlreadyExists(x) => E::VolumeAlreadyExists(x.clone()),
+            E::BucketAlreadyExists { name, owner } => E::BucketAlreadyExists {
+                name: name.clone(),
+                owner: owner.clone(),
+            },
+            E::VolumeNotEmpty(x) => E::VolumeNotEmpty(x.clone()),
+            E::BucketNotEmpty(x) => E::BucketNotEmpty(x.clone()),
+            E::InvalidName { kind, name, rule } => E::InvalidName {
+                kind: *kind,
+                name: name.clone(),
+                rule,
+            },
+            E::InvalidKey { key, rule } => E::InvalidKey { key: key.clone(), rule },
+            E::KeyTooLong { key, max } => E::KeyTooLong {
+                key: key.clone(),
+                max: *max,
+            },
+            E::LinkLoop(x) => E::LinkLoop(x.clone()),
+            E::NotSupportedOnLink(x) => E::NotSupportedOnLink(x.clone()),
+            E::PreconditionFailed => E::PreconditionFailed,
+            E::WriteConflict(x) => E::WriteConflict(x.clone()),
+            E::BadDigest => E::BadDigest,
+            E::ChecksumMismatch { algorithm } => E::ChecksumMismatch {
+                algorithm: algorithm.clone(),
+            },
+            E::IncompleteBody { expected, got } => E::IncompleteBody {
+                expected: *expected,
+                got: *got,
+            },
+            E::InvalidPart(x) => E::InvalidPart(x.clone()),
+            E::InvalidPartOrder => E::InvalidPartOrder,
+            E::EntityTooSmall { part } => E::EntityTooSmall { part: *part },
+            E::InvalidRange => E::InvalidRange,
+            E::InvalidPartNumber { part, parts } => E::InvalidPartNumber {
+                part: *part,
+                parts: *parts,
+            },
+            E::InvalidArgument(x) => E::InvalidArgument(x.clone()),
+            E::AccessDenied(x) => E::AccessDenied(x.clone()),
+            E::NotSupported(x) => E::NotSupported(x.clone()),
+            E::NoSpace => E::NoSpace,
+            E::SecretAlreadyExists(x) => E::SecretAlreadyExists(x.clone()),
+            E::SecretNotFound(x) => E::SecretNotFound(x.clone()),
+            E::ObjectChanged(x) => E::ObjectChanged(x.clone()),
+            E::Body(_) => E::Body(source()),
+            E::Backend { status, code, message } => E::Backend {
+                status: *status,
+                code: code.clone(),
+                message: message.clone(),
+            },
+            E::Storage { message, source: s } => E::Storage {
+                message: message.clone(),
+                source: s.as_ref().map(|_| source()),
+            },
+            E::DataDirInUse(p) => E::DataDirInUse(p.clone()),
+            E::Io(io) => E::Io(match io.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(io.kind(), source()),
+            }),
+        }
+    }
+}
+
+/// The source of a shared error, seen from a copy of it ([`Error::shared_copy`]): its text and
+/// its own sources are the original source's.
+#[derive(Debug)]
+struct SourceOf(Arc<Error>);
+
+impl fmt::Display for SourceOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::error::Error::source(&*self.0) {
+            Some(s) => fmt::Display::fmt(s, f),
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SourceOf {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0).and_then(|s| s.source())
+    }
+}
+
 /// An error and its sources on one line, each source's text added unless the text before
 /// already contains it (hyper's own message is often just "connection error"; the cause is in
 /// the chain).
@@ -177,6 +274,39 @@ mod tests {
         assert_eq!(source.to_string(), "disk on fire");
         assert!(source.downcast_ref::<std::io::Error>().is_some());
         assert!(Error::storage("record is truncated").source().is_none());
+    }
+
+    /// Every member of a failed group gets the error's kind, not its text: a full disk stays
+    /// NoSpace (S3 507, ENOSPC), an I/O error keeps its OS code, a storage error its message
+    /// and source chain.
+    #[test]
+    fn shared_copies_keep_the_kind() {
+        let copy = |e: Error| Error::shared_copy(&Arc::new(e));
+        assert!(matches!(copy(Error::NoSpace), Error::NoSpace));
+        assert!(matches!(copy(Error::PreconditionFailed), Error::PreconditionFailed));
+        assert!(matches!(
+            copy(Error::BucketAlreadyExists { name: "b".into(), owner: "o".into() }),
+            Error::BucketAlreadyExists { name, owner } if name == "b" && owner == "o"
+        ));
+        let io = copy(Error::Io(std::io::Error::from_raw_os_error(libc::EIO)));
+        assert!(
+            matches!(&io, Error::Io(e) if e.raw_os_error() == Some(libc::EIO)),
+            "{io:?}"
+        );
+        let other = copy(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "slow disk",
+        )));
+        assert!(matches!(&other, Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut));
+        assert_eq!(chain(&other), "I/O: slow disk");
+        let original = Error::storage_from("database", std::io::Error::other("disk on fire"));
+        let s = copy(original);
+        assert!(matches!(&s, Error::Storage { message, .. } if message == "database: disk on fire"));
+        assert_eq!(s.source().unwrap().to_string(), "disk on fire");
+        assert_eq!(chain(&s), "metadata store: database: disk on fire");
+        assert!(copy(Error::storage("plain")).source().is_none());
+        let body = copy(Error::Body(Box::new(std::io::Error::other("reset"))));
+        assert_eq!(chain(&body), "request body: reset");
     }
 
     #[test]

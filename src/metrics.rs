@@ -57,6 +57,8 @@ struct Metrics {
     sent: Counter,
     in_flight: Gauge,
     commit_seconds: Histogram,
+    commit_groups: Counter,
+    grouped_writes: Counter,
     fuse_ops: Family<FuseLabels, Counter>,
     fuse_seconds: Family<FuseOpLabel, Histogram, fn() -> Histogram>,
     staging: Gauge,
@@ -201,6 +203,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Embedded store: time of a metadata commit until it is durable (group commit included)",
         commit_seconds.clone(),
     );
+    let commit_groups = Counter::default();
+    registry.register(
+        "ozfs_store_commit_groups",
+        "Embedded store: groups of object puts committed together (one metadata commit each)",
+        commit_groups.clone(),
+    );
+    let grouped_writes = Counter::default();
+    registry.register(
+        "ozfs_store_grouped_writes",
+        "Embedded store: object puts committed in a group (divided by the groups: the mean group size)",
+        grouped_writes.clone(),
+    );
     let fuse_ops = Family::<FuseLabels, Counter>::default();
     registry.register(
         "ozfs_fuse_operations",
@@ -246,6 +260,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         sent,
         in_flight,
         commit_seconds,
+        commit_groups,
+        grouped_writes,
         fuse_ops,
         fuse_seconds,
         staging,
@@ -307,6 +323,12 @@ pub fn store_commit(elapsed: Duration) {
     METRICS.commit_seconds.observe(elapsed.as_secs_f64());
 }
 
+/// The embedded store committed a group of `writes` object puts in one metadata commit.
+pub fn store_group(writes: u64) {
+    METRICS.commit_groups.inc();
+    METRICS.grouped_writes.inc_by(writes);
+}
+
 /// A FUSE operation was answered.
 pub fn fuse_op(op: &'static str, ok: bool, elapsed: Duration) {
     let m = &*METRICS;
@@ -352,6 +374,7 @@ mod tests {
         s3_sent(20);
         fuse_op("read", true, Duration::from_millis(1));
         store_commit(Duration::from_millis(2));
+        store_group(3);
         let cache = std::sync::Arc::new(PageCache::new(1 << 20, 4096));
         register_cache(&cache);
         let text = render();
@@ -363,6 +386,11 @@ mod tests {
         assert!(value(&text, "ozfs_s3_sent_bytes_total").unwrap() >= 20.0);
         assert!(value(&text, "ozfs_fuse_operations_total{op=\"read\",result=\"ok\"}").unwrap() >= 1.0);
         assert!(value(&text, "ozfs_store_commit_duration_seconds_count").unwrap() >= 1.0);
+        assert!(value(&text, "ozfs_store_commit_groups_total").unwrap() >= 1.0, "{text}");
+        assert!(
+            value(&text, "ozfs_store_grouped_writes_total").unwrap() >= 3.0,
+            "{text}"
+        );
         assert!(value(&text, "ozfs_cache_budget_bytes").unwrap() >= (1 << 20) as f64);
         assert!(value(&text, "ozfs_cache_released_total").is_some(), "{text}");
         assert!(value(&text, "ozfs_cache_invalidated_total").is_some(), "{text}");

@@ -3,7 +3,9 @@
 //! really runs out of space without touching the host; the mount disappears with the
 //! namespace. The child fills the store until a put fails, which must be `Error::NoSpace`, then
 //! checks that the store stayed consistent: every acknowledged object reads back, nothing is
-//! left in `tmp/`, and after a reopen and a delete a new put succeeds.
+//! left in `tmp/`, and after a reopen and a delete a new put succeeds. Then concurrent small
+//! (inline) puts fill it again: those refused (a grouped metadata commit that failed) must all
+//! fail with `Error::NoSpace` too.
 
 mod common;
 
@@ -18,6 +20,9 @@ async fn child(dir: &Path) {
     let b = BucketPath::new("s3v", "full");
     let mut acked = Vec::new();
     let mut failure = None;
+    // Room freed at the end (see below), taken before the disk fills.
+    let ballast = dir.join("ballast");
+    std::fs::write(&ballast, vec![1u8; 1 << 20]).unwrap();
     {
         let s = LocalStore::open(dir, "s3v").unwrap();
         s.create_bucket(&b, "u").await.unwrap();
@@ -55,8 +60,58 @@ async fn child(dir: &Path) {
         let data = collect_body(r.body, 8 << 20).await.unwrap();
         assert_eq!(&md5hex(&data), etag, "{key} damaged");
     }
-    s.delete_object(&b, &acked[0].0, None).await.unwrap();
+    let (gone, _) = acked.remove(0);
+    s.delete_object(&b, &gone, None).await.unwrap();
     s.put_object(&b, "after", body_from_bytes(&b"room again"[..]), PutOptions::default())
+        .await
+        .unwrap();
+    // Then small (inline) puts until the disk is full again, many at once, so that they share a
+    // metadata commit (one group) that fails for lack of space: every put refused must fail with
+    // NoSpace — the error's kind reaches each member of the group, not only the one that
+    // committed for it.
+    let mut refused = 0;
+    for round in 0..64u32 {
+        let tasks: Vec<_> = (0..16u32)
+            .map(|t| {
+                let (s, b) = (s.clone(), b.clone());
+                tokio::spawn(async move {
+                    let data: Vec<u8> = (0..32_768u32).map(|j| (j ^ t ^ round) as u8).collect();
+                    let key = format!("small{round}-{t}");
+                    let r = s
+                        .put_object(&b, &key, body_from_bytes(data.clone()), PutOptions::default())
+                        .await;
+                    (key, md5hex(&data), r)
+                })
+            })
+            .collect();
+        for task in tasks {
+            match task.await.unwrap() {
+                (key, sum, Ok(info)) => {
+                    assert_eq!(info.etag, sum);
+                    acked.push((key, sum));
+                }
+                (_, _, Err(Error::NoSpace)) => refused += 1,
+                (key, _, Err(e)) => panic!("small put {key} on a full disk: expected NoSpace, got {e:?}"),
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "no small put was refused on the full disk");
+    // That filled the metadata database to its last page; a delete needs a few free pages to
+    // commit: free some room (the ballast), as an operator would, then everything acknowledged
+    // reads back after a reopen and the store takes writes again.
+    drop(s);
+    std::fs::remove_file(&ballast).unwrap();
+    let s = LocalStore::open(dir, "s3v").unwrap();
+    for (key, etag) in &acked {
+        let r = s.get_object(&b, key, GetOptions::default()).await.unwrap();
+        let data = collect_body(r.body, 8 << 20).await.unwrap();
+        assert_eq!(&md5hex(&data), etag, "{key} damaged");
+    }
+    s.delete_object(&b, &acked[acked.len() - 1].0, None).await.unwrap();
+    s.put_object(&b, "after2", body_from_bytes(&b"room again"[..]), PutOptions::default())
         .await
         .unwrap();
     println!("NOSPACE-OK {} objects before the disk was full", acked.len());

@@ -30,9 +30,10 @@
 //! file, which the next [`LocalStore::open`] removes. Multipart parts are files of their own and a
 //! completed object lists them; a whole-object copy hard-links the source files. Rename and
 //! prefix rename are one transaction each. Hashing happens on its own thread beside the writer,
-//! outside any transaction. Concurrent transactions share their fsync (see `commit.rs`): each
-//! commits without durability, then waits for one durable commit that covers it before it
-//! returns; a writer with nobody queued behind it commits durably itself. A file staged on the
+//! outside any transaction. Object puts that queue together apply their records to one shared
+//! write transaction, committed once for the group (see `commit.rs`); other transactions share
+//! their fsync: each commits without durability, then waits for one durable commit that covers
+//! it before it returns; a writer with nobody queued behind it commits durably itself. A file staged on the
 //! data directory's filesystem can become a data file as it is (`Objects::put_file`: linked
 //! into `objects/`, fsynced, no copy).
 //!
@@ -73,6 +74,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
+pub use commit::CommitStats;
 use commit::GroupCommit;
 use files::{read_stream, FileGuard, Files, SegHandle};
 use pin::PinnedVersion;
@@ -356,6 +358,11 @@ impl LocalStore {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Counters of the metadata commits made so far (how many puts shared each commit).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.commit_stats()
     }
 
     /// Run blocking work (redb, file system) off the async executor — or right here on a thread

@@ -37,10 +37,12 @@ impl Fs {
             Some((_, _, _, _, true)) => return, // being written here: our commit will win
             Some((ino, parent, name, old, false)) => {
                 let asof = std::time::Instant::now();
-                let now = match ev.kind {
-                    ChangeKind::Put => self.head(&ev.key).await.ok().flatten(),
-                    ChangeKind::Delete => None,
-                };
+                // What the store holds now, for a delete too: an event tells of a past change,
+                // and the key may have been written again since. A delete of a file that was
+                // then created again here (unlink, create, close: the new version committed)
+                // can reach us after that commit; taken as "gone", it would detach the new
+                // file's inode, whose next commit is then dropped as that of an unlinked file.
+                let now = self.head(&ev.key).await.ok().flatten();
                 match now {
                     Some(info)
                         if old

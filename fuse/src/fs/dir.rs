@@ -113,6 +113,7 @@ impl Fs {
                     name,
                     kind,
                     info: Some(o),
+                    local: false,
                 },
             ));
         }
@@ -128,6 +129,7 @@ impl Fs {
                     name: name.to_string(),
                     kind: Kind::Dir,
                     info,
+                    local: false,
                 },
             ));
         }
@@ -256,7 +258,9 @@ impl Fs {
         }
         let idx = offset.saturating_sub(2);
         let mut s = dh.stream.lock().await;
-        if !s.started || idx < s.first {
+        // A resume at an entry skipped just before `first` continues the stream (it had nothing
+        // to hand out there); a resume before that rewinds.
+        if !s.started || idx < s.skipped_from {
             *s = DirStream {
                 started: true,
                 ..Default::default()
@@ -266,6 +270,7 @@ impl Fs {
             while s.first < idx && !s.entries.is_empty() {
                 s.entries.pop_front();
                 s.first += 1;
+                s.skipped_from = s.first;
             }
             if s.entries.is_empty() {
                 if !s.done {
@@ -278,7 +283,12 @@ impl Fs {
                         let t = self.table();
                         t.pending_children(ino)
                             .into_iter()
-                            .map(|(name, kind)| Listed { name, kind, info: None })
+                            .map(|(name, kind)| Listed {
+                                name,
+                                kind,
+                                info: None,
+                                local: true,
+                            })
                             .collect()
                     };
                     for l in pending {
@@ -301,16 +311,20 @@ impl Fs {
             let attr = {
                 let mut t = self.table();
                 match t.child(ino, &l.name) {
-                    Some(c) if c.pending || c.staged.is_some() || !plus => c.attr(),
+                    Some(c) if l.local || c.pending || c.staged.is_some() || !plus => Some(c.attr()),
+                    // Being created when the listing was made, gone since (unlinked or renamed
+                    // before this entry was handed out): nothing to list. Made into an inode
+                    // from this entry, which has no object, it would be a directory.
+                    None if l.local => None,
                     _ if plus => {
                         let mut f = self.fresh_listed(&dir_key, &l);
                         f.asof = s.page_asof;
                         let id = t.upsert(ino, &l.name, f);
-                        t.get(id).map(|i| i.attr()).ok_or(FsError::NotFound)?
+                        Some(t.get(id).map(|i| i.attr()).ok_or(FsError::NotFound)?)
                     }
                     _ => {
                         let f = self.fresh_listed(&dir_key, &l);
-                        Attr {
+                        Some(Attr {
                             ino: pseudo_ino(&f.key),
                             kind: f.kind,
                             size: f.size,
@@ -319,9 +333,14 @@ impl Fs {
                             perm: f.perm,
                             uid: f.uid,
                             gid: f.gid,
-                        }
+                        })
                     }
                 }
+            };
+            let Some(attr) = attr else {
+                s.entries.pop_front();
+                s.first += 1;
+                continue;
             };
             let next_offset = s.first + 3;
             if sink(DirEntryOut {
@@ -336,6 +355,7 @@ impl Fs {
             }
             s.entries.pop_front();
             s.first += 1;
+            s.skipped_from = s.first;
         }
     }
 

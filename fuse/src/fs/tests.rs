@@ -860,3 +860,102 @@ async fn committed_staged_file_becomes_the_data_file_and_is_never_written_again(
     let g = c.inner.get_object(&bucket, "big", Default::default()).await.unwrap();
     assert!(collect_body(g.body, 1 << 30).await.unwrap() == want);
 }
+
+/// readdir(plus) of `ino` from `offset` on the open directory `fh`: the names and kinds handed
+/// out, stopping (buffer full) at the first name `refuse` rejects.
+async fn readdir_until(
+    s: &Setup,
+    ino: u64,
+    fh: u64,
+    offset: u64,
+    refuse: impl Fn(&str) -> bool,
+) -> Vec<(String, Kind)> {
+    let mut out = Vec::new();
+    s.fs.readdir(ino, fh, offset, true, &mut |e| {
+        if refuse(e.name) {
+            return true;
+        }
+        out.push((e.name.to_string(), e.attr.kind));
+        false
+    })
+    .await
+    .unwrap();
+    out
+}
+
+/// The interleaving behind EISDIR in `reopen_after_create_under_concurrency`: a listing takes a
+/// file being created (pending, not in the store yet) from the inode table, the kernel's buffer
+/// fills before that entry is handed out, the file is committed and closed (no longer pending),
+/// and the next readdirplus hands the entry out. The entry has no object behind it: it must be
+/// listed as the file the table holds now, not made into a directory inode (which replaced the
+/// file's inode, so the writer's re-open failed with EISDIR). A file unlinked meanwhile is not
+/// listed at all.
+#[tokio::test]
+async fn a_pending_entry_handed_out_after_its_commit_stays_a_file() {
+    let s = setup().await;
+    let (a, o) = s.fs.create(ROOT_INO, "new", 0o644, 0, 0, 7).await.unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"hello").await.unwrap();
+    let (g, og) = s.fs.create(ROOT_INO, "gone", 0o644, 0, 0, 7).await.unwrap();
+    s.fs.write(g.ino, og.fh, 0, b"bye").await.unwrap();
+    let fh = s.fs.opendir(ROOT_INO).unwrap();
+    // Buffer full at the first real entry: both pending names are taken, neither handed out.
+    let first = readdir_until(&s, ROOT_INO, fh, 0, |n| n != "." && n != "..").await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    // Both are committed and closed; one is unlinked.
+    for (ino, fh) in [(a.ino, o.fh), (g.ino, og.fh)] {
+        s.fs.flush(ino, fh, 7).await.unwrap();
+        s.fs.release(ino, fh).await.unwrap();
+    }
+    s.fs.unlink(ROOT_INO, "gone").await.unwrap();
+    let rest = readdir_until(&s, ROOT_INO, fh, 2, |_| false).await;
+    s.fs.releasedir(ROOT_INO, fh).unwrap();
+    assert_eq!(rest, vec![("new".to_string(), Kind::File)]);
+    let now = s.fs.lookup(ROOT_INO, "new").await.unwrap();
+    assert_eq!(
+        (now.ino, now.kind),
+        (a.ino, Kind::File),
+        "the file's inode was replaced"
+    );
+    assert!(matches!(s.fs.lookup(ROOT_INO, "gone").await, Err(FsError::NotFound)));
+    assert_eq!(s.get("new").await.unwrap(), b"hello");
+}
+
+/// The change feed's delete of a file reaches the mount late, after the file was created again
+/// here and committed (unlink, create, write, close; then the delete event): the event is about
+/// the old file. The new file's inode must stay attached, so that writing it again through a
+/// handle on that inode commits (an inode detached as unlinked drops its commit: the tail lost
+/// by `reopen_after_create_under_concurrency`).
+#[tokio::test]
+async fn a_late_delete_event_leaves_a_file_created_again() {
+    let s = setup().await;
+    let mut rx = s.store.subscribe();
+    s.write_file(ROOT_INO, "f", b"old").await;
+    s.fs.unlink(ROOT_INO, "f").await.unwrap();
+    let ino = s.write_file(ROOT_INO, "f", b"new").await;
+    // The events of the put, the delete and the second put, handled only now.
+    for _ in 0..3 {
+        let ev = rx.recv().await.unwrap();
+        s.fs.on_change(&ev).await;
+    }
+    let now = s.fs.lookup(ROOT_INO, "f").await.unwrap();
+    assert_eq!(
+        (now.ino, now.kind),
+        (ino, Kind::File),
+        "the new file's inode was replaced"
+    );
+    let o =
+        s.fs.open(
+            ino,
+            OpenMode {
+                write: true,
+                truncate: false,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    s.fs.write(ino, o.fh, 3, b"+tail").await.unwrap();
+    s.fs.flush(ino, o.fh, 1).await.unwrap();
+    s.fs.release(ino, o.fh).await.unwrap();
+    assert_eq!(s.get("f").await.unwrap(), b"new+tail");
+}

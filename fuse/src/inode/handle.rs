@@ -40,6 +40,11 @@ pub struct Listed {
     /// the listing returned it, or as a HEAD did; `None`: a directory without marker, or not
     /// known).
     pub info: Option<ObjectInfo>,
+    /// Not from the store's listing: a name of the inode table being created here (pending,
+    /// not committed when the listing was made). Listed with what the table holds for the name
+    /// when the entry is handed out — the file may have been committed, or unlinked, since —
+    /// and never made into an inode from this entry (it has no object to say what it is).
+    pub local: bool,
 }
 
 /// Listing state of an open directory.
@@ -48,6 +53,9 @@ pub struct DirStream {
     /// Entries not yet consumed; `entries[0]` has listing index `first`.
     pub entries: VecDeque<Listed>,
     pub first: u64,
+    /// Index of the first of the entries skipped (not handed out) just before `first`, or
+    /// `first` itself: a readdir resuming anywhere from here on continues the stream.
+    pub skipped_from: u64,
     /// Where the next page starts (None before the first page).
     pub next_start_after: Option<String>,
     pub started: bool,

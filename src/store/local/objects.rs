@@ -94,18 +94,25 @@ impl Inner {
         guards: Vec<FileGuard>,
         inline: Option<&[u8]>,
     ) -> Result<(BucketPath, ObjectInfo)> {
-        let ((real, old_files, info), durable) = self.write_staged(|txn| {
+        // Grouped with concurrent puts: the checks change nothing (their errors fail this put
+        // only); the changes follow once they passed.
+        let check = |txn: &WriteTransaction| {
             let (real, b) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, bucket)?;
-            let mut objs = txn.open_table(OBJECTS).map_err(db)?;
             let k = obj_key(b.id, key);
-            let cur = get_object_rec(&objs, &k)?;
+            let cur = get_object_rec(&txn.open_table(OBJECTS).map_err(db)?, &k)?;
             check_condition(cond, cur.as_ref().map(|c| c.etag.as_str()))?;
+            Ok((real, b.owner, k, cur))
+        };
+        let apply = |txn: &WriteTransaction,
+                     (real, owner, k, cur): (BucketPath, String, Vec<u8>, Option<ObjectRec>)| {
             if rec.owner.is_empty() {
-                rec.owner = b.owner.clone();
+                rec.owner = owner;
             }
             rec.inline = inline.is_some();
-            objs.insert(k.as_slice(), rec.encode().as_slice()).map_err(db)?;
-            drop(objs);
+            txn.open_table(OBJECTS)
+                .map_err(db)?
+                .insert(k.as_slice(), rec.encode().as_slice())
+                .map_err(db)?;
             let old_files = match &cur {
                 Some(c) => release(txn, c)?,
                 None => Vec::new(),
@@ -119,7 +126,8 @@ impl Inner {
             index_version(txn, rec.version, &k)?;
             bump_version(txn, rec.version + 1)?;
             Ok((real, old_files, object_info(key, &rec)))
-        })?;
+        };
+        let ((real, old_files, info), durable) = self.write_grouped(check, apply)?;
         for g in guards {
             g.disarm();
         }
