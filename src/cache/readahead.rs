@@ -1,8 +1,9 @@
 //! Sequential-access detection for readahead.
 //!
 //! Per object version the detector remembers where the last read ended. A read that starts
-//! within one page of that point counts as sequential (FUSE may deliver parallel reads slightly
-//! out of order); each sequential read doubles the window (from one page up to the maximum), a
+//! within the current window plus one page of that point (before or after it) counts as
+//! sequential (the kernel keeps several FUSE reads of one stream in flight and they
+//! arrive out of order); each sequential read doubles the window (from one page up to the maximum), a
 //! random read resets it. The detector answers which pages to prefetch: the window's pages after
 //! the one just read, minus the ones an earlier answer already scheduled, never past `limit`
 //! (the end of the requested range or of the object). State is kept for a bounded number of
@@ -117,8 +118,12 @@ impl Readahead {
         let key = (version, token);
         let st = match self.streams.get_mut(&key) {
             Some(st) => {
-                let lo = st.next_offset.saturating_sub(page_size);
-                let hi = st.next_offset.saturating_add(page_size);
+                // A read may start up to the window (plus a page) before or after where the
+                // last one ended: the kernel keeps several FUSE reads of one stream in flight
+                // and the worker threads deliver them in any order.
+                let slack = st.window.saturating_add(1).saturating_mul(page_size);
+                let lo = st.next_offset.saturating_sub(slack);
+                let hi = st.next_offset.saturating_add(slack);
                 if range.start >= lo && range.start <= hi {
                     st.window = (st.window * 2).clamp(1, self.max_pages.max(1));
                     st.next_offset = st.next_offset.max(range.end);
@@ -198,6 +203,25 @@ mod tests {
         assert_eq!(r.observe(1, 400..500, P, 10_000), 8..13);
         // capped at 8 pages ahead of the read
         assert_eq!(r.observe(1, 500..600, P, 10_000), 13..14);
+    }
+
+    #[test]
+    fn reads_out_of_order_within_the_window_stay_sequential() {
+        let mut r = Readahead::new(8);
+        r.observe(1, 0..100, P, 10_000);
+        r.observe(1, 100..200, P, 10_000);
+        r.observe(1, 200..300, P, 10_000);
+        // four reads in flight, delivered 5, 3, 6, 4: none resets the window or the pass
+        let (_, run) = r.observe_run(1, 0, 500..600, P, 10_000);
+        for range in [300..400, 600..700, 400..500] {
+            let o = r.observe_read(1, 0, range.clone(), P, 10_000);
+            assert!(o.sequential, "{range:?} continues the stream");
+            assert_eq!(o.run, run, "{range:?} is the same pass");
+        }
+        // and the window kept growing: the next read schedules past everything scheduled
+        assert_eq!(r.observe(1, 700..800, P, 10_000), 15..16);
+        // further behind than the window is a jump
+        assert!(!r.observe_read(1, 0, 2000..2100, P, 10_000).sequential);
     }
 
     #[test]
