@@ -121,8 +121,27 @@ enum Command {
 }
 
 /// Run the command line; returns the process exit status.
+/// Raise the soft limit on open descriptors to the hard limit, as servers do: a server holds its
+/// store's 256 fan-out directories, the FUSE session's descriptors and up to 1,024 client
+/// connections, which a 1,024 soft limit would cut short. Failure leaves the limit as it was.
+#[allow(unsafe_code, reason = "getrlimit/setrlimit(2) through libc: std has no API for them")]
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own; setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 pub fn main() -> i32 {
     install_panic_hook();
+    raise_open_file_limit();
     let args: Vec<OsString> = std::env::args_os().collect();
     // A mount daemonizes: hand it over before any runtime or thread exists.
     if args.get(1).is_some_and(|a| a == "mount") {

@@ -226,3 +226,47 @@ fn serve_virtual_host() {
     let s = serve(&["--domain", "s3.ozfs.test"]);
     run_script(&s, "s3_vhost.py", &[("OZFS_S3_DOMAIN", "s3.ozfs.test".into())]);
 }
+
+/// `ozfs serve` started with a low soft limit on open descriptors raises it to the hard limit
+/// (it holds 256 store directories and up to 1,024 connections), and serves.
+#[test]
+fn serve_raises_its_open_file_limit() {
+    use std::io::{Read as _, Write as _};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 300 && exec '{}' serve --listen 127.0.0.1:0 --data '{}'",
+            ozfs(),
+            data.path().display()
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bash is missing");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let row = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let nums: Vec<u64> = row.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("serving S3 on"), "{line}");
+    assert_eq!(nums.len(), 2, "{row}");
+    assert!(
+        nums[0] > 300 && nums[0] == nums[1].min(1 << 20),
+        "soft limit not raised: {row}"
+    );
+    assert!(resp.starts_with("HTTP/1.1 "), "{resp}");
+}
