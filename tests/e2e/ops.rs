@@ -333,7 +333,7 @@ fn metrics_move_after_s3_and_fuse_traffic() {
 }
 
 /// All names under `dir`, relative to `root`, sorted (a `find`).
-fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let p = e.path();
@@ -384,10 +384,10 @@ fn a_tree_walk_costs_three_requests_per_directory_and_none_per_entry() {
         sum_series(after, "ozfs_fuse_operations_total", &l) - sum_series(&before, "ozfs_fuse_operations_total", &l)
     };
     // releasedir is sent after close returns: wait (bounded) until every one has arrived
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let after = scrape(&addr, "/prom");
-        if d(&after, "releasedir") >= dirs as f64 || std::time::Instant::now() > deadline {
+        if d(&after, "releasedir") >= dirs as f64 || Instant::now() > deadline {
             break after;
         }
         std::thread::yield_now();
