@@ -9,6 +9,9 @@
 //! readahead the kernel offers, readdirplus always (so `ls -l` needs no getattr per entry),
 //! parallel directory operations, atomic O_TRUNC (open gets O_TRUNC instead of a separate
 //! truncate), and automatic page-cache invalidation when a file's size or mtime changes.
+//! `FUSE_NO_OPENDIR_SUPPORT` is not asked for: a kernel that opens directories itself also keeps
+//! their listings in its own cache (FOPEN_CACHE_DIR) until the directory's mtime changes, which
+//! a change made through S3 never does, so listings would stop showing outside changes.
 
 use crate::error::FsError;
 use crate::fs::{DirEntryOut, Fs, Invalidator, OpenMode, SetAttr};
@@ -420,7 +423,10 @@ impl Filesystem for Adapter {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.opendir(ino.0) {
+        let started = std::time::Instant::now();
+        let r = self.fs.opendir(ino.0);
+        ozfs::metrics::fuse_op("opendir", r.is_ok(), started.elapsed());
+        match r {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno("opendir", &e)),
         }
@@ -455,7 +461,10 @@ impl Filesystem for Adapter {
     }
 
     fn releasedir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
-        match self.fs.releasedir(ino.0, fh.0) {
+        let started = std::time::Instant::now();
+        let r = self.fs.releasedir(ino.0, fh.0);
+        ozfs::metrics::fuse_op("releasedir", r.is_ok(), started.elapsed());
+        match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("releasedir", &e)),
         }

@@ -332,6 +332,131 @@ fn metrics_move_after_s3_and_fuse_traffic() {
     assert!(!is_mounted(&mnt));
 }
 
+/// All names under `dir`, relative to `root`, sorted (a `find`).
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        out.push(p.strip_prefix(root).unwrap().display().to_string());
+        if e.file_type().unwrap().is_dir() {
+            walk(root, &p, out);
+        }
+    }
+}
+
+/// A tree walk on the `serve --mount` costs per directory one `opendir`, at most two
+/// `readdirplus` (its entries, then the empty end) and one `releasedir`, and nothing per entry:
+/// readdirplus carries every entry's attributes, so no `lookup` or `getattr` follows within the
+/// TTL. Walkers running at once each see the whole tree (docs/bench-findings.md, "find and
+/// delete").
+#[test]
+fn a_tree_walk_costs_three_requests_per_directory_and_none_per_entry() {
+    let (_env, mnt, server) = serve_mounted();
+    let addr = server.addr.clone();
+    let mut want = Vec::new();
+    for i in 0..4 {
+        for j in 0..3 {
+            let d = mnt.join(format!("t/d{i}/e{j}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..5 {
+                std::fs::write(d.join(format!("f{k}")), b"x").unwrap();
+                want.push(format!("d{i}/e{j}/f{k}"));
+            }
+            want.push(format!("d{i}/e{j}"));
+        }
+        want.push(format!("d{i}"));
+    }
+    want.sort();
+    let dirs = 1 + 4 + 4 * 3;
+    let root = mnt.join("t");
+    let mut got = Vec::new();
+    walk(&root, &root, &mut got);
+    got.sort();
+    assert_eq!(got, want);
+
+    let before = scrape(&addr, "/prom");
+    let mut got = Vec::new();
+    walk(&root, &root, &mut got);
+    got.sort();
+    assert_eq!(got, want);
+    let d = |after: &str, op: &str| {
+        let l = format!("op=\"{op}\"");
+        sum_series(after, "ozfs_fuse_operations_total", &l) - sum_series(&before, "ozfs_fuse_operations_total", &l)
+    };
+    // releasedir is sent after close returns: wait (bounded) until every one has arrived
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let after = scrape(&addr, "/prom");
+        if d(&after, "releasedir") >= dirs as f64 || Instant::now() > deadline {
+            break after;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(d(&after, "opendir"), dirs as f64, "{after}");
+    assert_eq!(d(&after, "releasedir"), dirs as f64, "{after}");
+    let plus = d(&after, "readdirplus");
+    assert!(
+        plus >= dirs as f64 && plus <= 2.0 * dirs as f64,
+        "{plus} readdirplus for {dirs} directories"
+    );
+    assert_eq!(d(&after, "readdir"), 0.0, "every listing is a readdirplus");
+    // at most the walk's root itself, never one of the 77 entries
+    let per_entry = d(&after, "lookup") + d(&after, "getattr");
+    assert!(per_entry <= 1.0, "{per_entry} lookups and getattrs: {after}");
+
+    // Walkers at once: each lists every directory completely.
+    let walkers: Vec<_> = (0..4)
+        .map(|_| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for _ in 0..5 {
+                    got.clear();
+                    walk(&root, &root, &mut got);
+                    got.sort();
+                }
+                got
+            })
+        })
+        .collect();
+    for w in walkers {
+        assert_eq!(w.join().unwrap(), want);
+    }
+    drop(server);
+}
+
+/// Deleting files one after another on the `serve --mount`: one FUSE `unlink` and one store
+/// commit (durable when it returns) per file, no `lookup` of a name the kernel already knows.
+#[test]
+fn each_unlink_is_one_request_and_one_commit() {
+    let (_env, mnt, server) = serve_mounted();
+    let addr = server.addr.clone();
+    let dir = mnt.join("small");
+    std::fs::create_dir(&dir).unwrap();
+    let n = 20;
+    for i in 0..n {
+        std::fs::write(dir.join(format!("s{i}")), b"x").unwrap();
+    }
+    for i in 0..n {
+        assert_eq!(std::fs::metadata(dir.join(format!("s{i}"))).unwrap().len(), 1);
+    }
+    let before = scrape(&addr, "/prom");
+    for i in 0..n {
+        std::fs::remove_file(dir.join(format!("s{i}"))).unwrap();
+    }
+    let after = scrape(&addr, "/prom");
+    let d = |op: &str| {
+        let l = format!("op=\"{op}\"");
+        sum_series(&after, "ozfs_fuse_operations_total", &l) - sum_series(&before, "ozfs_fuse_operations_total", &l)
+    };
+    assert_eq!(d("unlink"), n as f64, "{after}");
+    assert_eq!(d("lookup"), 0.0, "{after}");
+    let commits = |t: &str| series(t, "ozfs_store_commit_duration_seconds_count");
+    assert_eq!(commits(&after) - commits(&before), n as f64, "{after}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    drop(server);
+}
+
 /// A random 4 KiB read on the `serve --mount` reads those bytes from the store, not a whole
 /// 1 MiB page (`ozfs_cache_direct_read*`); a sequential read of the file still loads whole
 /// pages through the page cache (docs/ARCHITECTURE.md, "Data path of a read").
