@@ -472,20 +472,15 @@ impl Staged {
     /// Write `data` at `offset` into the backing. When that moves a buffer to a file, a wanted
     /// sequential MD5 starts from the buffer's bytes (while the file is still sequential from 0).
     async fn put_bytes(&mut self, data: &[u8], offset: u64) -> FsResult<()> {
-        let was_mem = self.file.is_mem();
-        if was_mem && self.hash_wanted && offset + data.len() as u64 > MEM_MAX {
+        let spills = offset + data.len() as u64 > MEM_MAX;
+        if let (Backing::Mem(v), true, true) = (&self.file, spills, self.hash_wanted) {
             // The MD5 of the bytes so far (unwritten bytes below `size` are zeros).
-            if let Backing::Mem(v) = &self.file {
-                if v.len() as u64 <= self.size {
-                    let mut head = v.clone();
-                    head.resize(self.size as usize, 0);
-                    let head = Bytes::from(head);
-                    self.seq_hash = SeqHash::start();
-                    if let Some(h) = &mut self.seq_hash {
-                        if !h.feed(0, &head).await {
-                            self.seq_hash = None;
-                        }
-                    }
+            let mut head = v.clone();
+            head.resize(self.size as usize, 0);
+            self.seq_hash = SeqHash::start();
+            if let Some(h) = &mut self.seq_hash {
+                if !h.feed(0, &head).await {
+                    self.seq_hash = None;
                 }
             }
         }
