@@ -182,6 +182,22 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 http_up() { curl -s -o /dev/null -m 2 "$1/"; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
+# disk_written: sectors written so far, all block devices (whole disks only)
+disk_written() { awk '$3 !~ /[0-9]$/ || $3 ~ /^nvme[0-9]+n[0-9]+$/ {s += $10} END {printf "%.0f\n", s}' /proc/diskstats; }
+# settle: before a peer, let the last one's teardown finish (its dirty pages written back, its
+# data deleted): sync, then wait (at most 60 s) until the disks wrote nothing for 2 s in a row.
+# Runs 5 and 6 measured the first FUSE workloads while the Ozone cluster was still going away.
+settle() {
+	local last cur quiet=0 end=$(($(date +%s) + 60))
+	sync
+	last=$(disk_written)
+	while [ "$quiet" -lt 4 ] && [ "$(date +%s)" -lt "$end" ]; do
+		sleep 0.5
+		cur=$(disk_written)
+		if [ "$cur" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+		last=$cur
+	done
+}
 since() { echo "$(now) - $1" | bc -l; }
 
 # ---------------------------------------------------------------- setup
@@ -373,6 +389,7 @@ s3_peer() { # PEER
 	weed) dur="weed mini defaults: a write is fsynced only where the filer's path configuration asks for fsync, and none does here" ;;
 	ozone) dur="MiniOzoneCluster, one datanode, replication ONE, Ozone 2.2.0 defaults" ;;
 	esac
+	settle
 	if ! "start_$peer"; then
 		status s3 "$peer" failed "did not start (see $LOGS/$peer*.log)"
 		stop_pid "${SERVER_PID:-}"
@@ -583,6 +600,7 @@ fuse_section() {
 		weed) dur="own store (weed mini, defaults: no fsync)"; ver=$("$WEED" version 2>&1 | head -1) ;;
 		esac
 		say "FUSE peer $peer"
+		settle
 		set +e
 		(
 			set -e
