@@ -499,6 +499,41 @@ mod tests {
         assert_eq!(crate::store::collect_body(r.body, 10).await.unwrap(), b"3");
     }
 
+    #[tokio::test]
+    async fn open_removes_stray_inline_bodies_and_keeps_referenced_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let b = BucketPath::new("s3v", "rec");
+        let inline_len = |s: &LocalStore| {
+            let txn = s.inner.read().unwrap();
+            redb::ReadableTableMetadata::len(&txn.open_table(INLINE).unwrap()).unwrap()
+        };
+        {
+            let s = LocalStore::open(d.path(), "s3v").unwrap();
+            s.create_bucket(&b, "u").await.unwrap();
+            for k in ["a", "b"] {
+                let body = crate::store::body_from_bytes(&b"small"[..]);
+                s.put_object(&b, k, body, PutOptions::default()).await.unwrap();
+            }
+        }
+        // A consistent store (as many bodies as references) opens with every body kept.
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        assert_eq!(inline_len(&s), 2);
+        // A body no record references (an interrupted release) is found and removed.
+        {
+            let txn = s.inner.db.get().unwrap().1.begin_write().unwrap();
+            txn.open_table(INLINE).unwrap().insert(u64::MAX - 1, &b"stray"[..]).unwrap();
+            txn.commit().unwrap();
+        }
+        assert_eq!(inline_len(&s), 3);
+        drop(s);
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        assert_eq!(inline_len(&s), 2, "the stray body is removed at open");
+        for k in ["a", "b"] {
+            let r = s.get_object(&b, k, GetOptions::default()).await.unwrap();
+            assert_eq!(crate::store::collect_body(r.body, 10).await.unwrap(), b"small");
+        }
+    }
+
     #[test]
     fn key_encodings_sort_by_bucket_then_key() {
         assert!(obj_key(1, "zzz") < obj_key(2, ""));
