@@ -39,7 +39,9 @@
 //!   quarter of the budget); the window's pages are loaded by background tokio tasks through the
 //!   same single-flight path, so a reader that catches up joins the in-flight load. All readers
 //!   together have at most a quarter of the budget (and at most [`MAX_PREFETCH_IN_FLIGHT`]) in
-//!   prefetch loads at once, so many sequential readers cannot blow memory past the budget.
+//!   prefetch loads at once. Every load (demand or readahead) reserves its page's bytes of the
+//!   budget before it reads, evicting then, so the cached pages and the buffers being filled
+//!   together stay within the budget.
 //! - Small random reads bypass the pages ([`PageCache::stream`]): a read of less than a page
 //!   that does not continue a sequential run and finds none of its pages cached reads just its
 //!   range from the inner store, counted in [`CacheStats::direct_reads`] and `direct_bytes`;
@@ -167,6 +169,23 @@ impl Drop for InFlight {
     }
 }
 
+/// Budget bytes held by one page load from its start until its page is inserted (or the load
+/// fails or is cancelled): a load evicts for its page before it reads, not after, so the pages
+/// being read (up to a quarter of the budget in readahead) are inside the budget, not on top.
+struct Reservation<'a> {
+    cache: &'a PageCache,
+    bytes: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            let mut st = self.cache.lock();
+            st.loading -= self.bytes;
+        }
+    }
+}
+
 /// A cached page, when it was last read and by which pass.
 struct Entry {
     data: Bytes,
@@ -181,6 +200,9 @@ struct State {
     protected: LruCache<PageKey, Entry>,
     bytes: u64,
     protected_bytes: u64,
+    /// Bytes reserved by loads in progress ([`Reservation`]): counted against the budget, so
+    /// cached pages plus the buffers being filled stay within it.
+    loading: u64,
     inflight: HashMap<PageKey, Cell>,
     readahead: Readahead,
     /// Blocks ([`TOUCH_BLOCK`]; `index` counts blocks here) a small GET recently read directly
@@ -202,6 +224,28 @@ struct State {
 type KeyId = (BucketPath, String);
 
 impl State {
+    /// Evict least recently used pages (probation first) until the cached pages and the loads'
+    /// reservations fit in `budget`; returns the evicted pages' buffers.
+    fn evict_to(&mut self, budget: u64) -> Vec<Bytes> {
+        let mut victims = Vec::new();
+        while self.bytes + self.loading > budget {
+            let victim = match self.probation.pop_lru() {
+                Some(v) => v,
+                None => match self.protected.pop_lru() {
+                    Some((k, e)) => {
+                        self.protected_bytes -= e.data.len() as u64;
+                        (k, e)
+                    }
+                    None => break,
+                },
+            };
+            self.unindex(&victim.0);
+            self.bytes -= victim.1.data.len() as u64;
+            victims.push(victim.1.data);
+        }
+        victims
+    }
+
     fn pages(&self) -> usize {
         self.probation.len() + self.protected.len()
     }
@@ -363,6 +407,7 @@ impl PageCache {
                 protected: LruCache::unbounded(),
                 bytes: 0,
                 protected_bytes: 0,
+                loading: 0,
                 inflight: HashMap::new(),
                 readahead: Readahead::new(max_pages),
                 touched: LruCache::unbounded(),
@@ -643,14 +688,40 @@ impl PageCache {
         Lookup::Wait(st.inflight.entry(key).or_default().clone())
     }
 
-    fn insert(&self, key: PageKey, page: Bytes, run: u64) {
+    /// Reserve `bytes` of the budget for a load about to read a page, evicting for it now.
+    fn reserve(&self, bytes: u64) -> Reservation<'_> {
+        let victims = {
+            let mut st = self.lock();
+            st.loading += bytes;
+            st.evict_to(self.budget)
+        };
+        self.hand_back(victims);
+        Reservation { cache: self, bytes }
+    }
+
+    /// Count evicted pages and hand their buffers to the pool (outside the lock: the next loads
+    /// read into them instead of new ones).
+    fn hand_back(&self, victims: Vec<Bytes>) {
+        if victims.is_empty() {
+            return;
+        }
+        self.evictions.fetch_add(victims.len() as u64, Ordering::Relaxed);
+        let evicted = victims.iter().map(|d| d.len() as u64).sum();
+        for d in victims {
+            buffers::give(d);
+        }
+        self.note_evicted(evicted);
+    }
+
+    fn insert(&self, key: PageKey, page: Bytes, run: u64, mut held: Reservation<'_>) {
         let len = page.len() as u64;
+        let mut st = self.lock();
+        // the reservation ends here, under the same lock that adds the page
+        st.loading -= held.bytes;
+        held.bytes = 0;
         if len > self.budget {
             return;
         }
-        let mut evicted = 0;
-        let mut victims = Vec::new();
-        let mut st = self.lock();
         if st.dead.contains(&key.version) {
             // loaded for a reader of a version dropped meanwhile: not kept
             return;
@@ -666,29 +737,9 @@ impl PageCache {
             },
         );
         st.bytes += len;
-        while st.bytes > self.budget {
-            let victim = match st.probation.pop_lru() {
-                Some(v) => v,
-                None => match st.protected.pop_lru() {
-                    Some((k, e)) => {
-                        st.protected_bytes -= e.data.len() as u64;
-                        (k, e)
-                    }
-                    None => break,
-                },
-            };
-            st.unindex(&victim.0);
-            st.bytes -= victim.1.data.len() as u64;
-            evicted += victim.1.data.len() as u64;
-            self.evictions.fetch_add(1, Ordering::Relaxed);
-            victims.push(victim.1.data);
-        }
+        let victims = st.evict_to(self.budget);
         drop(st);
-        // outside the lock: the next loads read into these buffers instead of new ones
-        for d in victims {
-            buffers::give(d);
-        }
-        self.note_evicted(evicted);
+        self.hand_back(victims);
     }
 
     /// Count `bytes` evicted; once [`TRIM_AFTER_EVICTED`] were, ask the allocator to return
@@ -721,8 +772,9 @@ impl PageCache {
         let res = cell
             .get_or_try_init(|| async {
                 self.loads.fetch_add(1, Ordering::Relaxed);
+                let held = self.reserve(self.page_size);
                 let page = src.load(key.index, self.page_size).await?;
-                self.insert(key, page.clone(), run);
+                self.insert(key, page.clone(), run, held);
                 self.finish_inflight(key, cell);
                 Ok::<Bytes, Error>(page)
             })
@@ -982,7 +1034,7 @@ mod tests {
         let per_trim = TRIM_AFTER_EVICTED / MIB;
         for i in 0..=per_trim {
             assert_eq!(cache.stats().trims, 0, "trimmed after {i} evictions");
-            cache.insert(PageKey { version: 1, index: i }, page(MIB), 1);
+            cache.insert(PageKey { version: 1, index: i }, page(MIB), 1, cache.reserve(0));
         }
         let st = cache.stats();
         assert_eq!(st.evictions, per_trim);
@@ -990,10 +1042,10 @@ mod tests {
         assert_eq!(st.bytes, MIB, "the budget still holds the last page");
         // the count starts again after a trim
         for i in 0..per_trim - 1 {
-            cache.insert(PageKey { version: 2, index: i }, page(MIB), 1);
+            cache.insert(PageKey { version: 2, index: i }, page(MIB), 1, cache.reserve(0));
         }
         assert_eq!(cache.stats().trims, 1);
-        cache.insert(PageKey { version: 3, index: 0 }, page(MIB), 1);
+        cache.insert(PageKey { version: 3, index: 0 }, page(MIB), 1, cache.reserve(0));
         assert_eq!(cache.stats().trims, 2);
     }
 
@@ -1039,7 +1091,7 @@ mod tests {
                 match op {
                     Op::Insert { version, index, len } => {
                         cache.lock().note_owner(version, &b, &key_of(version));
-                        cache.insert(PageKey { version, index }, page(len * U), 1);
+                        cache.insert(PageKey { version, index }, page(len * U), 1, cache.reserve(0));
                     }
                     Op::Read { version, index, run } => {
                         let _ = cache.lookup(PageKey { version, index }, run);
@@ -1049,7 +1101,7 @@ mod tests {
                         cache.invalidate_version(v);
                         proptest::prop_assert!((0..6).all(|i| !cache.contains(v, i)));
                         // a dead version's pages are not kept again
-                        cache.insert(PageKey { version: v, index: 0 }, page(U), 1);
+                        cache.insert(PageKey { version: v, index: 0 }, page(U), 1, cache.reserve(0));
                         proptest::prop_assert!(!cache.contains(v, 0));
                     }
                     Op::Retire { key, keep, dead } => {
@@ -1080,13 +1132,43 @@ mod tests {
     }
 
     #[test]
+    fn loads_in_progress_are_inside_the_budget() {
+        const MIB: u64 = 1024 * 1024;
+        let cache = PageCache::with_readahead(4 * MIB, MIB, 0);
+        for i in 0..4 {
+            cache.insert(PageKey { version: 1, index: i }, page(MIB), 1, cache.reserve(MIB));
+        }
+        assert_eq!(cache.stats().bytes, 4 * MIB, "full: no eviction yet");
+        // two loads start: each evicts the least recently used page before it reads
+        let a = cache.reserve(MIB);
+        let b = cache.reserve(MIB);
+        let st = cache.stats();
+        assert_eq!((st.bytes, st.evictions), (2 * MIB, 2), "cached pages + loads <= budget");
+        assert!(!cache.contains(1, 0) && !cache.contains(1, 1) && cache.contains(1, 3));
+        // one completes: its page takes its reservation's place, nothing more is evicted
+        cache.insert(PageKey { version: 2, index: 0 }, page(MIB), 1, a);
+        let st = cache.stats();
+        assert_eq!((st.bytes, st.evictions), (3 * MIB, 2));
+        // the other fails or is cancelled: its reservation goes back to the budget
+        drop(b);
+        assert_eq!(cache.lock().loading, 0);
+        cache.insert(PageKey { version: 2, index: 1 }, page(MIB), 1, cache.reserve(MIB));
+        let st = cache.stats();
+        assert_eq!(
+            (st.bytes, st.evictions),
+            (4 * MIB, 2),
+            "room was left by the dropped load"
+        );
+    }
+
+    #[test]
     fn small_evictions_add_up_to_a_trim() {
         // pages smaller than the allocator's mmap threshold are the ones a trim is for
         let small = 64 * 1024;
         let cache = PageCache::with_readahead(small, 4096, 0);
         let per_trim = TRIM_AFTER_EVICTED / small;
         for i in 0..per_trim {
-            cache.insert(PageKey { version: 1, index: i }, page(small), 1);
+            cache.insert(PageKey { version: 1, index: i }, page(small), 1, cache.reserve(0));
         }
         assert_eq!(cache.stats().trims, 0, "{} evictions of {small} bytes", per_trim - 1);
         cache.insert(
@@ -1096,6 +1178,7 @@ mod tests {
             },
             page(small),
             1,
+            cache.reserve(0),
         );
         assert_eq!(cache.stats().trims, 1);
     }

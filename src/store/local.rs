@@ -521,7 +521,10 @@ mod tests {
         // A body no record references (an interrupted release) is found and removed.
         {
             let txn = s.inner.db.get().unwrap().1.begin_write().unwrap();
-            txn.open_table(INLINE).unwrap().insert(u64::MAX - 1, &b"stray"[..]).unwrap();
+            txn.open_table(INLINE)
+                .unwrap()
+                .insert(u64::MAX - 1, &b"stray"[..])
+                .unwrap();
             txn.commit().unwrap();
         }
         assert_eq!(inline_len(&s), 3);
