@@ -519,6 +519,15 @@ pub trait Objects: Send + Sync {
         let _ = (bucket, info);
         Ok(VersionPin::none())
     }
+    /// A file holding exactly the bytes of the version `info` describes, at their offsets, open
+    /// for reading: the embedded store's data file of a one-file object. `None` where there is
+    /// no such file (inline and multipart objects, remote stores; the default) or the version is
+    /// gone. The FUSE mount hands it to the kernel, which then reads it without asking us
+    /// (FUSE passthrough). The file is never written again: a new version is a new file.
+    async fn version_file(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<Option<std::fs::File>> {
+        let _ = (bucket, info);
+        Ok(None)
+    }
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo>;
     /// Deleting a missing key succeeds (S3 semantics); `if_match` fails with
     /// [`Error::PreconditionFailed`] when the key is missing or has another ETag.

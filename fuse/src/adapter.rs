@@ -16,11 +16,12 @@
 use crate::error::FsError;
 use crate::fs::{DirEntryOut, Fs, Invalidator, OpenMode, SetAttr};
 use crate::inode::{Attr, Kind};
+use crate::passthrough::{IoModes, Mode};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
-    KernelConfig, LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    IoctlFlags, KernelConfig, LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::path::Path;
@@ -38,7 +39,18 @@ pub struct Adapter {
     rt: tokio::runtime::Handle,
     attr_ttl: Duration,
     entry_ttl: Duration,
+    /// `--passthrough` asked for and the kernel agreed to it in `init`.
+    passthrough: bool,
+    /// Open handles by kernel I/O mode (passthrough or caching), per inode.
+    modes: std::sync::Mutex<IoModes<BackingId>>,
+    /// Signalled when an inode's last passthrough handle is released.
+    released: std::sync::Condvar,
 }
+
+/// How long a writer's open waits for the release of passthrough readers before EBUSY: the
+/// kernel sends RELEASE in the background after `close`, so `cat f; echo x > f` would
+/// otherwise race it.
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
 impl Adapter {
     pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> Self {
@@ -49,6 +61,34 @@ impl Adapter {
             rt,
             attr_ttl,
             entry_ttl,
+            passthrough: false,
+            modes: std::sync::Mutex::default(),
+            released: std::sync::Condvar::new(),
+        }
+    }
+
+    fn modes(&self) -> std::sync::MutexGuard<'_, IoModes<BackingId>> {
+        self.modes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Count a writer's open of `ino` ([`IoModes::reserve_writer`]), waiting up to
+    /// [`RELEASE_WAIT`] for passthrough readers' releases; false: they are still open.
+    fn reserve_writer(&self, ino: u64) -> bool {
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        let mut modes = self.modes();
+        loop {
+            if modes.reserve_writer(ino).is_ok() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            modes = self
+                .released
+                .wait_timeout(modes, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -167,6 +207,16 @@ impl Filesystem for Adapter {
             let _ = config.set_max_readahead(max);
         }
         let _ = config.set_max_background(64);
+        if self.fs.config().passthrough {
+            // depth 2: the data directory may itself be on a stacked filesystem (overlayfs)
+            self.passthrough =
+                config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok() && config.set_max_stack_depth(2).is_ok();
+            if !self.passthrough {
+                log::warn!(
+                    "--passthrough: this kernel does not offer FUSE passthrough; reads are served as without it"
+                );
+            }
+        }
         Ok(())
     }
 
@@ -344,16 +394,48 @@ impl Filesystem for Adapter {
             write: !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY),
             truncate: flags.0 & libc::O_TRUNC != 0,
         };
-        match self.op("open", self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
-            Ok(o) => {
-                let f = if o.keep_cache {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(o.fh), f)
+        // A writer is counted before its open, so that no reader gets passthrough meanwhile.
+        if mode.write && !self.reserve_writer(ino.0) {
+            log::debug!(
+                "open ino={} for writing: open read-only through passthrough (EBUSY)",
+                ino.0
+            );
+            return reply.error(Errno::EBUSY);
+        }
+        let o = match self.op("open", self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
+            Ok(o) => o,
+            Err(e) => {
+                if mode.write {
+                    self.modes().cancel_writer(ino.0);
+                }
+                return reply.error(errno("open", &e));
             }
-            Err(e) => reply.error(errno("open", &e)),
+        };
+        let f = if o.keep_cache {
+            FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        };
+        let fh = FileHandle(o.fh);
+        let mut modes = self.modes();
+        if mode.write {
+            modes.bind_writer(ino.0, o.fh);
+            return reply.opened(fh, f);
+        }
+        let file = o.backing.filter(|_| self.passthrough);
+        let r = &reply;
+        let d = modes.open_reader(ino.0, o.fh, file.as_ref().map(|file| move || r.open_backing(file)));
+        if let Some(e) = &d.failed {
+            log::warn!("passthrough of ino={}: {e}; reading it through ozfs", ino.0);
+        }
+        match (d.mode, d.backing) {
+            (Mode::Passthrough, Some(id)) => {
+                ozfs::metrics::fuse_op("open_passthrough", true, Duration::ZERO);
+                // The kernel refuses (EIO) KEEP_CACHE beside passthrough: its page cache is the
+                // backing file's. No flush either: no writer can have the inode open meanwhile.
+                reply.opened_passthrough(fh, FopenFlags::FOPEN_NOFLUSH, id)
+            }
+            _ => reply.opened(fh, f),
         }
     }
 
@@ -409,6 +491,11 @@ impl Filesystem for Adapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        // the last passthrough handle of the inode closes its backing id (after the reply)
+        let backing = self.modes().release(fh.0);
+        if backing.is_some() {
+            self.released.notify_all();
+        }
         match self.op("release", self.fs.release(ino.0, fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("release", &e)),
@@ -580,13 +667,20 @@ impl Filesystem for Adapter {
             self.fs
                 .create(parent.0, name, mode & !umask, req.uid(), req.gid(), tgid),
         ) {
-            Ok((a, o)) => reply.created(
-                &self.entry_ttl,
-                &to_file_attr(&a),
-                Generation(0),
-                FileHandle(o.fh),
-                FopenFlags::empty(),
-            ),
+            Ok((a, o)) => {
+                let mut modes = self.modes();
+                if modes.reserve_writer(a.ino).is_ok() {
+                    modes.bind_writer(a.ino, o.fh);
+                }
+                drop(modes);
+                reply.created(
+                    &self.entry_ttl,
+                    &to_file_attr(&a),
+                    Generation(0),
+                    FileHandle(o.fh),
+                    FopenFlags::empty(),
+                )
+            }
             Err(e) => reply.error(errno("create", &e)),
         }
     }

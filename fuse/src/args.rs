@@ -92,6 +92,12 @@ pub struct MountArgs {
     /// (`--file-mode`/`--dir-mode`/`--uid`/`--gid` until a stat).
     #[arg(long, default_value_t = crate::fs::DEFAULT_READDIR_HEADS, value_name = "N")]
     pub readdir_heads: usize,
+    /// Let the kernel read files opened read-only straight from the embedded store's data
+    /// files (FUSE passthrough; needs root and Linux 6.9+, else reads are served as without it).
+    /// While such a handle is open, opening the file for writing fails with EBUSY and new
+    /// readers read the version it opened.
+    #[arg(long)]
+    pub passthrough: bool,
     /// Log FUSE operations.
     #[arg(long = "debug_fuse")]
     pub debug_fuse: bool,

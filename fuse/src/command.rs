@@ -150,6 +150,7 @@ fn mount_options(a: &MountArgs) -> MountOptions {
     o.cheap = a.cheap;
     o.no_implicit_dir = a.no_implicit_dir;
     o.readdir_heads = a.readdir_heads;
+    o.passthrough = a.passthrough;
     o.fuse_options = a.options.clone();
     o.fsname = Some(a.bucket.clone());
     o.threads = a.threads.max(1);

@@ -76,6 +76,9 @@ pub struct FsConfig {
     /// attributes are cached) and each directory marker is HEADed so mode, owner and type are
     /// right at once. 0: trust the listing (goofys's behaviour: defaults until a stat).
     pub readdir_heads: usize,
+    /// `--passthrough`: a read-only open of a committed one-file object hands the kernel the
+    /// store's data file, which it then reads itself (see [`crate::passthrough`]).
+    pub passthrough: bool,
 }
 
 impl Default for FsConfig {
@@ -96,6 +99,7 @@ impl Default for FsConfig {
             staging_limit: 16 << 30,
             read_only: false,
             readdir_heads: DEFAULT_READDIR_HEADS,
+            passthrough: false,
         }
     }
 }
@@ -150,11 +154,14 @@ pub struct DirEntryOut<'a> {
 }
 
 /// Result of `open`/`create`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Opened {
     pub fh: u64,
     /// The version did not change since the last open: the kernel may keep cached pages.
     pub keep_cache: bool,
+    /// With `--passthrough`, for a read-only open of a one-file object: its data file, for the
+    /// kernel to read itself.
+    pub backing: Option<std::fs::File>,
 }
 
 /// The filesystem. See the module docs.

@@ -24,6 +24,7 @@ pub mod inode;
 mod invalidate;
 pub mod logging;
 pub mod mount;
+pub mod passthrough;
 pub mod posix;
 pub mod staging;
 mod sync;

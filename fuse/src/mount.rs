@@ -52,6 +52,8 @@ pub struct MountOptions {
     pub backend_deadline: Option<Duration>,
     /// `--readdir-heads` (32): see [`FsConfig::readdir_heads`].
     pub readdir_heads: usize,
+    /// `--passthrough`: see [`FsConfig::passthrough`].
+    pub passthrough: bool,
 }
 
 /// Default of [`MountOptions::backend_deadline`].
@@ -78,6 +80,7 @@ impl Default for MountOptions {
             notify_changes: true,
             backend_deadline: Some(DEFAULT_BACKEND_DEADLINE),
             readdir_heads: fs.readdir_heads,
+            passthrough: false,
         }
     }
 }
@@ -128,6 +131,7 @@ impl MountOptions {
             staging_limit: self.staging_limit,
             read_only,
             readdir_heads: self.readdir_heads,
+            passthrough: self.passthrough,
         }
     }
 }

@@ -289,6 +289,9 @@ impl Objects for CachingStore {
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         self.inner.pin_version(bucket, info).await
     }
+    async fn version_file(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<Option<std::fs::File>> {
+        self.inner.version_file(bucket, info).await
+    }
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         self.inner.head_object(bucket, key).await
     }

@@ -173,6 +173,9 @@ impl Objects for DeadlineStore {
     async fn pin_version(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<VersionPin> {
         self.run("pin version", self.inner.pin_version(bucket, info)).await
     }
+    async fn version_file(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<Option<std::fs::File>> {
+        self.run("version file", self.inner.version_file(bucket, info)).await
+    }
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         self.run("head object", self.inner.head_object(bucket, key)).await
     }

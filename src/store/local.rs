@@ -537,6 +537,38 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn version_file_is_the_data_file_of_one_file_objects_only() {
+        use std::io::{Read, Seek};
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        let b = BucketPath::new("s3v", "vfile");
+        s.create_bucket(&b, "u").await.unwrap();
+        let big: Vec<u8> = (0..(INLINE_MAX as u32 + 5000)).map(|i| (i % 251) as u8).collect();
+        let put = |k: &'static str, v: Vec<u8>| {
+            let (s, b) = (s.clone(), b.clone());
+            async move {
+                let body = crate::store::body_from_bytes(v);
+                s.put_object(&b, k, body, PutOptions::default()).await.unwrap()
+            }
+        };
+        let info = put("big", big.clone()).await;
+        let mut f = s.version_file(&b, &info).await.unwrap().expect("a one-file object has its file");
+        let mut got = Vec::new();
+        f.read_to_end(&mut got).unwrap();
+        assert!(got == big, "the file holds exactly the object's bytes");
+        // an inline object has no file of its own
+        let small = put("small", b"tiny".to_vec()).await;
+        assert!(s.version_file(&b, &small).await.unwrap().is_none());
+        // a replaced version has none any more (an open file keeps its bytes)
+        put("big", vec![1u8; INLINE_MAX + 1]).await;
+        assert!(s.version_file(&b, &info).await.unwrap().is_none());
+        let mut again = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut again).unwrap();
+        assert!(again == big);
+    }
+
     #[test]
     fn key_encodings_sort_by_bucket_then_key() {
         assert!(obj_key(1, "zzz") < obj_key(2, ""));

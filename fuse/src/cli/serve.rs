@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// in this process; repeatable
     #[arg(long = "mount", value_name = "BUCKET[:PREFIX]:MOUNTPOINT", value_parser = parse_mount_spec)]
     pub mounts: Vec<MountSpec>,
+    /// With --mount: let the kernel read files opened read-only straight from the store's data
+    /// files (FUSE passthrough; see `ozfs mount --passthrough`)
+    #[arg(long, requires = "mounts")]
+    pub passthrough: bool,
     /// Append one line per S3 request (client, user, request, status, bytes, time, request id)
     /// to FILE
     #[arg(long, value_name = "FILE", env = "OZFS_ACCESS_LOG")]
@@ -331,7 +335,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     // staged file is linked in as the object's data file instead of being copied.
     let staging = settings.backend.is_none().then(|| settings.data_dir.join("staging"));
     for m in &args.mounts {
-        match mount_one(store.clone(), &settings.s3_volume, m, staging.clone()).await {
+        match mount_one(store.clone(), &settings.s3_volume, m, staging.clone(), args.passthrough).await {
             Ok(h) => mounts.push(h),
             Err(e) => {
                 unmount_all(mounts).await;
@@ -406,11 +410,13 @@ async fn mount_one(
     volume: &str,
     m: &MountSpec,
     staging_dir: Option<PathBuf>,
+    passthrough: bool,
 ) -> CliResult<MountHandle> {
     let bucket = BucketPath::new(volume, m.bucket.clone());
     let (prefix, mountpoint) = (m.prefix.clone(), m.mountpoint.clone());
     let opts = MountOptions {
         staging_dir,
+        passthrough,
         ..MountOptions::default()
     };
     tokio::task::spawn_blocking(move || mount_store(store, bucket, prefix, &mountpoint, opts))

@@ -35,7 +35,11 @@ impl Fs {
                 info: Mutex::new(info),
                 last_read_end: Default::default(),
             })));
-            return Ok(Opened { fh, keep_cache: false });
+            return Ok(Opened {
+                fh,
+                keep_cache: false,
+                backing: None,
+            });
         }
         let (info, keep_cache) = if staged {
             // Reads go to the staged copy while it exists, then follow the inode (see read).
@@ -62,6 +66,10 @@ impl Fs {
             let keep = cached.as_ref().is_some_and(|c| c.version == now.version);
             (Some(now), keep)
         };
+        let backing = match &info {
+            Some(i) if self.cfg.passthrough && i.size > 0 => self.store.version_file(&self.bucket, i).await?,
+            _ => None,
+        };
         let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {
             ino,
             writable: false,
@@ -70,7 +78,11 @@ impl Fs {
             last_read_end: Default::default(),
         })));
         self.table().get_mut(ino).ok_or(FsError::NotFound)?.open += 1;
-        Ok(Opened { fh, keep_cache })
+        Ok(Opened {
+            fh,
+            keep_cache,
+            backing,
+        })
     }
 
     /// create + open: a new file that exists locally until its first commit.
@@ -122,7 +134,14 @@ impl Fs {
             info: Mutex::new(None),
             last_read_end: Default::default(),
         })));
-        Ok((attr, Opened { fh, keep_cache: false }))
+        Ok((
+            attr,
+            Opened {
+                fh,
+                keep_cache: false,
+                backing: None,
+            },
+        ))
     }
 
     pub(super) fn file_handle(&self, fh: u64) -> FsResult<Arc<FileHandle>> {

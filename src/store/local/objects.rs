@@ -280,6 +280,30 @@ impl Objects for LocalStore {
         let pin = self.run(move |i| i.pin_version(&b, &k, v)).await?;
         Ok(VersionPin::new(pin))
     }
+    async fn version_file(&self, bucket: &BucketPath, info: &ObjectInfo) -> Result<Option<std::fs::File>> {
+        let (b, k, v, size) = (bucket.clone(), info.key.clone(), info.version, info.size);
+        self.run(move |i| {
+            let seg = {
+                let txn = i.read()?;
+                let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+                let objs = txn.open_table(OBJECTS).map_err(db)?;
+                match get_object_rec(&objs, &obj_key(rec.id, &k))? {
+                    Some(o) if o.version == v && !o.inline && o.segments.len() == 1 && o.segments[0].size == size => {
+                        o.segments[0]
+                    }
+                    _ => return Ok(None),
+                }
+            };
+            match i.files.open_file(seg.file) {
+                // the length is checked too: only a file of exactly the object's bytes will do
+                Ok(f) if f.metadata().map(|m| m.len()).ok() == Some(size) => Ok(Some(f)),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
     async fn head_object(&self, bucket: &BucketPath, key: &str) -> Result<ObjectInfo> {
         let (b, k) = (bucket.clone(), key.to_string());
         self.run(move |i| {
