@@ -137,6 +137,40 @@ impl Inner {
     }
 }
 
+/// The first object of bucket `id` at or after `bound` (a key of that bucket, without its
+/// prefix), with its record: the seek a [`list_page`] listing drives.
+fn seek_objects(
+    objs: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: u64,
+    bound: Bound<&[u8]>,
+) -> Result<Option<(String, ObjectRec)>> {
+    let idb = id.to_be_bytes();
+    let k;
+    let lo = match bound {
+        Bound::Included(x) => {
+            k = [&idb[..], x].concat();
+            Bound::Included(k.as_slice())
+        }
+        Bound::Excluded(x) => {
+            k = [&idb[..], x].concat();
+            Bound::Excluded(k.as_slice())
+        }
+        Bound::Unbounded => Bound::Included(&idb[..]),
+    };
+    let mut it = objs.range::<&[u8]>((lo, Bound::Unbounded)).map_err(db)?;
+    match it.next() {
+        Some(e) => {
+            let (kk, v) = e.map_err(db)?;
+            if !kk.value().starts_with(&idb) {
+                return Ok(None);
+            }
+            let key = String::from_utf8_lossy(&kk.value()[8..]).into_owned();
+            Ok(Some((key, ObjectRec::decode(v.value())?)))
+        }
+        None => Ok(None),
+    }
+}
+
 #[async_trait]
 impl Objects for LocalStore {
     async fn put_object(
@@ -444,38 +478,7 @@ impl Objects for LocalStore {
             let txn = i.read()?;
             let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
             let objs = txn.open_table(OBJECTS).map_err(db)?;
-            let idb = rec.id.to_be_bytes();
-            let seek = |bound: Bound<&[u8]>| -> Result<Option<(String, ObjectRec)>> {
-                let mut k;
-                let lo = match bound {
-                    Bound::Included(x) => {
-                        k = idb.to_vec();
-                        k.extend_from_slice(x);
-                        Bound::Included(k.as_slice())
-                    }
-                    Bound::Excluded(x) => {
-                        k = idb.to_vec();
-                        k.extend_from_slice(x);
-                        Bound::Excluded(k.as_slice())
-                    }
-                    Bound::Unbounded => {
-                        k = idb.to_vec();
-                        Bound::Included(k.as_slice())
-                    }
-                };
-                let mut it = objs.range::<&[u8]>((lo, Bound::Unbounded)).map_err(db)?;
-                match it.next() {
-                    Some(e) => {
-                        let (kk, v) = e.map_err(db)?;
-                        if !kk.value().starts_with(&idb) {
-                            return Ok(None);
-                        }
-                        let key = String::from_utf8_lossy(&kk.value()[8..]).into_owned();
-                        Ok(Some((key, ObjectRec::decode(v.value())?)))
-                    }
-                    None => Ok(None),
-                }
-            };
+            let seek = |bound: Bound<&[u8]>| seek_objects(&objs, rec.id, bound);
             let l = list_page(
                 &req.prefix,
                 req.delimiter.as_deref(),
@@ -491,6 +494,28 @@ impl Objects for LocalStore {
                 markers: l.markers.iter().map(|(k, o)| object_info(k, o)).collect(),
                 user_meta: true,
             })
+        })
+        .await
+    }
+    /// One read transaction: the records of `key` and `key/` and the first key at or after
+    /// `key/` (the listing engine's one-key page under `key/`, as `list_objects` would give it).
+    async fn lookup_name(&self, bucket: &BucketPath, key: &str, query: NameQuery) -> Result<NameLookup> {
+        let (b, k) = (bucket.clone(), key.to_string());
+        self.run(move |i| {
+            let txn = i.read()?;
+            let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+            let objs = txn.open_table(OBJECTS).map_err(db)?;
+            let dir_key = format!("{k}/");
+            let object = get_object_rec(&objs, &obj_key(rec.id, &k))?.map(|o| object_info(&k, &o));
+            let marker = get_object_rec(&objs, &obj_key(rec.id, &dir_key))?.map(|o| object_info(&dir_key, &o));
+            // The marker is the first key under `key/`: no scan needed when it exists.
+            let under = query.implicit
+                && (marker.is_some() || {
+                    let seek = |bound: Bound<&[u8]>| seek_objects(&objs, rec.id, bound);
+                    let l = list_page(&dir_key, None, None, 1, seek)?;
+                    !l.objects.is_empty() || !l.common_prefixes.is_empty()
+                });
+            Ok(NameLookup { object, marker, under })
         })
         .await
     }
