@@ -385,6 +385,13 @@ mod tests {
         assert!(is_timeout(
             &store.list_objects(&b, ListRequest::default()).await.unwrap_err()
         ));
+        for first_found in [false, true] {
+            let q = NameQuery {
+                implicit: true,
+                first_found,
+            };
+            assert!(is_timeout(&store.lookup_name(&b, "k", q).await.unwrap_err()));
+        }
         // a body that stalls after the headers
         let r = store.get_object(&b, "k", GetOptions::default()).await.unwrap();
         let chunks: Vec<_> = r.body.collect().await;
