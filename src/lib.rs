@@ -33,6 +33,7 @@ pub use store::remote::RemoteStore;
 pub use store::{
     body_from_bytes, collect_body, BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind,
     ChecksumSpec, CompletedPart, CopyOptions, GetOptions, GetResult, Grant, ListPage, ListRequest, Multipart,
-    Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy, PartInfo, PartsPage, PassThrough, PutOptions,
-    RangeSpec, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
+    NameLookup, NameQuery, Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy, PartInfo, PartsPage,
+    PassThrough, PutOptions, RangeSpec, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo,
+    WriteCondition,
 };

@@ -257,6 +257,91 @@ pub struct ListPage {
     pub user_meta: bool,
 }
 
+/// What to ask [`Objects::lookup_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameQuery {
+    /// Also tell whether any key lies under `key/` (an implicit directory). `false`:
+    /// [`NameLookup::under`] is `false` without asking.
+    pub implicit: bool,
+    /// Stop at the first thing found, in the order object, marker, keys under `key/`: a store
+    /// that answers with separate requests sends them one at a time and skips the rest (goofys'
+    /// `--cheap`). The answer's fields past the first one found may then be unset although the
+    /// key exists; a store that answers everything at once (the embedded one) fills them all.
+    pub first_found: bool,
+}
+
+impl Default for NameQuery {
+    fn default() -> Self {
+        NameQuery {
+            implicit: true,
+            first_found: false,
+        }
+    }
+}
+
+/// What a name `key` is in a bucket ([`Objects::lookup_name`]): the object `key`, the
+/// directory marker `key/`, and whether any key starts with `key/` (the marker included).
+/// Each field is what [`Objects::head_object`] of `key`, of `key/` and a one-key listing with
+/// prefix `key/` would say. Which one wins when several exist is the caller's business.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameLookup {
+    pub object: Option<ObjectInfo>,
+    pub marker: Option<ObjectInfo>,
+    pub under: bool,
+}
+
+/// [`Objects::lookup_name`] composed of the separate calls: HEAD of `key`, HEAD of `key/` and a
+/// one-key listing under `key/`, concurrently, or one at a time up to the first found with
+/// [`NameQuery::first_found`]. A missing key ([`Error::NoSuchKey`]) is `None`; any other error
+/// fails the lookup (the object's first, then the marker's, then the listing's).
+pub async fn lookup_name_by_parts<S: Objects + ?Sized>(
+    store: &S,
+    bucket: &BucketPath,
+    key: &str,
+    query: NameQuery,
+) -> Result<NameLookup> {
+    let dir_key = format!("{key}/");
+    let head = |k: String| async move {
+        match store.head_object(bucket, &k).await {
+            Ok(i) => Ok(Some(i)),
+            Err(Error::NoSuchKey(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let under = |k: String| async move {
+        if !query.implicit {
+            return Ok(false);
+        }
+        let one = ListRequest {
+            prefix: k,
+            max_keys: 1,
+            ..Default::default()
+        };
+        let page = store.list_objects(bucket, one).await?;
+        Ok::<_, Error>(!page.objects.is_empty() || !page.common_prefixes.is_empty())
+    };
+    if query.first_found {
+        let mut out = NameLookup {
+            object: head(key.to_string()).await?,
+            ..Default::default()
+        };
+        if out.object.is_some() {
+            return Ok(out);
+        }
+        out.marker = head(dir_key.clone()).await?;
+        if out.marker.is_none() {
+            out.under = under(dir_key).await?;
+        }
+        return Ok(out);
+    }
+    let (object, marker, under) = tokio::join!(head(key.to_string()), head(dir_key.clone()), under(dir_key));
+    Ok(NameLookup {
+        object: object?,
+        marker: marker?,
+        under: under?,
+    })
+}
+
 /// A part named in CompleteMultipartUpload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {
@@ -549,6 +634,13 @@ pub trait Objects: Send + Sync {
     /// Atomic in the embedded store. Returns how many keys moved.
     async fn rename_prefix(&self, bucket: &BucketPath, from: &str, to: &str) -> Result<u64>;
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage>;
+    /// What the name `key` is: the object `key`, the marker `key/` and whether anything lies
+    /// under `key/` ([`NameLookup`]), as the FUSE mount asks for every name it looks up. The
+    /// default is [`lookup_name_by_parts`] (three calls, the same requests as before it existed);
+    /// the embedded store answers in one read transaction. A decorator forwards it.
+    async fn lookup_name(&self, bucket: &BucketPath, key: &str, query: NameQuery) -> Result<NameLookup> {
+        lookup_name_by_parts(self, bucket, key, query).await
+    }
 
     /// Subscribe to changes made through this store (by any front end of this process).
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;

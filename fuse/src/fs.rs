@@ -32,7 +32,7 @@ use crate::inode::{Attr, Fresh, InodeTable, Kind, ROOT_INO};
 use crate::posix::{self, PosixMeta, DIR_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::staging::{Staged, StagingBudget};
 use futures_util::StreamExt;
-use ozfs::{BucketPath, ChangeEvent, ListRequest, ObjectAttrs, ObjectInfo, ObjectStore, PutOptions};
+use ozfs::{BucketPath, ChangeEvent, ListRequest, NameQuery, ObjectAttrs, ObjectInfo, ObjectStore, PutOptions};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

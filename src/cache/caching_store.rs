@@ -35,8 +35,8 @@ use super::PageCache;
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
-    ByteStream, ChangeEvent, CopyOptions, GetOptions, GetResult, ListPage, ListRequest, ObjectAttrs, ObjectInfo,
-    ObjectStore, Objects, PassThrough, PutOptions, VersionPin,
+    ByteStream, ChangeEvent, CopyOptions, GetOptions, GetResult, ListPage, ListRequest, NameLookup, NameQuery,
+    ObjectAttrs, ObjectInfo, ObjectStore, Objects, PassThrough, PutOptions, VersionPin,
 };
 use async_trait::async_trait;
 use futures_util::{stream, Stream, StreamExt};
@@ -330,6 +330,9 @@ impl Objects for CachingStore {
     }
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.inner.list_objects(bucket, req).await
+    }
+    async fn lookup_name(&self, bucket: &BucketPath, key: &str, query: NameQuery) -> Result<NameLookup> {
+        self.inner.lookup_name(bucket, key, query).await
     }
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.subscribe()

@@ -4,9 +4,9 @@
 //! stalled backend forever.
 //!
 //! - Each call is bounded by the deadline; calls that carry a body (put, upload part) get one
-//!   more second per MiB of declared length, and `rename_prefix` (one call, many requests on a
-//!   remote store) gets ten deadlines. Every chunk of a returned body stream is bounded by the
-//!   deadline too.
+//!   more second per MiB of declared length, `rename_prefix` (one call, many requests on a
+//!   remote store) gets ten deadlines, and `lookup_name` asking one request at a time three.
+//!   Every chunk of a returned body stream is bounded by the deadline too.
 //! - Past the deadline the call's future is dropped (the stores are cancellation-safe: see
 //!   tests/core_cancel.rs) and the caller gets [`Error::Io`] with kind `TimedOut`, which the
 //!   FUSE edge reports as EIO.
@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{
     BucketInfo, BucketUpdate, ByteStream, ChangeEvent, CompletedPart, CopyOptions, GetOptions, GetResult, ListPage,
-    ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy, PartInfo, PartsPage,
-    PutOptions, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
+    ListRequest, Multipart, NameLookup, NameQuery, Namespace, ObjectAttrs, ObjectInfo, ObjectStore, Objects, PartCopy,
+    PartInfo, PartsPage, PutOptions, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use futures_util::{stream, StreamExt};
@@ -30,6 +30,8 @@ use tokio::sync::broadcast;
 
 /// Multiplier of the deadline for `rename_prefix`.
 const RENAME_PREFIX_FACTOR: u32 = 10;
+/// Multiplier of the deadline for a `lookup_name` asking one request at a time (up to three).
+const LOOKUP_NAME_FACTOR: u32 = 3;
 
 /// The decorator (see the module docs).
 pub struct DeadlineStore {
@@ -213,6 +215,18 @@ impl Objects for DeadlineStore {
     async fn list_objects(&self, bucket: &BucketPath, req: ListRequest) -> Result<ListPage> {
         self.run("list objects", self.inner.list_objects(bucket, req)).await
     }
+    /// One deadline, as for the three concurrent calls it replaces; with
+    /// [`NameQuery::first_found`] a remote store sends them one at a time: three deadlines, as
+    /// when they were separate calls.
+    async fn lookup_name(&self, bucket: &BucketPath, key: &str, query: NameQuery) -> Result<NameLookup> {
+        let limit = if query.first_found {
+            self.deadline * LOOKUP_NAME_FACTOR
+        } else {
+            self.deadline
+        };
+        self.bounded("look up name", limit, self.inner.lookup_name(bucket, key, query))
+            .await
+    }
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.subscribe()
     }
@@ -374,6 +388,13 @@ mod tests {
         assert!(is_timeout(
             &store.list_objects(&b, ListRequest::default()).await.unwrap_err()
         ));
+        for first_found in [false, true] {
+            let q = NameQuery {
+                implicit: true,
+                first_found,
+            };
+            assert!(is_timeout(&store.lookup_name(&b, "k", q).await.unwrap_err()));
+        }
         // a body that stalls after the headers
         let r = store.get_object(&b, "k", GetOptions::default()).await.unwrap();
         let chunks: Vec<_> = r.body.collect().await;

@@ -69,8 +69,9 @@ use crate::namespace::BucketPath;
 use crate::secrets::{check_new_secret, generate_secret, SecretStore};
 use crate::store::{
     BucketInfo, BucketLayout, BucketUpdate, ByteStream, ChangeEvent, ChangeKind, CompletedPart, CopyOptions,
-    GetOptions, GetResult, ListPage, ListRequest, Multipart, Namespace, ObjectAttrs, ObjectInfo, Objects, PartCopy,
-    PartInfo, PartsPage, PutOptions, UploadInfo, UploadsPage, UploadsRequest, VersionPin, VolumeInfo, WriteCondition,
+    GetOptions, GetResult, ListPage, ListRequest, Multipart, NameLookup, NameQuery, Namespace, ObjectAttrs, ObjectInfo,
+    Objects, PartCopy, PartInfo, PartsPage, PutOptions, UploadInfo, UploadsPage, UploadsRequest, VersionPin,
+    VolumeInfo, WriteCondition,
 };
 use async_trait::async_trait;
 use codec::{BucketRec, ObjectRec, PartRec, Segment, UploadRec, VolumeRec};
@@ -273,6 +274,8 @@ struct Inner {
     sync: GroupCommit,
     /// Versions pinned by readers ([`Objects::pin_version`](crate::store::Objects::pin_version)), by version.
     pinned: Arc<Mutex<HashMap<u64, PinnedVersion>>>,
+    /// Read transactions begun so far ([`LocalStore::read_transactions`]).
+    reads: AtomicU64,
 }
 
 impl Inner {
@@ -281,6 +284,7 @@ impl Inner {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         self.retry_refused(|d| d.begin_read().map_err(|e| Box::new(e.into())))
             .map(|(_, t)| t)
     }
@@ -363,6 +367,12 @@ impl LocalStore {
     /// Counters of the metadata commits made so far (how many puts shared each commit).
     pub fn commit_stats(&self) -> CommitStats {
         self.inner.commit_stats()
+    }
+
+    /// How many metadata read transactions were begun so far (one per key read, listing or
+    /// name lookup): what tests count to pin the cost of an operation.
+    pub fn read_transactions(&self) -> u64 {
+        self.inner.reads.load(Ordering::Relaxed)
     }
 
     /// Run blocking work (redb, file system) off the async executor — or right here on a thread

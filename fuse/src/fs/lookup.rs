@@ -79,9 +79,14 @@ impl Fs {
 
     pub(super) async fn head(&self, key: &str) -> FsResult<Option<ObjectInfo>> {
         let r = not_found_to_none(self.store.head_object(&self.bucket, key).await)?;
-        // What listings reuse for this key follows the newest answer (see `dir.rs`).
+        self.note_head(key, r.as_ref());
+        Ok(r)
+    }
+
+    /// What listings reuse for `key` follows the newest answer about it (see `dir.rs`).
+    fn note_head(&self, key: &str, answer: Option<&ObjectInfo>) {
         let mut cache = crate::sync::lock(&self.head_cache);
-        match &r {
+        match answer {
             Some(i) => {
                 if let Some(c) = cache.get_mut(key) {
                     *c = i.clone();
@@ -91,7 +96,6 @@ impl Fs {
                 cache.remove(key);
             }
         }
-        Ok(r)
     }
 
     /// Whether anything lies under `dir_key` other than the marker itself.
@@ -111,23 +115,6 @@ impl Fs {
         Ok(page.objects.iter().any(|o| o.key != dir_key) || !page.common_prefixes.is_empty())
     }
 
-    /// Whether any key lies under `dir_key` (the marker included).
-    pub(super) async fn any_under(&self, dir_key: &str) -> FsResult<bool> {
-        let page = self
-            .store
-            .list_objects(
-                &self.bucket,
-                ListRequest {
-                    prefix: dir_key.to_string(),
-                    delimiter: None,
-                    start_after: None,
-                    max_keys: 1,
-                },
-            )
-            .await?;
-        Ok(!page.objects.is_empty() || !page.common_prefixes.is_empty())
-    }
-
     /// Whether the key `dir_key` itself is listed (a marker object, not a file answered for it).
     pub(super) async fn marker_listed(&self, dir_key: &str) -> FsResult<bool> {
         let page = self
@@ -145,32 +132,36 @@ impl Fs {
         Ok(page.objects.first().is_some_and(|o| o.key == dir_key))
     }
 
-    /// Ask the store what `name` in the directory `parent_key` is. A directory shadows a file
-    /// of the same name (in `--cheap` mode the first answer wins: file, marker, then listing).
+    /// Ask the store what `name` in the directory `parent_key` is, in one
+    /// [`ObjectStore::lookup_name`] (one read transaction of the embedded store; the same
+    /// requests as before to a remote one). A directory shadows a file of the same name (in
+    /// `--cheap` mode the first answer wins: file, marker, then listing).
     pub(super) async fn resolve(&self, parent_key: &str, name: &str) -> FsResult<Option<Fresh>> {
         let file_key = format!("{parent_key}{name}");
         let dir_key = format!("{file_key}/");
+        let query = NameQuery {
+            implicit: !self.cfg.no_implicit_dir,
+            first_found: self.cfg.cheap,
+        };
+        let found = self.store.lookup_name(&self.bucket, &file_key, query).await?;
+        self.note_head(&file_key, found.object.as_ref());
+        // In `--cheap` mode the marker was asked only when there was no file.
+        if !self.cfg.cheap || found.object.is_none() {
+            self.note_head(&dir_key, found.marker.as_ref());
+        }
         if self.cfg.cheap {
-            if let Some(i) = self.head(&file_key).await? {
+            if let Some(i) = found.object {
                 return Ok(Some(self.fresh_object(i)));
             }
-            if let Some(m) = self.head(&dir_key).await? {
+            if let Some(m) = found.marker {
                 return Ok(Some(self.fresh_dir(dir_key, Some(m))));
             }
-            if !self.cfg.no_implicit_dir && self.any_under(&dir_key).await? {
+            if found.under {
                 return Ok(Some(self.fresh_dir(dir_key, None)));
             }
             return Ok(None);
         }
-        let implicit = async {
-            if self.cfg.no_implicit_dir {
-                Ok(false)
-            } else {
-                self.any_under(&dir_key).await
-            }
-        };
-        let (file, marker, implicit) = tokio::join!(self.head(&file_key), self.head(&dir_key), implicit);
-        let (file, mut marker, implicit) = (file?, marker?, implicit?);
+        let (file, mut marker, implicit) = (found.object, found.marker, found.under);
         // A server that ignores the trailing slash (Ozone on FILE_SYSTEM_OPTIMIZED buckets)
         // answers the HEAD of `name/` with the file `name`. Two answers that look the same (an
         // empty file and an empty marker written in the same second do too) are told apart by

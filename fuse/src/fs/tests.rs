@@ -710,6 +710,10 @@ impl ozfs::Objects for Counting {
         self.count("list_objects");
         self.inner.list_objects(b, r).await
     }
+    async fn lookup_name(&self, b: &BucketPath, k: &str, q: NameQuery) -> ozfs::Result<ozfs::NameLookup> {
+        self.count("lookup_name");
+        self.inner.lookup_name(b, k, q).await
+    }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
         self.inner.subscribe()
     }
@@ -718,22 +722,90 @@ impl ozfs::Objects for Counting {
 /// An [`Fs`] over the embedded store in a temporary data directory, staging inside it (as
 /// `serve --mount` does), with its calls counted.
 async fn counted_local() -> (tempfile::TempDir, Arc<Counting>, Fs, BucketPath) {
+    let (dir, c, fs, bucket, _) = counted_local_with(FsConfig::default()).await;
+    (dir, c, fs, bucket)
+}
+
+/// [`counted_local`] with `cfg` (its staging directory set), and the embedded store itself.
+async fn counted_local_with(mut cfg: FsConfig) -> (tempfile::TempDir, Arc<Counting>, Fs, BucketPath, ozfs::LocalStore) {
     let dir = tempfile::tempdir().unwrap();
     let local = ozfs::LocalStore::open(dir.path(), "s3v").unwrap();
     let bucket = BucketPath::new("s3v", B);
     local.create_bucket(&bucket, "me").await.unwrap();
     let counting = Arc::new(Counting {
-        inner: Arc::new(local),
+        inner: Arc::new(local.clone()),
         calls: Mutex::new(Default::default()),
     });
-    let cfg = FsConfig {
-        staging_dir: Some(dir.path().join("staging")),
-        ..Default::default()
-    };
+    cfg.staging_dir = Some(dir.path().join("staging"));
     let fs = Fs::new(counting.clone(), bucket.clone(), "", cfg).unwrap();
     fs.check_bucket().await.unwrap();
     counting.take();
-    (dir, counting, fs, bucket)
+    (dir, counting, fs, bucket, local)
+}
+
+/// Looking a name up on the in-process mount is one store call and one read transaction,
+/// whatever the name is (file, marker, implicit directory, file and directory at once,
+/// nothing), in every lookup mode; the answers keep the mount's rules (a directory shadows a
+/// file of the same name, except in `--cheap` mode where the file wins; no implicit directory
+/// with `--no-implicit-dir`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_on_the_in_process_mount_is_one_store_call() {
+    let modes = [
+        (
+            false,
+            false,
+            [
+                Some(Kind::File),
+                Some(Kind::Dir),
+                Some(Kind::Dir),
+                Some(Kind::Dir),
+                None,
+            ],
+        ),
+        (
+            true,
+            false,
+            [
+                Some(Kind::File),
+                Some(Kind::Dir),
+                Some(Kind::Dir),
+                Some(Kind::File),
+                None,
+            ],
+        ),
+        (
+            false,
+            true,
+            [Some(Kind::File), Some(Kind::Dir), None, Some(Kind::Dir), None],
+        ),
+    ];
+    for (cheap, no_implicit_dir, want) in modes {
+        let cfg = FsConfig {
+            cheap,
+            no_implicit_dir,
+            ..Default::default()
+        };
+        let (_dir, c, fs, bucket, local) = counted_local_with(cfg).await;
+        for key in ["file", "marker/", "implicit/x", "both", "both/", "both-x", "both0"] {
+            let body = ozfs::body_from_bytes(&b"x"[..]);
+            c.inner
+                .put_object(&bucket, key, body, Default::default())
+                .await
+                .unwrap();
+        }
+        let names = ["file", "marker", "implicit", "both", "nothing"];
+        for (name, want) in names.into_iter().zip(want) {
+            let reads = local.read_transactions();
+            let got = fs.lookup(ROOT_INO, name).await.map(|a| a.kind);
+            let what = format!("{name} (cheap {cheap}, no_implicit_dir {no_implicit_dir})");
+            match want {
+                Some(k) => assert_eq!(got.unwrap(), k, "{what}"),
+                None => assert!(matches!(got, Err(FsError::NotFound)), "{what}: {got:?}"),
+            }
+            assert_eq!(c.take(), [("lookup_name", 1)].into_iter().collect(), "{what}");
+            assert_eq!(local.read_transactions() - reads, 1, "{what}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

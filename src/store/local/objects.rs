@@ -137,6 +137,40 @@ impl Inner {
     }
 }
 
+/// The first object of bucket `id` at or after `bound` (a key of that bucket, without its
+/// prefix), with its record: the seek a [`list_page`] listing drives.
+fn seek_objects(
+    objs: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: u64,
+    bound: Bound<&[u8]>,
+) -> Result<Option<(String, ObjectRec)>> {
+    let idb = id.to_be_bytes();
+    let k;
+    let lo = match bound {
+        Bound::Included(x) => {
+            k = [&idb[..], x].concat();
+            Bound::Included(k.as_slice())
+        }
+        Bound::Excluded(x) => {
+            k = [&idb[..], x].concat();
+            Bound::Excluded(k.as_slice())
+        }
+        Bound::Unbounded => Bound::Included(&idb[..]),
+    };
+    let mut it = objs.range::<&[u8]>((lo, Bound::Unbounded)).map_err(db)?;
+    match it.next() {
+        Some(e) => {
+            let (kk, v) = e.map_err(db)?;
+            if !kk.value().starts_with(&idb) {
+                return Ok(None);
+            }
+            let key = String::from_utf8_lossy(&kk.value()[8..]).into_owned();
+            Ok(Some((key, ObjectRec::decode(v.value())?)))
+        }
+        None => Ok(None),
+    }
+}
+
 #[async_trait]
 impl Objects for LocalStore {
     async fn put_object(
@@ -468,38 +502,7 @@ impl Objects for LocalStore {
             let txn = i.read()?;
             let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
             let objs = txn.open_table(OBJECTS).map_err(db)?;
-            let idb = rec.id.to_be_bytes();
-            let seek = |bound: Bound<&[u8]>| -> Result<Option<(String, ObjectRec)>> {
-                let mut k;
-                let lo = match bound {
-                    Bound::Included(x) => {
-                        k = idb.to_vec();
-                        k.extend_from_slice(x);
-                        Bound::Included(k.as_slice())
-                    }
-                    Bound::Excluded(x) => {
-                        k = idb.to_vec();
-                        k.extend_from_slice(x);
-                        Bound::Excluded(k.as_slice())
-                    }
-                    Bound::Unbounded => {
-                        k = idb.to_vec();
-                        Bound::Included(k.as_slice())
-                    }
-                };
-                let mut it = objs.range::<&[u8]>((lo, Bound::Unbounded)).map_err(db)?;
-                match it.next() {
-                    Some(e) => {
-                        let (kk, v) = e.map_err(db)?;
-                        if !kk.value().starts_with(&idb) {
-                            return Ok(None);
-                        }
-                        let key = String::from_utf8_lossy(&kk.value()[8..]).into_owned();
-                        Ok(Some((key, ObjectRec::decode(v.value())?)))
-                    }
-                    None => Ok(None),
-                }
-            };
+            let seek = |bound: Bound<&[u8]>| seek_objects(&objs, rec.id, bound);
             let l = list_page(
                 &req.prefix,
                 req.delimiter.as_deref(),
@@ -518,7 +521,182 @@ impl Objects for LocalStore {
         })
         .await
     }
+    /// One read transaction: the records of `key` and `key/` and the first key at or after
+    /// `key/` (the listing engine's one-key page under `key/`, as `list_objects` would give it).
+    async fn lookup_name(&self, bucket: &BucketPath, key: &str, query: NameQuery) -> Result<NameLookup> {
+        let (b, k) = (bucket.clone(), key.to_string());
+        self.run(move |i| {
+            let txn = i.read()?;
+            let (_, rec) = resolve_in(&txn.open_table(BUCKETS).map_err(db)?, &b)?;
+            let objs = txn.open_table(OBJECTS).map_err(db)?;
+            let dir_key = format!("{k}/");
+            let object = get_object_rec(&objs, &obj_key(rec.id, &k))?.map(|o| object_info(&k, &o));
+            let marker = get_object_rec(&objs, &obj_key(rec.id, &dir_key))?.map(|o| object_info(&dir_key, &o));
+            // The marker is the first key under `key/`: no scan needed when it exists.
+            let under = query.implicit
+                && (marker.is_some() || {
+                    let seek = |bound: Bound<&[u8]>| seek_objects(&objs, rec.id, bound);
+                    let l = list_page(&dir_key, None, None, 1, seek)?;
+                    !l.objects.is_empty() || !l.common_prefixes.is_empty()
+                });
+            Ok(NameLookup { object, marker, under })
+        })
+        .await
+    }
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.inner.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::lookup_name_by_parts;
+
+    /// What a lookup found, in short: the object's key, the marker's key, `under`.
+    fn short(l: &NameLookup) -> (Option<String>, Option<String>, bool) {
+        (
+            l.object.as_ref().map(|i| i.key.clone()),
+            l.marker.as_ref().map(|i| i.key.clone()),
+            l.under,
+        )
+    }
+
+    /// A store with bucket `bkt` holding `keys`, and a bucket `next` made after it (its keys
+    /// sort after `bkt`'s) holding keys under names looked up in `bkt`: never seen from `bkt`.
+    async fn store_with(keys: &[&str]) -> (tempfile::TempDir, LocalStore, BucketPath) {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        let b = BucketPath::new("s3v", "bkt");
+        s.create_bucket(&b, "u").await.unwrap();
+        let next = BucketPath::new("s3v", "next");
+        s.create_bucket(&next, "u").await.unwrap();
+        for k in keys {
+            let body = crate::store::body_from_bytes(k.as_bytes().to_vec());
+            s.put_object(&b, k, body, PutOptions::default()).await.unwrap();
+        }
+        for k in ["a/x", "n/x", "a//x", "d/x"] {
+            let body = crate::store::body_from_bytes(&b"other bucket"[..]);
+            s.put_object(&next, k, body, PutOptions::default()).await.unwrap();
+        }
+        (d, s, b)
+    }
+
+    /// `name` in `s`: the one-call answer, which must be the three calls' answer in every query
+    /// mode and cost one read transaction.
+    async fn look(s: &LocalStore, b: &BucketPath, name: &str) -> (Option<String>, Option<String>, bool) {
+        let all = NameQuery::default();
+        let before = s.read_transactions();
+        let one = s.lookup_name(b, name, all).await.unwrap();
+        assert_eq!(s.read_transactions() - before, 1, "{name}: one read transaction");
+        assert_eq!(one, lookup_name_by_parts(s, b, name, all).await.unwrap(), "{name}");
+        let no_implicit = NameQuery {
+            implicit: false,
+            first_found: false,
+        };
+        let without = s.lookup_name(b, name, no_implicit).await.unwrap();
+        assert_eq!(
+            without,
+            lookup_name_by_parts(s, b, name, no_implicit).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            (&without.object, &without.marker, without.under),
+            (&one.object, &one.marker, false)
+        );
+        // One at a time: the embedded store still answers everything; the composed answer
+        // agrees on every field it asked about.
+        let cheap = NameQuery {
+            implicit: true,
+            first_found: true,
+        };
+        assert_eq!(s.lookup_name(b, name, cheap).await.unwrap(), one, "{name}");
+        let parts = lookup_name_by_parts(s, b, name, cheap).await.unwrap();
+        assert_eq!(parts.object, one.object, "{name}");
+        if parts.object.is_none() {
+            assert_eq!(parts.marker, one.marker, "{name}");
+            if parts.marker.is_none() {
+                assert_eq!(parts.under, one.under, "{name}");
+            }
+        }
+        short(&one)
+    }
+
+    fn s(k: &str) -> Option<String> {
+        Some(k.to_string())
+    }
+
+    #[tokio::test]
+    async fn lookup_name_answers_each_kind_of_name_in_one_transaction() {
+        let (_d, st, b) = store_with(&["f", "m/", "i/x/y", "both", "both/", "both/z"]).await;
+        assert_eq!(look(&st, &b, "f").await, (s("f"), None, false), "file only");
+        assert_eq!(look(&st, &b, "m").await, (None, s("m/"), true), "marker only");
+        assert_eq!(look(&st, &b, "i").await, (None, None, true), "implicit directory");
+        assert_eq!(look(&st, &b, "i/x").await, (None, None, true), "nested implicit");
+        assert_eq!(
+            look(&st, &b, "both").await,
+            (s("both"), s("both/"), true),
+            "file and dir"
+        );
+        assert_eq!(
+            look(&st, &b, "n").await,
+            (None, None, false),
+            "nothing (keys in the next bucket)"
+        );
+        assert_eq!(look(&st, &b, "").await, (None, None, false), "the empty name");
+        // A key with a trailing slash is a name like any other: `m/` is the marker itself,
+        // `m//` is not there.
+        assert_eq!(look(&st, &b, "m/").await, (s("m/"), None, false), "trailing slash");
+        assert_eq!(look(&st, &b, "both/").await, (s("both/"), None, false));
+        // Deleted: the object, then the marker (its child stays: an implicit directory).
+        st.delete_object(&b, "f", None).await.unwrap();
+        assert_eq!(look(&st, &b, "f").await, (None, None, false), "deleted object");
+        st.delete_object(&b, "both/", None).await.unwrap();
+        assert_eq!(look(&st, &b, "both").await, (s("both"), None, true), "deleted marker");
+        st.delete_object(&b, "both/z", None).await.unwrap();
+        assert_eq!(
+            look(&st, &b, "both").await,
+            (s("both"), None, false),
+            "last child deleted"
+        );
+        // Renamed away: gone from the old name, there under the new one.
+        st.rename_prefix(&b, "i/", "j/").await.unwrap();
+        assert_eq!(look(&st, &b, "i").await, (None, None, false));
+        assert_eq!(look(&st, &b, "j").await, (None, None, true));
+        // Through a link, as the bucket it names; a missing bucket fails as the calls do.
+        let link = BucketPath::new("s3v", "lnk");
+        st.create_link(&link, &b, "u").await.unwrap();
+        assert_eq!(look(&st, &link, "m").await, (None, s("m/"), true));
+        let missing = BucketPath::new("s3v", "missing");
+        let e = st.lookup_name(&missing, "m", NameQuery::default()).await.unwrap_err();
+        assert!(matches!(e, Error::NoSuchBucket(_)), "{e:?}");
+        let e = lookup_name_by_parts(&st, &missing, "m", NameQuery::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NoSuchBucket(_)), "{e:?}");
+    }
+
+    /// `-` (0x2d) sorts before `/` (0x2f), `0` (0x30) after: the scan under `a/` starts past
+    /// `a-b`, must not take `a0` (the first key after `a/` when nothing is under it) and must
+    /// take the first key strictly under `a/` when there is one.
+    #[tokio::test]
+    async fn lookup_name_scans_exactly_under_the_slash() {
+        let (_d, st, b) = store_with(&["a", "a-b", "a-b/c", "a0", "a0/x"]).await;
+        assert_eq!(look(&st, &b, "a").await, (s("a"), None, false));
+        assert_eq!(look(&st, &b, "a-b").await, (s("a-b"), None, true));
+        assert_eq!(look(&st, &b, "a0").await, (s("a0"), None, true));
+        assert_eq!(look(&st, &b, "a-").await, (None, None, false));
+        let body = crate::store::body_from_bytes(&b"x"[..]);
+        st.put_object(&b, "a/x", body, PutOptions::default()).await.unwrap();
+        assert_eq!(look(&st, &b, "a").await, (s("a"), None, true));
+        let body = crate::store::body_from_bytes(&b""[..]);
+        st.put_object(&b, "a/", body, PutOptions::default()).await.unwrap();
+        assert_eq!(look(&st, &b, "a").await, (s("a"), s("a/"), true));
+        st.delete_object(&b, "a/x", None).await.unwrap();
+        assert_eq!(look(&st, &b, "a").await, (s("a"), s("a/"), true), "the marker alone");
+        // `a//` is under `a/`, and is what `a/` names as a marker.
+        let body = crate::store::body_from_bytes(&b""[..]);
+        st.put_object(&b, "a//", body, PutOptions::default()).await.unwrap();
+        assert_eq!(look(&st, &b, "a/").await, (s("a/"), s("a//"), true));
     }
 }

@@ -183,6 +183,7 @@ impl LocalStore {
                 dir: dir.to_path_buf(),
                 sync: GroupCommit::default(),
                 pinned: Arc::default(),
+                reads: AtomicU64::new(0),
             }),
         })
     }
