@@ -159,20 +159,12 @@ impl LocalStore {
             );
         }
         let next = stored_next.max(max_ref + 1).max(rec.max_id + 1).max(1);
-        // The walk above filled the database's page cache with every object record and left
-        // its sets freed in the heap: a store of 140,000 small objects held ~40 MiB more from
-        // then on. A fresh handle starts with an empty cache (reopening a cleanly committed
-        // database reads only its header); the heap gives the freed sets back.
+        // The walk's sets are freed in the heap: give that memory back (a store of 140,000 small
+        // objects held ~10 MiB more from then on). Its pages stay in the database's cache, which
+        // is bounded and would fill with metadata anyway. (Reopening the database to empty it
+        // writes its allocator state at close: on a full disk that took the room a delete
+        // needed, `core_nospace`.)
         drop((referenced, inline_refs, versions));
-        drop(database);
-        let database = match Database::builder()
-            .set_cache_size(METADATA_CACHE_BYTES)
-            .create(dir.join("meta.redb"))
-        {
-            Ok(d) => d,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::DataDirInUse(dir.to_path_buf())),
-            Err(e) => return Err(db(e)),
-        };
         crate::cache::trim_heap();
         Ok(LocalStore {
             inner: Arc::new(Inner {
