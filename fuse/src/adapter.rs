@@ -344,7 +344,8 @@ impl Filesystem for Adapter {
             write: !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY),
             truncate: flags.0 & libc::O_TRUNC != 0,
         };
-        match self.op("open", self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
+        let pid = req.pid();
+        match self.op("open", self.fs.open_by(ino.0, mode, pid, tgid_of(pid))) {
             Ok(o) => {
                 let f = if o.keep_cache {
                     FopenFlags::FOPEN_KEEP_CACHE
@@ -393,7 +394,8 @@ impl Filesystem for Adapter {
     }
 
     fn flush(&self, req: &Request, ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
-        match self.op("flush", self.fs.flush(ino.0, fh.0, tgid_of(req.pid()))) {
+        let pid = req.pid();
+        match self.op("flush", self.fs.flush_by(ino.0, fh.0, pid, || tgid_of(pid))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("flush", &e)),
         }
@@ -574,11 +576,11 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let tgid = tgid_of(req.pid());
+        let pid = req.pid();
         match self.op(
             "create",
             self.fs
-                .create(parent.0, name, mode & !umask, req.uid(), req.gid(), tgid),
+                .create_by(parent.0, name, mode & !umask, req.uid(), req.gid(), pid, tgid_of(pid)),
         ) {
             Ok((a, o)) => reply.created(
                 &self.entry_ttl,
