@@ -13,7 +13,8 @@
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
 //! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
 //! the same transaction as its record: one commit, no data file), `versions` (version → its
-//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters).
+//! `objects` key, for renamed versions only, so a version-pinned read follows a rename; a put
+//! writes no entry), `secrets`, and `meta` (counters).
 //! A listing is a range scan of `objects`, so a page costs O(page) and a common prefix is
 //! skipped with one seek (see [`crate::namespace::listing`]).
 //!
