@@ -402,7 +402,8 @@ impl Filesystem for Adapter {
             );
             return reply.error(Errno::EBUSY);
         }
-        let o = match self.op("open", self.fs.open(ino.0, mode, tgid_of(req.pid()))) {
+        let pid = req.pid();
+        let o = match self.op("open", self.fs.open_by(ino.0, mode, pid, tgid_of(pid))) {
             Ok(o) => o,
             Err(e) => {
                 if mode.write {
@@ -475,7 +476,8 @@ impl Filesystem for Adapter {
     }
 
     fn flush(&self, req: &Request, ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
-        match self.op("flush", self.fs.flush(ino.0, fh.0, tgid_of(req.pid()))) {
+        let pid = req.pid();
+        match self.op("flush", self.fs.flush_by(ino.0, fh.0, pid, || tgid_of(pid))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("flush", &e)),
         }
@@ -661,11 +663,11 @@ impl Filesystem for Adapter {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let tgid = tgid_of(req.pid());
+        let pid = req.pid();
         match self.op(
             "create",
             self.fs
-                .create(parent.0, name, mode & !umask, req.uid(), req.gid(), tgid),
+                .create_by(parent.0, name, mode & !umask, req.uid(), req.gid(), pid, tgid_of(pid)),
         ) {
             Ok((a, o)) => {
                 let mut modes = self.modes();

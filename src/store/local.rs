@@ -13,7 +13,8 @@
 //! upload id → upload record), `parts` (upload id and part number → part record and its data
 //! file), `inline` (version → bytes of an object of at most [`INLINE_MAX`] bytes, committed in
 //! the same transaction as its record: one commit, no data file), `versions` (version → its
-//! `objects` key, so a version-pinned read follows a rename), `secrets`, and `meta` (counters).
+//! `objects` key, for renamed versions only, so a version-pinned read follows a rename; a put
+//! writes no entry), `secrets`, and `meta` (counters).
 //! A listing is a range scan of `objects`, so a page costs O(page) and a common prefix is
 //! skipped with one seek (see [`crate::namespace::listing`]).
 //!
@@ -97,8 +98,10 @@ const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const SECRETS: TableDefinition<&str, &str> = TableDefinition::new("secrets");
 /// The bytes of small objects, by version.
 const INLINE: TableDefinition<u64, &[u8]> = TableDefinition::new("inline");
-/// Where each live object version is (its `objects` key), so a version-pinned read still finds
-/// an object that was renamed (the bytes, and so the version, stay the same).
+/// Where a renamed live object version is now (its `objects` key), so a version-pinned read still
+/// finds an object that was renamed (the bytes, and so the version, stay the same). A version
+/// still at the key it was put under has no entry (a reader looks at that key first), so a put
+/// rewrites no page of this table.
 const VERSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("versions");
 
 /// Objects up to this size keep their bytes in the database (one commit, no data file, no
@@ -563,7 +566,11 @@ mod tests {
             }
         };
         let info = put("big", big.clone()).await;
-        let mut f = s.version_file(&b, &info).await.unwrap().expect("a one-file object has its file");
+        let mut f = s
+            .version_file(&b, &info)
+            .await
+            .unwrap()
+            .expect("a one-file object has its file");
         let mut got = Vec::new();
         f.read_to_end(&mut got).unwrap();
         assert!(got == big, "the file holds exactly the object's bytes");
@@ -577,6 +584,66 @@ mod tests {
         f.rewind().unwrap();
         f.read_to_end(&mut again).unwrap();
         assert!(again == big);
+    }
+
+    /// Entries of the version index (version → `objects` key).
+    fn indexed_versions(s: &LocalStore) -> Vec<(u64, Vec<u8>)> {
+        let txn = s.inner.read().unwrap();
+        let t = txn.open_table(VERSIONS).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|e| {
+                let (v, k) = e.unwrap();
+                (v.value(), k.value().to_vec())
+            })
+            .collect()
+    }
+
+    /// A put (inline or data file, single or multipart) writes no version-index entry: its
+    /// version is at its key. A rename adds one, so a reader that pinned the version before the
+    /// rename still reads it; an overwrite or delete drops it, and a reopen keeps exactly the
+    /// entries of live renamed versions.
+    #[tokio::test]
+    async fn only_renamed_versions_are_indexed() {
+        let d = tempfile::tempdir().unwrap();
+        let b = BucketPath::new("s3v", "idx");
+        let (moved, kept) = {
+            let s = LocalStore::open(d.path(), "s3v").unwrap();
+            s.create_bucket(&b, "u").await.unwrap();
+            let put = |k: &'static str, v: Vec<u8>| {
+                let (s, b) = (s.clone(), b.clone());
+                async move {
+                    s.put_object(&b, k, crate::store::body_from_bytes(v), PutOptions::default())
+                        .await
+                        .unwrap()
+                }
+            };
+            let small = put("a", b"small".to_vec()).await;
+            put("big", vec![7u8; INLINE_MAX + 1]).await;
+            put("b", b"other".to_vec()).await;
+            s.copy_object(&b, "b", &b, "c", CopyOptions::default()).await.unwrap();
+            assert_eq!(indexed_versions(&s), Vec::new(), "puts and copies index nothing");
+            // A reader pins the version of "a", then "a" is renamed: the index finds it.
+            let _pin = s.pin_version(&b, &small).await.unwrap();
+            s.rename_object(&b, "a", "moved/a").await.unwrap();
+            let bid = s.inner.resolve(&b).unwrap().1.id;
+            assert_eq!(indexed_versions(&s), vec![(small.version, obj_key(bid, "moved/a"))]);
+            let got = s.read_version(&b, &small, 0..small.size).await.unwrap();
+            assert_eq!(crate::store::collect_body(got, 100).await.unwrap(), b"small");
+            // A renamed version that is then overwritten leaves the index.
+            s.rename_object(&b, "b", "b2").await.unwrap();
+            assert_eq!(indexed_versions(&s).len(), 2);
+            put("b2", b"new".to_vec()).await;
+            assert_eq!(indexed_versions(&s).len(), 1);
+            (small.version, obj_key(bid, "moved/a"))
+        };
+        // Reopened: the live renamed version keeps its entry and reads through it.
+        let s = LocalStore::open(d.path(), "s3v").unwrap();
+        assert_eq!(indexed_versions(&s), vec![(moved, kept)]);
+        let info = s.head_object(&b, "moved/a").await.unwrap();
+        assert_eq!(info.version, moved);
+        let got = s.read_version(&b, &info, 0..info.size).await.unwrap();
+        assert_eq!(crate::store::collect_body(got, 100).await.unwrap(), b"small");
     }
 
     #[test]

@@ -6,6 +6,11 @@ use bytes::{Bytes, BytesMut};
 impl Fs {
     /// open: a read handle pins the current version; a write handle shares the staged copy.
     pub async fn open(&self, ino: u64, mode: OpenMode, tgid: u32) -> FsResult<Opened> {
+        self.open_by(ino, mode, 0, tgid).await
+    }
+
+    /// [`Fs::open`] by thread `tid` (0: unknown) of thread group `tgid`.
+    pub async fn open_by(&self, ino: u64, mode: OpenMode, tid: u32, tgid: u32) -> FsResult<Opened> {
         log::debug!("open ino={ino} {mode:?} tgid={tgid}");
         let (kind, key, cached, fresh, staged) = {
             let t = self.table();
@@ -32,6 +37,7 @@ impl Fs {
                 ino,
                 writable: true,
                 tgid,
+                tid,
                 info: Mutex::new(info),
                 last_read_end: Default::default(),
             })));
@@ -74,6 +80,7 @@ impl Fs {
             ino,
             writable: false,
             tgid,
+            tid,
             info: Mutex::new(info),
             last_read_end: Default::default(),
         })));
@@ -93,6 +100,21 @@ impl Fs {
         mode: u32,
         uid: u32,
         gid: u32,
+        tgid: u32,
+    ) -> FsResult<(Attr, Opened)> {
+        self.create_by(parent, name, mode, uid, gid, 0, tgid).await
+    }
+
+    /// [`Fs::create`] by thread `tid` (0: unknown) of thread group `tgid`.
+    #[allow(clippy::too_many_arguments, reason = "the create request's fields and its caller")]
+    pub async fn create_by(
+        &self,
+        parent: u64,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        tid: u32,
         tgid: u32,
     ) -> FsResult<(Attr, Opened)> {
         self.writable()?;
@@ -131,6 +153,7 @@ impl Fs {
             ino,
             writable: true,
             tgid,
+            tid,
             info: Mutex::new(None),
             last_read_end: Default::default(),
         })));
@@ -297,13 +320,23 @@ impl Fs {
     /// flush (every close of a descriptor): commits, unless the closing process is not the one
     /// that opened the file (a forked child closing an inherited descriptor, goofys's rule).
     pub async fn flush(&self, ino: u64, fh: u64, tgid: u32) -> FsResult<()> {
+        self.flush_by(ino, fh, 0, || tgid).await
+    }
+
+    /// [`Fs::flush`] by thread `tid` (0: unknown), whose thread group (`tgid`, a read of
+    /// `/proc`) is asked for only when the closing thread is not the opening one: a thread id
+    /// names one live thread, so the same id is the same process (a loop that opens and closes
+    /// files on one thread never reads it).
+    pub async fn flush_by(&self, ino: u64, fh: u64, tid: u32, tgid: impl FnOnce() -> u32) -> FsResult<()> {
         let h = self.file_handle(fh)?;
+        let opener = h.writable && ((h.tid != 0 && h.tid == tid) || h.tgid == tgid());
         log::debug!(
-            "flush ino={ino} fh={fh} tgid={tgid} opener={} writable={}",
+            "flush ino={ino} fh={fh} tid={tid} opener={} ({}) writable={} commit={opener}",
             h.tgid,
+            h.tid,
             h.writable
         );
-        if h.writable && h.tgid == tgid {
+        if opener {
             self.commit(ino).await?;
         }
         Ok(())

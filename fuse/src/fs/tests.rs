@@ -133,6 +133,64 @@ async fn mkdir_writes_marker_and_rmdir_checks_emptiness() {
     assert!(matches!(s.fs.lookup(ROOT_INO, "dir").await, Err(FsError::NotFound)));
 }
 
+/// A close from the thread that created the file commits without asking for the closer's
+/// thread group; a close from another thread asks, and commits only for the opener's process.
+#[tokio::test]
+async fn a_close_by_the_opening_thread_needs_no_thread_group() {
+    let s = setup().await;
+    let asked = std::cell::Cell::new(0u32);
+    let (a, o) = s.fs.create_by(ROOT_INO, "t", 0o644, 0, 0, 100, 7).await.unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"one").await.unwrap();
+    // Another thread of another process (a forked child): asked, no commit.
+    s.fs.flush_by(a.ino, o.fh, 200, || {
+        asked.set(asked.get() + 1);
+        8
+    })
+    .await
+    .unwrap();
+    assert_eq!(asked.get(), 1);
+    assert!(s.get("t").await.is_none());
+    // The opening thread: committed, nothing asked.
+    s.fs.flush_by(a.ino, o.fh, 100, || {
+        asked.set(asked.get() + 1);
+        9
+    })
+    .await
+    .unwrap();
+    assert_eq!(asked.get(), 1);
+    assert_eq!(s.get("t").await.unwrap(), b"one");
+    // Another thread of the opener's process: asked, committed.
+    s.fs.write(a.ino, o.fh, 3, b"two").await.unwrap();
+    s.fs.flush_by(a.ino, o.fh, 101, || {
+        asked.set(asked.get() + 1);
+        7
+    })
+    .await
+    .unwrap();
+    assert_eq!(asked.get(), 2);
+    assert_eq!(s.get("t").await.unwrap(), b"onetwo");
+    s.fs.release(a.ino, o.fh).await.unwrap();
+    // Opened again (open_by): the same rule.
+    let o =
+        s.fs.open_by(
+            a.ino,
+            OpenMode {
+                write: true,
+                truncate: true,
+            },
+            300,
+            30,
+        )
+        .await
+        .unwrap();
+    s.fs.write(a.ino, o.fh, 0, b"three").await.unwrap();
+    s.fs.flush_by(a.ino, o.fh, 300, || panic!("thread group asked for the opening thread"))
+        .await
+        .unwrap();
+    assert_eq!(s.get("t").await.unwrap(), b"three");
+    s.fs.release(a.ino, o.fh).await.unwrap();
+}
+
 #[tokio::test]
 async fn created_file_appears_at_close_with_s3fs_metadata() {
     let s = setup().await;

@@ -25,6 +25,9 @@ pub struct FileHandle {
     pub writable: bool,
     /// Thread-group id of the opener.
     pub tgid: u32,
+    /// Thread id of the opener (FUSE's `pid`; 0: unknown). A close from this thread is the
+    /// opener's without reading the closer's thread group.
+    pub tid: u32,
     /// The version this handle reads when nothing is staged.
     pub info: Mutex<Option<ObjectInfo>>,
     /// End offset of the previous read (sequential-read detection for read-ahead).

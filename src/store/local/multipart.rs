@@ -272,7 +272,6 @@ impl Multipart for LocalStore {
                     };
                     objs.insert(ok.as_slice(), rec.encode().as_slice()).map_err(db)?;
                     uploads.remove(uk.as_slice()).map_err(db)?;
-                    index_version(txn, version, &ok)?;
                     for n in all.keys() {
                         parts.remove(part_key(&u, *n).as_slice()).map_err(db)?;
                     }

@@ -128,18 +128,20 @@ impl LocalStore {
             }
         };
         {
-            // The version index must list exactly the live objects; rebuild it if it does not
-            // (a data directory written before the index existed).
+            // The version index lists live objects only: an entry whose object is gone or holds
+            // another version at that key is dropped. It need not list every live object (a
+            // version at the key it was put under is found there; only renames add entries).
             let mut t = txn.open_table(VERSIONS).map_err(db)?;
-            let consistent = redb::ReadableTableMetadata::len(&t).map_err(db)? == versions.len() as u64
-                && versions.iter().try_fold(true, |ok, (v, k)| -> Result<bool> {
-                    Ok(ok && t.get(*v).map_err(db)?.is_some_and(|g| g.value() == k.as_slice()))
-                })?;
-            if !consistent {
-                t.retain(|_, _| false).map_err(db)?;
-                for (v, k) in &versions {
-                    t.insert(*v, k.as_slice()).map_err(db)?;
+            let live: HashMap<u64, &[u8]> = versions.iter().map(|(v, k)| (*v, k.as_slice())).collect();
+            let mut stale = Vec::new();
+            for e in t.iter().map_err(db)? {
+                let (v, k) = e.map_err(db)?;
+                if live.get(&v.value()) != Some(&k.value()) {
+                    stale.push(v.value());
                 }
+            }
+            for v in &stale {
+                t.remove(*v).map_err(db)?;
             }
         }
         txn.commit().map_err(db)?;
