@@ -1233,3 +1233,30 @@ async fn a_stale_answer_about_a_name_is_not_applied_to_the_file_renamed_onto_it(
     assert_eq!(read_through(&fs, y).await, b"y, renamed onto c");
     assert_eq!(whole(c.as_ref(), &bucket, "c").await, b"y, renamed onto c");
 }
+
+/// The same with a listing: a page fetched before our own rename `y` -> `c` hands `c` out after
+/// it. That entry describes the file the rename replaced; applied to the inode now named `c`,
+/// it told the kernel the replaced file's size (readdirplus attributes set the kernel's).
+#[tokio::test]
+async fn a_listing_from_before_a_rename_does_not_describe_the_file_renamed_onto_the_name() {
+    let s = setup().await;
+    s.write_file(ROOT_INO, "c", b"replaced").await;
+    let y = s.write_file(ROOT_INO, "y", b"renamed onto c, longer").await;
+    let fh = s.fs.opendir(ROOT_INO).unwrap();
+    // The page (c, y) is fetched; the buffer is full before `c` is handed out.
+    let first = readdir_until(&s, ROOT_INO, fh, 0, |n| n != "." && n != "..").await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    s.fs.rename(ROOT_INO, "y", ROOT_INO, "c", false).await.unwrap();
+    let mut handed = Vec::new();
+    s.fs.readdir(ROOT_INO, fh, 2, true, &mut |e| {
+        handed.push((e.name.to_string(), e.attr.ino, e.attr.size));
+        false
+    })
+    .await
+    .unwrap();
+    s.fs.releasedir(ROOT_INO, fh).unwrap();
+    let c = handed.iter().find(|e| e.0 == "c").expect("c listed");
+    assert_eq!((c.1, c.2), (y, 22), "{handed:?}");
+    assert_eq!(s.fs.getattr(y).await.unwrap().size, 22);
+    assert_eq!(s.read_all(y).await, b"renamed onto c, longer");
+}
