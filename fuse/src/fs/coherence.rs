@@ -12,8 +12,8 @@ enum Applied {
     Skip,
     /// Applied (or nothing known about the key): go on with the ancestors and invalidations.
     Done,
-    /// The inode changed while the store was asked: look again.
-    Outdated(u64),
+    /// The inode changed while the store was asked (how): look again.
+    Outdated(u64, &'static str),
 }
 
 impl Fs {
@@ -42,7 +42,7 @@ impl Fs {
             match self.apply_change(ev, &mut entries, &mut inodes).await {
                 Applied::Skip => return,
                 Applied::Done => break,
-                Applied::Outdated(ino) if tries >= CHANGE_TRIES => {
+                Applied::Outdated(ino, _) if tries >= CHANGE_TRIES => {
                     // Our own operations keep changing the inode: trust nothing cached about it.
                     log::debug!("change of {}: inode {ino} kept changing; marked stale", ev.key);
                     if let Some(i) = self.table().get_mut(ino) {
@@ -51,9 +51,9 @@ impl Fs {
                     inodes.push(ino);
                     break;
                 }
-                Applied::Outdated(ino) => {
+                Applied::Outdated(ino, why) => {
                     log::debug!(
-                        "change of {}: inode {ino} changed while the store was asked; again",
+                        "change of {}: inode {ino} changed while the store was asked ({why}); again",
                         ev.key
                     );
                 }
@@ -114,11 +114,28 @@ impl Fs {
     }
 
     /// Whether the answer to a question about `key` asked at `asof` of inode `ino` may still be
-    /// applied to it (see [`Fs::on_change`]); called with the table locked.
-    fn unchanged_since(&self, t: &InodeTable, ino: u64, key: &str, asof: std::time::Instant) -> bool {
-        t.get(ino)
-            .is_some_and(|i| !i.unlinked && i.key == key && i.staged.is_none() && !i.pending && i.refreshed <= asof)
-            && !self.busy.is_busy(key)
+    /// applied to it (see [`Fs::on_change`]); called with the table locked. Err: why not.
+    fn unchanged_since(
+        &self,
+        t: &InodeTable,
+        ino: u64,
+        key: &str,
+        asof: std::time::Instant,
+    ) -> Result<(), &'static str> {
+        let Some(i) = t.get(ino) else { return Err("gone") };
+        if i.unlinked {
+            Err("unlinked")
+        } else if i.key != key {
+            Err("renamed")
+        } else if i.staged.is_some() || i.pending {
+            Err("being written")
+        } else if i.refreshed > asof {
+            Err("refreshed")
+        } else if self.busy.is_busy(key) {
+            Err("busy")
+        } else {
+            Ok(())
+        }
     }
 
     /// One look at the change `ev` (see [`Fs::on_change`]): the kernel invalidations it calls
@@ -161,8 +178,8 @@ impl Fs {
                 }) =>
             {
                 let mut t = self.table();
-                if !self.unchanged_since(&t, ino, &ev.key, asof) {
-                    return Applied::Outdated(ino);
+                if let Err(why) = self.unchanged_since(&t, ino, &ev.key, asof) {
+                    return Applied::Outdated(ino, why);
                 }
                 if let Some(i) = t.get_mut(ino) {
                     i.info = Some(info);
@@ -178,11 +195,11 @@ impl Fs {
                 };
                 f.asof = Some(asof);
                 let mut t = self.table();
-                if !self.unchanged_since(&t, ino, &ev.key, asof) {
-                    return Applied::Outdated(ino);
+                if let Err(why) = self.unchanged_since(&t, ino, &ev.key, asof) {
+                    return Applied::Outdated(ino, why);
                 }
                 let Some((parent, name, kind)) = t.get(ino).map(|i| (i.parent, i.name.clone(), i.kind)) else {
-                    return Applied::Outdated(ino);
+                    return Applied::Outdated(ino, "gone");
                 };
                 let new_kind = f.kind;
                 t.upsert(parent, &name, f);
@@ -194,11 +211,11 @@ impl Fs {
             }
             None => {
                 let mut t = self.table();
-                if !self.unchanged_since(&t, ino, &ev.key, asof) {
-                    return Applied::Outdated(ino);
+                if let Err(why) = self.unchanged_since(&t, ino, &ev.key, asof) {
+                    return Applied::Outdated(ino, why);
                 }
                 let Some((parent, name)) = t.get(ino).map(|i| (i.parent, i.name.clone())) else {
-                    return Applied::Outdated(ino);
+                    return Applied::Outdated(ino, "gone");
                 };
                 if ev.key.ends_with('/') {
                     // A marker went away; the directory may live on implicitly. Let the next
