@@ -218,13 +218,17 @@ impl InodeTable {
     pub fn upsert(&mut self, parent: u64, name: &str, f: Fresh) -> u64 {
         let now = Instant::now();
         if let Some(&ino) = self.children.get(&(parent, name.to_string())) {
+            if f.asof.is_some_and(|a| self.inodes.get(&ino).is_some_and(|i| i.named > a)) {
+                // Renamed onto this name since the answer was asked for: the answer is about
+                // the file (or directory) the rename replaced, of whatever kind.
+                return ino;
+            }
             let same_kind = self.inodes.get(&ino).is_some_and(|i| i.kind == f.kind);
             if same_kind {
                 let inode = self.inodes.get_mut(&ino).expect("child maps to a live inode");
-                if f.asof.is_some_and(|a| inode.refreshed > a || inode.named > a) {
+                if f.asof.is_some_and(|a| inode.refreshed > a) {
                     // Something newer (our own commit, a later answer) arrived while this
-                    // answer was on its way: keep the newer attributes. Or the inode was
-                    // renamed onto this name since: the answer is about the file it replaced.
+                    // answer was on its way: keep the newer attributes.
                     return ino;
                 }
                 // A file being written locally keeps its local size and times.
