@@ -218,7 +218,9 @@ impl InodeTable {
     pub fn upsert(&mut self, parent: u64, name: &str, f: Fresh) -> u64 {
         let now = Instant::now();
         if let Some(&ino) = self.children.get(&(parent, name.to_string())) {
-            if f.asof.is_some_and(|a| self.inodes.get(&ino).is_some_and(|i| i.named > a)) {
+            if f.asof
+                .is_some_and(|a| self.inodes.get(&ino).is_some_and(|i| i.named > a))
+            {
                 // Renamed onto this name since the answer was asked for: the answer is about
                 // the file (or directory) the rename replaced, of whatever kind.
                 return ino;
