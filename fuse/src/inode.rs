@@ -67,6 +67,9 @@ pub struct Inode {
     pub gid: u32,
     /// When the attributes were last read from the store (or set by a write through us).
     pub refreshed: Instant,
+    /// When the inode got its current name and key (created, or renamed here): an answer about
+    /// the name from before then (a listing page, a lookup) is about another file.
+    pub named: Instant,
     /// Cached attributes must be re-read before they are trusted again (change feed).
     pub stale: bool,
     /// Kernel lookup count.
@@ -145,6 +148,7 @@ impl InodeTable {
                 uid: root.uid,
                 gid: root.gid,
                 refreshed: now,
+                named: now,
                 stale: false,
                 // The root is never forgotten.
                 lookups: 1,
@@ -214,6 +218,13 @@ impl InodeTable {
     pub fn upsert(&mut self, parent: u64, name: &str, f: Fresh) -> u64 {
         let now = Instant::now();
         if let Some(&ino) = self.children.get(&(parent, name.to_string())) {
+            if f.asof
+                .is_some_and(|a| self.inodes.get(&ino).is_some_and(|i| i.named > a))
+            {
+                // Renamed onto this name since the answer was asked for: the answer is about
+                // the file (or directory) the rename replaced, of whatever kind.
+                return ino;
+            }
             let same_kind = self.inodes.get(&ino).is_some_and(|i| i.kind == f.kind);
             if same_kind {
                 let inode = self.inodes.get_mut(&ino).expect("child maps to a live inode");
@@ -259,6 +270,7 @@ impl InodeTable {
                 uid: f.uid,
                 gid: f.gid,
                 refreshed: now,
+                named: now,
                 stale: false,
                 lookups: 0,
                 open: 0,
@@ -337,11 +349,13 @@ impl InodeTable {
         }
         self.children.insert((new_parent, new_name.to_string()), ino);
         self.by_key.insert(new_key.clone(), ino);
+        let now = Instant::now();
         if let Some(i) = self.inodes.get_mut(&ino) {
             i.unlinked = false;
             i.parent = new_parent;
             i.name = new_name.to_string();
             i.key = new_key.clone();
+            i.named = now;
         }
         if kind == Kind::Dir {
             let moved: Vec<u64> = self
@@ -353,6 +367,7 @@ impl InodeTable {
             for m in moved {
                 let Some(i) = self.inodes.get_mut(&m) else { continue };
                 let k = format!("{new_key}{}", &i.key[old_key.len()..]);
+                i.named = now;
                 let prev = std::mem::replace(&mut i.key, k.clone());
                 if self.by_key.get(&prev) == Some(&m) {
                     self.by_key.remove(&prev);

@@ -253,7 +253,9 @@ impl Fs {
                     let f = self.fresh_object(info);
                     let mut t = self.table();
                     if let Some(i) = t.get_mut(ino) {
-                        if i.kind == f.kind && i.staged.is_none() && i.refreshed <= asof {
+                        // Not when renamed while the HEAD was out: the answer is about the
+                        // old name.
+                        if i.kind == f.kind && i.key == key && i.staged.is_none() && i.refreshed <= asof {
                             i.size = f.size;
                             i.mtime = f.mtime;
                             i.ctime = f.mtime;
@@ -268,8 +270,12 @@ impl Fs {
                 }
                 None => {
                     let mut t = self.table();
-                    // Unless something (our own commit) refreshed it while the HEAD was out.
-                    if let Some(i) = t.get(ino).filter(|i| i.refreshed > asof || i.staged.is_some()) {
+                    // Unless something (our own commit) refreshed it while the HEAD was out,
+                    // or our own rename moved it (the old name is gone, not the file).
+                    if let Some(i) = t
+                        .get(ino)
+                        .filter(|i| i.refreshed > asof || i.staged.is_some() || i.key != key)
+                    {
                         return Ok(i.attr());
                     }
                     t.detach(ino);

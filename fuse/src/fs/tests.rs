@@ -672,6 +672,18 @@ async fn open_readers_follow_replaced_versions() {
 struct Counting {
     inner: Arc<dyn ObjectStore>,
     calls: Mutex<std::collections::BTreeMap<&'static str, u32>>,
+    /// Holds the next `head_object` of one key (see [`HeadGate`]).
+    gate: Mutex<Option<HeadGate>>,
+}
+
+/// Holds the next `head_object` of `key` until the test lets it go: `before` the store answers
+/// (the answer then tells what happened meanwhile), or after (an answer that is stale by the
+/// time the caller uses it).
+struct HeadGate {
+    key: String,
+    before: bool,
+    reached: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
 }
 
 impl Counting {
@@ -680,6 +692,21 @@ impl Counting {
     }
     fn take(&self) -> std::collections::BTreeMap<&'static str, u32> {
         std::mem::take(&mut *crate::sync::lock(&self.calls))
+    }
+    /// Hold the next `head_object` of `key`; returns (reached, go): `reached` is notified when
+    /// the HEAD is held, `go` lets it on.
+    fn gate_head(&self, key: &str, before: bool) -> (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>) {
+        let (reached, go) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        *crate::sync::lock(&self.gate) = Some(HeadGate {
+            key: key.to_string(),
+            before,
+            reached: reached.clone(),
+            go: go.clone(),
+        });
+        (reached, go)
     }
 }
 
@@ -735,7 +762,17 @@ impl ozfs::Objects for Counting {
     }
     async fn head_object(&self, b: &BucketPath, k: &str) -> ozfs::Result<ObjectInfo> {
         self.count("head_object");
-        self.inner.head_object(b, k).await
+        let gate = crate::sync::lock(&self.gate).take_if(|g| g.key == k);
+        if let Some(g) = gate.as_ref().filter(|g| g.before) {
+            g.reached.notify_one();
+            g.go.notified().await;
+        }
+        let r = self.inner.head_object(b, k).await;
+        if let Some(g) = gate.as_ref().filter(|g| !g.before) {
+            g.reached.notify_one();
+            g.go.notified().await;
+        }
+        r
     }
     async fn delete_object(&self, b: &BucketPath, k: &str, m: Option<&str>) -> ozfs::Result<()> {
         self.count("delete_object");
@@ -793,6 +830,7 @@ async fn counted_local_with(mut cfg: FsConfig) -> (tempfile::TempDir, Arc<Counti
     let counting = Arc::new(Counting {
         inner: Arc::new(local.clone()),
         calls: Mutex::new(Default::default()),
+        gate: Mutex::new(None),
     });
     cfg.staging_dir = Some(dir.path().join("staging"));
     let fs = Fs::new(counting.clone(), bucket.clone(), "", cfg).unwrap();
@@ -1088,4 +1126,137 @@ async fn a_late_delete_event_leaves_a_file_created_again() {
     s.fs.flush(ino, o.fh, 1).await.unwrap();
     s.fs.release(ino, o.fh).await.unwrap();
     assert_eq!(s.get("f").await.unwrap(), b"new+tail");
+}
+
+/// Create `name` in `parent` with `data` and close it (committed).
+async fn create_file(fs: &Fs, parent: u64, name: &str, data: &[u8]) -> u64 {
+    let (a, o) = fs.create(parent, name, 0o644, 0, 0, 1).await.unwrap();
+    fs.write(a.ino, o.fh, 0, data).await.unwrap();
+    fs.flush(a.ino, o.fh, 1).await.unwrap();
+    fs.release(a.ino, o.fh).await.unwrap();
+    a.ino
+}
+
+/// Open `ino` for writing, write `data` at `offset`, close (commits).
+async fn write_at(fs: &Fs, ino: u64, offset: u64, data: &[u8]) {
+    let w = OpenMode {
+        write: true,
+        truncate: false,
+    };
+    let o = fs.open(ino, w, 1).await.unwrap();
+    fs.write(ino, o.fh, offset, data).await.unwrap();
+    fs.flush(ino, o.fh, 1).await.unwrap();
+    fs.release(ino, o.fh).await.unwrap();
+}
+
+/// Everything a new read-only handle on `ino` reads.
+async fn read_through(fs: &Fs, ino: u64) -> Vec<u8> {
+    let o = fs.open(ino, OpenMode::default(), 1).await.unwrap();
+    let mut out = Vec::new();
+    loop {
+        let d = fs.read(ino, o.fh, out.len() as u64, 1 << 20).await.unwrap();
+        if d.is_empty() {
+            break;
+        }
+        out.extend(d);
+    }
+    fs.release(ino, o.fh).await.unwrap();
+    out
+}
+
+/// The lost appends of `fuse_random_ops` (a whole read after two appends saw the file as it
+/// was renamed): the change feed handles the put of a file's last commit late. It has taken
+/// the inode (still named `c`) when our own rename `c` -> `d` runs, and asks the store about
+/// `c` only after the rename: `c` is gone. That answer is about the old name; taken as "the
+/// file was deleted", it detached the inode now named `d`, whose every later commit (appends
+/// through the kernel's dentry, which still names that inode) was then dropped as that of an
+/// unlinked file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_about_a_renamed_file_leaves_it_attached() {
+    let (_dir, c, fs, bucket) = counted_local().await;
+    let fs = Arc::new(fs);
+    let mut rx = c.inner.subscribe();
+    let ino = create_file(&fs, ROOT_INO, "c", b"old").await;
+    let ev = rx.recv().await.unwrap();
+    let (reached, go) = c.gate_head("c", true);
+    let feed = tokio::spawn({
+        let fs = fs.clone();
+        async move { fs.on_change(&ev).await }
+    });
+    reached.notified().await;
+    fs.rename(ROOT_INO, "c", ROOT_INO, "d", false).await.unwrap();
+    go.notify_one();
+    feed.await.unwrap();
+    write_at(&fs, ino, 3, b"+tail").await;
+    assert_eq!(
+        whole(c.as_ref(), &bucket, "d").await,
+        b"old+tail",
+        "the append was lost"
+    );
+    let now = fs.lookup(ROOT_INO, "d").await.unwrap();
+    assert_eq!((now.ino, now.size), (ino, 8));
+    assert_eq!(read_through(&fs, ino).await, b"old+tail");
+}
+
+/// The same late handling with a stale answer: an outside overwrite of `c` is handled late; the
+/// store's answer about `c` (that overwrite) arrives after our own rename `y` -> `c` replaced
+/// it. Applied by name, it made the renamed file show the replaced object (size and bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_answer_about_a_name_is_not_applied_to_the_file_renamed_onto_it() {
+    let (_dir, c, fs, bucket) = counted_local().await;
+    let fs = Arc::new(fs);
+    create_file(&fs, ROOT_INO, "c", b"c, written here").await;
+    let y = create_file(&fs, ROOT_INO, "y", b"y, renamed onto c").await;
+    let mut rx = c.inner.subscribe();
+    c.inner
+        .put_object(
+            &bucket,
+            "c",
+            ozfs::body_from_bytes(b"outside".to_vec()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let ev = rx.recv().await.unwrap();
+    assert_eq!(ev.key, "c");
+    let (reached, go) = c.gate_head("c", false);
+    let feed = tokio::spawn({
+        let fs = fs.clone();
+        async move { fs.on_change(&ev).await }
+    });
+    reached.notified().await;
+    fs.rename(ROOT_INO, "y", ROOT_INO, "c", false).await.unwrap();
+    go.notify_one();
+    feed.await.unwrap();
+    let now = fs.lookup(ROOT_INO, "c").await.unwrap();
+    assert_eq!((now.ino, now.size), (y, 17));
+    assert_eq!(read_through(&fs, y).await, b"y, renamed onto c");
+    assert_eq!(whole(c.as_ref(), &bucket, "c").await, b"y, renamed onto c");
+}
+
+/// The same with a listing: a page fetched before our own rename `y` -> `c` hands `c` out after
+/// it. That entry describes the file the rename replaced; applied to the inode now named `c`,
+/// it told the kernel the replaced file's size (readdirplus attributes set the kernel's).
+#[tokio::test]
+async fn a_listing_from_before_a_rename_does_not_describe_the_file_renamed_onto_the_name() {
+    let s = setup().await;
+    s.write_file(ROOT_INO, "c", b"replaced").await;
+    let y = s.write_file(ROOT_INO, "y", b"renamed onto c, longer").await;
+    let fh = s.fs.opendir(ROOT_INO).unwrap();
+    // The page (c, y) is fetched; the buffer is full before `c` is handed out.
+    let first = readdir_until(&s, ROOT_INO, fh, 0, |n| n != "." && n != "..").await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    s.fs.rename(ROOT_INO, "y", ROOT_INO, "c", false).await.unwrap();
+    let mut handed = Vec::new();
+    s.fs.readdir(ROOT_INO, fh, 2, true, &mut |e| {
+        handed.push((e.name.to_string(), e.attr.ino, e.attr.size));
+        false
+    })
+    .await
+    .unwrap();
+    s.fs.releasedir(ROOT_INO, fh).unwrap();
+    let c = handed.iter().find(|e| e.0 == "c").expect("c listed");
+    assert_eq!((c.1, c.2), (y, 22), "{handed:?}");
+    assert_eq!(s.fs.getattr(y).await.unwrap().size, 22);
+    assert_eq!(s.read_all(y).await, b"renamed onto c, longer");
 }
