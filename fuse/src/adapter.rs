@@ -394,8 +394,10 @@ impl Filesystem for Adapter {
             write: !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY),
             truncate: flags.0 & libc::O_TRUNC != 0,
         };
-        // A writer is counted before its open, so that no reader gets passthrough meanwhile.
-        if mode.write && !self.reserve_writer(ino.0) {
+        // Without passthrough there is nothing to keep track of: no handle takes the mutex.
+        // With it, a writer is counted before its open, so that no reader gets passthrough
+        // meanwhile.
+        if self.passthrough && mode.write && !self.reserve_writer(ino.0) {
             log::debug!(
                 "open ino={} for writing: open read-only through passthrough (EBUSY)",
                 ino.0
@@ -406,7 +408,7 @@ impl Filesystem for Adapter {
         let o = match self.op("open", self.fs.open_by(ino.0, mode, pid, tgid_of(pid))) {
             Ok(o) => o,
             Err(e) => {
-                if mode.write {
+                if self.passthrough && mode.write {
                     self.modes().cancel_writer(ino.0);
                 }
                 return reply.error(errno("open", &e));
@@ -418,12 +420,15 @@ impl Filesystem for Adapter {
             FopenFlags::empty()
         };
         let fh = FileHandle(o.fh);
+        if !self.passthrough {
+            return reply.opened(fh, f);
+        }
         let mut modes = self.modes();
         if mode.write {
             modes.bind_writer(ino.0, o.fh);
             return reply.opened(fh, f);
         }
-        let file = o.backing.filter(|_| self.passthrough);
+        let file = o.backing;
         let r = &reply;
         let d = modes.open_reader(ino.0, o.fh, file.as_ref().map(|file| move || r.open_backing(file)));
         if let Some(e) = &d.failed {
@@ -494,7 +499,7 @@ impl Filesystem for Adapter {
         reply: ReplyEmpty,
     ) {
         // the last passthrough handle of the inode closes its backing id (after the reply)
-        let backing = self.modes().release(fh.0);
+        let backing = self.passthrough.then(|| self.modes().release(fh.0)).flatten();
         if backing.is_some() {
             self.released.notify_all();
         }
@@ -670,11 +675,12 @@ impl Filesystem for Adapter {
                 .create_by(parent.0, name, mode & !umask, req.uid(), req.gid(), pid, tgid_of(pid)),
         ) {
             Ok((a, o)) => {
-                let mut modes = self.modes();
-                if modes.reserve_writer(a.ino).is_ok() {
-                    modes.bind_writer(a.ino, o.fh);
+                if self.passthrough {
+                    let mut modes = self.modes();
+                    if modes.reserve_writer(a.ino).is_ok() {
+                        modes.bind_writer(a.ino, o.fh);
+                    }
                 }
-                drop(modes);
                 reply.created(
                     &self.entry_ttl,
                     &to_file_attr(&a),

@@ -161,8 +161,8 @@ impl LocalStore {
             );
         }
         let next = stored_next.max(max_ref + 1).max(rec.max_id + 1).max(1);
-        // The walk's sets are freed in the heap: give that memory back (a store of 140,000 small
-        // objects held ~10 MiB more from then on). Its pages stay in the database's cache, which
+        // The walk's sets are freed in the heap: give that memory back. Its pages stay in the
+        // database's cache (measured: 45 MiB resident after opening a 140,000-object store), which
         // is bounded and would fill with metadata anyway. (Reopening the database to empty it
         // writes its allocator state at close: on a full disk that took the room a delete
         // needed, `core_nospace`.)
