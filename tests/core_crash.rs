@@ -1,8 +1,8 @@
 //! Crash test of the embedded store. The test re-executes its own binary as a child (selected by
 //! `OZFS_CRASH_CHILD=<dir>`) that opens a `LocalStore` and writes objects of various sizes
-//! (some multi-MiB) and multipart uploads in a loop, printing `TRY key md5` before and
-//! `ACK key md5` after each acknowledged write. The parent kills it with SIGKILL at random
-//! moments, reopens the store (which runs recovery) and checks that every acknowledged object
+//! (some multi-MiB), multipart uploads and deletes in a loop, printing `TRY key md5` before
+//! and `ACK key md5` after each acknowledged write (`-` for a delete). The parent kills it with
+//! SIGKILL at random moments, reopens the store (which runs recovery) and checks that every acknowledged object
 //! reads back whole, that no partial object is visible, and that no orphaned data or temporary
 //! file survives recovery.
 
@@ -78,6 +78,11 @@ async fn child(dir: &Path) {
                 .await
                 .unwrap();
             say(format!("ACK {key} {sum}"));
+        } else if rng.gen_bool(0.2) {
+            // A delete ("-" in the history): durable once acknowledged, like a put.
+            say(format!("TRY {key} -"));
+            s.delete_object(&bucket(), key, None).await.unwrap();
+            say(format!("ACK {key} -"));
         } else {
             let len = match key {
                 "big" => rng.gen_range(2_000_000..12_000_000),
@@ -140,7 +145,13 @@ async fn check(dir: &Path, hist: &HashMap<String, History>) -> usize {
                 checked += 1;
             }
             Err(Error::NoSuchKey(_)) => {
-                assert!(last_ack.is_none(), "{key}: acknowledged but missing after crash");
+                // Missing is right when nothing was acknowledged, or a delete was tried since
+                // the last acknowledged write.
+                let h = h.map(|h| &h.tries[..]).unwrap_or_default();
+                assert!(
+                    last_ack.is_none_or(|i| h[i..].iter().any(|(m, _)| m == "-")),
+                    "{key}: acknowledged but missing after crash"
+                );
             }
             Err(e) => panic!("{key}: {e}"),
         }
