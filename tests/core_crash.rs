@@ -2,9 +2,9 @@
 //! `OZFS_CRASH_CHILD=<dir>`) that opens a `LocalStore` and writes objects of various sizes
 //! (some multi-MiB), multipart uploads and deletes in a loop, printing `TRY key md5` before
 //! and `ACK key md5` after each acknowledged write (`-` for a delete). The parent kills it with
-//! SIGKILL at random moments, reopens the store (which runs recovery) and checks that every acknowledged object
-//! reads back whole, that no partial object is visible, and that no orphaned data or temporary
-//! file survives recovery.
+//! SIGKILL at random moments, reopens the store (which runs recovery) and checks that every
+//! acknowledged object reads back whole (and every acknowledged delete stays deleted), that no
+//! partial object is visible, and that no orphaned data or temporary file survives recovery.
 
 mod common;
 
