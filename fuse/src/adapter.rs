@@ -212,6 +212,7 @@ impl Filesystem for Adapter {
             self.passthrough =
                 config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok() && config.set_max_stack_depth(2).is_ok();
             if !self.passthrough {
+                self.fs.passthrough_refused();
                 log::warn!(
                     "--passthrough: this kernel does not offer FUSE passthrough; reads are served as without it"
                 );

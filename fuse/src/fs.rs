@@ -185,6 +185,9 @@ pub struct Fs {
     /// What a HEAD answered for an object version a listing showed, by key: reused while the
     /// listing shows the same ETag, size and Last-Modified (see `dir.rs`).
     head_cache: Mutex<std::collections::HashMap<String, ObjectInfo>>,
+    /// `--passthrough` was asked for but the kernel did not agree to it at `init`: opens need no
+    /// backing file ([`Fs::passthrough_refused`]).
+    no_passthrough: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Fs {
@@ -290,8 +293,21 @@ impl Fs {
             real_bucket: OnceLock::new(),
             head_pool: Arc::new(tokio::sync::Semaphore::new(cfg.readdir_heads.max(1))),
             head_cache: Mutex::new(std::collections::HashMap::new()),
+            no_passthrough: std::sync::atomic::AtomicBool::new(false),
             cfg,
         })
+    }
+
+    /// The kernel did not agree to passthrough (`init`): read-only opens stop opening the
+    /// version's data file for it.
+    pub fn passthrough_refused(&self) {
+        self.no_passthrough.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether read-only opens hand the kernel a backing file ([`FsConfig::passthrough`], agreed
+    /// by the kernel).
+    fn passthrough(&self) -> bool {
+        self.cfg.passthrough && !self.no_passthrough.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &FsConfig {

@@ -74,7 +74,7 @@ impl Fs {
             (Some(now), keep)
         };
         let backing = match &info {
-            Some(i) if self.cfg.passthrough && i.size > 0 => self.store.version_file(&self.bucket, i).await?,
+            Some(i) if self.passthrough() && i.size > 0 => self.store.version_file(&self.bucket, i).await?,
             _ => None,
         };
         let fh = self.handles.insert(Handle::File(Arc::new(FileHandle {

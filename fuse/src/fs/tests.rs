@@ -1260,3 +1260,43 @@ async fn a_listing_from_before_a_rename_does_not_describe_the_file_renamed_onto_
     assert_eq!(s.fs.getattr(y).await.unwrap().size, 22);
     assert_eq!(s.read_all(y).await, b"renamed onto c, longer");
 }
+
+/// With `--passthrough`, a read-only open of a one-file object on the embedded store carries the
+/// version's data file for the kernel; once the kernel refused passthrough at `init`, opens no
+/// longer open it (and read as before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_carry_a_backing_file_only_while_passthrough_is_agreed() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = ozfs::LocalStore::open(dir.path(), "s3v").unwrap();
+    let bucket = BucketPath::new("s3v", B);
+    local.create_bucket(&bucket, "me").await.unwrap();
+    let body = vec![7u8; ozfs::store::local::INLINE_MAX + 1];
+    ozfs::Objects::put_object(
+        &local,
+        &bucket,
+        "f",
+        ozfs::body_from_bytes(body.clone()),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let cfg = FsConfig {
+        passthrough: true,
+        staging_dir: Some(dir.path().join("staging")),
+        ..FsConfig::default()
+    };
+    let fs = Fs::new(Arc::new(local), bucket, "", cfg).unwrap();
+    fs.check_bucket().await.unwrap();
+    let ino = fs.lookup(ROOT_INO, "f").await.unwrap().ino;
+    let o = fs.open(ino, OpenMode::default(), 1).await.unwrap();
+    assert!(
+        o.backing.is_some(),
+        "passthrough asked for and not refused: a backing file"
+    );
+    fs.release(ino, o.fh).await.unwrap();
+    fs.passthrough_refused();
+    let o = fs.open(ino, OpenMode::default(), 1).await.unwrap();
+    assert!(o.backing.is_none(), "refused by the kernel: no backing file opened");
+    fs.release(ino, o.fh).await.unwrap();
+    assert_eq!(read_through(&fs, ino).await, body);
+}
