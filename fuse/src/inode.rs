@@ -86,6 +86,13 @@ pub struct Inode {
 }
 
 impl Inode {
+    /// Whether the store's answer about `key`, asked at `asof`, may still be applied to this
+    /// inode: it still has that key (no rename of ours moved it since), is not being written
+    /// here, and nothing refreshed it since the question was asked.
+    pub fn answer_applies(&self, key: &str, asof: Instant) -> bool {
+        self.key == key && self.staged.is_none() && self.refreshed <= asof
+    }
+
     pub fn attr(&self) -> Attr {
         Attr {
             ino: self.ino,

@@ -58,8 +58,7 @@ impl Fs {
             let f = self.fresh_object(now.clone());
             let mut t = self.table();
             if let Some(i) = t.get_mut(ino) {
-                // Not when renamed while the HEAD was out: the answer is about the old name.
-                if i.staged.is_none() && i.refreshed <= asof && i.key == key {
+                if i.answer_applies(&key, asof) {
                     i.size = f.size;
                     i.mtime = f.mtime;
                     i.info = Some(now.clone());

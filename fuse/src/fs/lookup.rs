@@ -253,9 +253,7 @@ impl Fs {
                     let f = self.fresh_object(info);
                     let mut t = self.table();
                     if let Some(i) = t.get_mut(ino) {
-                        // Not when renamed while the HEAD was out: the answer is about the
-                        // old name.
-                        if i.kind == f.kind && i.key == key && i.staged.is_none() && i.refreshed <= asof {
+                        if i.kind == f.kind && i.answer_applies(&key, asof) {
                             i.size = f.size;
                             i.mtime = f.mtime;
                             i.ctime = f.mtime;
@@ -270,12 +268,10 @@ impl Fs {
                 }
                 None => {
                     let mut t = self.table();
-                    // Unless something (our own commit) refreshed it while the HEAD was out,
-                    // or our own rename moved it (the old name is gone, not the file).
-                    if let Some(i) = t
-                        .get(ino)
-                        .filter(|i| i.refreshed > asof || i.staged.is_some() || i.key != key)
-                    {
+                    // Not gone if the answer no longer applies: our own commit refreshed it
+                    // while the HEAD was out, or our own rename moved it (the old name is
+                    // gone, not the file).
+                    if let Some(i) = t.get(ino).filter(|i| !i.answer_applies(&key, asof)) {
                         return Ok(i.attr());
                     }
                     t.detach(ino);

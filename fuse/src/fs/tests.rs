@@ -1149,6 +1149,21 @@ async fn write_at(fs: &Fs, ino: u64, offset: u64, data: &[u8]) {
     fs.release(ino, o.fh).await.unwrap();
 }
 
+/// Handle change `ev` (its key `ev.key`) while our own rename `from` -> `to` (in the root) runs
+/// in the middle: the store's answer is held at the HEAD of `ev.key` (`before` the store reads it,
+/// or after) until the rename is done.
+async fn change_handled_around_rename(fs: &Arc<Fs>, c: &Counting, ev: ChangeEvent, before: bool, from: &str, to: &str) {
+    let (reached, go) = c.gate_head(&ev.key, before);
+    let feed = tokio::spawn({
+        let fs = fs.clone();
+        async move { fs.on_change(&ev).await }
+    });
+    reached.notified().await;
+    fs.rename(ROOT_INO, from, ROOT_INO, to, false).await.unwrap();
+    go.notify_one();
+    feed.await.unwrap();
+}
+
 /// Everything a new read-only handle on `ino` reads.
 async fn read_through(fs: &Fs, ino: u64) -> Vec<u8> {
     let o = fs.open(ino, OpenMode::default(), 1).await.unwrap();
@@ -1178,15 +1193,7 @@ async fn a_late_event_about_a_renamed_file_leaves_it_attached() {
     let mut rx = c.inner.subscribe();
     let ino = create_file(&fs, ROOT_INO, "c", b"old").await;
     let ev = rx.recv().await.unwrap();
-    let (reached, go) = c.gate_head("c", true);
-    let feed = tokio::spawn({
-        let fs = fs.clone();
-        async move { fs.on_change(&ev).await }
-    });
-    reached.notified().await;
-    fs.rename(ROOT_INO, "c", ROOT_INO, "d", false).await.unwrap();
-    go.notify_one();
-    feed.await.unwrap();
+    change_handled_around_rename(&fs, &c, ev, true, "c", "d").await;
     write_at(&fs, ino, 3, b"+tail").await;
     assert_eq!(
         whole(c.as_ref(), &bucket, "d").await,
@@ -1219,15 +1226,7 @@ async fn a_stale_answer_about_a_name_is_not_applied_to_the_file_renamed_onto_it(
         .unwrap();
     let ev = rx.recv().await.unwrap();
     assert_eq!(ev.key, "c");
-    let (reached, go) = c.gate_head("c", false);
-    let feed = tokio::spawn({
-        let fs = fs.clone();
-        async move { fs.on_change(&ev).await }
-    });
-    reached.notified().await;
-    fs.rename(ROOT_INO, "y", ROOT_INO, "c", false).await.unwrap();
-    go.notify_one();
-    feed.await.unwrap();
+    change_handled_around_rename(&fs, &c, ev, false, "y", "c").await;
     let now = fs.lookup(ROOT_INO, "c").await.unwrap();
     assert_eq!((now.ino, now.size), (y, 17));
     assert_eq!(read_through(&fs, y).await, b"y, renamed onto c");
