@@ -23,6 +23,10 @@
 //!   recently used page first. So one large GET, or a working set larger than the cache read in
 //!   turn, churns only probation and leaves the pages read more than once in place.
 //!   A page larger than the whole budget is returned but not kept.
+//! - Write-allocate ([`fill`]): a PUT through a [`CachingStore`] of an object of one page up to
+//!   a quarter of the budget puts its pages into probation as the embedded store writes them
+//!   (no read back), marked as read by no pass yet, so the first GETs after an upload are hits
+//!   without promoting what is read once.
 //! - Idle release: [`PageCache::release_idle`] drops the pages untouched for a given time, and
 //!   [`PageCache::spawn_idle_release`] runs it periodically (`--cache-idle-release`), then asks
 //!   the allocator to hand freed memory back to the OS ([`trim_heap`]), so an idle server does
@@ -51,6 +55,7 @@
 
 pub mod buffers;
 pub mod caching_store;
+pub mod fill;
 pub mod page;
 pub mod readahead;
 
@@ -139,6 +144,9 @@ pub struct CacheStats {
     pub direct_reads: u64,
     /// Bytes those direct reads read.
     pub direct_bytes: u64,
+    /// Pages cached as a PUT wrote them, before any reader asked for them (write-allocate,
+    /// [`fill`]).
+    pub filled: u64,
     /// Pages dropped to stay within the budget.
     pub evictions: u64,
     /// Pages dropped by the idle sweep.
@@ -358,6 +366,8 @@ pub struct PageCache {
     /// Bytes evicted since the last trim ([`TRIM_AFTER_EVICTED`]).
     evicted_since_trim: AtomicU64,
     trims: AtomicU64,
+    /// Pages cached by writes ([`fill`]).
+    filled: AtomicU64,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -427,6 +437,7 @@ impl PageCache {
             invalidated: AtomicU64::new(0),
             evicted_since_trim: AtomicU64::new(0),
             trims: AtomicU64::new(0),
+            filled: AtomicU64::new(0),
         }
     }
 
@@ -455,6 +466,7 @@ impl PageCache {
             prefetches: self.prefetches.load(Ordering::Relaxed),
             direct_reads: self.direct_reads.load(Ordering::Relaxed),
             direct_bytes: self.direct_bytes.load(Ordering::Relaxed),
+            filled: self.filled.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
             invalidated: self.invalidated.load(Ordering::Relaxed),
@@ -662,8 +674,10 @@ impl PageCache {
             return Lookup::Hit(e.data.clone());
         }
         let promote = match st.probation.get_mut(&key) {
-            Some(e) if e.run == run => {
+            // the same pass again, or the first reader of a page loaded after a write
+            Some(e) if e.run == run || e.run == fill::WRITTEN => {
                 e.used = now;
+                e.run = run;
                 return Lookup::Hit(e.data.clone());
             }
             Some(_) => true,

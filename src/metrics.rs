@@ -78,6 +78,7 @@ impl Collector for CacheCollector {
         let (mut hits, mut misses, mut evictions, mut released, mut loads, mut bytes, mut budget) =
             (0, 0, 0, 0, 0, 0, 0);
         let (mut prefetches, mut direct_reads, mut direct_bytes, mut invalidated, mut protected) = (0, 0, 0, 0, 0);
+        let mut filled = 0;
         {
             let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
             caches.retain(|w| w.strong_count() > 0);
@@ -91,6 +92,7 @@ impl Collector for CacheCollector {
                 protected += s.protected_bytes;
                 loads += s.loads;
                 prefetches += s.prefetches;
+                filled += s.filled;
                 direct_reads += s.direct_reads;
                 direct_bytes += s.direct_bytes;
                 bytes += s.bytes;
@@ -128,6 +130,11 @@ impl Collector for CacheCollector {
                 "ozfs_cache_prefetches",
                 "Page loads started by readahead (the rest of the loads are demand loads)",
                 prefetches,
+            ),
+            (
+                "ozfs_cache_filled",
+                "Pages loaded right after a PUT, before any read (write-allocate)",
+                filled,
             ),
             (
                 "ozfs_cache_direct_reads",

@@ -161,6 +161,22 @@ pub struct PutOptions {
     /// Who writes the key (the request's access key): recorded as the key's owner. `None`
     /// records the bucket's owner (the FUSE mount, which has no access key).
     pub owner: Option<String>,
+    /// Where a store that writes the body to a data file hands its pages as it writes them
+    /// (write-allocate: [`crate::cache::fill`]); other stores ignore it.
+    pub pages: Option<Arc<dyn PageSink>>,
+}
+
+/// Receives a put's body in whole pages as a store writes it to its data file, so the bytes can
+/// be cached without reading them back. The store calls [`PageSink::page`] for each
+/// [`PageSink::page_size`] slice of the body in order (the last one may be shorter), under the
+/// version the put will commit, before it commits; a put that fails may have handed pages of a
+/// version that never becomes current (the sink's owner drops them). A store that does not
+/// write data files (the remote one) never calls it.
+pub trait PageSink: Send + Sync + std::fmt::Debug {
+    /// Bytes per page (every page but the last).
+    fn page_size(&self) -> usize;
+    /// Page `index` of the body of `version`.
+    fn page(&self, version: u64, index: u64, bytes: Bytes);
 }
 
 /// A byte range as a client asked for it, resolved against the object size by

@@ -1584,3 +1584,150 @@ async fn a_rename_keeps_the_pages_and_an_overwrite_of_the_target_drops_them() {
     put(&store, "b", &pattern(1 << 20, 11)).await;
     assert_eq!(cached_pages(&store, v, 3), 0);
 }
+
+// ---------------------------------------------------------------- write-allocate
+
+/// With write-allocate on, a PUT of an object between a page and a quarter of the budget leaves
+/// its pages cached as the store wrote them (nothing read back); the first GET is all hits and
+/// leaves the pages in probation (read once), the second pass promotes them.
+#[tokio::test]
+async fn a_put_caches_its_pages_and_the_first_get_reads_them_without_promoting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_local, store) = local_with_cache(dir.path(), 16 << 20).await;
+    let store = store.with_write_fill(true);
+    let data = pattern((3 << 20) + 100, 21);
+    let v = put(&store, "k", &data).await.version;
+    let s = stats(&store);
+    assert_eq!(
+        (s.filled, s.pages, s.bytes, s.loads),
+        (4, 4, data.len() as u64, 0),
+        "{s:?}"
+    );
+    assert_eq!(get(&store, "k", None).await.unwrap(), data);
+    let s = stats(&store);
+    assert_eq!(
+        (s.loads, s.hits, s.misses),
+        (0, 4, 0),
+        "the first GET is all hits: {s:?}"
+    );
+    assert!(
+        (0..4).all(|i| !store.cache().is_protected(v, i)),
+        "read once: still probation"
+    );
+    assert_eq!(get(&store, "k", None).await.unwrap(), data);
+    assert!(
+        (0..4).all(|i| store.cache().is_protected(v, i)),
+        "a second pass promotes"
+    );
+    assert!(store.cache().index_consistent());
+}
+
+/// Objects smaller than a page or larger than a quarter of the budget (declared, or found out
+/// while the body streams) are not cached on write, nor is anything when write-allocate is
+/// off; a put that fails leaves nothing cached.
+#[tokio::test]
+async fn a_put_caches_nothing_outside_the_policy_or_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_local, store) = local_with_cache(dir.path(), 16 << 20).await;
+    let store = store.with_write_fill(true);
+    assert!(!store.cache().fills_on_write((1 << 20) - 1));
+    assert!(store.cache().fills_on_write(1 << 20));
+    assert!(store.cache().fills_on_write(4 << 20));
+    assert!(!store.cache().fills_on_write((4 << 20) + 1));
+    put(&store, "small", &pattern(100 << 10, 1)).await;
+    // no declared length: found out at the fifth page
+    put(&store, "large", &pattern((4 << 20) + 1, 2)).await;
+    let declared = pattern(5 << 20, 3);
+    let opts = PutOptions {
+        expected_len: Some(declared.len() as u64),
+        ..Default::default()
+    };
+    store
+        .put_object(&bucket(), "declared", body_from_bytes(declared), opts)
+        .await
+        .unwrap();
+    let before = stats(&store);
+    assert_eq!((before.pages, before.bytes), (0, 0), "{before:?}");
+    // a wrong Content-MD5 fails the put after the whole body was written
+    let opts = PutOptions {
+        content_md5: Some([0; 16]),
+        ..Default::default()
+    };
+    let r = store
+        .put_object(&bucket(), "bad", body_from_bytes(pattern(2 << 20, 4)), opts)
+        .await;
+    assert!(matches!(r, Err(Error::BadDigest)), "{r:?}");
+    let s = stats(&store);
+    assert_eq!(
+        (s.filled - before.filled, s.pages, s.bytes),
+        (2, 0, 0),
+        "handed, then dropped: {s:?}"
+    );
+    let (_local2, plain) = local_with_cache(dir.path().join("b").as_path(), 16 << 20).await;
+    put(&plain, "k", &pattern(2 << 20, 3)).await;
+    let s = stats(&plain);
+    assert_eq!((s.filled, s.pages), (0, 0), "{s:?}");
+}
+
+/// An overwrite: the replaced version's written pages are dropped with it, and only the current
+/// version stays cached.
+#[tokio::test]
+async fn an_overwrite_drops_the_pages_its_put_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_local, store) = local_with_cache(dir.path(), 16 << 20).await;
+    let store = store.with_write_fill(true);
+    let v1 = put(&store, "k", &pattern(4 << 20, 5)).await.version;
+    assert_eq!(cached_pages(&store, v1, 4), 4);
+    let new = pattern(3 << 20, 6);
+    let v2 = put(&store, "k", &new).await.version;
+    assert_eq!((cached_pages(&store, v1, 4), cached_pages(&store, v2, 3)), (0, 3));
+    assert_eq!(get(&store, "k", None).await.unwrap(), new);
+    assert_eq!(stats(&store).loads, 0);
+    assert!(store.cache().index_consistent());
+}
+
+/// The embedded store's side of the contract: the body goes to the sink in whole pages, in
+/// order, under the version the put commits, whatever the chunk sizes of the body (chunks
+/// across page boundaries, write-back windows in the middle of a page); the file holds the same
+/// bytes.
+#[tokio::test]
+async fn the_embedded_store_hands_the_body_page_by_page_as_it_writes_it() {
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<(u64, u64, Bytes)>>);
+    impl ozfs::store::PageSink for Recorder {
+        fn page_size(&self) -> usize {
+            1 << 20
+        }
+        fn page(&self, version: u64, index: u64, bytes: Bytes) {
+            self.0.lock().unwrap().push((version, index, bytes));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(ozfs::LocalStore::open(dir.path(), "s3v").unwrap());
+    local.create_bucket(&bucket(), "tester").await.unwrap();
+    let data = pattern((17 << 20) + 123, 7);
+    let chunks: Vec<Result<Bytes>> = data.chunks(100_003).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let rec = Arc::new(Recorder::default());
+    let opts = PutOptions {
+        pages: Some(rec.clone() as Arc<dyn ozfs::store::PageSink>),
+        ..Default::default()
+    };
+    let info = local
+        .put_object(&bucket(), "k", Box::pin(futures_util::stream::iter(chunks)), opts)
+        .await
+        .unwrap();
+    let pages = std::mem::take(&mut *rec.0.lock().unwrap());
+    assert_eq!(pages.len(), 18);
+    let mut joined = Vec::new();
+    for (i, (v, index, bytes)) in pages.iter().enumerate() {
+        assert_eq!((*v, *index), (info.version, i as u64));
+        assert_eq!(bytes.len(), if i < 17 { 1 << 20 } else { 123 });
+        joined.extend_from_slice(bytes);
+    }
+    assert!(joined == data, "the pages are the body");
+    let r = local.get_object(&bucket(), "k", GetOptions::default()).await.unwrap();
+    assert!(
+        collect_body(r.body, 1 << 30).await.unwrap() == data,
+        "the file is the body"
+    );
+}

@@ -71,6 +71,8 @@ pub fn remote_config(endpoint: &str, volume: &str, opts: &RemoteOptions) -> ozfs
 /// `inner` behind the page cache of `settings.cache_size` bytes, following the store's change
 /// feed to drop replaced versions' pages early; the cache is returned too (for its metrics). Pages not read for `idle_release` are released by a background sweep on the
 /// current tokio runtime (`--cache-idle-release`; zero turns it off).
+/// Uploads through it are cached as the embedded store writes them (write-allocate; a remote
+/// store hands no pages).
 pub fn with_cache(
     inner: Arc<dyn ObjectStore>,
     settings: &Settings,
@@ -78,7 +80,7 @@ pub fn with_cache(
 ) -> (Arc<dyn ObjectStore>, Arc<PageCache>) {
     let cache = Arc::new(PageCache::new(settings.cache_size, ozfs::cache::DEFAULT_PAGE_SIZE));
     cache.spawn_idle_release(idle_release);
-    let store = CachingStore::new(inner, cache.clone());
+    let store = CachingStore::new(inner, cache.clone()).with_write_fill(true);
     // Drop the pages of versions replaced by what does not go through the decorator's own key
     // calls (a completed multipart upload).
     store.watch_changes();

@@ -12,6 +12,8 @@
 //!   times, when it changed between the head and the pin or that load), so a GET answers old or
 //!   new, or a clean error. A store without pins (the remote one) keeps the old failure mode: a
 //!   page load of a replaced version fails with [`Error::ObjectChanged`] and the body ends there.
+//! - `put_object` can also load the new object's pages (write-allocate,
+//!   [`CachingStore::with_write_fill`]).
 //! - `read_version` (what the FUSE mount calls per `read` with the info it got at open) is
 //!   served from pages the same way.
 //!
@@ -30,6 +32,7 @@
 //! A reader that pinned a dropped version (a GET body, a FUSE handle) still reads it: its reads
 //! go directly to `inner.read_version`, which the pin keeps working.
 
+use super::fill::WriteFill;
 use super::page::PageSource;
 use super::PageCache;
 use crate::error::{Error, Result};
@@ -54,11 +57,23 @@ const GET_RETRIES: u32 = 3;
 pub struct CachingStore {
     inner: Arc<dyn ObjectStore>,
     cache: Arc<PageCache>,
+    write_fill: bool,
 }
 
 impl CachingStore {
     pub fn new(inner: Arc<dyn ObjectStore>, cache: Arc<PageCache>) -> Self {
-        CachingStore { inner, cache }
+        CachingStore {
+            inner,
+            cache,
+            write_fill: false,
+        }
+    }
+
+    /// With `on`, `put_object` caches the new object's pages as the inner store writes them
+    /// (write-allocate, [`super::fill`]; only a store that writes data files hands them over).
+    pub fn with_write_fill(mut self, on: bool) -> Self {
+        self.write_fill = on;
+        self
     }
 
     /// The page cache (for stats and for sharing with another decorator).
@@ -212,10 +227,28 @@ impl Objects for CachingStore {
         bucket: &BucketPath,
         key: &str,
         body: ByteStream,
-        opts: PutOptions,
+        mut opts: PutOptions,
     ) -> Result<ObjectInfo> {
-        let info = self.inner.put_object(bucket, key, body, opts).await?;
+        let fill = match (self.write_fill, &opts.pages) {
+            (true, None) => WriteFill::new(&self.cache, opts.expected_len),
+            _ => None,
+        };
+        if let Some(f) = &fill {
+            opts.pages = Some(Arc::clone(f) as Arc<dyn crate::store::PageSink>);
+        }
+        let info = match self.inner.put_object(bucket, key, body, opts).await {
+            Ok(info) => info,
+            Err(e) => {
+                if let Some(f) = fill {
+                    f.failed();
+                }
+                return Err(e);
+            }
+        };
         self.cache.retire_key(bucket, key, &[info.version], true);
+        if let Some(f) = fill {
+            f.committed(bucket, key, info.version);
+        }
         Ok(info)
     }
     // The new object is a new version: the cache, keyed by version, cannot serve the old bytes

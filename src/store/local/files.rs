@@ -18,7 +18,7 @@
 use super::codec::Segment;
 use crate::error::{Error, Result};
 use crate::namespace::rules::{BodyDigest, Digests};
-use crate::store::ByteStream;
+use crate::store::{ByteStream, PageSink};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -252,23 +252,126 @@ fn hash_loop(mut rx: tokio::sync::mpsc::Receiver<Msg>, mut digest: BodyDigest) -
     }
 }
 
+/// Where [`write_loop`] puts a body's bytes on their way to the file.
+enum Out {
+    /// A plain 1 MiB write buffer.
+    Buffered(BufWriter<File>),
+    /// Page buffers of a [`PageSink`]: each is written to the file, then handed to the sink.
+    Paged(File, Pages),
+}
+
+/// The page being filled for a [`PageSink`].
+struct Pages {
+    sink: Arc<dyn PageSink>,
+    version: u64,
+    size: usize,
+    index: u64,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written to the file (by a flush before the page was full).
+    flushed: usize,
+}
+
+impl Pages {
+    fn new(sink: Arc<dyn PageSink>, version: u64) -> Pages {
+        let size = sink.page_size().max(1);
+        Pages {
+            sink,
+            version,
+            size,
+            index: 0,
+            buf: crate::cache::buffers::take(size),
+            flushed: 0,
+        }
+    }
+
+    /// Write what `buf` holds beyond `flushed` to `file`.
+    fn flush(&mut self, file: &mut File) -> std::io::Result<()> {
+        file.write_all(&self.buf[self.flushed..])?;
+        self.flushed = self.buf.len();
+        Ok(())
+    }
+
+    /// Write the rest of the current page, hand it to the sink and start the next.
+    fn emit(&mut self, file: &mut File) -> std::io::Result<()> {
+        self.flush(file)?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let page = std::mem::replace(&mut self.buf, crate::cache::buffers::take(self.size));
+        self.flushed = 0;
+        self.sink.page(self.version, self.index, Bytes::from(page));
+        self.index += 1;
+        Ok(())
+    }
+}
+
+impl Out {
+    fn write(&mut self, mut c: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Buffered(w) => w.write_all(c),
+            Out::Paged(file, p) => {
+                while !c.is_empty() {
+                    let n = (p.size - p.buf.len()).min(c.len());
+                    p.buf.extend_from_slice(&c[..n]);
+                    c = &c[n..];
+                    if p.buf.len() == p.size {
+                        p.emit(file)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Buffered(w) => w.flush(),
+            Out::Paged(file, p) => p.flush(file),
+        }
+    }
+    fn file(&self) -> &File {
+        match self {
+            Out::Buffered(w) => w.get_ref(),
+            Out::Paged(file, _) => file,
+        }
+    }
+    /// Write everything still held (the last, partial page goes to the sink) and return the file.
+    fn finish(self) -> Result<File> {
+        match self {
+            Out::Buffered(w) => w.into_inner().map_err(|e| Error::from(e.into_error())),
+            Out::Paged(mut file, mut p) => {
+                p.emit(&mut file)?;
+                Ok(file)
+            }
+        }
+    }
+}
+
 /// Write the chunks of a body into `tmp` with streaming write-back; returns the file, not yet
-/// fsynced. Removes `tmp` when the body is aborted.
-fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>, gate: &Gate) -> Result<File> {
-    let mut run = || -> Result<File> {
+/// fsynced. Removes `tmp` when the body is aborted. With `pages`, the bytes go to the file
+/// through page buffers that are then handed to the sink (no second copy).
+fn write_loop(
+    tmp: &Path,
+    mut rx: tokio::sync::mpsc::Receiver<Msg>,
+    gate: &Gate,
+    pages: Option<(Arc<dyn PageSink>, u64)>,
+) -> Result<File> {
+    let run = || -> Result<File> {
         let file = gate.run(|| Ok(fs::OpenOptions::new().write(true).create_new(true).open(tmp)?))?;
-        let mut w = BufWriter::with_capacity(CHUNK, file);
+        let mut w = match pages {
+            Some((sink, version)) => Out::Paged(file, Pages::new(sink, version)),
+            None => Out::Buffered(BufWriter::with_capacity(CHUNK, file)),
+        };
         let mut written = 0u64; // bytes handed to the writer
         let mut submitted = 0u64; // write-back started up to here
         let mut dropped = 0u64; // written back and dropped from the cache up to here
         loop {
             match rx.blocking_recv() {
                 Some(Msg::Chunk(c)) => {
-                    w.write_all(&c)?;
+                    w.write(&c)?;
                     written += c.len() as u64;
                     if written - submitted >= WRITEBACK_WINDOW {
                         w.flush()?;
-                        let f = w.get_ref();
+                        let f = w.file();
                         crate::store::writeback::start(f, submitted, written - submitted);
                         if submitted > dropped {
                             wait_writeback(f, dropped, submitted - dropped);
@@ -282,7 +385,7 @@ fn write_loop(tmp: &Path, mut rx: tokio::sync::mpsc::Receiver<Msg>, gate: &Gate)
                 None => return Err(Error::InvalidArgument("body aborted".into())),
             }
         }
-        w.into_inner().map_err(|e| Error::from(e.into_error()))
+        w.finish()
     };
     let r = run();
     if r.is_err() {
@@ -447,11 +550,18 @@ impl Files {
     /// kernel's cache, so the final fsync is short and the page cache is not filled twice.
     pub async fn write(&self, id: u64, body: ByteStream, digest: BodyDigest) -> Result<(Digests, FileGuard)> {
         let head = read_head(body, SMALL_BODY).await?;
-        self.write_head(id, head, digest).await
+        self.write_head(id, head, digest, None).await
     }
 
-    /// [`Files::write`] of a body whose head was already read by [`read_head`].
-    pub async fn write_head(&self, id: u64, head: Head, mut digest: BodyDigest) -> Result<(Digests, FileGuard)> {
+    /// [`Files::write`] of a body whose head was already read by [`read_head`]; with `pages`,
+    /// a body streamed to the file is also handed to that sink page by page, as version `id`.
+    pub async fn write_head(
+        &self,
+        id: u64,
+        head: Head,
+        mut digest: BodyDigest,
+        pages: Option<Arc<dyn PageSink>>,
+    ) -> Result<(Digests, FileGuard)> {
         let tmp = self.tmp_path(id);
         let dst = self.path(id);
         let Head {
@@ -498,7 +608,8 @@ impl Files {
         let (htx, hrx) = tokio::sync::mpsc::channel::<Msg>(8);
         let writer = {
             let (t, g) = (tmp.clone(), gate.clone());
-            tokio::task::spawn_blocking(move || write_loop(&t, wrx, &g))
+            let pages = pages.map(|sink| (sink, id));
+            tokio::task::spawn_blocking(move || write_loop(&t, wrx, &g, pages))
         };
         let hasher = tokio::task::spawn_blocking(move || hash_loop(hrx, digest));
         let mut body_err = None;

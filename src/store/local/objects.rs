@@ -202,7 +202,11 @@ impl Objects for LocalStore {
             })
             .await?
         } else {
-            let (d, guard) = self.inner.files.write_head(id, head, BodyDigest::new(&opts)).await?;
+            let (d, guard) = self
+                .inner
+                .files
+                .write_head(id, head, BodyDigest::new(&opts), opts.pages.clone())
+                .await?;
             let rec = ObjectRec::single(id, d, opts.owner.clone().unwrap_or_default(), opts.attrs, false);
             let cond = opts.condition;
             self.run(move |i| i.commit_object(&b, &k, rec, &cond, vec![guard], None))
