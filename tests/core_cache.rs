@@ -1731,3 +1731,35 @@ async fn the_embedded_store_hands_the_body_page_by_page_as_it_writes_it() {
         "the file is the body"
     );
 }
+
+/// A put given up half-way (its future dropped: a client that went away) leaves none of the
+/// pages its writer already handed to the cache.
+#[tokio::test]
+async fn a_put_dropped_half_way_leaves_no_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_local, store) = local_with_cache(dir.path(), 16 << 20).await;
+    let store = Arc::new(store.with_write_fill(true));
+    let head: Vec<Result<Bytes>> = pattern(2 << 20, 8)
+        .chunks(64 << 10)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    // two pages' worth, then a body that never ends
+    let body = futures_util::stream::iter(head).chain(futures_util::stream::pending());
+    let s2 = Arc::clone(&store);
+    let task = tokio::spawn(async move {
+        let opts = PutOptions {
+            expected_len: Some(3 << 20),
+            ..Default::default()
+        };
+        s2.put_object(&bucket(), "k", Box::pin(body), opts).await
+    });
+    wait_cache(&store, "two pages handed over", |s| s.filled == 2 && s.pages == 2).await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    wait_cache(&store, "the given-up put's pages dropped", |s| {
+        s.pages == 0 && s.bytes == 0
+    })
+    .await;
+    assert!(store.head_object(&bucket(), "k").await.is_err());
+    assert!(store.cache().index_consistent());
+}

@@ -32,7 +32,7 @@
 //! A reader that pinned a dropped version (a GET body, a FUSE handle) still reads it: its reads
 //! go directly to `inner.read_version`, which the pin keeps working.
 
-use super::fill::WriteFill;
+use super::fill::{FillGuard, WriteFill};
 use super::page::PageSource;
 use super::PageCache;
 use crate::error::{Error, Result};
@@ -229,26 +229,17 @@ impl Objects for CachingStore {
         body: ByteStream,
         mut opts: PutOptions,
     ) -> Result<ObjectInfo> {
-        let fill = match (self.write_fill, &opts.pages) {
+        // dropped without `committed` (an error, or this future dropped): the pages go
+        let fill = FillGuard::new(match (self.write_fill, &opts.pages) {
             (true, None) => WriteFill::new(&self.cache, opts.expected_len),
             _ => None,
-        };
-        if let Some(f) = &fill {
-            opts.pages = Some(Arc::clone(f) as Arc<dyn crate::store::PageSink>);
+        });
+        if let Some(sink) = fill.sink() {
+            opts.pages = Some(sink);
         }
-        let info = match self.inner.put_object(bucket, key, body, opts).await {
-            Ok(info) => info,
-            Err(e) => {
-                if let Some(f) = fill {
-                    f.failed();
-                }
-                return Err(e);
-            }
-        };
+        let info = self.inner.put_object(bucket, key, body, opts).await?;
         self.cache.retire_key(bucket, key, &[info.version], true);
-        if let Some(f) = fill {
-            f.committed(bucket, key, info.version);
-        }
+        fill.committed(bucket, key, info.version);
         Ok(info)
     }
     // The new object is a new version: the cache, keyed by version, cannot serve the old bytes

@@ -97,9 +97,14 @@ impl WriteFill {
         }
     }
 
-    /// The put failed: the pages of the version it did not commit are dropped.
+    /// The put failed or was given up: the pages of the version it did not commit are dropped,
+    /// and so are any the store's writer still hands over (it may outlive a dropped put).
     pub fn failed(&self) {
-        let version = self.lock().version;
+        let version = {
+            let mut st = self.lock();
+            st.stopped = true;
+            st.version
+        };
         if let Some(v) = version {
             self.cache.drop_pages(v);
         }
@@ -124,13 +129,44 @@ impl PageSink for WriteFill {
             self.cache.drop_pages(version);
             return;
         }
-        drop(st);
         self.cache.filled.fetch_add(1, Ordering::Relaxed);
         let unreserved = Reservation {
             cache: &self.cache,
             bytes: 0,
         };
+        // under the sink's lock, so that a `failed` racing with this insert drops the page too
         self.cache
             .insert(PageKey { version, index }, bytes, WRITTEN, unreserved);
+        drop(st);
+    }
+}
+
+/// Ends a put's [`WriteFill`] when the put ends: `failed` unless [`FillGuard::committed`] was
+/// called, so a put whose future is dropped half-way (a client that went away) leaves no pages.
+pub struct FillGuard(Option<Arc<WriteFill>>);
+
+impl FillGuard {
+    pub fn new(fill: Option<Arc<WriteFill>>) -> FillGuard {
+        FillGuard(fill)
+    }
+
+    /// The sink to hand the store, if any.
+    pub fn sink(&self) -> Option<Arc<dyn PageSink>> {
+        self.0.as_ref().map(|f| Arc::clone(f) as Arc<dyn PageSink>)
+    }
+
+    /// The put committed `version` under (`bucket`, `key`): see [`WriteFill::committed`].
+    pub fn committed(mut self, bucket: &BucketPath, key: &str, version: u64) {
+        if let Some(f) = self.0.take() {
+            f.committed(bucket, key, version);
+        }
+    }
+}
+
+impl Drop for FillGuard {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f.failed();
+        }
     }
 }
