@@ -463,6 +463,19 @@ async fn large_put_goes_multipart_with_parallel_parts() {
         .await
         .unwrap();
     assert!(uploads.uploads.is_empty(), "the failed upload was aborted: {uploads:?}");
+
+    // the right Content-MD5 passes the same local check
+    let opts = PutOptions {
+        expected_len: Some(data.len() as u64),
+        content_md5: Some(Md5::digest(&data).into()),
+        ..PutOptions::default()
+    };
+    let info = s
+        .put_object(&b, "good-md5", chunked(data.clone(), 1 << 20), opts)
+        .await
+        .unwrap();
+    assert!(info.etag.ends_with("-3"), "{}", info.etag);
+    assert!(get_all(&s, &b, "good-md5", None).await.unwrap() == data);
 }
 
 #[tokio::test]
