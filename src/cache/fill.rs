@@ -11,10 +11,10 @@
 //!
 //! The policy, chosen so that uploads cannot push out what readers use:
 //! - only objects of at least one page (smaller ones are read directly on their first GET,
-//!   [`PageCache::stream`]) and at most a quarter of the budget (the largest readahead window
+//!   `PageCache::stream`) and at most a quarter of the budget (the largest readahead window
 //!   has the same bound); a body of unknown length that passes that bound has its pages
 //!   dropped and is not followed further;
-//! - the pages enter the probation segment marked [`WRITTEN`]: the first reader adopts them as
+//! - the pages enter the probation segment marked `WRITTEN`: the first reader adopts them as
 //!   read by its own pass, so an object written and then read once stays in probation like one
 //!   read once, and only a second pass promotes it; a page never read leaves first;
 //! - the pages are inserted before the put commits, under the version it will commit (no reader

@@ -3,7 +3,9 @@
 //! name never becomes part of a path, so no key can reach outside the data directory.
 //!
 //! Writing: a body streams through bounded channels to two blocking tasks, one hashing (MD5,
-//! checksum), one writing through a 1 MiB buffer into `tmp/<id>` with streaming write-back; the
+//! checksum), one writing through a 1 MiB buffer (or, for a put that carries a
+//! [`PageSink`], through page buffers handed to the sink once written: write-allocate) into
+//! `tmp/<id>` with streaming write-back; the
 //! file is then fsynced and renamed into `objects/`. The directory is fsynced (once for many
 //! puts) by [`Files::sync_dirty_dirs`] before the metadata that references the file becomes
 //! durable. A body that fails, or a put that is dropped half-way (wherever it waits, also while
