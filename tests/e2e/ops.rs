@@ -235,12 +235,22 @@ fn fuse_available() {
 
 /// A fresh environment with bucket `bucket1` and `ozfs serve --mount bucket1:MNT`, mounted.
 fn serve_mounted() -> (Env, PathBuf, Server) {
+    serve_mounted_with(&[])
+}
+
+/// [`serve_mounted`] with more `ozfs serve` arguments.
+fn serve_mounted_with(extra: &[&str]) -> (Env, PathBuf, Server) {
     fuse_available();
     let env = Env::new();
     env.ok(&["sh", "bucket", "create", "/s3v/bucket1"]);
     let mnt = env.path("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let mut server = Server::start(&env, &["--mount", &format!("bucket1:{}", mnt.display())], &[]);
+    let mount = format!("bucket1:{}", mnt.display());
+    let args: Vec<&str> = ["--mount", mount.as_str()]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut server = Server::start(&env, &args, &[]);
     let ready = server.ready_lines();
     assert!(ready.iter().any(|l| l.contains("mounted at")), "{ready:?}");
     (env, mnt, server)
@@ -302,7 +312,10 @@ fn metrics_move_after_s3_and_fuse_traffic() {
     assert!(d("ozfs_s3_received_bytes_total") >= data.len() as f64);
     assert!(d("ozfs_s3_sent_bytes_total") >= data.len() as f64);
     assert!(d("ozfs_cache_misses_total") + d("ozfs_cache_hits_total") >= 1.0);
-    assert!(d("ozfs_cache_loads_total") >= 1.0);
+    // the 3 MiB PUT left its 3 pages cached (write-allocate), so its reads are hits
+    assert!(d("ozfs_cache_filled_total") >= 3.0, "{after}");
+    assert!(d("ozfs_cache_hits_total") >= 3.0, "{after}");
+    series(&after, "ozfs_cache_loads_total");
     assert!(series(&after, "ozfs_cache_bytes") > 0.0);
     assert!(series(&after, "ozfs_cache_budget_bytes") > 0.0);
     series(&after, "ozfs_cache_evictions_total");
@@ -374,7 +387,17 @@ fn a_tree_walk_costs_three_requests_per_directory_and_none_per_entry() {
     got.sort();
     assert_eq!(got, want);
 
-    let before = scrape(&addr, "/prom");
+    // releasedir is sent after close returns: the first walk's may still be on their way, and
+    // must not be counted as the second walk's (wait, bounded, until every open was released)
+    let ops = |t: &str, op: &str| sum_series(t, "ozfs_fuse_operations_total", &format!("op=\"{op}\""));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let before = loop {
+        let t = scrape(&addr, "/prom");
+        if ops(&t, "releasedir") >= ops(&t, "opendir") || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::yield_now();
+    };
     let mut got = Vec::new();
     walk(&root, &root, &mut got);
     got.sort();
@@ -463,7 +486,9 @@ fn each_unlink_is_one_request_and_one_commit() {
 #[test]
 fn a_random_small_fuse_read_reads_only_its_bytes() {
     use std::os::unix::fs::FileExt;
-    let (env, mnt, server) = serve_mounted();
+    // a cache of 8 MiB: the 3 MiB object is past the write-allocate bound (a quarter of the
+    // budget), so its PUT leaves nothing cached and the reads below find no page
+    let (env, mnt, server) = serve_mounted_with(&["--cache-size", "8M"]);
     let addr = server.addr.clone();
     let data = upload_obj(&env, &addr);
 
