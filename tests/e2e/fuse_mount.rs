@@ -149,8 +149,19 @@ fn passthrough_reads_the_data_file_and_refuses_writers_meanwhile() {
         "one of the two versions, whole"
     );
     drop(r);
-    // closed: the new version is read, and writing works again
-    assert_eq!(std::fs::read(m.p("big.bin")).unwrap(), vec![7u8; 200_000]);
+    // closed: the new version is read, and writing works again. The kernel sends RELEASE after
+    // close returns, so an open right away may still share the old backing file: wait
+    // (bounded) for the new version.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let now = loop {
+        let got = std::fs::read(m.p("big.bin")).unwrap();
+        if got.len() == 200_000 || Instant::now() > deadline {
+            break got;
+        }
+        assert!(got == big, "the old version or the new, whole");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(now == vec![7u8; 200_000], "the new version once the handle is released");
     std::fs::write(m.p("big.bin"), b"rewritten").unwrap();
     assert_eq!(m.get("big.bin").unwrap(), b"rewritten");
     // a small object has no data file of its own: read through ozfs, writers not refused
