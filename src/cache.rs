@@ -553,7 +553,14 @@ impl PageCache {
     /// pages dropped. Costs the version's own pages (the per-version index), not a walk of the
     /// cache. Correctness never depends on it: it frees the room early.
     pub fn invalidate_version(&self, version: u64) -> u64 {
-        let dropped = self.lock().drop_version(version, true);
+        self.drop_pages(version, true)
+    }
+
+    /// Drop the pages of `version`, remembering it as dead with `dead` (else a later read may
+    /// cache it again, e.g. a write-allocated version whose put failed); returns the pages
+    /// dropped.
+    fn drop_pages(&self, version: u64, dead: bool) -> u64 {
+        let dropped = self.lock().drop_version(version, dead);
         self.finish_drop(dropped)
     }
 

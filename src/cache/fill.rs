@@ -40,12 +40,6 @@ impl PageCache {
     pub fn fills_on_write(&self, size: u64) -> bool {
         size >= self.page_size && size <= self.budget / 4
     }
-
-    /// Drop the pages of `version` without marking it dead (a later read may cache it again).
-    fn drop_pages(&self, version: u64) {
-        let dropped = self.lock().drop_version(version, false);
-        self.finish_drop(dropped);
-    }
 }
 
 /// The [`PageSink`] of one put: caches the pages the store hands it, within the policy.
@@ -91,7 +85,7 @@ impl WriteFill {
         let small = st.bytes < self.cache.page_size;
         drop(st);
         if small {
-            self.cache.drop_pages(version);
+            self.cache.drop_pages(version, false);
         } else {
             self.cache.lock().note_owner(version, bucket, key);
         }
@@ -106,7 +100,7 @@ impl WriteFill {
             st.version
         };
         if let Some(v) = version {
-            self.cache.drop_pages(v);
+            self.cache.drop_pages(v, false);
         }
     }
 }
@@ -126,7 +120,7 @@ impl PageSink for WriteFill {
         if st.bytes > self.cache.budget / 4 {
             st.stopped = true;
             drop(st);
-            self.cache.drop_pages(version);
+            self.cache.drop_pages(version, false);
             return;
         }
         self.cache.filled.fetch_add(1, Ordering::Relaxed);

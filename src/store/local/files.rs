@@ -281,9 +281,27 @@ impl Pages {
             version,
             size,
             index: 0,
-            buf: crate::cache::buffers::take(size),
+            buf: Vec::new(),
             flushed: 0,
         }
+    }
+
+    /// Copy `c` into the page being filled; each page that fills up goes to the file and then
+    /// to the sink. A page buffer is taken only when bytes arrive for it, so the end of a body
+    /// takes none.
+    fn write(&mut self, file: &mut File, mut c: &[u8]) -> std::io::Result<()> {
+        while !c.is_empty() {
+            if self.buf.capacity() == 0 {
+                self.buf = crate::cache::buffers::take(self.size);
+            }
+            let n = (self.size - self.buf.len()).min(c.len());
+            self.buf.extend_from_slice(&c[..n]);
+            c = &c[n..];
+            if self.buf.len() == self.size {
+                self.emit(file)?;
+            }
+        }
+        Ok(())
     }
 
     /// Write what `buf` holds beyond `flushed` to `file`.
@@ -299,7 +317,7 @@ impl Pages {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let page = std::mem::replace(&mut self.buf, crate::cache::buffers::take(self.size));
+        let page = std::mem::take(&mut self.buf);
         self.flushed = 0;
         self.sink.page(self.version, self.index, Bytes::from(page));
         self.index += 1;
@@ -308,20 +326,10 @@ impl Pages {
 }
 
 impl Out {
-    fn write(&mut self, mut c: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, c: &[u8]) -> std::io::Result<()> {
         match self {
             Out::Buffered(w) => w.write_all(c),
-            Out::Paged(file, p) => {
-                while !c.is_empty() {
-                    let n = (p.size - p.buf.len()).min(c.len());
-                    p.buf.extend_from_slice(&c[..n]);
-                    c = &c[n..];
-                    if p.buf.len() == p.size {
-                        p.emit(file)?;
-                    }
-                }
-                Ok(())
-            }
+            Out::Paged(file, p) => p.write(file, c),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
