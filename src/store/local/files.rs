@@ -5,8 +5,9 @@
 //! Writing: a body streams through bounded channels to two blocking tasks, one hashing (MD5,
 //! checksum), one writing through a 1 MiB buffer (or, for a put that carries a
 //! [`PageSink`], through page buffers handed to the sink once written: write-allocate) into
-//! `tmp/<id>` with streaming write-back; the
-//! file is then fsynced and renamed into `objects/`. The directory is fsynced (once for many
+//! `tmp/<id>` with streaming write-back, each window dropped from the kernel's cache once
+//! written back (keeping them measured 10–20 % slower 64 MiB PUTs); the file is then fsynced,
+//! its pages dropped, and renamed into `objects/`. The directory is fsynced (once for many
 //! puts) by [`Files::sync_dirty_dirs`] before the metadata that references the file becomes
 //! durable. A body that fails, or a put that is dropped half-way (wherever it waits, also while
 //! its blocking tasks still run: see [`Gate`]), removes its files at once; anything left after a
@@ -14,8 +15,11 @@
 //!
 //! Reading: the bytes of an object are a list of segments (one file for a plain object, one per
 //! part for a multipart object), read in 1 MiB chunks by blocking tasks, [`READS_IN_FLIGHT`] at
-//! once. Pages are dropped from the kernel's cache after each chunk (`POSIX_FADV_DONTNEED`),
-//! since the page cache of ozfs above the store keeps what is worth keeping.
+//! once. Reads leave the file's pages in the kernel's cache (writes drop theirs, see above):
+//! dropping them behind each chunk (`POSIX_FADV_DONTNEED`, as before) cost more CPU than the
+//! fresh pages the kernel then allocates, and a second read of an object larger than the page
+//! cache of ozfs (or evicted from it) comes from memory, as it does for MinIO and SeaweedFS
+//! (docs/bench-findings.md, "Reads keep the kernel's pages").
 
 use super::codec::Segment;
 use crate::error::{Error, Result};
@@ -940,7 +944,6 @@ pub fn read_stream(files: Arc<Files>, segs: Vec<Arc<SegHandle>>, range: Range<u6
                             e.into()
                         }
                     })?;
-                    drop_cache(&f, off, len as u64);
                     Ok(buf)
                 })
                 .await
