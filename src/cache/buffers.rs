@@ -1,5 +1,6 @@
 //! Recycled page buffers: a small process-wide pool of the buffers of evicted pages, which the
-//! embedded store's chunk reads (`store::local::files`) read into instead of new allocations.
+//! embedded store's chunk reads (`store::local::files`) read into, and the page loader joins a
+//! remote store's response chunks in (`cache::page`), instead of new allocations.
 //!
 //! Why: a cold sequential read through a full cache evicts one page for every page it loads.
 //! Freed, the evicted page's 1 MiB goes back to the allocator (often unmapped), and the next
@@ -9,8 +10,8 @@
 //!
 //! Bounds: at most [`POOL_BYTES`] are kept; only buffers of at least [`MIN_RECYCLED`] bytes, only
 //! when no reader still holds a slice of the page (`Bytes::try_into_mut` succeeds), and only in a
-//! process where something takes such buffers (an `--endpoint` mount's remote store never does:
-//! there the pool would be resident memory for nothing).
+//! process where something takes such buffers (one that never loads a page, e.g. a server whose
+//! objects are all small, would only hold them).
 //! [`PageCache::clear`](super::PageCache::clear) and the idle release empty the pool, so an idle
 //! server keeps no more than the cache's own pages.
 
@@ -29,8 +30,7 @@ pub struct Pool {
     max_bytes: usize,
     reused: AtomicU64,
     /// Whether anything takes buffers large enough to be recycled: until then evicted pages are
-    /// not kept (a process whose store never reads into pooled buffers, e.g. an `--endpoint`
-    /// mount over the remote store, would only hold them).
+    /// not kept (a process that never takes one would only hold them).
     wanted: AtomicBool,
 }
 

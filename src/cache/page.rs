@@ -15,7 +15,7 @@
 use crate::error::{Error, Result};
 use crate::namespace::BucketPath;
 use crate::store::{ObjectInfo, ObjectStore};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -73,36 +73,35 @@ impl PageSource {
             return Ok(Bytes::new());
         }
         let mut body = self.inner.read_version(&self.bucket, &self.info, range).await?;
+        // A page that arrives as one chunk (the embedded store reads whole pages) is kept as is;
+        // chunks (a remote store's response frames) are joined in a recycled buffer, so a cold
+        // read does not fault in and zero a fresh megabyte for every page it loads.
         let mut first: Option<Bytes> = None;
-        let mut buf: Option<BytesMut> = None;
+        let mut buf: Option<Vec<u8>> = None;
+        let mut got = 0usize;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             if chunk.is_empty() {
                 continue;
             }
-            match (&mut first, &mut buf) {
-                (None, None) => first = Some(chunk),
-                (Some(f), None) => {
-                    let mut b = BytesMut::with_capacity(want.max(f.len() + chunk.len()));
-                    b.extend_from_slice(f);
-                    b.extend_from_slice(&chunk);
-                    first = None;
-                    buf = Some(b);
-                }
-                (_, Some(b)) => b.extend_from_slice(&chunk),
-            }
-            let got = first
-                .as_ref()
-                .map(Bytes::len)
-                .or(buf.as_ref().map(BytesMut::len))
-                .unwrap_or(0);
+            got += chunk.len();
             if got > want {
                 return Err(Error::ObjectChanged(self.info.key.clone()));
+            }
+            match (&mut buf, first.take()) {
+                (Some(b), _) => b.extend_from_slice(&chunk),
+                (None, None) => first = Some(chunk),
+                (None, Some(f)) => {
+                    let mut b = super::buffers::take(want);
+                    b.extend_from_slice(&f);
+                    b.extend_from_slice(&chunk);
+                    buf = Some(b);
+                }
             }
         }
         let page = match (first, buf) {
             (Some(f), _) => f,
-            (None, Some(b)) => b.freeze(),
+            (None, Some(b)) => Bytes::from(b),
             (None, None) => Bytes::new(),
         };
         if page.len() != want {
