@@ -33,8 +33,12 @@ FUSE_TITLES = OrderedDict(
         ("small_create", "create+write+close of the small files"),
         ("small_stat", "stat of the small files, fresh mount"),
         ("small_delete", "delete of the small files"),
-        ("ls_l", "`ls -l` of the big directory, fresh mount"),
-        ("find_tree", "`find` over the tree, fresh mount"),
+        ("ls_l", "`ls -l` of the big directory, fresh mount (median of the samples)"),
+        ("ls_l_min", "`ls -l` of the big directory: fastest sample"),
+        ("ls_l_max", "`ls -l` of the big directory: slowest sample"),
+        ("find_tree", "`find` over the tree, fresh mount (median of the samples)"),
+        ("find_tree_min", "`find` over the tree: fastest sample"),
+        ("find_tree_max", "`find` over the tree: slowest sample"),
         ("ttfb", "time to first byte, fresh mount (median of the samples)"),
         ("ttfb_min", "time to first byte: fastest sample"),
         ("ttfb_max", "time to first byte: slowest sample"),
@@ -43,7 +47,18 @@ FUSE_TITLES = OrderedDict(
 )
 
 # the spread of a sampled workload: shown beside its median, not a target of its own
-SPREAD = {"ttfb_min", "ttfb_max", "seq_read_1t_cold_min", "seq_read_1t_cold_max", "seq_read_4t_cold_min", "seq_read_4t_cold_max"}
+SPREAD = {
+    "ttfb_min",
+    "ttfb_max",
+    "seq_read_1t_cold_min",
+    "seq_read_1t_cold_max",
+    "seq_read_4t_cold_min",
+    "seq_read_4t_cold_max",
+    "ls_l_min",
+    "ls_l_max",
+    "find_tree_min",
+    "find_tree_max",
+}
 
 
 def fmt(v):

@@ -26,8 +26,8 @@
 #   BENCH_TREE_FANOUT  10     `find` tree: FANOUT dirs x FANOUT dirs x FANOUT files
 #   BENCH_RAND_OPS     2000   random 4 KiB reads
 #   BENCH_TTFB_SAMPLES 5      time-to-first-byte samples per FUSE peer (each on a fresh mount)
-#   BENCH_COLD_SAMPLES 3      cold sequential-read samples per FUSE peer and workload (each on a
-#                             fresh mount; the median is the figure)
+#   BENCH_SAMPLES      3      samples per FUSE peer of each cold or fresh-mount workload (cold
+#                             reads, `ls -l`, `find`), each on a fresh mount; the median is the figure
 #   BENCH_S3_SECS      10     duration of each S3 ops/s phase
 #   BENCH_S3_KEYS      1000   objects a 4 KiB GET/HEAD phase reads
 #   BENCH_LIST_KEYS    100000 keys of the LIST workload
@@ -55,7 +55,7 @@ SMALL_FILES=${BENCH_SMALL_FILES:-$(q 1000 50)}
 FANOUT=${BENCH_TREE_FANOUT:-$(q 10 3)}
 RAND_OPS=${BENCH_RAND_OPS:-$(q 2000 100)}
 TTFB_SAMPLES=${BENCH_TTFB_SAMPLES:-$(q 5 3)}
-COLD_SAMPLES=${BENCH_COLD_SAMPLES:-$(q 3 1)}
+SAMPLES=${BENCH_SAMPLES:-$(q 3 1)}
 S3_SECS=${BENCH_S3_SECS:-$(q 10 1)}
 S3_KEYS=${BENCH_S3_KEYS:-$(q 1000 64)}
 LIST_KEYS=${BENCH_LIST_KEYS:-$(q 100000 2000)}
@@ -525,37 +525,59 @@ ttfb_samples() {
 		v=$(fsops ttfb "$1" | cut -f2)
 		vals+=("$v")
 	done
-	read -r med lo hi < <(printf '%s\n' "${vals[@]}" |
-		python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; print(statistics.median(v), min(v), max(v))')
+	read -r med lo hi < <(spread "${vals[@]}")
 	say "$PEER: ttfb samples (ms): ${vals[*]}"
 	rec ttfb "$med" ms
 	record fuse "$PEER" ttfb_min "$lo" ms
 	record fuse "$PEER" ttfb_max "$hi" ms
 }
-# cold_samples WORKLOAD CMD...: CMD (a read of FILE_MIB) COLD_SAMPLES times, each on a fresh
-# mount after drop_caches (a remount before each sample but the first); records the median MB/s
-# as WORKLOAD and the slowest and fastest samples as WORKLOAD_min and WORKLOAD_max (one cold read
+# spread V...: the median, the lowest and the highest of the values
+spread() {
+	printf '%s\n' "$@" |
+		python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; print(statistics.median(v), min(v), max(v))'
+}
+# cold_samples WORKLOAD CMD...: CMD (a read of FILE_MIB) SAMPLES times, each on a fresh mount
+# after drop_caches (a remount before each sample but the first); records the median MB/s as
+# WORKLOAD and the slowest and fastest samples as WORKLOAD_min and WORKLOAD_max (one cold read
 # moves by ±15 % from run to run on this kind of VM, for every peer). The last sample's mount stays
 # for the cached read that follows.
 cold_samples() {
 	local w=$1 i t el vals=() med lo hi
 	shift
-	for i in $(seq 1 "$COLD_SAMPLES"); do
+	for i in $(seq 1 "$SAMPLES"); do
 		[ "$i" -gt 1 ] && remount
 		t=$(now)
 		timeout "$STEP" "$@" >/dev/null
 		el=$(since "$t")
 		vals+=("$(echo "$FILE_MIB / $el" | bc -l)")
 	done
-	read -r med lo hi < <(printf '%s\n' "${vals[@]}" |
-		python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; print(statistics.median(v), min(v), max(v))')
+	read -r med lo hi < <(spread "${vals[@]}")
 	say "$PEER: $w samples (MB/s): ${vals[*]}"
 	rec "$w" "$med" MB/s
 	record fuse "$PEER" "${w}_min" "$lo" MB/s
 	record fuse "$PEER" "${w}_max" "$hi" MB/s
 }
+# walk_samples WORKLOAD MIN CMD...: CMD (a listing) on a fresh mount, SAMPLES times (a remount
+# before each); records the median seconds as WORKLOAD and the fastest and slowest samples as
+# WORKLOAD_min and WORKLOAD_max, and says so when CMD printed fewer than MIN lines.
+walk_samples() {
+	local w=$1 min=$2 i t n vals=() med lo hi
+	shift 2
+	for i in $(seq 1 "$SAMPLES"); do
+		remount
+		t=$(now)
+		n=$(timeout "$STEP" "$@" | wc -l)
+		vals+=("$(since "$t")")
+		[ "$n" -ge "$min" ] || say "$PEER: $w printed $n lines, fewer than $min"
+	done
+	read -r med lo hi < <(spread "${vals[@]}")
+	say "$PEER: $w samples (s): ${vals[*]}"
+	rec "$w" "$med" s
+	record fuse "$PEER" "${w}_min" "$lo" s
+	record fuse "$PEER" "${w}_max" "$hi" s
+}
 fuse_workloads() {
-	local m=$MNT t n
+	local m=$MNT
 	ttfb_samples "$m/$BIGF"
 	cold_samples seq_read_1t_cold cat "$m/$BIGF"
 	timed_mbps seq_read_1t_cached "$FILE_MIB" cat "$m/$BIGF"
@@ -564,16 +586,9 @@ fuse_workloads() {
 	timed_mbps seq_read_4t_cached "$FILE_MIB" bash -c 'for f; do cat "$f" >/dev/null & done; wait' _ "${PARTF[@]/#/$m/}"
 	remount
 	fsrec rand4k "$m/$BIGF" "$RAND_OPS"
-	remount
-	t=$(now)
-	n=$(timeout "$STEP" ls -l "$m/data/ls" | wc -l)
-	rec ls_l "$(since "$t")" s
-	[ "$n" -gt "$LS_ENTRIES" ] || say "$PEER: ls -l listed $((n - 1)) of $LS_ENTRIES entries"
-	remount
-	t=$(now)
-	n=$(timeout "$STEP" find "$m/data/tree" | wc -l)
-	rec find_tree "$(since "$t")" s
-	[ "$n" -ge $((FANOUT * FANOUT * FANOUT)) ] || say "$PEER: find saw $n entries"
+	# `ls -l` prints a "total" line before the entries
+	walk_samples ls_l $((LS_ENTRIES + 1)) ls -l "$m/data/ls"
+	walk_samples find_tree $((FANOUT * FANOUT * FANOUT)) find "$m/data/tree"
 	mkdir -p "$m/w-$PEER"
 	timed_mbps seq_write "$FILE_MIB" dd if=/dev/zero of="$m/w-$PEER/big" bs=1M count="$FILE_MIB" status=none
 	fsrec create "$m/w-$PEER/small" "$SMALL_FILES"
@@ -651,7 +666,7 @@ setup
 	echo "kernel=$(uname -r)"
 	echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "quick=$QUICK"
-	echo "sizes=file ${FILE_MIB} MiB, ls ${LS_ENTRIES} entries, ${SMALL_FILES} small files, ${TTFB_SAMPLES} ttfb samples, ${COLD_SAMPLES} cold-read samples, tree ${FANOUT}^3, ${RAND_OPS} random reads, S3 phases ${S3_SECS} s, ${S3_KEYS} GET keys, LIST ${LIST_KEYS} keys, big objects ${BIG_MIB} MiB, cache ${CACHE}"
+	echo "sizes=file ${FILE_MIB} MiB, ls ${LS_ENTRIES} entries, ${SMALL_FILES} small files, ${TTFB_SAMPLES} ttfb samples, ${SAMPLES} samples of cold and fresh-mount workloads, tree ${FANOUT}^3, ${RAND_OPS} random reads, S3 phases ${S3_SECS} s, ${S3_KEYS} GET keys, LIST ${LIST_KEYS} keys, big objects ${BIG_MIB} MiB, cache ${CACHE}"
 	echo "command=$( [ "$QUICK" = 1 ] && echo 'BENCH_QUICK=1 ')./scripts/bench.sh"
 	echo "ozfs=$("$OZFS" --version 2>&1 | head -1)"
 	echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src gateway fuse Cargo.toml Cargo.lock 2>/dev/null || echo ' (with uncommitted changes)')"
