@@ -519,22 +519,25 @@ fsrec() { # fsops ARGS...: record the line it prints
 # the stack restarts, as for any cold workload); records the median as ttfb and the fastest and
 # slowest samples as ttfb_min and ttfb_max. The last sample's mount stays for the next workload.
 ttfb_samples() {
-	local i v vals=() med lo hi
+	local i v vals=()
 	for i in $(seq 1 "$TTFB_SAMPLES"); do
 		[ "$i" -gt 1 ] && remount
 		v=$(fsops ttfb "$1" | cut -f2)
 		vals+=("$v")
 	done
-	read -r med lo hi < <(spread "${vals[@]}")
-	say "$PEER: ttfb samples (ms): ${vals[*]}"
-	rec ttfb "$med" ms
-	record fuse "$PEER" ttfb_min "$lo" ms
-	record fuse "$PEER" ttfb_max "$hi" ms
+	rec_samples ttfb ms "${vals[@]}"
 }
-# spread V...: the median, the lowest and the highest of the values
-spread() {
-	printf '%s\n' "$@" |
-		python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; print(statistics.median(v), min(v), max(v))'
+# rec_samples WORKLOAD UNIT V...: record the median of the samples as WORKLOAD and the lowest and
+# highest as WORKLOAD_min and WORKLOAD_max (the spread, shown beside the median)
+rec_samples() {
+	local w=$1 u=$2 med lo hi
+	shift 2
+	read -r med lo hi < <(printf '%s\n' "$@" |
+		python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; print(statistics.median(v), min(v), max(v))')
+	say "$PEER: $w samples ($u): $*"
+	rec "$w" "$med" "$u"
+	record fuse "$PEER" "${w}_min" "$lo" "$u"
+	record fuse "$PEER" "${w}_max" "$hi" "$u"
 }
 # cold_samples WORKLOAD CMD...: CMD (a read of FILE_MIB) SAMPLES times, each on a fresh mount
 # after drop_caches (a remount before each sample but the first); records the median MB/s as
@@ -542,7 +545,7 @@ spread() {
 # moves by ±15 % from run to run on this kind of VM, for every peer). The last sample's mount stays
 # for the cached read that follows.
 cold_samples() {
-	local w=$1 i t el vals=() med lo hi
+	local w=$1 i t el vals=()
 	shift
 	for i in $(seq 1 "$SAMPLES"); do
 		[ "$i" -gt 1 ] && remount
@@ -551,17 +554,13 @@ cold_samples() {
 		el=$(since "$t")
 		vals+=("$(echo "$FILE_MIB / $el" | bc -l)")
 	done
-	read -r med lo hi < <(spread "${vals[@]}")
-	say "$PEER: $w samples (MB/s): ${vals[*]}"
-	rec "$w" "$med" MB/s
-	record fuse "$PEER" "${w}_min" "$lo" MB/s
-	record fuse "$PEER" "${w}_max" "$hi" MB/s
+	rec_samples "$w" MB/s "${vals[@]}"
 }
 # walk_samples WORKLOAD MIN CMD...: CMD (a listing) on a fresh mount, SAMPLES times (a remount
 # before each); records the median seconds as WORKLOAD and the fastest and slowest samples as
 # WORKLOAD_min and WORKLOAD_max, and says so when CMD printed fewer than MIN lines.
 walk_samples() {
-	local w=$1 min=$2 i t n vals=() med lo hi
+	local w=$1 min=$2 i t n vals=()
 	shift 2
 	for i in $(seq 1 "$SAMPLES"); do
 		remount
@@ -570,11 +569,7 @@ walk_samples() {
 		vals+=("$(since "$t")")
 		[ "$n" -ge "$min" ] || say "$PEER: $w printed $n lines, fewer than $min"
 	done
-	read -r med lo hi < <(spread "${vals[@]}")
-	say "$PEER: $w samples (s): ${vals[*]}"
-	rec "$w" "$med" s
-	record fuse "$PEER" "${w}_min" "$lo" s
-	record fuse "$PEER" "${w}_max" "$hi" s
+	rec_samples "$w" s "${vals[@]}"
 }
 fuse_workloads() {
 	local m=$MNT
